@@ -1,0 +1,1 @@
+"""Forecasting service: price series in, trained forecasters and honest forecasts out."""

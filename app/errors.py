@@ -1,0 +1,194 @@
+"""Error hierarchy and the one place that renders RFC 9457 problem documents.
+
+Services raise :class:`AppError` subclasses; handlers registered by :func:`install_handlers`
+turn them (and framework errors) into ``application/problem+json`` responses.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any, ClassVar
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+MAX_LISTED_ERRORS = 20
+
+
+@dataclass(frozen=True)
+class ErrorItem:
+    """One located problem: a CSV row/column, or a JSON location."""
+
+    message: str
+    row: int | None = None
+    column: str | None = None
+    loc: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+class AppError(Exception):
+    """Base of every error a client can cause; carries its HTTP status and problem type."""
+
+    status: ClassVar[int] = 400
+    slug: ClassVar[str] = "bad-request"
+    title: ClassVar[str] = "Bad request"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: list[ErrorItem] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors or []
+        self.extra = extra or {}
+
+
+class NotFound(AppError):
+    status = 404
+    slug = "not-found"
+    title = "Not found"
+
+
+class SeriesNotFound(NotFound):
+    slug = "series-not-found"
+    title = "Series not found"
+
+
+class Conflict(AppError):
+    status = 409
+    slug = "conflict"
+    title = "Conflict"
+
+
+class SeriesNameTaken(Conflict):
+    slug = "series-name-taken"
+    title = "Series name already taken"
+
+
+class ObservationConflict(Conflict):
+    slug = "observation-conflict"
+    title = "Observations conflict with stored values"
+
+
+class InvalidUpload(AppError):
+    status = 422
+    slug = "invalid-upload"
+    title = "Invalid upload"
+
+
+class InvalidRequest(AppError):
+    status = 422
+    slug = "invalid-request"
+    title = "Invalid request"
+
+
+class PayloadTooLarge(AppError):
+    status = 413
+    slug = "payload-too-large"
+    title = "Payload too large"
+
+
+class UnsupportedMediaType(AppError):
+    status = 415
+    slug = "unsupported-media-type"
+    title = "Unsupported media type"
+
+
+class NotReady(AppError):
+    status = 503
+    slug = "not-ready"
+    title = "Service not ready"
+
+
+def problem_response(
+    status: int,
+    *,
+    slug: str,
+    title: str,
+    detail: str,
+    errors: list[ErrorItem] | None = None,
+    extra: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"/problems/{slug}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if errors:
+        body["errors"] = [e.as_dict() for e in errors[:MAX_LISTED_ERRORS]]
+        if len(errors) > MAX_LISTED_ERRORS:
+            body["errors_total"] = len(errors)
+    if extra:
+        body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+async def _app_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AppError)
+    return problem_response(
+        exc.status,
+        slug=exc.slug,
+        title=exc.title,
+        detail=exc.detail,
+        errors=exc.errors,
+        extra=exc.extra,
+    )
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    items = [
+        ErrorItem(message=str(err.get("msg")), loc=".".join(str(p) for p in err.get("loc", ())))
+        for err in exc.errors()
+    ]
+    return problem_response(
+        422,
+        slug="validation-error",
+        title="Request validation failed",
+        detail=f"{len(items)} problem(s) in the request; see errors.",
+        errors=items,
+    )
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    phrase = HTTPStatus(exc.status_code).phrase
+    detail = exc.detail if isinstance(exc.detail, str) else phrase
+    return problem_response(
+        exc.status_code,
+        slug=phrase.lower().replace(" ", "-"),
+        title=phrase,
+        detail=detail,
+        headers=dict(exc.headers) if exc.headers else None,
+    )
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem_response(
+        500,
+        slug="internal-error",
+        title="Internal server error",
+        detail="The server failed to handle this request; the error was logged.",
+    )
+
+
+def install_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)

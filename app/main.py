@@ -1,0 +1,52 @@
+"""Application factory: ``uvicorn app.main:create_app --factory``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from app import health
+from app.config import Settings
+from app.db.migrate import upgrade_to_head
+from app.db.session import Database
+from app.errors import install_handlers
+from app.middleware import BodySizeLimitMiddleware
+from app.series.router import router as series_router
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """
+Upload price series, train LSTM/GRU forecasters in the background, keep every trained model in a
+versioned registry and ask for forecasts with honest accuracy reports.
+
+Errors are `application/problem+json` documents (RFC 9457) with `type`, `title`, `status`,
+`detail` and, for uploads, `errors: [{row, column, message}]`.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    db = Database(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if settings.migrate_on_start:
+            await run_in_threadpool(upgrade_to_head, db.engine)
+            log.info("database schema is at head")
+        yield
+        db.dispose()
+
+    app = FastAPI(
+        title="Forecast service", version="0.1.0", description=DESCRIPTION, lifespan=lifespan
+    )
+    app.state.settings = settings
+    app.state.db = db
+    install_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_upload_bytes)
+    app.include_router(health.router)
+    app.include_router(series_router)
+    return app

@@ -1,0 +1,106 @@
+"""Frequencies and trading calendars (pure pandas; no I/O).
+
+Frequencies are pandas offset aliases: ``B`` (business days, what stock files have), ``D``,
+``W-FRI`` …, ``MS``/``ME``, or a fixed intraday step such as ``1min``/``1h``. ``irregular`` means
+no regular step was found.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import exchange_calendars as xcals
+import numpy as np
+import pandas as pd
+
+IRREGULAR = "irregular"
+_WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
+# Share of weekend dates up to which a daily series still counts as business-daily
+# (a few stray weekend prints happen in real exports).
+_MAX_WEEKEND_SHARE_FOR_B = 0.01
+
+
+@lru_cache(maxsize=1)
+def exchange_names() -> frozenset[str]:
+    return frozenset(xcals.get_calendar_names(include_aliases=True))
+
+
+def is_known_exchange(code: str) -> bool:
+    return code in exchange_names()
+
+
+def infer_frequency(index: pd.DatetimeIndex) -> str:
+    """Guess the frequency of a sorted, unique index from its typical step."""
+    if len(index) < 2:
+        return IRREGULAR
+    steps = np.diff(index.as_unit("s").asi8)  # seconds
+    step = float(np.median(steps))
+    if (index.normalize() != index).any():
+        return _intraday_alias(step)
+    days = step / 86_400
+    if days <= 1.5:
+        weekend_share = float((index.day_of_week >= 5).mean())
+        return "B" if weekend_share <= _MAX_WEEKEND_SHARE_FOR_B else "D"
+    if 6 <= days <= 8:
+        return f"W-{_WEEKDAYS[int(pd.Series(index.day_of_week).mode().iloc[0])]}"
+    if 27 <= days <= 32:
+        if (index.day == 1).all():
+            return "MS"
+        if index.is_month_end.all():
+            return "ME"
+    if 88 <= days <= 93:
+        if index.is_quarter_start.all():
+            return "QS"
+        if index.is_quarter_end.all():
+            return "QE"
+    if 364 <= days <= 367:
+        if index.is_year_start.all():
+            return "YS"
+        if index.is_year_end.all():
+            return "YE"
+    return IRREGULAR
+
+
+def _intraday_alias(step_seconds: float) -> str:
+    if step_seconds <= 0 or step_seconds != int(step_seconds):
+        return IRREGULAR
+    offset = pd.tseries.frequencies.to_offset(pd.Timedelta(seconds=step_seconds))
+    return str(offset.freqstr) if offset is not None else IRREGULAR
+
+
+def expected_index(
+    first: pd.Timestamp, last: pd.Timestamp, frequency: str, exchange: str | None = None
+) -> pd.DatetimeIndex | None:
+    """Every period the calendar expects between two dates, or None if it has no rule.
+
+    With an exchange, daily series follow its sessions (holidays excluded); otherwise the
+    frequency's own rule (business days include holidays, so those count as gaps).
+    """
+    if frequency == IRREGULAR:
+        return None
+    if exchange and frequency in ("B", "D"):
+        sessions = exchange_sessions(exchange, first, last)
+        if sessions is not None:
+            return sessions
+    return pd.date_range(first, last, freq=frequency)
+
+
+@lru_cache(maxsize=32)
+def _calendar(exchange: str, first_year: int) -> xcals.ExchangeCalendar:
+    """The exchange's calendar from ``first_year`` on (or from its earliest supported date)."""
+    try:
+        return xcals.get_calendar(exchange, start=f"{first_year}-01-01")
+    except ValueError:  # before the earliest date the calendar supports
+        return xcals.get_calendar(exchange, start=xcals.get_calendar(exchange).bound_min())
+
+
+def exchange_sessions(
+    exchange: str, first: pd.Timestamp, last: pd.Timestamp
+) -> pd.DatetimeIndex | None:
+    """Trading sessions of an exchange between two dates, None outside its known range."""
+    cal = _calendar(exchange, first.year)
+    lo, hi = max(first, cal.first_session), min(last, cal.last_session)
+    if lo > hi:
+        return None
+    sessions = cal.sessions_in_range(lo, hi)
+    return pd.DatetimeIndex(sessions.tz_localize(None) if sessions.tz else sessions)

@@ -1,0 +1,136 @@
+"""Bulk reads and writes of observations: COPY on PostgreSQL, executemany on SQLite.
+
+Observations are the only large table, so they bypass ORM objects; everything else about a
+series goes through the ORM in :mod:`app.series.service`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from itertools import repeat
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import BigInteger, delete, insert, select, type_coerce
+from sqlalchemy.orm import Session
+
+from app.db.orm import Observation
+from app.db.types import to_unix_seconds
+
+_PG_COPY_SQL = "COPY observation (series_id, field_id, ts, value) FROM STDIN (FORMAT BINARY)"
+_PG_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
+_PG_COPY_TRAILER = (-1).to_bytes(2, "big", signed=True)
+# One tuple of the binary COPY format: field count, then (length, value) per column.
+_PG_ROW = np.dtype(
+    [
+        ("nfields", ">i2"),
+        ("len_series", ">i4"),
+        ("series_id", ">i4"),
+        ("len_field", ">i4"),
+        ("field_id", ">i4"),
+        ("len_ts", ">i4"),
+        ("ts", ">i8"),
+        ("len_value", ">i4"),
+        ("value", ">f8"),
+    ]
+)
+_COPY_CHUNK_ROWS = 200_000
+
+
+def _unix_seconds(index: pd.DatetimeIndex) -> np.ndarray:
+    return index.as_unit("s").asi8
+
+
+def write_observations(
+    session: Session, series_id: int, field_ids: Mapping[str, int], frame: pd.DataFrame
+) -> int:
+    """Insert every cell of ``frame`` (DatetimeIndex × field columns); returns rows written."""
+    if frame.empty:
+        return 0
+    ts = _unix_seconds(pd.DatetimeIndex(frame.index))
+    connection = session.connection()
+    dialect = connection.dialect.name
+    raw = connection.connection.driver_connection
+    for name, field_id in field_ids.items():
+        values = frame[name].to_numpy(dtype="float64")
+        if dialect == "postgresql":
+            _pg_copy(raw, series_id, field_id, ts, values)
+        elif dialect == "sqlite":
+            assert raw is not None
+            raw.executemany(
+                "INSERT INTO observation (series_id, field_id, ts, value) VALUES (?, ?, ?, ?)",
+                zip(repeat(series_id), repeat(field_id), ts.tolist(), values.tolist()),
+            )
+        else:
+            session.execute(
+                insert(Observation),
+                [
+                    {"series_id": series_id, "field_id": field_id, "ts": t, "value": v}
+                    for t, v in zip(pd.DatetimeIndex(frame.index), values, strict=True)
+                ],
+            )
+    return len(frame) * len(field_ids)
+
+
+def _pg_copy(raw: Any, series_id: int, field_id: int, ts: np.ndarray, values: np.ndarray) -> None:
+    rows = np.empty(len(ts), dtype=_PG_ROW)
+    rows["nfields"] = 4
+    rows["len_series"] = 4
+    rows["series_id"] = series_id
+    rows["len_field"] = 4
+    rows["field_id"] = field_id
+    rows["len_ts"] = 8
+    rows["ts"] = ts
+    rows["len_value"] = 8
+    rows["value"] = values
+    with raw.cursor() as cursor, cursor.copy(_PG_COPY_SQL) as copy:
+        copy.write(_PG_COPY_HEADER)
+        for start in range(0, len(rows), _COPY_CHUNK_ROWS):
+            copy.write(rows[start : start + _COPY_CHUNK_ROWS].tobytes())
+        copy.write(_PG_COPY_TRAILER)
+
+
+def read_observations(
+    session: Session,
+    series_id: int,
+    field_ids: Mapping[str, int],
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> pd.DataFrame:
+    """Fields as columns over a sorted DatetimeIndex named ``date`` (inclusive range)."""
+    raw_ts = type_coerce(Observation.ts, BigInteger)  # skip per-row datetime conversion
+    columns: dict[str, pd.Series] = {}
+    for name, field_id in field_ids.items():
+        stmt = select(raw_ts, Observation.value).where(
+            Observation.series_id == series_id, Observation.field_id == field_id
+        )
+        if start is not None:
+            stmt = stmt.where(raw_ts >= to_unix_seconds(start))
+        if end is not None:
+            stmt = stmt.where(raw_ts <= to_unix_seconds(end))
+        rows = session.execute(stmt.order_by(raw_ts)).all()
+        ts = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        values = np.fromiter((r[1] for r in rows), dtype=np.float64, count=len(rows))
+        columns[name] = pd.Series(values, index=pd.to_datetime(ts, unit="s"))
+    frame = pd.DataFrame(columns) if columns else pd.DataFrame()
+    frame.index = pd.DatetimeIndex(frame.index, name="date").as_unit("s")
+    return frame
+
+
+def delete_observations(
+    session: Session, series_id: int, field_ids: Sequence[int], dates: pd.DatetimeIndex
+) -> None:
+    """Delete the given dates of the given fields (used by ``on_conflict=replace``)."""
+    ts = _unix_seconds(dates).tolist()
+    raw_ts = type_coerce(Observation.ts, BigInteger)
+    for start in range(0, len(ts), 500):
+        session.execute(
+            delete(Observation).where(
+                Observation.series_id == series_id,
+                Observation.field_id.in_(list(field_ids)),
+                raw_ts.in_(ts[start : start + 500]),
+            )
+        )

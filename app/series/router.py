@@ -1,0 +1,208 @@
+"""HTTP endpoints for series and their observations."""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import pandas as pd
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from app.db.orm import Series
+from app.deps import SessionDep
+from app.series import service
+from app.series.quality import format_period
+from app.series.schemas import (
+    AppendResult,
+    DataQuality,
+    ObservationsAppend,
+    ObservationsRead,
+    SeriesCreate,
+    SeriesPage,
+    SeriesRead,
+    SeriesUploadForm,
+    UploadOptions,
+)
+from app.series.uploads import Upload, read_upload
+
+router = APIRouter(prefix="/v1/series", tags=["series"])
+
+SeriesUpload = Upload[SeriesUploadForm, SeriesCreate]
+AppendUpload = Upload[UploadOptions, ObservationsAppend]
+
+
+def _upload_body(form_model: type[BaseModel], json_model: type[BaseModel]) -> dict[str, Any]:
+    """OpenAPI request body offering a multipart CSV upload or a JSON document."""
+    form = form_model.model_json_schema()
+    form["properties"] = {
+        "file": {"type": "string", "format": "binary", "description": "The CSV file (UTF-8)."},
+        **form["properties"],
+    }
+    form["required"] = ["file", *form.get("required", [])]
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {"schema": form},
+                "application/json": {"schema": json_model.model_json_schema()},
+            },
+        }
+    }
+
+
+async def _series_upload(request: Request) -> SeriesUpload:
+    return await read_upload(request, SeriesUploadForm, SeriesCreate)
+
+
+async def _append_upload(request: Request) -> AppendUpload:
+    return await read_upload(request, UploadOptions, ObservationsAppend)
+
+
+def series_read(series: Series) -> SeriesRead:
+    return SeriesRead(
+        id=series.id,
+        name=series.name,
+        exchange=series.exchange,
+        frequency=series.frequency,
+        fields=[f.name for f in series.fields],
+        row_count=series.row_count,
+        first_date=format_period(pd.Timestamp(series.first_date)),
+        last_date=format_period(pd.Timestamp(series.last_date)),
+        content_sha256=series.content_sha256,
+        source_filename=series.source_filename,
+        quality=DataQuality.model_validate(series.quality),
+        created_at=series.created_at,
+        updated_at=series.updated_at,
+    )
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    413: {"description": "Body larger than FORECAST_MAX_UPLOAD_MB."},
+    415: {"description": "Neither multipart/form-data nor application/json."},
+    422: {"description": "Invalid file or options; `errors` lists rows and columns."},
+}
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=SeriesRead,
+    summary="Upload a price series (CSV file or JSON)",
+    openapi_extra=_upload_body(SeriesUploadForm, SeriesCreate),
+    responses={409: {"description": "The name is taken."}, **_ERRORS},
+)
+def create_series(
+    upload: Annotated[SeriesUpload, Depends(_series_upload)],
+    session: SessionDep,
+    response: Response,
+) -> SeriesRead:
+    """Accepts Yahoo Finance and Kaggle stock CSVs, generic `date,value` files and intraday files
+    with Unix timestamps (aggregate them with `resample=1D`). Nothing is stored unless the whole
+    upload is valid."""
+    options = upload.options
+    assert isinstance(options, SeriesUploadForm)
+    series = service.create_series(
+        session,
+        name=options.name,
+        exchange=options.exchange,
+        parsed=upload.parsed,
+        source_filename=upload.filename,
+    )
+    response.headers["Location"] = f"/v1/series/{series.id}"
+    return series_read(series)
+
+
+@router.get("", response_model=SeriesPage, summary="List series")
+def list_series(
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> SeriesPage:
+    items, total = service.list_series(session, limit=limit, offset=offset)
+    return SeriesPage(
+        items=[series_read(s) for s in items], total=total, limit=limit, offset=offset
+    )
+
+
+@router.get("/{series_id}", response_model=SeriesRead, summary="Get one series")
+def get_series(series_id: int, session: SessionDep) -> SeriesRead:
+    return series_read(service.get_series(session, series_id))
+
+
+@router.delete(
+    "/{series_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a series and its observations",
+)
+def delete_series(series_id: int, session: SessionDep) -> Response:
+    service.delete_series(session, series_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get(
+    "/{series_id}/observations",
+    response_model=ObservationsRead,
+    summary="Read observations (JSON or CSV)",
+    responses={200: {"content": {"text/csv": {"example": "date,close\n2016-12-30,62.14\n"}}}},
+)
+def read_observations(
+    series_id: int,
+    session: SessionDep,
+    field: Annotated[
+        list[str] | None,
+        Query(description="Field(s) to return; repeat or comma-separate. Default: all."),
+    ] = None,
+    start: Annotated[datetime | None, Query(description="First date, inclusive.")] = None,
+    end: Annotated[datetime | None, Query(description="Last date, inclusive.")] = None,
+    format: Annotated[Literal["json", "csv"], Query()] = "json",  # noqa: A002
+) -> Response:
+    series = service.get_series(session, series_id)
+    names = [n.strip() for f in field or [] for n in f.split(",") if n.strip()] or None
+    frame = service.read_frame(session, series, fields=names, start=start, end=end)
+    records = service.observations_as_records(frame)
+    if format == "csv":
+        buffer = io.StringIO()
+        pd.DataFrame.from_records(records, columns=["date", *frame.columns]).to_csv(
+            buffer, index=False
+        )
+        return Response(
+            buffer.getvalue(),
+            media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{series.name}.csv"'},
+        )
+    body = ObservationsRead(series_id=series.id, fields=list(frame.columns), observations=records)
+    return JSONResponse(body.model_dump(mode="json"))
+
+
+@router.post(
+    "/{series_id}/observations",
+    response_model=AppendResult,
+    summary="Append observations (CSV file or JSON)",
+    openapi_extra=_upload_body(UploadOptions, ObservationsAppend),
+    responses={
+        404: {"description": "No such series."},
+        409: {"description": "A date is already stored with other values (see on_conflict)."},
+        **_ERRORS,
+    },
+)
+def append_observations(
+    series_id: int,
+    upload: Annotated[AppendUpload, Depends(_append_upload)],
+    session: SessionDep,
+    on_conflict: Annotated[
+        Literal["error", "replace"],
+        Query(description="What to do with dates already stored with different values."),
+    ] = "error",
+) -> AppendResult:
+    """Rows must carry every field of the series. Re-sending stored rows is a no-op."""
+    series = service.get_series(session, series_id, for_update=True)
+    counts = service.append_observations(session, series, upload.parsed, on_conflict=on_conflict)
+    return AppendResult(
+        inserted=counts.inserted,
+        replaced=counts.replaced,
+        unchanged=counts.unchanged,
+        series=series_read(series),
+    )

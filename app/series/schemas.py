@@ -1,0 +1,171 @@
+"""Request and response bodies of the series API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue
+
+from app.ml.calendar import is_known_exchange
+from app.series.parsing import RESAMPLE_PATTERN, ParseOptions
+
+SeriesName = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z0-9._-]{1,80}$",
+        description="Unique name: letters, digits, `.`, `_`, `-` (at most 80).",
+        examples=["MSFT"],
+    ),
+]
+
+
+def _known_exchange(code: str | None) -> str | None:
+    if code is not None and not is_known_exchange(code):
+        raise ValueError(f"unknown exchange calendar '{code}'; use a code such as XNYS or XLON")
+    return code
+
+
+Exchange = Annotated[
+    str | None,
+    AfterValidator(_known_exchange),
+    Field(
+        description="Exchange calendar code (ISO 10383 MIC as used by `exchange_calendars`), "
+        "e.g. `XNYS`; its holidays are then not counted as gaps and forecasts skip them.",
+        examples=["XNYS"],
+    ),
+]
+Resample = Annotated[
+    str | None,
+    Field(
+        pattern=RESAMPLE_PATTERN,
+        description="Aggregate to this period before storing, e.g. `1D` for intraday files: "
+        "`open` first, `high` max, `low` min, `close`/`adj_close`/`price`/`value` last, "
+        "`volume*` sum, any other field mean. Periods without data are left out.",
+        examples=["1D"],
+    ),
+]
+Fill = Annotated[
+    Literal["ffill"] | None,
+    Field(description="`ffill` carries the last value forward into empty cells."),
+]
+ObservationRecord = dict[str, float | str | None]
+
+_OBSERVATIONS_EXAMPLE: list[JsonValue] = [
+    {"date": "2016-12-29", "open": 62.86, "close": 62.90},
+    {"date": "2016-12-30", "open": 62.96, "close": 62.14},
+]
+
+
+class UploadOptions(BaseModel):
+    """How to read the data of any upload (form fields next to a CSV file, or JSON keys)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    date_column: str | None = Field(
+        default=None,
+        description="Column holding dates; defaults to the first of date, datetime, timestamp, "
+        "time, day, ds. Dates are ISO 8601 (zones converted to UTC) or Unix seconds/ms.",
+    )
+    resample: Resample = None
+    fill: Fill = None
+
+    def parse_options(self) -> ParseOptions:
+        return ParseOptions(date_column=self.date_column, resample=self.resample, fill=self.fill)
+
+
+class JsonObservations(UploadOptions):
+    observations: list[ObservationRecord] = Field(
+        min_length=1,
+        description="One object per date: the date (ISO 8601 or Unix seconds) and numeric fields.",
+    )
+
+
+class SeriesUploadForm(UploadOptions):
+    """Form fields sent next to the CSV ``file`` in a multipart upload."""
+
+    name: SeriesName
+    exchange: Exchange = None
+
+
+class SeriesCreate(SeriesUploadForm, JsonObservations):
+    """JSON alternative to the CSV upload."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"name": "MSFT", "observations": _OBSERVATIONS_EXAMPLE}]},
+    )
+
+
+class ObservationsAppend(JsonObservations):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"observations": _OBSERVATIONS_EXAMPLE}]}
+    )
+
+
+class LargestGap(BaseModel):
+    after: str | None = Field(description="Last period present before the gap.")
+    before: str | None = Field(description="First period present after the gap.")
+    missing: int
+
+
+class Gaps(BaseModel):
+    calendar: str = Field(description="Exchange code or frequency the gaps are counted against.")
+    missing_periods: int | None = Field(
+        description="Expected periods with no data (null if the frequency is irregular)."
+    )
+    largest: LargestGap | None
+    off_calendar: int = Field(description="Observations on periods the calendar does not expect.")
+
+
+class DataQuality(BaseModel):
+    source_rows: int = Field(description="Data rows in the last upload, before cleaning.")
+    duplicate_rows: int = Field(description="Exact repeats of a row that were dropped.")
+    empty_cells: dict[str, int] = Field(description="Empty cells per field in the upload.")
+    filled_cells: int = Field(description="Empty cells filled by `fill=ffill`.")
+    non_positive_prices: dict[str, int] = Field(description="Price fields with values ≤ 0.")
+    unsorted_input: bool = Field(
+        description="True if the upload was not in date order (it was sorted)."
+    )
+    ignored_columns: list[str] = Field(description="Text-only columns that were not stored.")
+    gaps: Gaps
+
+
+class SeriesRead(BaseModel):
+    id: int
+    name: str
+    exchange: str | None
+    frequency: str = Field(
+        description="Inferred pandas frequency: `B` business-daily, `D`, `W-FRI`, `MS`, `ME`, "
+        "`min`, `h` …, or `irregular`.",
+        examples=["B"],
+    )
+    fields: list[str] = Field(examples=[["open", "high", "low", "close", "volume", "open_int"]])
+    row_count: int = Field(description="Number of dates stored.", examples=[7765])
+    first_date: str = Field(examples=["1986-03-13"])
+    last_date: str = Field(examples=["2016-12-30"])
+    content_sha256: str = Field(description="sha256 of the bytes of the original upload.")
+    source_filename: str | None
+    quality: DataQuality
+    created_at: datetime
+    updated_at: datetime
+
+
+class SeriesPage(BaseModel):
+    items: list[SeriesRead]
+    total: int
+    limit: int
+    offset: int
+
+
+class ObservationsRead(BaseModel):
+    series_id: int
+    fields: list[str]
+    observations: list[dict[str, Any]] = Field(examples=[_OBSERVATIONS_EXAMPLE])
+
+
+class AppendResult(BaseModel):
+    inserted: int = Field(description="Dates added.")
+    replaced: int = Field(description="Dates whose values were replaced (on_conflict=replace).")
+    unchanged: int = Field(description="Dates sent again with identical values (no-op).")
+    series: SeriesRead

@@ -1,0 +1,235 @@
+"""Series use cases. Services flush; the caller's unit of work commits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.db.orm import Observation, Series, SeriesField
+from app.errors import (
+    ErrorItem,
+    InvalidUpload,
+    ObservationConflict,
+    SeriesNameTaken,
+    SeriesNotFound,
+)
+from app.ml.calendar import infer_frequency
+from app.series.observations import delete_observations, read_observations, write_observations
+from app.series.parsing import ParsedFrame
+from app.series.quality import format_period, quality_summary
+
+OnConflict = Literal["error", "replace"]
+
+
+@dataclass(frozen=True)
+class AppendCounts:
+    inserted: int
+    replaced: int
+    unchanged: int
+
+
+def ensure_name_free(session: Session, name: str) -> None:
+    if session.scalar(select(Series.id).where(Series.name == name)) is not None:
+        raise SeriesNameTaken(f"A series named '{name}' already exists; pick another name.")
+
+
+def create_series(
+    session: Session,
+    *,
+    name: str,
+    parsed: ParsedFrame,
+    exchange: str | None,
+    source_filename: str | None,
+) -> Series:
+    """Store a validated upload as a new series with all its fields and observations."""
+    ensure_name_free(session, name)
+    frame = parsed.frame
+    index = pd.DatetimeIndex(frame.index)
+    series = Series(
+        name=name,
+        exchange=exchange,
+        frequency=infer_frequency(index),
+        source_filename=source_filename,
+        content_sha256=parsed.sha256,
+        row_count=len(frame),
+        first_date=index[0].to_pydatetime(),
+        last_date=index[-1].to_pydatetime(),
+        quality={},
+    )
+    series.quality = _quality(series, parsed, frame)
+    session.add(series)
+    try:
+        session.flush()
+    except IntegrityError as exc:  # lost a race for the name
+        raise SeriesNameTaken(
+            f"A series named '{name}' already exists; pick another name."
+        ) from exc
+    fields = [
+        SeriesField(series_id=series.id, name=str(c), position=i)
+        for i, c in enumerate(frame.columns)
+    ]
+    session.add_all(fields)
+    session.flush()
+    write_observations(session, series.id, {f.name: f.id for f in fields}, frame)
+    session.refresh(series, ["fields"])
+    return series
+
+
+def _quality(series: Series, parsed: ParsedFrame, frame: pd.DataFrame) -> dict[str, object]:
+    return {
+        "source_rows": parsed.source_rows,
+        "ignored_columns": parsed.ignored_columns,
+        **quality_summary(
+            frame,
+            frequency=series.frequency,
+            exchange=series.exchange,
+            duplicate_rows=parsed.duplicate_rows,
+            empty_cells=parsed.empty_cells,
+            filled_cells=parsed.filled_cells,
+            unsorted_input=not parsed.was_sorted,
+        ),
+    }
+
+
+def get_series(session: Session, series_id: int, *, for_update: bool = False) -> Series:
+    stmt = select(Series).where(Series.id == series_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    series = session.scalar(stmt)
+    if series is None:
+        raise SeriesNotFound(f"No series with id {series_id}.")
+    return series
+
+
+def list_series(session: Session, *, limit: int, offset: int) -> tuple[list[Series], int]:
+    total = session.scalar(select(func.count()).select_from(Series)) or 0
+    items = session.scalars(select(Series).order_by(Series.id).limit(limit).offset(offset)).all()
+    return list(items), total
+
+
+def delete_series(session: Session, series_id: int) -> None:
+    """Delete a series, its observations and (by ON DELETE CASCADE) its fields."""
+    get_series(session, series_id)
+    session.execute(delete(Observation).where(Observation.series_id == series_id))
+    session.execute(delete(Series).where(Series.id == series_id))
+
+
+def field_ids(series: Series, names: list[str] | None = None) -> dict[str, int]:
+    """Field name → id, in the series' column order; unknown names are a 422."""
+    known = {f.name: f.id for f in series.fields}
+    if not names:
+        return known
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise InvalidUpload(
+            f"Unknown field(s) {unknown}; this series has {list(known)}.",
+            errors=[ErrorItem(column=n, message="unknown field") for n in unknown],
+        )
+    return {n: known[n] for n in names}
+
+
+def read_frame(
+    session: Session,
+    series: Series,
+    *,
+    fields: list[str] | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> pd.DataFrame:
+    return read_observations(session, series.id, field_ids(series, fields), start=start, end=end)
+
+
+def append_observations(
+    session: Session, series: Series, parsed: ParsedFrame, *, on_conflict: OnConflict
+) -> AppendCounts:
+    """Add dates to a series. Identical repeats are a no-op; changed values need ``replace``."""
+    ids = field_ids(series)
+    sent = parsed.frame
+    missing = [n for n in ids if n not in sent.columns]
+    extra = [str(c) for c in sent.columns if c not in ids]
+    if missing or extra:
+        raise InvalidUpload(
+            f"The columns must be this series' fields {list(ids)}"
+            + (f"; missing {missing}" if missing else "")
+            + (f"; unknown {extra}" if extra else "")
+            + ".",
+            errors=[ErrorItem(column=c, message="missing field") for c in missing]
+            + [ErrorItem(column=c, message="unknown field") for c in extra],
+        )
+    sent = sent[list(ids)]
+    index = pd.DatetimeIndex(sent.index)
+    stored = read_observations(
+        session, series.id, ids, start=index[0].to_pydatetime(), end=index[-1].to_pydatetime()
+    )
+    stored_index = pd.DatetimeIndex(stored.index)
+    overlap = index.intersection(stored_index)
+    differs = (sent.loc[overlap].to_numpy() != stored.loc[overlap].to_numpy()).any(axis=1)
+    changed = overlap[differs]
+    new = index.difference(stored_index)
+    if len(changed) and on_conflict == "error":
+        raise ObservationConflict(
+            f"{len(changed)} date(s) are already stored with different values; send "
+            "on_conflict=replace to overwrite them.",
+            errors=_conflict_items(parsed, sent, stored, changed),
+        )
+    if len(changed):
+        delete_observations(session, series.id, list(ids.values()), changed)
+    write_observations(session, series.id, ids, sent.loc[new.union(changed)])
+    session.flush()
+    _refresh_stats(session, series, parsed)
+    return AppendCounts(
+        inserted=len(new), replaced=len(changed), unchanged=len(overlap) - len(changed)
+    )
+
+
+def _conflict_items(
+    parsed: ParsedFrame, sent: pd.DataFrame, stored: pd.DataFrame, changed: pd.DatetimeIndex
+) -> list[ErrorItem]:
+    items = []
+    for ts in changed[:20]:
+        for col, new, old in zip(
+            sent.columns, sent.loc[ts].to_numpy(), stored.loc[ts].to_numpy(), strict=True
+        ):
+            if new != old:
+                row = None if parsed.source_row is None else int(parsed.source_row.loc[ts])
+                items.append(
+                    ErrorItem(
+                        row=row,
+                        column=str(col),
+                        message=f"{format_period(ts)}: stored {float(old)}, sent {float(new)}",
+                    )
+                )
+    return items
+
+
+def _refresh_stats(session: Session, series: Series, parsed: ParsedFrame) -> None:
+    """Recompute row count, date range, frequency and quality over everything stored."""
+    frame = read_frame(session, series)
+    index = pd.DatetimeIndex(frame.index)
+    series.row_count = len(frame)
+    series.first_date = index[0].to_pydatetime()
+    series.last_date = index[-1].to_pydatetime()
+    series.frequency = infer_frequency(index)
+    previous = series.quality
+    quality = _quality(series, parsed, frame)
+    quality["duplicate_rows"] = int(previous.get("duplicate_rows", 0)) + parsed.duplicate_rows
+    quality["filled_cells"] = int(previous.get("filled_cells", 0)) + parsed.filled_cells
+    series.quality = quality
+    session.flush()
+
+
+def observations_as_records(frame: pd.DataFrame) -> list[dict[str, object]]:
+    """Rows as ``{"date": …, <field>: value}`` dicts, the shape the JSON upload accepts."""
+    index = pd.DatetimeIndex(frame.index)
+    daily = bool((index == index.normalize()).all())
+    dates = index.strftime("%Y-%m-%d" if daily else "%Y-%m-%dT%H:%M:%S")
+    out = frame.copy()
+    out.insert(0, "date", np.asarray(dates))
+    return out.to_dict(orient="records")  # type: ignore[return-value]

@@ -1,0 +1,118 @@
+"""Shared pieces of the benchmarks: a real server process per backend, machine description."""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "out"
+MSFT_CSV = ROOT.parent / "shared" / "data" / "msft_daily_1986_2016.csv"
+ADMIN_POSTGRES_URL = os.environ.get(
+    "FORECAST_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.system()} {platform.machine()}, "
+        f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}"
+    )
+
+
+@contextmanager
+def database(backend: str) -> Iterator[str]:
+    """A new empty database: a SQLite file under bench/out, or a throwaway PostgreSQL DB."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    if backend == "sqlite":
+        path = OUT / f"bench-{uuid.uuid4().hex[:8]}.db"
+        try:
+            yield f"sqlite:///{path}"
+        finally:
+            for suffix in ("", "-wal", "-shm", ".migrate.lock"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+        return
+    name = f"bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(ADMIN_POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(ADMIN_POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@dataclass
+class Server:
+    base_url: str
+    process: subprocess.Popen[bytes]
+
+    def peak_rss_mb(self) -> float:
+        """Peak resident memory of the server process so far (VmHWM)."""
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def server(database_url: str, **settings: str) -> Iterator[Server]:
+    """``uvicorn app.main:create_app --factory`` in its own process, as ``make run`` starts it."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "FORECAST_DATABASE_URL": database_url,
+        "FORECAST_MODEL_DIR": str(OUT / "models"),
+        **{f"FORECAST_{k.upper()}": v for k, v in settings.items()},
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory",
+         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+        cwd=ROOT, env=env,
+    )  # fmt: skip
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base_url}/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("benchmark server did not start")
+            time.sleep(0.1)
+        yield Server(base_url, process)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -1,0 +1,169 @@
+"""Test fixtures: a real uvicorn server per database backend, reached over real HTTP.
+
+Backends: a SQLite file in a temp dir, and a throwaway PostgreSQL database created for the
+session (``CREATE DATABASE``) and dropped at the end (``DROP DATABASE … WITH (FORCE)``).
+PostgreSQL tests are skipped with a reason when the server is unreachable, except under
+``CI=true`` where that is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from app.config import Settings
+from app.db import orm  # noqa: F401  (registers every table on Base.metadata)
+from app.db.base import Base
+from app.main import create_app
+
+ADMIN_POSTGRES_URL = os.environ.get(
+    "FORECAST_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+DATA_DIR = Path(__file__).parent / "data"
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+MSFT_CSV = SHARED_DATA / "msft_daily_1986_2016.csv"
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def postgres_unavailable_reason() -> str | None:
+    try:
+        engine = create_engine(ADMIN_POSTGRES_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+    except Exception as exc:
+        return f"PostgreSQL at {make_url(ADMIN_POSTGRES_URL).render_as_string()} unreachable: {exc}"
+    return None
+
+
+@contextmanager
+def throwaway_postgres_database() -> Iterator[str]:
+    """CREATE DATABASE test_<random>; yield its URL; DROP DATABASE … WITH (FORCE)."""
+    reason = postgres_unavailable_reason()
+    if reason:
+        if in_ci():
+            pytest.fail(f"CI=true but {reason}")
+        pytest.skip(reason)
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(ADMIN_POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(ADMIN_POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@contextmanager
+def empty_database(backend: str, tmp: Path) -> Iterator[str]:
+    """URL of a new, empty database on the backend."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp / f'forecast-{uuid.uuid4().hex[:8]}.db'}"
+        return
+    with throwaway_postgres_database() as url:
+        yield url
+
+
+@pytest.fixture(params=BACKENDS)
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, unmigrated database for this one test."""
+    with empty_database(request.param, tmp_path) as url:
+        yield url
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    """A running service: its base URL, its settings and the thread serving it."""
+
+    base_url: str
+    settings: Settings
+    server: uvicorn.Server
+    thread: threading.Thread
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def start_server(settings: Settings) -> LiveServer:
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("test server did not start")
+        time.sleep(0.02)
+    return LiveServer(f"http://127.0.0.1:{port}", settings, server, thread)
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def live_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """One server per backend for the whole session (migrated on start, like production)."""
+    tmp = tmp_path_factory.mktemp(f"srv-{request.param}")
+    with empty_database(request.param, tmp) as url:
+        settings = Settings(
+            database_url=url,
+            model_dir=tmp / "models",
+            max_upload_mb=2,
+            _env_file=None,  # type: ignore[call-arg]
+        )
+        server = start_server(settings)
+        yield server
+        server.stop()
+
+
+@pytest.fixture
+def backend(live_server: LiveServer) -> str:
+    return make_url(live_server.settings.database_url).get_backend_name()
+
+
+@pytest.fixture
+def client(live_server: LiveServer) -> Iterator[httpx.Client]:
+    """An HTTP client to the live server; every table is emptied after the test."""
+    with httpx.Client(base_url=live_server.base_url, timeout=60) as http:
+        yield http
+    truncate_all(live_server.settings.database_url)
+
+
+def truncate_all(url: str) -> None:
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                conn.execute(text(f"DELETE FROM {table}"))
+    engine.dispose()

@@ -1,0 +1,136 @@
+"""Reading and appending observations."""
+
+from __future__ import annotations
+
+import io
+
+import httpx
+import pandas as pd
+
+from tests.conftest import MSFT_CSV
+from tests.series.helpers import assert_problem, upload_csv
+
+BASE = b"date,close,volume\n2024-01-02,10,100\n2024-01-03,11,110\n2024-01-04,12,120\n"
+
+
+def make_series(client: httpx.Client, content: bytes = BASE, name: str = "S") -> int:
+    response = upload_csv(client, name, content)
+    assert response.status_code == 201, response.text
+    series_id: int = response.json()["id"]
+    return series_id
+
+
+def observations(client: httpx.Client, series_id: int, **params: str) -> list[dict[str, object]]:
+    response = client.get(f"/v1/series/{series_id}/observations", params=params)
+    assert response.status_code == 200, response.text
+    rows: list[dict[str, object]] = response.json()["observations"]
+    return rows
+
+
+def test_msft_round_trips_exactly(client: httpx.Client) -> None:
+    series_id = make_series(client, MSFT_CSV.read_bytes(), "MSFT")
+    response = client.get(f"/v1/series/{series_id}/observations", params={"format": "csv"})
+    assert response.headers["content-type"].startswith("text/csv")
+    got = pd.read_csv(io.StringIO(response.text), dtype=str)
+    sent = pd.read_csv(MSFT_CSV, dtype=str)
+    assert list(got["date"]) == list(sent["Date"])
+    for ours, theirs in [("open", "Open"), ("close", "Close"), ("volume", "Volume")]:
+        assert (got[ours].astype(float).to_numpy() == sent[theirs].astype(float).to_numpy()).all()
+
+
+def test_field_and_date_range(client: httpx.Client) -> None:
+    series_id = make_series(client)
+    rows = observations(client, series_id, field="close", start="2024-01-03", end="2024-01-04")
+    assert rows == [{"date": "2024-01-03", "close": 11.0}, {"date": "2024-01-04", "close": 12.0}]
+    both = observations(client, series_id, field="volume,close", end="2024-01-02")
+    assert both == [{"date": "2024-01-02", "volume": 100.0, "close": 10.0}]
+
+
+def test_unknown_field_is_422(client: httpx.Client) -> None:
+    series_id = make_series(client)
+    response = client.get(f"/v1/series/{series_id}/observations", params={"field": "nope"})
+    body = assert_problem(response, 422)
+    assert "close" in body["detail"]
+
+
+def test_bad_query_values_are_422(client: httpx.Client) -> None:
+    series_id = make_series(client)
+    for params in ({"start": "yesterday"}, {"format": "xml"}):
+        assert_problem(client.get(f"/v1/series/{series_id}/observations", params=params), 422)
+
+
+def test_append_json_then_csv(client: httpx.Client) -> None:
+    series_id = make_series(client)
+    response = client.post(
+        f"/v1/series/{series_id}/observations",
+        json={"observations": [{"date": "2024-01-05", "close": 13, "volume": 130}]},
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["inserted"], body["replaced"], body["unchanged"]) == (1, 0, 0)
+    assert body["series"]["row_count"] == 4
+    assert body["series"]["last_date"] == "2024-01-05"
+    response = client.post(
+        f"/v1/series/{series_id}/observations",
+        files={"file": ("more.csv", b"date,close,volume\n2024-01-08,14,140\n", "text/csv")},
+    )
+    assert response.json()["inserted"] == 1
+    assert [r["close"] for r in observations(client, series_id)] == [10, 11, 12, 13, 14]
+
+
+def test_resending_identical_rows_is_a_no_op(client: httpx.Client) -> None:
+    series_id = make_series(client)
+    before = client.get(f"/v1/series/{series_id}").json()
+    response = client.post(
+        f"/v1/series/{series_id}/observations",
+        files={"file": ("same.csv", BASE, "text/csv")},
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["inserted"], body["replaced"], body["unchanged"]) == (0, 0, 3)
+    assert body["series"]["row_count"] == before["row_count"]
+
+
+def test_changed_value_is_409_unless_replace(client: httpx.Client) -> None:
+    series_id = make_series(client)
+    changed = b"date,close,volume\n2024-01-04,12.5,120\n2024-01-05,13,130\n"
+    files = {"file": ("changed.csv", changed, "text/csv")}
+    body = assert_problem(client.post(f"/v1/series/{series_id}/observations", files=files), 409)
+    assert body["errors"] == [
+        {"row": 2, "column": "close", "message": "2024-01-04: stored 12.0, sent 12.5"}
+    ]
+    assert len(observations(client, series_id)) == 3  # nothing stored, not even 2024-01-05
+    response = client.post(
+        f"/v1/series/{series_id}/observations",
+        params={"on_conflict": "replace"},
+        files={"file": ("changed.csv", changed, "text/csv")},
+    )
+    assert response.status_code == 200, response.text
+    assert (response.json()["inserted"], response.json()["replaced"]) == (1, 1)
+    assert [r["close"] for r in observations(client, series_id)] == [10, 11, 12.5, 13]
+
+
+def test_append_needs_every_field(client: httpx.Client) -> None:
+    series_id = make_series(client)
+    response = client.post(
+        f"/v1/series/{series_id}/observations",
+        json={"observations": [{"date": "2024-01-05", "close": 13, "open": 1}]},
+    )
+    body = assert_problem(response, 422)
+    assert {(e["column"], e["message"]) for e in body["errors"]} == {
+        ("volume", "missing field"),
+        ("open", "unknown field"),
+    }
+
+
+def test_append_bad_rows_and_unknown_series(client: httpx.Client) -> None:
+    series_id = make_series(client)
+    files = {"file": ("bad.csv", b"date,close,volume\n2024-01-05,x,1\n", "text/csv")}
+    assert_problem(client.post(f"/v1/series/{series_id}/observations", files=files), 422)
+    assert_problem(client.post("/v1/series/999/observations", files=files), 404)
+    response = client.post(
+        f"/v1/series/{series_id}/observations",
+        params={"on_conflict": "merge"},
+        json={"observations": [{"date": "2024-01-05", "close": 13, "volume": 1}]},
+    )
+    assert_problem(response, 422)
