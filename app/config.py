@@ -33,6 +33,34 @@ class Settings(BaseSettings):
         "Turn off when a separate one-shot `alembic upgrade head` does it.",
     )
 
+    broker_url: str | None = Field(
+        default=None,
+        description="Celery broker, e.g. `redis://127.0.0.1:6379/0`. Unset: jobs run in a local "
+        "process pool owned by the API (the embedded default).",
+    )
+    workers: int = Field(
+        default=1, ge=1, le=64, description="Embedded mode: training jobs run at the same time."
+    )
+    max_epochs: int = Field(default=500, ge=1, description="Largest `epochs` a job may ask for.")
+    job_time_limit_s: int = Field(
+        default=3600, ge=10, description="A job running longer is stopped and marked failed."
+    )
+    job_max_attempts: int = Field(
+        default=2, ge=1, le=10, description="Runs of a job before a lost worker fails it for good."
+    )
+    job_lease_s: float = Field(
+        default=30,
+        gt=0,
+        description="Lease of a running job, renewed every third of it by the process running "
+        "it; a job whose lease lapsed lost its worker and is retried or failed.",
+    )
+    reconcile_interval_s: float = Field(
+        default=10, gt=0, description="How often the API looks for lost or unsent jobs."
+    )
+    tf_threads: int = Field(
+        default=0, ge=0, description="TensorFlow threads per job; 0 lets TensorFlow decide."
+    )
+
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)

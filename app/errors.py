@@ -66,6 +66,26 @@ class SeriesNotFound(NotFound):
     title = "Series not found"
 
 
+class JobNotFound(NotFound):
+    slug = "job-not-found"
+    title = "Training job not found"
+
+
+class ModelNotFound(NotFound):
+    slug = "model-not-found"
+    title = "Model not found"
+
+
+class VersionNotFound(NotFound):
+    slug = "version-not-found"
+    title = "Model version not found"
+
+
+class AliasNotFound(NotFound):
+    slug = "alias-not-found"
+    title = "Alias not found"
+
+
 class Conflict(AppError):
     status = 409
     slug = "conflict"
@@ -82,6 +102,21 @@ class ObservationConflict(Conflict):
     title = "Observations conflict with stored values"
 
 
+class JobNotCancellable(Conflict):
+    slug = "job-not-cancellable"
+    title = "Job can no longer be cancelled"
+
+
+class VersionInUse(Conflict):
+    slug = "version-in-use"
+    title = "Version is in use"
+
+
+class VersionNotReady(Conflict):
+    slug = "version-not-ready"
+    title = "Version is not ready"
+
+
 class InvalidUpload(AppError):
     status = 422
     slug = "invalid-upload"
@@ -92,6 +127,12 @@ class InvalidRequest(AppError):
     status = 422
     slug = "invalid-request"
     title = "Invalid request"
+
+
+class InvalidSpec(AppError):
+    status = 422
+    slug = "invalid-training-spec"
+    title = "Training spec cannot be trained"
 
 
 class PayloadTooLarge(AppError):
@@ -110,6 +151,12 @@ class NotReady(AppError):
     status = 503
     slug = "not-ready"
     title = "Service not ready"
+
+
+class BundleCorrupt(AppError):
+    status = 503
+    slug = "bundle-corrupt"
+    title = "Model files missing or corrupt"
 
 
 def problem_response(

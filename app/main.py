@@ -15,7 +15,11 @@ from app.db.migrate import upgrade_to_head
 from app.db.session import Database
 from app.errors import install_handlers
 from app.middleware import BodySizeLimitMiddleware
+from app.registry.router import router as registry_router
+from app.registry.store import make_store
 from app.series.router import router as series_router
+from app.training.dispatch import Dispatcher
+from app.training.router import router as training_router
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +36,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     db = Database(settings.database_url)
 
+    dispatcher = Dispatcher(settings, db)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if settings.migrate_on_start:
             await run_in_threadpool(upgrade_to_head, db.engine)
             log.info("database schema is at head")
+        dispatcher.start()
         yield
+        await run_in_threadpool(dispatcher.stop)
         db.dispose()
 
     app = FastAPI(
@@ -45,8 +53,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.db = db
+    app.state.store = make_store(settings.model_dir)
+    app.state.dispatcher = dispatcher
     install_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_upload_bytes)
     app.include_router(health.router)
     app.include_router(series_router)
+    app.include_router(training_router)
+    app.include_router(registry_router)
     return app

@@ -1,0 +1,43 @@
+"""Save a trained network as ``.keras`` and ONNX, checking the ONNX graph against Keras."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from pathlib import Path
+
+import keras
+import numpy as np
+import onnxruntime as ort
+
+ONNX_TOLERANCE = 1e-5
+
+
+class ExportMismatch(RuntimeError):
+    pass
+
+
+def onnx_session(path: Path) -> ort.InferenceSession:
+    """An onnxruntime session using one intra-op thread (requests run in parallel instead)."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def save_network(network: keras.Model, directory: Path, sample: np.ndarray) -> float:
+    """Write ``network.keras`` and ``network.onnx``; return the max |ONNX − Keras| on ``sample``.
+
+    Raises ExportMismatch when the two disagree by more than ONNX_TOLERANCE.
+    """
+    network.save(directory / "network.keras")
+    x = np.asarray(sample, dtype=np.float32)
+    expected = np.asarray(network(x, training=False))
+    with contextlib.redirect_stdout(io.StringIO()):  # tf2onnx prints its progress
+        network.export(str(directory / "network.onnx"), format="onnx", verbose=False)
+    session = onnx_session(directory / "network.onnx")
+    got = session.run(None, {session.get_inputs()[0].name: x})[0]
+    diff = float(np.max(np.abs(got - expected)))
+    if not diff <= ONNX_TOLERANCE:
+        raise ExportMismatch(f"ONNX export differs from Keras by {diff:.3g} (> {ONNX_TOLERANCE})")
+    return diff

@@ -1,0 +1,50 @@
+"""Forecast accuracy metrics (definitions in ARCHITECTURE.md), always in price units."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def rmse(y: np.ndarray, y_hat: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((np.asarray(y) - np.asarray(y_hat)) ** 2)))
+
+
+def mae(y: np.ndarray, y_hat: np.ndarray) -> float:
+    return float(np.mean(np.abs(np.asarray(y) - np.asarray(y_hat))))
+
+
+def mape(y: np.ndarray, y_hat: np.ndarray) -> float | None:
+    """Mean absolute percentage error over the points where ``y != 0`` (None if there are none)."""
+    y, y_hat = np.asarray(y), np.asarray(y_hat)
+    nonzero = y != 0
+    if not nonzero.any():
+        return None
+    return float(100 * np.mean(np.abs((y[nonzero] - y_hat[nonzero]) / y[nonzero])))
+
+
+def naive_scale(train: np.ndarray, season: int = 1) -> float:
+    """MAE of the (seasonal) naive forecast on the training data: MASE's denominator."""
+    train = np.asarray(train)
+    return float(np.mean(np.abs(train[season:] - train[:-season])))
+
+
+def mase(y: np.ndarray, y_hat: np.ndarray, scale: float) -> float | None:
+    return mae(y, y_hat) / scale if scale > 0 else None
+
+
+def point_metrics(y: np.ndarray, y_hat: np.ndarray, scale: float) -> dict[str, float | None]:
+    return {
+        "rmse": rmse(y, y_hat),
+        "mae": mae(y, y_hat),
+        "mape": mape(y, y_hat),
+        "mase": mase(y, y_hat, scale),
+    }
+
+
+def skill(model_rmse: float, baseline_rmse: float) -> float | None:
+    """``1 − RMSE/RMSE_baseline``: > 0 beats the baseline, 0 ties, < 0 is worse."""
+    if baseline_rmse == 0 or not math.isfinite(baseline_rmse):
+        return None
+    return 1.0 - model_rmse / baseline_rmse

@@ -1,0 +1,74 @@
+"""The training spec: every knob of a training run, with the defaults we measured best.
+
+Shared by the API (validation, OpenAPI) and the pure training code; it imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from app.ml.scaling import ScalerKind
+from app.ml.transforms import TargetTransform
+
+Architecture = Literal["lstm", "gru", "rnn", "mlp"]
+Optimizer = Literal["adam", "rmsprop", "sgd"]
+
+DEFAULT_LEARNING_RATE: dict[str, float] = {"adam": 1e-3, "rmsprop": 1e-3, "sgd": 1e-2}
+
+
+class TrainingSpec(BaseModel):
+    """How to fit one network to one field of a series."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    architecture: Architecture = Field(default="lstm", description="Network type.")
+    layers: int = Field(default=1, ge=1, le=8, description="Stacked recurrent (or dense) layers.")
+    units: int = Field(default=32, ge=1, le=1024, description="Units per layer.")
+    dropout: float = Field(default=0.0, ge=0.0, lt=1.0, description="Dropout after each layer.")
+    window: int = Field(default=60, ge=2, le=2000, description="Past observations per input.")
+    epochs: int = Field(default=30, ge=1, description="At most this many epochs.")
+    batch_size: int = Field(default=64, ge=1, le=65536)
+    optimizer: Optimizer = "adam"
+    learning_rate: float | None = Field(
+        default=None, gt=0, le=10, description="Default: adam/rmsprop 0.001, sgd 0.01."
+    )
+    momentum: float = Field(default=0.0, ge=0.0, lt=1.0, description="SGD momentum.")
+    start: date | None = Field(default=None, description="Use observations from this date on.")
+    end: date | None = Field(default=None, description="Use observations up to this date.")
+    test_fraction: float = Field(
+        default=0.2, gt=0.0, lt=1.0, description="Share of the data held out for evaluation."
+    )
+    test_start: date | None = Field(
+        default=None,
+        description="Hold out every target from this date on (overrides test_fraction).",
+    )
+    validation_fraction: float = Field(
+        default=0.1,
+        ge=0.0,
+        lt=0.5,
+        description="Tail of the training part used for early stopping (never the holdout).",
+    )
+    patience: int | None = Field(
+        default=5, ge=1, description="Early stopping patience in epochs; null trains every epoch."
+    )
+    restore_best_weights: bool = True
+    seed: int = Field(default=42, ge=0, le=2**31 - 1)
+    scaler: ScalerKind = "standard"
+    target_transform: TargetTransform = "log_return"
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.momentum and self.optimizer != "sgd":
+            raise ValueError("momentum applies only to optimizer 'sgd'")
+        if self.start and self.end and self.start >= self.end:
+            raise ValueError("start must be before end")
+        if self.patience is not None and self.validation_fraction == 0:
+            raise ValueError("early stopping (patience) needs validation_fraction > 0")
+        return self
+
+    @property
+    def effective_learning_rate(self) -> float:
+        return self.learning_rate or DEFAULT_LEARNING_RATE[self.optimizer]

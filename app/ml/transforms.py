@@ -1,0 +1,65 @@
+"""Target transforms: what the network sees and predicts, and the way back to prices.
+
+For each target time ``t`` the network gets the ``window`` values before ``t`` and predicts the
+value at ``t``; the *anchor* is the last observed price ``p[t-1]``.
+
+- ``level``: raw prices (the tutorials' choice; a scaler fitted on training levels saturates
+  once prices leave the training range).
+- ``log_return``: ``log(p[t] / p[t-1])``; back to a price as ``anchor * exp(ŷ)``.
+- ``relative``: values divided by the anchor, minus one; back as ``anchor * (1 + ŷ)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+TargetTransform = Literal["level", "log_return", "relative"]
+
+
+@dataclass(frozen=True)
+class Supervised:
+    """Windows ``x`` (samples × window), targets ``y``, anchors, and each target's index."""
+
+    x: np.ndarray
+    y: np.ndarray
+    anchor: np.ndarray
+    target_index: np.ndarray
+
+
+def first_target(transform: TargetTransform, window: int) -> int:
+    """Index of the first price that has a full window before it."""
+    return window + 1 if transform == "log_return" else window
+
+
+def needs_positive(transform: TargetTransform) -> bool:
+    return transform != "level"
+
+
+def supervised(prices: np.ndarray, window: int, transform: TargetTransform) -> Supervised:
+    """Every (window, target) pair of a price series, in time order."""
+    p = np.asarray(prices, dtype=np.float64)
+    start = first_target(transform, window)
+    targets = np.arange(start, len(p))
+    anchor = p[targets - 1]
+    if transform == "log_return":
+        r = np.diff(np.log(p), prepend=np.nan)  # r[t] = log(p[t] / p[t-1])
+        x = np.lib.stride_tricks.sliding_window_view(r[1:], window)[: len(targets)]
+        y = r[targets]
+    else:
+        x = np.lib.stride_tricks.sliding_window_view(p, window)[: len(targets)]
+        y = p[targets]
+        if transform == "relative":
+            x = x / anchor[:, None] - 1.0
+            y = y / anchor - 1.0
+    return Supervised(x=np.ascontiguousarray(x), y=y, anchor=anchor, target_index=targets)
+
+
+def to_price(y_hat: np.ndarray, anchor: np.ndarray, transform: TargetTransform) -> np.ndarray:
+    if transform == "log_return":
+        return np.asarray(anchor * np.exp(y_hat))
+    if transform == "relative":
+        return np.asarray(anchor * (1.0 + y_hat))
+    return y_hat

@@ -1,0 +1,51 @@
+"""Celery application for distributed training: ``celery -A app.training.celery_app worker``.
+
+The queue carries only job ids; the database says what to train and records what happened.
+Settings (measured, see ARCHITECTURE.md): acks late + reject on worker lost, so a killed
+worker's job is redelivered; prefetch 1; one task per child process (fresh TensorFlow state,
+flat memory); soft/hard time limits per job; a visibility timeout longer than any allowed job,
+so Redis never redelivers a job that is still running.
+"""
+
+from __future__ import annotations
+
+from celery import Celery, Task
+
+from app.config import Settings
+
+TRAIN_TASK = "forecast.train"
+
+
+def make_celery(settings: Settings) -> Celery:
+    app = Celery("forecast", broker=settings.broker_url or "redis://127.0.0.1:6379/0")
+    hard_limit = settings.job_time_limit_s + 60
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        worker_max_tasks_per_child=1,
+        worker_concurrency=1,
+        task_soft_time_limit=settings.job_time_limit_s,
+        task_time_limit=hard_limit,
+        broker_transport_options={"visibility_timeout": 2 * hard_limit},
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+    )
+    return app
+
+
+settings = Settings()
+celery = make_celery(settings)
+
+
+@celery.task(name=TRAIN_TASK, bind=True, max_retries=None)
+def train(self: Task, job_id: int) -> None:
+    """Run a job; if another worker still holds its lease, try again once the lease lapses."""
+    from app.training.worker import run_job
+
+    claim = run_job(job_id, settings)
+    if claim.kind == "busy":
+        raise self.retry(countdown=claim.retry_after_s)

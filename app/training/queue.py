@@ -1,0 +1,146 @@
+"""Where job ids go after the job row is committed: a local spawn pool or Celery."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
+from typing import Protocol
+
+from app.config import Settings
+from app.db.session import Database
+from app.training import service
+from app.training.worker import job_process_main
+
+log = logging.getLogger(__name__)
+
+
+class JobQueue(Protocol):
+    def start(self) -> None: ...
+    def enqueue(self, job_id: int) -> None: ...
+    def stop(self) -> None: ...
+
+
+# Called with (job_id, worker, reason) when a job's process died without finishing it.
+LostHandler = Callable[[int, str, str], None]
+
+
+def make_queue(settings: Settings, db: Database, on_lost: LostHandler) -> JobQueue:
+    if settings.broker_url:
+        return CeleryQueue(settings)
+    return EmbeddedQueue(settings, db, on_lost)
+
+
+class CeleryQueue:
+    """Sends job ids to Celery workers on any machine."""
+
+    def __init__(self, settings: Settings) -> None:
+        from app.training.celery_app import make_celery
+
+        self.celery = make_celery(settings)
+
+    def start(self) -> None:
+        pass
+
+    def enqueue(self, job_id: int) -> None:
+        from app.training.celery_app import TRAIN_TASK
+
+        self.celery.send_task(TRAIN_TASK, args=[job_id])
+
+    def stop(self) -> None:
+        self.celery.close()
+
+
+@dataclass
+class _Running:
+    job_id: int
+    process: BaseProcess
+    started: float
+
+
+class EmbeddedQueue:
+    """Jobs run in processes spawned by the API (never forked), ``settings.workers`` at a time.
+
+    One process per job: a crash or ``kill -9`` is seen at once from its exit code, and the job
+    is requeued (attempts left) or failed; a job over the time limit is killed.
+    """
+
+    def __init__(self, settings: Settings, db: Database, on_lost: LostHandler) -> None:
+        self.settings = settings
+        self.db = db
+        self.on_lost = on_lost
+        self._pending: queue.Queue[int] = queue.Queue()
+        self._running: dict[int, _Running] = {}
+        self._stop = threading.Event()
+        self._context = multiprocessing.get_context("spawn")
+        self._thread = threading.Thread(target=self._loop, name="embedded-jobs", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def enqueue(self, job_id: int) -> None:
+        self._pending.put(job_id)
+
+    def stop(self) -> None:
+        """Stop dispatching; running jobs are terminated and left for reconciliation."""
+        self._stop.set()
+        self._thread.join(timeout=10)
+        for run in list(self._running.values()):
+            run.process.terminate()
+            run.process.join(timeout=10)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._reap()
+                if len(self._running) < self.settings.workers:
+                    job_id = self._pending.get(timeout=0.05)
+                    if job_id not in self._running:
+                        self._spawn(job_id)
+                else:
+                    time.sleep(0.05)
+            except queue.Empty:
+                continue
+            except Exception:
+                log.exception("embedded job dispatcher error")
+
+    def _spawn(self, job_id: int) -> None:
+        process = self._context.Process(
+            target=job_process_main, args=(job_id, self.settings), name=f"job-{job_id}"
+        )
+        process.start()
+        self._running[job_id] = _Running(job_id, process, time.monotonic())
+
+    def _reap(self) -> None:
+        for job_id, run in list(self._running.items()):
+            if run.process.is_alive():
+                if time.monotonic() - run.started > self.settings.job_time_limit_s:
+                    run.process.kill()
+                    run.process.join()
+                    self._time_limit(job_id, run)
+                    del self._running[job_id]
+                continue
+            del self._running[job_id]
+            code = run.process.exitcode
+            if code != 0:
+                reason = f"killed by signal {-code}" if code and code < 0 else f"exit code {code}"
+                self.on_lost(job_id, _worker_of(run.process), reason)
+
+    def _time_limit(self, job_id: int, run: _Running) -> None:
+        service.finish_job(
+            self.db,
+            job_id,
+            _worker_of(run.process),
+            "failed",
+            error=f"time limit of {self.settings.job_time_limit_s} s exceeded",
+        )
+
+
+def _worker_of(process: BaseProcess) -> str:
+    """The worker id the job process recorded when it claimed the job (host:pid)."""
+    return f"{service.worker_id().rpartition(':')[0]}:{process.pid}"

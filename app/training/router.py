@@ -1,0 +1,118 @@
+"""HTTP endpoints for training jobs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
+from fastapi import status as http_status
+
+from app.db.orm import ModelVersion, TrainingJob
+from app.deps import SessionDep, SettingsDep
+from app.training import service
+from app.training.dispatch import Dispatcher
+from app.training.schemas import (
+    JobProgress,
+    JobStatus,
+    TrainingJobCreate,
+    TrainingJobPage,
+    TrainingJobRead,
+    VersionRef,
+)
+
+router = APIRouter(prefix="/v1/training-jobs", tags=["training"])
+
+
+def job_read(job: TrainingJob, version: ModelVersion | None) -> TrainingJobRead:
+    ref = None
+    if version is not None:
+        ref = VersionRef(
+            name=version.model.name,
+            version=version.version,
+            url=f"/v1/models/{version.model.name}/versions/{version.version}",
+        )
+    return TrainingJobRead(
+        id=job.id,
+        status=job.status,
+        series_id=job.series_id,
+        model_name=job.model_name,
+        target=job.target,
+        spec=job.spec,
+        attempts=job.attempts,
+        max_attempts=job.max_attempts,
+        cancel_requested=job.cancel_requested,
+        progress=JobProgress.model_validate(job.progress) if job.progress else None,
+        error=job.error,
+        worker=job.worker,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        model_version=ref,
+    )
+
+
+def _read(session: SessionDep, job: TrainingJob) -> TrainingJobRead:
+    version = session.get(ModelVersion, job.model_version_id) if job.model_version_id else None
+    return job_read(job, version)
+
+
+@router.post(
+    "",
+    status_code=http_status.HTTP_202_ACCEPTED,
+    response_model=TrainingJobRead,
+    summary="Start training a network in the background",
+    responses={422: {"description": "Invalid or impossible spec (the reason is in `detail`)."}},
+)
+def create_job(
+    body: TrainingJobCreate,
+    session: SessionDep,
+    settings: SettingsDep,
+    request: Request,
+    response: Response,
+    background: BackgroundTasks,
+) -> TrainingJobRead:
+    """The job row is committed before its id is queued (the queue runs after the response)."""
+    job = service.create_job(
+        session,
+        settings,
+        series_id=body.series_id,
+        target=body.target,
+        model_name=body.model_name,
+        spec=body.spec(),
+    )
+    dispatcher: Dispatcher = request.app.state.dispatcher
+    background.add_task(dispatcher.submit, job.id)
+    response.headers["Location"] = f"/v1/training-jobs/{job.id}"
+    return job_read(job, None)
+
+
+@router.get("", response_model=TrainingJobPage, summary="List training jobs")
+def list_jobs(
+    session: SessionDep,
+    status: JobStatus | None = None,
+    series_id: int | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> TrainingJobPage:
+    jobs, total = service.list_jobs(
+        session, status=status, series_id=series_id, limit=limit, offset=offset
+    )
+    return TrainingJobPage(
+        items=[_read(session, j) for j in jobs], total=total, limit=limit, offset=offset
+    )
+
+
+@router.get("/{job_id}", response_model=TrainingJobRead, summary="Job status and progress")
+def get_job(job_id: int, session: SessionDep) -> TrainingJobRead:
+    return _read(session, service.get_job(session, job_id))
+
+
+@router.post(
+    "/{job_id}/cancel",
+    response_model=TrainingJobRead,
+    summary="Cancel a job",
+    responses={409: {"description": "The job already finished."}},
+)
+def cancel_job(job_id: int, session: SessionDep) -> TrainingJobRead:
+    """A queued job is cancelled at once; a running one stops at the end of its current epoch."""
+    return _read(session, service.cancel_job(session, job_id))

@@ -1,0 +1,111 @@
+"""Request and response bodies of the training-jobs API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, JsonValue
+
+from app.ml.spec import TrainingSpec
+
+ModelName = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}$",
+        description="Registered model name: letters, digits, `.`, `_`, `-` (not first), ≤ 100.",
+        examples=["MSFT-lstm"],
+    ),
+]
+JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+TUTORIAL_LSTM: dict[str, JsonValue] = {
+    "series_id": 1,
+    "target": "high",
+    "architecture": "lstm",
+    "layers": 4,
+    "units": 50,
+    "dropout": 0.2,
+    "window": 60,
+    "optimizer": "rmsprop",
+    "epochs": 50,
+    "batch_size": 32,
+    "scaler": "minmax",
+    "target_transform": "level",
+    "patience": None,
+    "validation_fraction": 0,
+}
+TUTORIAL_GRU: dict[str, JsonValue] = {
+    **TUTORIAL_LSTM,
+    "architecture": "gru",
+    "optimizer": "sgd",
+    "learning_rate": 0.01,
+    "momentum": 0.9,
+    "batch_size": 150,
+}
+
+
+class TrainingJobCreate(TrainingSpec):
+    """What to train on, and how (every field of the spec has a measured default)."""
+
+    model_config = {
+        "extra": "forbid",
+        "json_schema_extra": {
+            "examples": [{"series_id": 1}, TUTORIAL_LSTM, TUTORIAL_GRU],
+        },
+    }
+
+    series_id: int = Field(description="Series to train on.")
+    target: str | None = Field(
+        default=None, description="Field to forecast; default adj_close, else close, else value."
+    )
+    model_name: ModelName | None = Field(
+        default=None,
+        description="Registered model to add a version to; default <series>-<architecture>.",
+    )
+
+    def spec(self) -> TrainingSpec:
+        return TrainingSpec.model_validate(
+            self.model_dump(exclude={"series_id", "target", "model_name"})
+        )
+
+
+class JobProgress(BaseModel):
+    epoch: int
+    epochs: int
+    loss: float
+    val_loss: float | None
+    elapsed_s: float
+    eta_s: float
+
+
+class VersionRef(BaseModel):
+    name: str
+    version: int
+    url: str
+
+
+class TrainingJobRead(BaseModel):
+    id: int
+    status: JobStatus
+    series_id: int | None
+    model_name: str
+    target: str
+    spec: TrainingSpec
+    attempts: int
+    max_attempts: int
+    cancel_requested: bool
+    progress: JobProgress | None
+    error: str | None = Field(description="Why the job failed, in one line.")
+    worker: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    model_version: VersionRef | None
+
+
+class TrainingJobPage(BaseModel):
+    items: list[TrainingJobRead]
+    total: int
+    limit: int
+    offset: int

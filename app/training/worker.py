@@ -1,0 +1,229 @@
+"""Run one training job in a worker process (embedded pool or Celery).
+
+TensorFlow is imported here only inside :func:`run_job`, after the job is claimed: a TF op run
+in a parent before ``fork`` hangs forked children, and the API process must stay TF-free.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from app.config import Settings
+from app.db.orm import Series, TrainingJob
+from app.db.session import Database
+from app.db.types import utcnow
+from app.ml.dataset import DatasetError, DatasetPlan, plan_dataset
+from app.ml.spec import TrainingSpec
+from app.registry import bundle
+from app.registry.service import discard_version, reserve_version
+from app.registry.store import ArtifactStore, bundle_key, make_store
+from app.training import service
+from app.training.service import Claim
+
+if TYPE_CHECKING:
+    from app.ml.train import EpochProgress, TrainResult
+
+log = logging.getLogger(__name__)
+
+
+class JobFailed(Exception):
+    """A job cannot succeed; the message is the one readable line users see."""
+
+
+class _LeaseKeeper(threading.Thread):
+    """Renews the job's lease every third of its length until stopped."""
+
+    def __init__(self, db: Database, job_id: int, worker: str, lease_s: float) -> None:
+        super().__init__(name=f"lease-{job_id}", daemon=True)
+        self.db, self.job_id, self.worker, self.lease_s = db, job_id, worker, lease_s
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.lease_s / 3):
+            try:
+                if not service.renew_lease(self.db, self.job_id, self.worker, self.lease_s):
+                    return
+            except Exception:  # a blip must not kill the job; the next renewal retries
+                log.exception("lease renewal failed for job %s", self.job_id)
+
+
+def run_job(job_id: int, settings: Settings) -> Claim:
+    """Claim and run a job to a final state. Returns the claim (``busy``: try again later)."""
+    db = Database(settings.database_url)
+    worker = service.worker_id()
+    try:
+        claim = service.claim_job(db, job_id, worker, settings.job_lease_s)
+        if claim.kind != "run":
+            return claim
+        log.info("job %s: running on %s", job_id, worker)
+        keeper = _LeaseKeeper(db, job_id, worker, settings.job_lease_s)
+        keeper.start()
+        try:
+            status, error, version_id = _execute(db, settings, job_id, worker)
+        finally:
+            keeper.stopped.set()
+        if not service.finish_job(db, job_id, worker, status, error=error, version_id=version_id):
+            log.warning("job %s: taken over by another worker; result discarded", job_id)
+            if version_id is not None:
+                discard_version(db, make_store(settings.model_dir), version_id)
+        log.info("job %s: %s%s", job_id, status, f" ({error})" if error else "")
+        return claim
+    finally:
+        db.dispose()
+
+
+def _execute(
+    db: Database, settings: Settings, job_id: int, worker: str
+) -> tuple[Any, str | None, int | None]:
+    """Train and register; map every failure to one readable line (traceback to the log)."""
+    try:
+        spec, plan, context = _load(db, job_id)
+        result = _train(db, settings, job_id, worker, spec, plan)
+        if result.cancelled:
+            return "cancelled", None, None
+        version_id = _register(
+            db, make_store(settings.model_dir), job_id, spec, plan, result, context
+        )
+        return "succeeded", None, version_id
+    except JobFailed as exc:
+        return "failed", str(exc), None
+    except Exception as exc:
+        if type(exc).__name__ == "SoftTimeLimitExceeded":
+            return "failed", f"time limit of {settings.job_time_limit_s} s exceeded", None
+        log.exception("job %s failed", job_id)
+        return (
+            "failed",
+            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+            None,
+        )
+
+
+def _load(db: Database, job_id: int) -> tuple[TrainingSpec, DatasetPlan, dict[str, Any]]:
+    with db.session_scope() as session:
+        job = session.get(TrainingJob, job_id)
+        assert job is not None
+        series = session.get(Series, job.series_id) if job.series_id is not None else None
+        if series is None:
+            raise JobFailed("the series was deleted before training started")
+        spec = TrainingSpec.model_validate(job.spec)
+        values = service.load_target(session, series, job.target)
+        context = {
+            "model_name": job.model_name,
+            "series_id": series.id,
+            "series_name": series.name,
+            "target": job.target,
+            "frequency": series.frequency,
+            "exchange": series.exchange,
+        }
+    try:
+        return spec, plan_dataset(values, spec), context
+    except DatasetError as exc:
+        raise JobFailed(str(exc)) from exc
+
+
+def _train(
+    db: Database,
+    settings: Settings,
+    job_id: int,
+    worker: str,
+    spec: TrainingSpec,
+    plan: DatasetPlan,
+) -> TrainResult:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from app.ml.train import configure_tensorflow, train
+
+    configure_tensorflow(settings.tf_threads or None)
+
+    def on_epoch(progress: EpochProgress) -> bool:
+        return service.record_progress(db, job_id, worker, asdict(progress))
+
+    return train(plan, spec, on_epoch)
+
+
+def _register(
+    db: Database,
+    store: ArtifactStore,
+    job_id: int,
+    spec: TrainingSpec,
+    plan: DatasetPlan,
+    result: TrainResult,
+    context: dict[str, Any],
+) -> int:
+    """Write the bundle to staging, reserve a pending version and publish the files under it.
+
+    The version becomes ``ready`` in the same transaction that marks the job succeeded.
+    """
+    from app.ml.export import save_network
+
+    with store.staging() as staged:
+        sample = _export_sample(plan, spec, result)
+        onnx_diff = save_network(result.network, staged, sample)
+        (staged / bundle.SCALER).write_text(json.dumps(result.scaler.to_json()))
+        manifest = {
+            "model": context["model_name"],
+            "job_id": job_id,
+            "series_id": context["series_id"],
+            "target": context["target"],
+            "target_transform": spec.target_transform,
+            "window": spec.window,
+            "frequency": context["frequency"],
+            "exchange": context["exchange"],
+            "scaler": result.scaler.to_json(),
+            "input": {"name": "window", "shape": [None, spec.window, 1], "dtype": "float32"},
+            "training_rows_sha256": plan.rows_sha256(),
+            "libraries": bundle.library_versions(),
+            "onnx_max_abs_diff": onnx_diff,
+            "created_at": utcnow().isoformat(),
+        }
+        files = bundle.write_manifest(staged, manifest)
+        record = {k: v for k, v in manifest.items() if k not in ("model", "job_id", "series_id")}
+        with db.session_scope() as session:
+            version = reserve_version(
+                session,
+                context["model_name"],
+                job_id=job_id,
+                series_id=context["series_id"],
+                training_rows_sha256=plan.rows_sha256(),
+                target=context["target"],
+                spec=spec.model_dump(mode="json"),
+                bundle={**record, "files": files},
+                metrics=result.metrics,
+                train_seconds=result.train_seconds,
+                epochs_run=result.epochs_run,
+                size_bytes=sum(f["size"] for f in files.values()),
+            )
+            version_id, key = version.id, bundle_key(context["model_name"], version.version)
+        try:
+            store.publish(staged, key)
+        except BaseException:
+            discard_version(db, store, version_id)
+            raise
+    return version_id
+
+
+def _export_sample(plan: DatasetPlan, spec: TrainingSpec, result: TrainResult) -> np.ndarray:
+    """A few real scaled input windows to compare ONNX with Keras on."""
+    from app.ml.transforms import supervised
+
+    data = supervised(plan.prices[-(spec.window + 10) :], spec.window, spec.target_transform)
+    return result.scaler.transform(data.x).astype(np.float32)[..., None]
+
+
+def job_process_main(job_id: int, settings: Settings) -> None:
+    """Entry point of an embedded-pool process (spawned, never forked)."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    started = time.perf_counter()
+    claim = run_job(job_id, settings)
+    log.info(
+        "job %s: process done (%s) in %.1f s", job_id, claim.kind, time.perf_counter() - started
+    )
