@@ -37,6 +37,8 @@ services:
 ## bench: every benchmark in bench/ (results go to BENCHMARKS.md by hand, with date and machine)
 bench: $(BIN)/.installed services
 	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.defaults
+	$(BIN)/python -m bench.training
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache bench/out

@@ -38,6 +38,11 @@ class Settings(BaseSettings):
         description="Celery broker, e.g. `redis://127.0.0.1:6379/0`. Unset: jobs run in a local "
         "process pool owned by the API (the embedded default).",
     )
+    queue: str = Field(
+        default="training",
+        pattern=r"^[A-Za-z0-9._-]{1,100}$",
+        description="Celery queue the API sends jobs to and workers consume.",
+    )
     workers: int = Field(
         default=1, ge=1, le=64, description="Embedded mode: training jobs run at the same time."
     )

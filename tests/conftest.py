@@ -90,6 +90,22 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
         yield url
 
 
+def server_settings(database_url: str, model_dir: Path, **overrides: object) -> Settings:
+    """Settings for a test server: small limits and fast failure detection."""
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "model_dir": model_dir,
+        "max_upload_mb": 2,
+        "workers": 2,
+        "max_epochs": 1000,
+        "job_lease_s": 3,
+        "reconcile_interval_s": 0.5,
+        "tf_threads": 1,
+        **overrides,
+    }
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg, arg-type]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -133,12 +149,7 @@ def live_server(
     """One server per backend for the whole session (migrated on start, like production)."""
     tmp = tmp_path_factory.mktemp(f"srv-{request.param}")
     with empty_database(request.param, tmp) as url:
-        settings = Settings(
-            database_url=url,
-            model_dir=tmp / "models",
-            max_upload_mb=2,
-            _env_file=None,  # type: ignore[call-arg]
-        )
+        settings = server_settings(url, tmp / "models")
         server = start_server(settings)
         yield server
         server.stop()

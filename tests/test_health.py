@@ -22,6 +22,7 @@ def test_readyz_when_migrated(client: httpx.Client) -> None:
 def test_readyz_is_503_when_the_schema_is_missing(tmp_path: Path) -> None:
     settings = Settings(
         database_url=f"sqlite:///{tmp_path}/empty.db",
+        model_dir=tmp_path / "models",
         migrate_on_start=False,
         _env_file=None,  # type: ignore[call-arg]
     )

@@ -111,7 +111,7 @@ class TrainingJob(Base):
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     model_version_id: Mapped[int | None] = mapped_column(
-        ForeignKey("model_version.id", ondelete="SET NULL", use_alter=True)
+        ForeignKey("model_version.id", ondelete="SET NULL")
     )
 
 

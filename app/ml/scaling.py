@@ -10,7 +10,6 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import numpy as np
-from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 ScalerKind = Literal["minmax", "standard", "none"]
 
@@ -37,6 +36,8 @@ class AffineScaler:
 
 def fit_scaler(kind: ScalerKind, train_values: np.ndarray) -> AffineScaler:
     """Fit on the training values (never on the holdout)."""
+    from sklearn.preprocessing import MinMaxScaler, StandardScaler  # slow import: training only
+
     column = np.asarray(train_values, dtype=np.float64).reshape(-1, 1)
     if kind == "minmax":
         minmax = MinMaxScaler().fit(column)

@@ -20,6 +20,7 @@ def make_celery(settings: Settings) -> Celery:
     app = Celery("forecast", broker=settings.broker_url or "redis://127.0.0.1:6379/0")
     hard_limit = settings.job_time_limit_s + 60
     app.conf.update(
+        task_default_queue=settings.queue,
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,

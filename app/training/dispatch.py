@@ -38,10 +38,6 @@ class Dispatcher:
 
     def start(self) -> None:
         self.queue.start()
-        if not self.settings.broker_url:
-            # An embedded queue lives in memory: after a restart, queued jobs must be resent.
-            for job_id in service.queued_jobs(self.db):
-                self.submit(job_id)
         self._thread.start()
 
     def stop(self) -> None:
@@ -71,9 +67,20 @@ class Dispatcher:
         for version in service.orphan_pending_versions(self.db, utcnow() - _PENDING_GRACE):
             discard_version(self.db, self.store, version.id)
 
+    def _resume_queued(self) -> None:
+        """An embedded queue lives in memory: after a restart, queued jobs must be resent."""
+        for job_id in service.queued_jobs(self.db):
+            self.submit(job_id)
+
     def _loop(self) -> None:
-        while not self._stop.wait(self.settings.reconcile_interval_s):
+        resumed = bool(self.settings.broker_url)
+        while True:
             try:
+                if not resumed:
+                    self._resume_queued()
+                    resumed = True
                 self.reconcile()
             except Exception:
                 log.exception("reconciliation failed; retrying next round")
+            if self._stop.wait(self.settings.reconcile_interval_s):
+                return

@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Protocol
 
@@ -63,11 +64,20 @@ class _Running:
     started: float
 
 
+@dataclass
+class _Warm:
+    """A spawned process that has imported the worker code and waits for one job id."""
+
+    process: BaseProcess
+    conn: Connection
+
+
 class EmbeddedQueue:
     """Jobs run in processes spawned by the API (never forked), ``settings.workers`` at a time.
 
     One process per job: a crash or ``kill -9`` is seen at once from its exit code, and the job
-    is requeued (attempts left) or failed; a job over the time limit is killed.
+    is requeued (attempts left) or failed; a job over the time limit is killed. One process is
+    kept spawned and waiting, so a job starts without paying for interpreter start-up and imports.
     """
 
     def __init__(self, settings: Settings, db: Database, on_lost: LostHandler) -> None:
@@ -76,6 +86,7 @@ class EmbeddedQueue:
         self.on_lost = on_lost
         self._pending: queue.Queue[int] = queue.Queue()
         self._running: dict[int, _Running] = {}
+        self._warm: _Warm | None = None
         self._stop = threading.Event()
         self._context = multiprocessing.get_context("spawn")
         self._thread = threading.Thread(target=self._loop, name="embedded-jobs", daemon=True)
@@ -90,6 +101,9 @@ class EmbeddedQueue:
         """Stop dispatching; running jobs are terminated and left for reconciliation."""
         self._stop.set()
         self._thread.join(timeout=10)
+        if self._warm is not None:
+            self._warm.conn.send(None)
+            self._warm.process.join(timeout=10)
         for run in list(self._running.values()):
             run.process.terminate()
             run.process.join(timeout=10)
@@ -98,6 +112,8 @@ class EmbeddedQueue:
         while not self._stop.is_set():
             try:
                 self._reap()
+                if self._warm is None or not self._warm.process.is_alive():
+                    self._warm = self._start_warm()
                 if len(self._running) < self.settings.workers:
                     job_id = self._pending.get(timeout=0.05)
                     if job_id not in self._running:
@@ -109,12 +125,21 @@ class EmbeddedQueue:
             except Exception:
                 log.exception("embedded job dispatcher error")
 
-    def _spawn(self, job_id: int) -> None:
+    def _start_warm(self) -> _Warm:
+        ours, theirs = self._context.Pipe()
         process = self._context.Process(
-            target=job_process_main, args=(job_id, self.settings), name=f"job-{job_id}"
+            target=job_process_main, args=(theirs, self.settings), name="job-worker"
         )
         process.start()
-        self._running[job_id] = _Running(job_id, process, time.monotonic())
+        theirs.close()
+        return _Warm(process, ours)
+
+    def _spawn(self, job_id: int) -> None:
+        warm = self._warm if self._warm and self._warm.process.is_alive() else self._start_warm()
+        self._warm = None
+        warm.conn.send(job_id)
+        warm.conn.close()
+        self._running[job_id] = _Running(job_id, warm.process, time.monotonic())
 
     def _reap(self) -> None:
         for job_id, run in list(self._running.items()):

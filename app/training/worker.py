@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import os
 import threading
 import time
 from dataclasses import asdict
+from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -217,13 +219,26 @@ def _export_sample(plan: DatasetPlan, spec: TrainingSpec, result: TrainResult) -
     return result.scaler.transform(data.x).astype(np.float32)[..., None]
 
 
-def job_process_main(job_id: int, settings: Settings) -> None:
-    """Entry point of an embedded-pool process (spawned, never forked)."""
+def job_process_main(conn: Connection, settings: Settings) -> None:
+    """Entry point of an embedded-pool process (spawned, never forked): wait for one job id
+    (None means shut down), run that job, exit."""
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    parent = multiprocessing.parent_process()
+    while not conn.poll(1.0):
+        if parent is not None and not parent.is_alive():
+            return  # the API went away before giving us a job
+    try:
+        job_id = conn.recv()
+    except EOFError:
+        return
+    if job_id is None:
+        return
     started = time.perf_counter()
     claim = run_job(job_id, settings)
-    log.info(
-        "job %s: process done (%s) in %.1f s", job_id, claim.kind, time.perf_counter() - started
-    )
+    log.info("job %s: done (%s) in %.1f s", job_id, claim.kind, time.perf_counter() - started)
+    # The job is committed; skip interpreter teardown (TensorFlow's takes ~1 s) so the slot
+    # frees at once.
+    logging.shutdown()
+    os._exit(0)

@@ -77,7 +77,6 @@ def upgrade() -> None:
             ["model_version.id"],
             name=op.f("fk_training_job_model_version_id_model_version"),
             ondelete="SET NULL",
-            use_alter=True,
         ),
         sa.ForeignKeyConstraint(
             ["series_id"],

@@ -1,0 +1,59 @@
+"""How the default training spec was chosen: candidates side by side on the same split.
+
+    python -m bench.defaults
+
+MSFT ``high``, trained on 2006–2015, evaluated one step ahead on 2016 (the split of
+``bench.training``), in-process through ``app.ml.train``. Each candidate changes one thing
+from the default; the naive-persistence RMSE is the same for all of them.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pandas as pd
+
+from app.ml.dataset import plan_dataset
+from app.ml.spec import TrainingSpec
+from bench.common import MSFT_CSV, machine
+
+SPLIT = {"start": "2006-01-01", "test_start": "2016-01-01"}
+CANDIDATES: dict[str, dict[str, Any]] = {
+    "default (LSTM 1×32, log returns, standard scaler, adam, patience 5)": {},
+    "GRU instead of LSTM": {"architecture": "gru"},
+    "units 64": {"units": 64},
+    "2 layers": {"layers": 2},
+    "window 20": {"window": 20},
+    "relative transform": {"target_transform": "relative"},
+    "level transform + MinMax (tutorial scaling)": {
+        "target_transform": "level",
+        "scaler": "minmax",
+    },
+    "batch 32": {"batch_size": 32},
+}
+
+
+def main() -> None:
+    from app.ml.train import configure_tensorflow, train
+
+    configure_tensorflow(None)
+    frame = pd.read_csv(MSFT_CSV, parse_dates=["Date"], index_col="Date")
+    print(f"Machine: {machine()}\n")
+    print("| candidate | wall | epochs | holdout RMSE | naive RMSE | RMSE / naive |")
+    print("|---|---|---|---|---|---|")
+    for label, change in CANDIDATES.items():
+        spec = TrainingSpec.model_validate({**SPLIT, **change})
+        plan = plan_dataset(frame["High"], spec)
+        started = time.perf_counter()
+        result = train(plan, spec)
+        wall = time.perf_counter() - started
+        model, naive = result.metrics["model"]["rmse"], result.metrics["naive"]["rmse"]
+        print(
+            f"| {label} | {wall:.1f} s | {result.epochs_run} | {model:.3f} | {naive:.3f} "
+            f"| {model / naive:.3f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,168 @@
+"""Training benchmark: the tutorial LSTM recipe vs. our default spec, and worker scaling.
+
+    python -m bench.training [--tutorial-epochs 50] [--skip-celery]
+
+1. Through a real API server (embedded worker pool, one job at a time), on MSFT ``high``,
+   trained on 2006–2015 and evaluated on 2016 (one step ahead): wall time from 202 to
+   ``succeeded``, holdout RMSE, and the naive-persistence RMSE on the same days. Also how long
+   each job waited between ``queued`` and ``running``.
+2. Celery with Redis: 8 small jobs finished by one worker process, then by two (TensorFlow
+   limited to one thread per worker), side by side in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from bench.common import MSFT_CSV, OUT, ROOT, database, machine, server
+
+TUTORIAL_LSTM = {
+    "architecture": "lstm", "layers": 4, "units": 50, "dropout": 0.2, "window": 60,
+    "optimizer": "rmsprop", "batch_size": 32, "scaler": "minmax", "target_transform": "level",
+    "patience": None, "validation_fraction": 0,
+}  # fmt: skip
+HOLDOUT = {"target": "high", "start": "2006-01-01", "test_start": "2016-01-01"}
+SMALL_JOB = {"units": 8, "epochs": 3, "window": 20, "patience": None, "validation_fraction": 0}
+
+
+def upload_msft(client: httpx.Client) -> int:
+    with MSFT_CSV.open("rb") as f:
+        response = client.post(
+            "/v1/series",
+            files={"file": (MSFT_CSV.name, f)},
+            data={"name": "MSFT", "exchange": "XNYS"},
+        )
+    response.raise_for_status()
+    series_id: int = response.json()["id"]
+    return series_id
+
+
+def run_job(client: httpx.Client, spec: dict[str, Any], timeout: float = 1800) -> dict[str, Any]:
+    started = time.perf_counter()
+    response = client.post("/v1/training-jobs", json=spec)
+    response.raise_for_status()
+    job_id = response.json()["id"]
+    while True:
+        job: dict[str, Any] = client.get(f"/v1/training-jobs/{job_id}").json()
+        if job["status"] in ("succeeded", "failed", "cancelled"):
+            job["wall_s"] = time.perf_counter() - started
+            return job
+        if time.perf_counter() - started > timeout:
+            raise RuntimeError(f"job {job_id} did not finish in {timeout} s")
+        time.sleep(0.2)
+
+
+def _seconds_between(a: str, b: str) -> float:
+    return (datetime.fromisoformat(b) - datetime.fromisoformat(a)).total_seconds()
+
+
+def bench_recipes(tutorial_epochs: int) -> None:
+    print(
+        "\n| spec | wall (202 → succeeded) | queued → running | epochs run | holdout RMSE "
+        "| naive RMSE | RMSE / naive |\n|---|---|---|---|---|---|---|"
+    )
+    with (
+        database("sqlite") as url,
+        server(url) as srv,
+        httpx.Client(base_url=srv.base_url, timeout=60) as client,
+    ):
+        series_id = upload_msft(client)
+        specs = {
+            f"tutorial LSTM (4×50, MinMax levels, {tutorial_epochs} epochs)": {
+                **TUTORIAL_LSTM, "epochs": tutorial_epochs, "model_name": "tutorial-lstm",
+            },
+            "our default spec": {"model_name": "default"},
+        }  # fmt: skip
+        for label, spec in specs.items():
+            job = run_job(client, {"series_id": series_id, **HOLDOUT, **spec})
+            if job["status"] != "succeeded":
+                raise RuntimeError(f"{label}: {job['status']} {job['error']}")
+            ref = job["model_version"]
+            version = client.get(f"/v1/models/{ref['name']}/versions/{ref['version']}").json()
+            model, naive = version["metrics"]["model"]["rmse"], version["metrics"]["naive"]["rmse"]
+            wait = _seconds_between(job["created_at"], job["started_at"])
+            print(
+                f"| {label} | {job['wall_s']:.1f} s | {wait:.2f} s | {version['epochs_run']} | "
+                f"{model:.3f} | {naive:.3f} | {model / naive:.2f} |"
+            )
+
+
+def _start_worker(env: dict[str, str], name: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "app.training.celery_app:celery", "worker",
+         "--loglevel", "WARNING", "--hostname", f"{name}@%h", "--without-gossip",
+         "--without-mingle", "--without-heartbeat"],
+        cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def bench_celery(jobs: int = 8) -> None:
+    broker = os.environ.get("FORECAST_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    print(f"\n| Celery workers (1 TF thread each) | {jobs} small jobs, wall | per job |")
+    print("|---|---|---|")
+    timings = {}
+    for count in (1, 2):
+        queue = f"bench-{uuid.uuid4().hex[:8]}"
+        with database("sqlite") as url, server(url, broker_url=broker, queue=queue) as srv:
+            env = {
+                **os.environ, "FORECAST_DATABASE_URL": url, "FORECAST_BROKER_URL": broker,
+                "FORECAST_QUEUE": queue, "FORECAST_MODEL_DIR": str(OUT / "models"),
+                "FORECAST_TF_THREADS": "1",
+            }  # fmt: skip
+            workers = [_start_worker(env, f"bench{i}-{queue}") for i in range(count)]
+            try:
+                with httpx.Client(base_url=srv.base_url, timeout=60) as client:
+                    series_id = upload_msft(client)
+                    time.sleep(5)  # let the workers boot before the clock starts
+                    started = time.perf_counter()
+                    ids = [
+                        client.post(
+                            "/v1/training-jobs",
+                            json={
+                                "series_id": series_id,
+                                **HOLDOUT,
+                                **SMALL_JOB,
+                                "model_name": "small",
+                            },
+                        ).json()["id"]
+                        for _ in range(jobs)
+                    ]
+                    while any(
+                        client.get(f"/v1/training-jobs/{i}").json()["status"]
+                        in ("queued", "running")
+                        for i in ids
+                    ):
+                        time.sleep(0.5)
+                    timings[count] = time.perf_counter() - started
+            finally:
+                for worker in workers:
+                    os.killpg(worker.pid, signal.SIGKILL)
+                    worker.wait()
+        print(f"| {count} | {timings[count]:.1f} s | {timings[count] / jobs:.1f} s |")
+    print(f"\nTwo workers take {timings[2] / timings[1]:.2f}× the time of one.")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tutorial-epochs", type=int, default=50)
+    parser.add_argument("--skip-celery", action="store_true")
+    args = parser.parse_args()
+    print(f"Machine: {machine()}")
+    bench_recipes(args.tutorial_epochs)
+    if not args.skip_celery:
+        bench_celery()
+
+
+if __name__ == "__main__":
+    main()

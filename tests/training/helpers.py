@@ -1,0 +1,64 @@
+"""Helpers for job tests: small generated series and waiting for jobs."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+
+FINISHED = {"succeeded", "failed", "cancelled"}
+TINY = {"units": 4, "epochs": 2, "window": 10, "batch_size": 32}
+
+
+def random_walk_series(
+    client: httpx.Client, name: str = "walk", n: int = 300, seed: int = 3
+) -> int:
+    """A positive business-daily random walk uploaded as JSON; returns the series id."""
+    rng = np.random.default_rng(seed)
+    prices = 50 * np.exp(np.cumsum(rng.normal(0.0005, 0.01, n)))
+    dates = pd.bdate_range("2015-01-02", periods=n)
+    observations = [
+        {"date": d.strftime("%Y-%m-%d"), "close": float(p)}
+        for d, p in zip(dates, prices, strict=True)
+    ]
+    response = client.post("/v1/series", json={"name": name, "observations": observations})
+    assert response.status_code == 201, response.text
+    series_id: int = response.json()["id"]
+    return series_id
+
+
+def start_job(client: httpx.Client, **spec: Any) -> dict[str, Any]:
+    response = client.post("/v1/training-jobs", json=spec)
+    assert response.status_code == 202, response.text
+    assert response.headers["location"] == f"/v1/training-jobs/{response.json()['id']}"
+    job: dict[str, Any] = response.json()
+    return job
+
+
+def wait_for(
+    client: httpx.Client, job_id: int, until: set[str] | None = None, timeout: float = 120
+) -> dict[str, Any]:
+    """Poll a job until its status is in ``until`` (default: finished)."""
+    until = until or FINISHED
+    deadline = time.monotonic() + timeout
+    while True:
+        job: dict[str, Any] = client.get(f"/v1/training-jobs/{job_id}").json()
+        if job["status"] in until:
+            return job
+        if time.monotonic() > deadline:
+            raise AssertionError(f"job {job_id} still {job['status']} after {timeout} s: {job}")
+        time.sleep(0.1)
+
+
+def wait_until(predicate: Any, timeout: float = 60, interval: float = 0.1) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(interval)

@@ -1,0 +1,163 @@
+"""Distributed training through Celery and a real Redis, with real worker processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from tests.conftest import (
+    BACKENDS,
+    LiveServer,
+    empty_database,
+    in_ci,
+    server_settings,
+    start_server,
+)
+from tests.training.helpers import TINY, random_walk_series, start_job, wait_for, wait_until
+
+REDIS_URL = os.environ.get("FORECAST_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def require_redis() -> None:
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        reason = f"Redis at {REDIS_URL} unreachable: {exc}"
+        if in_ci():
+            pytest.fail(f"CI=true but {reason}")
+        pytest.skip(reason)
+
+
+@dataclass
+class CeleryStack:
+    api: LiveServer
+    env: dict[str, str]
+    workers: list[subprocess.Popen[bytes]]
+
+    def start_worker(self) -> subprocess.Popen[bytes]:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "app.training.celery_app:celery", "worker",
+             "--loglevel", "INFO", "--hostname", f"w{len(self.workers)}-{uuid.uuid4().hex[:6]}@%h",
+             "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            cwd=ROOT, env=self.env, start_new_session=True,
+        )  # fmt: skip
+        self.workers.append(worker)
+        return worker
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def celery_stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[CeleryStack]:
+    """An API server with a Celery broker and two worker processes, on its own database."""
+    require_redis()
+    tmp = tmp_path_factory.mktemp(f"celery-{request.param}")
+    queue = f"test-{uuid.uuid4().hex[:8]}"
+    with empty_database(request.param, tmp) as url:
+        settings = server_settings(url, tmp / "models", broker_url=REDIS_URL, queue=queue)
+        api = start_server(settings)
+        env = {
+            **os.environ,
+            "FORECAST_DATABASE_URL": url,
+            "FORECAST_BROKER_URL": REDIS_URL,
+            "FORECAST_QUEUE": queue,
+            "FORECAST_MODEL_DIR": str(tmp / "models"),
+            "FORECAST_JOB_LEASE_S": "3",
+            "FORECAST_TF_THREADS": "1",
+        }
+        stack = CeleryStack(api, env, [])
+        stack.start_worker()
+        stack.start_worker()
+        try:
+            yield stack
+        finally:
+            for worker in stack.workers:
+                if worker.poll() is None:
+                    os.killpg(worker.pid, signal.SIGKILL)
+                worker.wait(timeout=30)
+            api.stop()
+            redis.Redis.from_url(REDIS_URL).delete(queue)
+
+
+@pytest.fixture
+def celery_client(celery_stack: CeleryStack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=celery_stack.api.base_url, timeout=60) as http:
+        yield http
+
+
+def test_jobs_spread_over_two_workers(celery_client: httpx.Client) -> None:
+    series_id = random_walk_series(celery_client, name="celery-walk")
+    jobs = [
+        start_job(celery_client, series_id=series_id, model_name="celery-shared", **TINY)
+        for _ in range(4)
+    ]
+    done = [wait_for(celery_client, j["id"], timeout=180) for j in jobs]
+    assert [j["status"] for j in done] == ["succeeded"] * 4, done
+    assert sorted(j["model_version"]["version"] for j in done) == [1, 2, 3, 4]
+    worker_hosts = {j["worker"] for j in done}
+    assert len(worker_hosts) >= 2, worker_hosts  # one process per job, on two workers
+
+
+def test_killed_worker_child_is_retried(celery_client: httpx.Client) -> None:
+    series_id = celery_client.get("/v1/series").json()["items"][0]["id"]
+    job = start_job(
+        celery_client, series_id=series_id, model_name="celery-kill", epochs=500,
+        patience=None, units=8, window=20,
+    )  # fmt: skip
+    first = wait_for(celery_client, job["id"], {"running"}, timeout=120)
+    wait_until(lambda: celery_client.get(f"/v1/training-jobs/{job['id']}").json()["progress"])
+    os.kill(int(first["worker"].rpartition(":")[2]), signal.SIGKILL)
+    second = wait_until(
+        lambda: (
+            (j := celery_client.get(f"/v1/training-jobs/{job['id']}").json())["attempts"] == 2
+            and j["status"] == "running"
+            and j
+        ),
+        timeout=120,
+    )
+    assert second["worker"] != first["worker"]
+    celery_client.post(f"/v1/training-jobs/{job['id']}/cancel")
+    assert wait_for(celery_client, job["id"], timeout=60)["status"] == "cancelled"
+
+
+def test_lost_worker_is_reconciled_by_the_api(
+    celery_client: httpx.Client, celery_stack: CeleryStack
+) -> None:
+    """A whole worker killed (parent and child): the lease lapses, the API requeues the job."""
+    series_id = celery_client.get("/v1/series").json()["items"][0]["id"]
+    job = start_job(
+        celery_client, series_id=series_id, model_name="celery-lost", epochs=500,
+        patience=None, units=8, window=20,
+    )  # fmt: skip
+    running = wait_for(celery_client, job["id"], {"running"}, timeout=120)
+    child_pid = int(running["worker"].rpartition(":")[2])
+    owner = next(w for w in celery_stack.workers if _is_parent_of(w.pid, child_pid))
+    os.killpg(owner.pid, signal.SIGKILL)
+    celery_stack.start_worker()
+    again = wait_until(
+        lambda: (
+            (j := celery_client.get(f"/v1/training-jobs/{job['id']}").json())["attempts"] == 2
+            and j["status"] == "running"
+            and j
+        ),
+        timeout=120,
+    )
+    assert again["worker"] != running["worker"]
+    celery_client.post(f"/v1/training-jobs/{job['id']}/cancel")
+    assert wait_for(celery_client, job["id"], timeout=60)["status"] == "cancelled"
+
+
+def _is_parent_of(parent: int, child: int) -> bool:
+    stat = Path(f"/proc/{child}/stat").read_text()
+    return int(stat.rpartition(")")[2].split()[1]) == parent

@@ -1,0 +1,81 @@
+"""Impossible training specs are refused with 422 and the reason; nothing is queued."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.series.helpers import assert_problem
+from tests.training.helpers import random_walk_series
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        pytest.param({"window": 400}, "window 400 needs at least", id="window-over-rows"),
+        pytest.param({"test_start": "2030-01-01"}, "holdout is empty", id="empty-holdout"),
+        pytest.param({"test_start": "2015-01-05"}, "no training targets", id="holdout-too-early"),
+        pytest.param({"epochs": 5000}, "FORECAST_MAX_EPOCHS", id="too-many-epochs"),
+        pytest.param({"target": "volume"}, "no field 'volume'", id="unknown-target"),
+        pytest.param({"series_id": 9999}, "No series with id 9999", id="unknown-series"),
+        pytest.param(
+            {"start": "2016-02-20", "window": 10}, "window 10 needs", id="range-too-short"
+        ),
+    ],
+)
+def test_spec_impossible_for_the_data(
+    client: httpx.Client, spec: dict[str, Any], expected: str
+) -> None:
+    series_id = random_walk_series(client)
+    body = assert_problem(
+        client.post("/v1/training-jobs", json={"series_id": series_id, **spec}), 422
+    )
+    assert expected in body["detail"]
+    assert client.get("/v1/training-jobs").json()["total"] == 0
+
+
+@pytest.mark.parametrize(
+    ("spec", "loc"),
+    [
+        pytest.param({"units": 0}, "body.units", id="zero-units"),
+        pytest.param({"layers": 0}, "body.layers", id="zero-layers"),
+        pytest.param({"dropout": 1.0}, "body.dropout", id="dropout-1"),
+        pytest.param({"architecture": "transformer"}, "body.architecture", id="unknown-arch"),
+        pytest.param({"optimizer": "adamw"}, "body.optimizer", id="unknown-optimizer"),
+        pytest.param({"scaler": "robust"}, "body.scaler", id="unknown-scaler"),
+        pytest.param({"target_transform": "diff"}, "body.target_transform", id="unknown-transform"),
+        pytest.param({"colour": "red"}, "body.colour", id="unknown-field"),
+        pytest.param({"model_name": "../etc"}, "body.model_name", id="path-like-name"),
+        pytest.param({"model_name": ".hidden"}, "body.model_name", id="dot-name"),
+        pytest.param({"momentum": 0.9}, "body", id="momentum-without-sgd"),
+        pytest.param(
+            {"patience": 3, "validation_fraction": 0}, "body", id="patience-no-validation"
+        ),
+        pytest.param({"test_fraction": 0}, "body.test_fraction", id="zero-test-fraction"),
+        pytest.param({"window": 1}, "body.window", id="window-1"),
+    ],
+)
+def test_spec_shape_errors(client: httpx.Client, spec: dict[str, Any], loc: str) -> None:
+    body = assert_problem(client.post("/v1/training-jobs", json={"series_id": 1, **spec}), 422)
+    assert any(e["loc"].startswith(loc) for e in body["errors"]), body["errors"]
+
+
+def test_log_returns_need_positive_prices(client: httpx.Client) -> None:
+    observations = [
+        {"date": f"2024-{1 + i // 28:02d}-{1 + i % 28:02d}", "value": float(i % 7 - 1)}
+        for i in range(200)
+    ]
+    series_id = client.post(
+        "/v1/series", json={"name": "signed", "observations": observations}
+    ).json()["id"]
+    body = assert_problem(client.post("/v1/training-jobs", json={"series_id": series_id}), 422)
+    assert "needs positive values" in body["detail"]
+    ok = client.post(
+        "/v1/training-jobs",
+        json={"series_id": series_id, "target_transform": "level", "epochs": 1, "units": 4},
+    )
+    assert ok.status_code == 202
+    job_id = ok.json()["id"]
+    client.post(f"/v1/training-jobs/{job_id}/cancel")
