@@ -10,6 +10,8 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.db.session import Database
+from app.registry.store import ArtifactStore
+from app.training.dispatch import Dispatcher
 
 
 def get_settings(request: Request) -> Settings:
@@ -22,6 +24,16 @@ def get_database(request: Request) -> Database:
     return db
 
 
+def get_store(request: Request) -> ArtifactStore:
+    store: ArtifactStore = request.app.state.store
+    return store
+
+
+def get_dispatcher(request: Request) -> Dispatcher:
+    dispatcher: Dispatcher = request.app.state.dispatcher
+    return dispatcher
+
+
 def get_session(db: Annotated[Database, Depends(get_database)]) -> Iterator[Session]:
     """The request's unit of work: committed when the endpoint returns, before the response."""
     with db.session_scope() as session:
@@ -31,3 +43,5 @@ def get_session(db: Annotated[Database, Depends(get_database)]) -> Iterator[Sess
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+StoreDep = Annotated[ArtifactStore, Depends(get_store)]
+DispatcherDep = Annotated[Dispatcher, Depends(get_dispatcher)]

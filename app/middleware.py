@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import problem_response
+from app.errors import PayloadTooLarge, problem_response
 
 
 class _BodyTooLarge(Exception):
@@ -61,7 +61,10 @@ class BodySizeLimitMiddleware:
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = problem_response(
-            413, slug="payload-too-large", title="Payload too large", detail=self._too_large()
+            PayloadTooLarge.status,
+            slug=PayloadTooLarge.slug,
+            title=PayloadTooLarge.title,
+            detail=self._too_large(),
         )
         response.headers["Connection"] = "close"
         await response(scope, receive, send)

@@ -1,6 +1,6 @@
 """Training benchmark: the tutorial LSTM recipe vs. our default spec, and worker scaling.
 
-    python -m bench.training [--tutorial-epochs 50] [--skip-celery]
+    python -m bench.training [--tutorial-epochs 50] [--only recipes|celery]
 
 1. Through a real API server (embedded worker pool, one job at a time), on MSFT ``high``,
    trained on 2006–2015 and evaluated on 2016 (one step ahead): wall time from 202 to
@@ -156,11 +156,12 @@ def bench_celery(jobs: int = 8) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tutorial-epochs", type=int, default=50)
-    parser.add_argument("--skip-celery", action="store_true")
+    parser.add_argument("--only", choices=("recipes", "celery"))
     args = parser.parse_args()
     print(f"Machine: {machine()}")
-    bench_recipes(args.tutorial_epochs)
-    if not args.skip_celery:
+    if args.only != "celery":
+        bench_recipes(args.tutorial_epochs)
+    if args.only != "recipes":
         bench_celery()
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Path, Query, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Path, Response
 from fastapi import status as http_status
 
 from app.db.orm import ModelVersion, RegisteredModel
-from app.deps import SessionDep
+from app.deps import SessionDep, StoreDep
+from app.pagination import Page, PageDep
 from app.registry import service
 from app.registry.bundle import zip_bundle
 from app.registry.schemas import (
@@ -16,20 +17,14 @@ from app.registry.schemas import (
     AliasRead,
     AliasUpdate,
     ModelVersionRead,
-    RegisteredModelPage,
     RegisteredModelRead,
 )
-from app.registry.store import ArtifactStore, bundle_key
+from app.registry.store import bundle_key
 from app.training.schemas import ModelName
 
 router = APIRouter(prefix="/v1/models", tags=["registry"])
 NamePath = Annotated[ModelName, Path(description="Registered model name.")]
 VersionPath = Annotated[int, Path(ge=1)]
-
-
-def _store(request: Request) -> ArtifactStore:
-    store: ArtifactStore = request.app.state.store
-    return store
 
 
 def model_read(session: SessionDep, model: RegisteredModel) -> RegisteredModelRead:
@@ -67,16 +62,10 @@ def version_read(version: ModelVersion) -> ModelVersionRead:
     )
 
 
-@router.get("", response_model=RegisteredModelPage, summary="List registered models")
-def list_models(
-    session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
-) -> RegisteredModelPage:
-    models, total = service.list_models(session, limit=limit, offset=offset)
-    return RegisteredModelPage(
-        items=[model_read(session, m) for m in models], total=total, limit=limit, offset=offset
-    )
+@router.get("", response_model=Page[RegisteredModelRead], summary="List registered models")
+def list_models(session: SessionDep, paging: PageDep) -> Page[RegisteredModelRead]:
+    models, total = service.list_models(session, limit=paging.limit, offset=paging.offset)
+    return paging.page([model_read(session, m) for m in models], total)
 
 
 @router.get("/{name}", response_model=RegisteredModelRead, summary="One registered model")
@@ -109,11 +98,11 @@ def delete_version(
     name: NamePath,
     version: VersionPath,
     session: SessionDep,
-    request: Request,
+    store: StoreDep,
     background: BackgroundTasks,
 ) -> Response:
     key = service.delete_version(session, name, version)
-    background.add_task(_store(request).delete, key)  # after the commit
+    background.add_task(store.delete, key)  # after the commit
     return Response(status_code=http_status.HTTP_204_NO_CONTENT)
 
 
@@ -147,11 +136,11 @@ def delete_alias(name: NamePath, alias: AliasName, session: SessionDep) -> Respo
     },
 )
 def download_artifact(
-    name: NamePath, version: VersionPath, session: SessionDep, request: Request
+    name: NamePath, version: VersionPath, session: SessionDep, store: StoreDep
 ) -> Response:
     found = service.get_version(session, name, version)
     service.require_ready(found)
-    directory = _store(request).local_path(bundle_key(name, version))
+    directory = store.local_path(bundle_key(name, version))
     content = zip_bundle(directory, found.bundle["files"])
     return Response(
         content,

@@ -73,13 +73,6 @@ class RegisteredModelRead(BaseModel):
     updated_at: datetime
 
 
-class RegisteredModelPage(BaseModel):
-    items: list[RegisteredModelRead]
-    total: int
-    limit: int
-    offset: int
-
-
 class AliasUpdate(BaseModel):
     model_config = {"extra": "forbid"}
 

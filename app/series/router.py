@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from app.db.orm import Series
 from app.deps import SessionDep
+from app.pagination import Page, PageDep
 from app.series import service
 from app.series.quality import format_period
 from app.series.schemas import (
@@ -21,7 +22,6 @@ from app.series.schemas import (
     ObservationsAppend,
     ObservationsRead,
     SeriesCreate,
-    SeriesPage,
     SeriesRead,
     SeriesUploadForm,
     UploadOptions,
@@ -115,16 +115,10 @@ def create_series(
     return series_read(series)
 
 
-@router.get("", response_model=SeriesPage, summary="List series")
-def list_series(
-    session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
-) -> SeriesPage:
-    items, total = service.list_series(session, limit=limit, offset=offset)
-    return SeriesPage(
-        items=[series_read(s) for s in items], total=total, limit=limit, offset=offset
-    )
+@router.get("", response_model=Page[SeriesRead], summary="List series")
+def list_series(session: SessionDep, paging: PageDep) -> Page[SeriesRead]:
+    items, total = service.list_series(session, limit=paging.limit, offset=paging.offset)
+    return paging.page([series_read(s) for s in items], total)
 
 
 @router.get("/{series_id}", response_model=SeriesRead, summary="Get one series")

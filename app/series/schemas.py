@@ -151,13 +151,6 @@ class SeriesRead(BaseModel):
     updated_at: datetime
 
 
-class SeriesPage(BaseModel):
-    items: list[SeriesRead]
-    total: int
-    limit: int
-    offset: int
-
-
 class ObservationsRead(BaseModel):
     series_id: int
     fields: list[str]

@@ -10,6 +10,7 @@ so Redis never redelivers a job that is still running.
 from __future__ import annotations
 
 from celery import Celery, Task
+from celery.signals import worker_init
 
 from app.config import Settings
 
@@ -40,6 +41,17 @@ def make_celery(settings: Settings) -> Celery:
 
 settings = Settings()
 celery = make_celery(settings)
+
+
+@worker_init.connect
+def _preload_training_code(**_: object) -> None:
+    """Import TensorFlow once in the worker's parent so each forked child starts warm.
+
+    Importing is fork-safe; running a TF op in the parent is not, and nothing here does.
+    """
+    from app.training.worker import preload_training_code
+
+    preload_training_code()
 
 
 @celery.task(name=TRAIN_TASK, bind=True, max_retries=None)

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Response
 from fastapi import status as http_status
 
 from app.db.orm import ModelVersion, TrainingJob
-from app.deps import SessionDep, SettingsDep
+from app.deps import DispatcherDep, SessionDep, SettingsDep
+from app.pagination import Page, PageDep
 from app.training import service
-from app.training.dispatch import Dispatcher
 from app.training.schemas import (
     JobProgress,
     JobStatus,
     TrainingJobCreate,
-    TrainingJobPage,
     TrainingJobRead,
     VersionRef,
 )
@@ -67,7 +64,7 @@ def create_job(
     body: TrainingJobCreate,
     session: SessionDep,
     settings: SettingsDep,
-    request: Request,
+    dispatcher: DispatcherDep,
     response: Response,
     background: BackgroundTasks,
 ) -> TrainingJobRead:
@@ -80,26 +77,22 @@ def create_job(
         model_name=body.model_name,
         spec=body.spec(),
     )
-    dispatcher: Dispatcher = request.app.state.dispatcher
     background.add_task(dispatcher.submit, job.id)
     response.headers["Location"] = f"/v1/training-jobs/{job.id}"
     return job_read(job, None)
 
 
-@router.get("", response_model=TrainingJobPage, summary="List training jobs")
+@router.get("", response_model=Page[TrainingJobRead], summary="List training jobs")
 def list_jobs(
     session: SessionDep,
+    paging: PageDep,
     status: JobStatus | None = None,
     series_id: int | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
-) -> TrainingJobPage:
+) -> Page[TrainingJobRead]:
     jobs, total = service.list_jobs(
-        session, status=status, series_id=series_id, limit=limit, offset=offset
+        session, status=status, series_id=series_id, limit=paging.limit, offset=paging.offset
     )
-    return TrainingJobPage(
-        items=[_read(session, j) for j in jobs], total=total, limit=limit, offset=offset
-    )
+    return paging.page([_read(session, j) for j in jobs], total)
 
 
 @router.get("/{job_id}", response_model=TrainingJobRead, summary="Job status and progress")

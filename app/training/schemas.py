@@ -102,10 +102,3 @@ class TrainingJobRead(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     model_version: VersionRef | None
-
-
-class TrainingJobPage(BaseModel):
-    items: list[TrainingJobRead]
-    total: int
-    limit: int
-    offset: int

@@ -131,6 +131,13 @@ def _load(db: Database, job_id: int) -> tuple[TrainingSpec, DatasetPlan, dict[st
         raise JobFailed(str(exc)) from exc
 
 
+def preload_training_code() -> None:
+    """Import the training stack (TensorFlow, Keras, scikit-learn) without running any op."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import app.ml.export
+    import app.ml.train  # noqa: F401
+
+
 def _train(
     db: Database,
     settings: Settings,
@@ -139,7 +146,6 @@ def _train(
     spec: TrainingSpec,
     plan: DatasetPlan,
 ) -> TrainResult:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from app.ml.train import configure_tensorflow, train
 
     configure_tensorflow(settings.tf_threads or None)
@@ -225,6 +231,7 @@ def job_process_main(conn: Connection, settings: Settings) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    preload_training_code()  # while idle, so a job starts without the ~3 s import
     parent = multiprocessing.parent_process()
     while not conn.poll(1.0):
         if parent is not None and not parent.is_alive():

@@ -53,6 +53,30 @@ def wait_for(
         time.sleep(0.1)
 
 
+def wait_for_attempt(client: httpx.Client, job_id: int, attempt: int) -> dict[str, Any]:
+    """Wait until the job is running its ``attempt``-th run."""
+
+    def running_attempt() -> dict[str, Any] | None:
+        job: dict[str, Any] = client.get(f"/v1/training-jobs/{job_id}").json()
+        return job if job["attempts"] == attempt and job["status"] == "running" else None
+
+    found: dict[str, Any] = wait_until(running_attempt, timeout=120)
+    return found
+
+
+def wait_for_progress(client: httpx.Client, job_id: int) -> dict[str, Any]:
+    """Wait until a running job has reported at least one epoch."""
+    job: dict[str, Any] = wait_until(
+        lambda: (j := client.get(f"/v1/training-jobs/{job_id}").json())["progress"] and j
+    )
+    return job
+
+
+def cancel_and_wait(client: httpx.Client, job_id: int) -> dict[str, Any]:
+    client.post(f"/v1/training-jobs/{job_id}/cancel")
+    return wait_for(client, job_id, timeout=60)
+
+
 def wait_until(predicate: Any, timeout: float = 60, interval: float = 0.1) -> Any:
     deadline = time.monotonic() + timeout
     while True:

@@ -23,7 +23,15 @@ from tests.conftest import (
     server_settings,
     start_server,
 )
-from tests.training.helpers import TINY, random_walk_series, start_job, wait_for, wait_until
+from tests.training.helpers import (
+    TINY,
+    cancel_and_wait,
+    random_walk_series,
+    start_job,
+    wait_for,
+    wait_for_attempt,
+    wait_for_progress,
+)
 
 REDIS_URL = os.environ.get("FORECAST_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 ROOT = Path(__file__).resolve().parents[2]
@@ -115,20 +123,11 @@ def test_killed_worker_child_is_retried(celery_client: httpx.Client) -> None:
         celery_client, series_id=series_id, model_name="celery-kill", epochs=500,
         patience=None, units=8, window=20,
     )  # fmt: skip
-    first = wait_for(celery_client, job["id"], {"running"}, timeout=120)
-    wait_until(lambda: celery_client.get(f"/v1/training-jobs/{job['id']}").json()["progress"])
+    first = wait_for_progress(celery_client, job["id"])
     os.kill(int(first["worker"].rpartition(":")[2]), signal.SIGKILL)
-    second = wait_until(
-        lambda: (
-            (j := celery_client.get(f"/v1/training-jobs/{job['id']}").json())["attempts"] == 2
-            and j["status"] == "running"
-            and j
-        ),
-        timeout=120,
-    )
+    second = wait_for_attempt(celery_client, job["id"], 2)
     assert second["worker"] != first["worker"]
-    celery_client.post(f"/v1/training-jobs/{job['id']}/cancel")
-    assert wait_for(celery_client, job["id"], timeout=60)["status"] == "cancelled"
+    assert cancel_and_wait(celery_client, job["id"])["status"] == "cancelled"
 
 
 def test_lost_worker_is_reconciled_by_the_api(
@@ -145,17 +144,9 @@ def test_lost_worker_is_reconciled_by_the_api(
     owner = next(w for w in celery_stack.workers if _is_parent_of(w.pid, child_pid))
     os.killpg(owner.pid, signal.SIGKILL)
     celery_stack.start_worker()
-    again = wait_until(
-        lambda: (
-            (j := celery_client.get(f"/v1/training-jobs/{job['id']}").json())["attempts"] == 2
-            and j["status"] == "running"
-            and j
-        ),
-        timeout=120,
-    )
+    again = wait_for_attempt(celery_client, job["id"], 2)
     assert again["worker"] != running["worker"]
-    celery_client.post(f"/v1/training-jobs/{job['id']}/cancel")
-    assert wait_for(celery_client, job["id"], timeout=60)["status"] == "cancelled"
+    assert cancel_and_wait(celery_client, job["id"])["status"] == "cancelled"
 
 
 def _is_parent_of(parent: int, child: int) -> bool:

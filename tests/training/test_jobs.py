@@ -14,7 +14,15 @@ import pytest
 
 from tests.conftest import LiveServer
 from tests.series.helpers import assert_problem
-from tests.training.helpers import TINY, random_walk_series, start_job, wait_for, wait_until
+from tests.training.helpers import (
+    TINY,
+    cancel_and_wait,
+    random_walk_series,
+    start_job,
+    wait_for,
+    wait_for_attempt,
+    wait_for_progress,
+)
 
 
 def observed_closes(client: httpx.Client, series_id: int) -> np.ndarray:
@@ -122,9 +130,7 @@ def test_cancel_running_job_stops_within_an_epoch(
         client, series_id=series_id, model_name="to-cancel", epochs=500, patience=None,
         units=8, window=20,
     )  # fmt: skip
-    wait_until(
-        lambda: (client.get(f"/v1/training-jobs/{job['id']}").json()["progress"] or {}).get("epoch")
-    )
+    wait_for_progress(client, job["id"])
     response = client.post(f"/v1/training-jobs/{job['id']}/cancel")
     assert response.status_code == 200
     assert response.json()["cancel_requested"] is True
@@ -147,9 +153,7 @@ def test_cancel_queued_job_at_once(client: httpx.Client) -> None:
     assert cancelled["status"] == "cancelled"
     assert cancelled["finished_at"] is not None
     for job in busy:
-        client.post(f"/v1/training-jobs/{job['id']}/cancel")
-    for job in busy:
-        assert wait_for(client, job["id"], timeout=60)["status"] == "cancelled"
+        assert cancel_and_wait(client, job["id"])["status"] == "cancelled"
     assert wait_for(client, queued["id"])["attempts"] == 0
 
 
@@ -162,17 +166,9 @@ def test_kill_9_mid_job_retries_then_fails_for_good(client: httpx.Client) -> Non
     """First kill: requeued as attempt 2. Second kill: failed with 'worker lost', never running."""
     series_id = random_walk_series(client, n=600)
     job = start_job(client, series_id=series_id, epochs=500, patience=None, units=8, window=20)
-    first = wait_for(client, job["id"], {"running"})
-    wait_until(lambda: client.get(f"/v1/training-jobs/{job['id']}").json()["progress"])
+    first = wait_for_progress(client, job["id"])
     os.kill(_job_pid(first), signal.SIGKILL)
-    second = wait_until(
-        lambda: (
-            (j := client.get(f"/v1/training-jobs/{job['id']}").json())["attempts"] == 2
-            and j["status"] == "running"
-            and j
-        ),
-        timeout=60,
-    )
+    second = wait_for_attempt(client, job["id"], 2)
     assert _job_pid(second) != _job_pid(first)
     os.kill(_job_pid(second), signal.SIGKILL)
     done = wait_for(client, job["id"], timeout=30)
