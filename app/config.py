@@ -62,6 +62,12 @@ class Settings(BaseSettings):
     reconcile_interval_s: float = Field(
         default=10, gt=0, description="How often the API looks for lost or unsent jobs."
     )
+    max_horizon: int = Field(
+        default=30, ge=1, le=1000, description="Longest forecast (steps) a client may ask for."
+    )
+    bundle_cache_size: int = Field(
+        default=32, ge=1, description="Model versions kept loaded for forecasting (LRU)."
+    )
     tf_threads: int = Field(
         default=0, ge=0, description="TensorFlow threads per job; 0 lets TensorFlow decide."
     )

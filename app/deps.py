@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.db.session import Database
+from app.forecasting.cache import BundleCache
 from app.registry.store import ArtifactStore
 from app.training.dispatch import Dispatcher
 
@@ -34,6 +35,11 @@ def get_dispatcher(request: Request) -> Dispatcher:
     return dispatcher
 
 
+def get_bundle_cache(request: Request) -> BundleCache:
+    cache: BundleCache = request.app.state.bundles
+    return cache
+
+
 def get_session(db: Annotated[Database, Depends(get_database)]) -> Iterator[Session]:
     """The request's unit of work: committed when the endpoint returns, before the response."""
     with db.session_scope() as session:
@@ -45,3 +51,4 @@ DatabaseDep = Annotated[Database, Depends(get_database)]
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 StoreDep = Annotated[ArtifactStore, Depends(get_store)]
 DispatcherDep = Annotated[Dispatcher, Depends(get_dispatcher)]
+BundleCacheDep = Annotated[BundleCache, Depends(get_bundle_cache)]

@@ -14,6 +14,8 @@ from app.config import Settings
 from app.db.migrate import upgrade_to_head
 from app.db.session import Database
 from app.errors import install_handlers
+from app.forecasting.cache import BundleCache
+from app.forecasting.router import router as forecasting_router
 from app.middleware import BodySizeLimitMiddleware
 from app.registry.router import router as registry_router
 from app.registry.store import make_store
@@ -54,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.db = db
     app.state.store = make_store(settings.model_dir)
+    app.state.bundles = BundleCache(app.state.store, settings.bundle_cache_size)
     app.state.dispatcher = dispatcher
     install_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_upload_bytes)
@@ -61,4 +64,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(series_router)
     app.include_router(training_router)
     app.include_router(registry_router)
+    app.include_router(forecasting_router)
     return app

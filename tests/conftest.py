@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from fastapi import FastAPI
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -118,6 +119,7 @@ class LiveServer:
 
     base_url: str
     settings: Settings
+    app: FastAPI
     server: uvicorn.Server
     thread: threading.Thread
 
@@ -128,9 +130,8 @@ class LiveServer:
 
 def start_server(settings: Settings) -> LiveServer:
     port = free_port()
-    config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
-    )
+    app = create_app(settings)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -139,7 +140,7 @@ def start_server(settings: Settings) -> LiveServer:
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("test server did not start")
         time.sleep(0.02)
-    return LiveServer(f"http://127.0.0.1:{port}", settings, server, thread)
+    return LiveServer(f"http://127.0.0.1:{port}", settings, app, server, thread)
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

@@ -104,3 +104,25 @@ def exchange_sessions(
         return None
     sessions = cal.sessions_in_range(lo, hi)
     return pd.DatetimeIndex(sessions.tz_localize(None) if sessions.tz else sessions)
+
+
+def next_periods(
+    last: pd.Timestamp, frequency: str, exchange: str | None, count: int
+) -> pd.DatetimeIndex | None:
+    """The ``count`` periods after ``last`` on the series' calendar (None if it has no rule).
+
+    Daily series of an exchange get its next sessions (holidays skipped), business-daily ones
+    the next weekdays; every other regular frequency continues its own step.
+    """
+    if frequency == IRREGULAR:
+        return None
+    if exchange and frequency in ("B", "D"):
+        cal = _calendar(exchange, last.year)
+        horizon_end = last + pd.Timedelta(days=2 * count + 14)
+        if horizon_end <= cal.last_session:
+            sessions = cal.sessions_in_range(last + pd.Timedelta(days=1), horizon_end)
+            sessions = pd.DatetimeIndex(sessions.tz_localize(None) if sessions.tz else sessions)
+            return sessions[:count]
+    if frequency == "B":
+        return pd.bdate_range(last + pd.offsets.BDay(1), periods=count)
+    return pd.date_range(last, periods=count + 1, freq=frequency)[1:]

@@ -8,21 +8,14 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import onnxruntime as ort
+
+from app.ml.inference import onnx_session
 
 ONNX_TOLERANCE = 1e-5
 
 
 class ExportMismatch(RuntimeError):
     pass
-
-
-def onnx_session(path: Path) -> ort.InferenceSession:
-    """An onnxruntime session using one intra-op thread (requests run in parallel instead)."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 def save_network(network: keras.Model, directory: Path, sample: np.ndarray) -> float:

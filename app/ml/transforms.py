@@ -57,6 +57,24 @@ def supervised(prices: np.ndarray, window: int, transform: TargetTransform) -> S
     return Supervised(x=np.ascontiguousarray(x), y=y, anchor=anchor, target_index=targets)
 
 
+def history_length(transform: TargetTransform, window: int) -> int:
+    """Prices needed to form one input window (a return needs the price before it)."""
+    return first_target(transform, window)
+
+
+def features(history: np.ndarray, window: int, transform: TargetTransform) -> np.ndarray:
+    """Network inputs from the last prices of each row of ``history`` (rows × ≥ history_length).
+
+    Row ``i`` gives the window that :func:`supervised` builds for the price after it.
+    """
+    p = np.asarray(history, dtype=np.float64)[:, -history_length(transform, window) :]
+    if transform == "log_return":
+        return np.diff(np.log(p), axis=1)
+    if transform == "relative":
+        return p / p[:, -1:] - 1.0
+    return p
+
+
 def to_price(y_hat: np.ndarray, anchor: np.ndarray, transform: TargetTransform) -> np.ndarray:
     if transform == "log_return":
         return np.asarray(anchor * np.exp(y_hat))

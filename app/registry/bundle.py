@@ -16,6 +16,7 @@ MANIFEST = "bundle.json"
 SCALER = "scaler.json"
 KERAS = "network.keras"
 ONNX = "network.onnx"
+EVALUATION = "evaluation.json"
 BUNDLE_FORMAT = 1
 _LIBRARIES = ("tensorflow-cpu", "tensorflow", "keras", "onnx", "onnxruntime", "tf2onnx", "numpy")
 

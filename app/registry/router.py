@@ -8,7 +8,7 @@ from fastapi import APIRouter, BackgroundTasks, Path, Response
 from fastapi import status as http_status
 
 from app.db.orm import ModelVersion, RegisteredModel
-from app.deps import SessionDep, StoreDep
+from app.deps import BundleCacheDep, SessionDep, StoreDep
 from app.pagination import Page, PageDep
 from app.registry import service
 from app.registry.bundle import zip_bundle
@@ -99,9 +99,12 @@ def delete_version(
     version: VersionPath,
     session: SessionDep,
     store: StoreDep,
+    cache: BundleCacheDep,
     background: BackgroundTasks,
 ) -> Response:
+    version_id = service.get_version(session, name, version).id
     key = service.delete_version(session, name, version)
+    cache.evict(version_id)
     background.add_task(store.delete, key)  # after the commit
     return Response(status_code=http_status.HTTP_204_NO_CONTENT)
 

@@ -28,13 +28,39 @@ class HoldoutRange(BaseModel):
     points: int
 
 
+class DateRange(BaseModel):
+    start: str
+    end: str
+
+
+class MultiStepErrors(BaseModel):
+    """Recursive forecasts from every holdout origin: RMSE at each step ahead."""
+
+    h: list[int]
+    points: list[int] = Field(description="Origins with an actual value h steps ahead.")
+    model_rmse: list[float | None]
+    naive_rmse: list[float | None]
+    drift_rmse: list[float | None]
+
+
+class Coverage(BaseModel):
+    method: str
+    nominal: dict[str, float]
+    measured: dict[str, float | None]
+
+
 class HoldoutMetrics(BaseModel):
-    """One-step-ahead accuracy on data the network never trained on, next to the baseline."""
+    """Accuracy of the served (ONNX) network on data it never trained on, next to baselines."""
 
     holdout: HoldoutRange
+    data: DateRange = Field(description="Observations the version was trained and evaluated on.")
     model: PointMetrics
     naive: PointMetrics = Field(description="Persistence: tomorrow = today.")
+    drift: PointMetrics = Field(description="Last value plus the mean change over the window.")
     skill: float | None = Field(description="1 − RMSE/RMSE_naive (> 0 beats naive).")
+    skill_vs_drift: float | None
+    multi_step: MultiStepErrors
+    coverage: Coverage = Field(description="Empirical coverage of the prediction intervals.")
 
 
 class BundleFile(BaseModel):

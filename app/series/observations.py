@@ -120,6 +120,21 @@ def read_observations(
     return frame
 
 
+def read_tail(
+    session: Session, series_id: int, field_id: int, count: int
+) -> tuple[pd.DatetimeIndex, np.ndarray]:
+    """The last ``count`` observations of one field, oldest first (one index range scan)."""
+    raw_ts = type_coerce(Observation.ts, BigInteger)
+    rows = session.execute(
+        select(raw_ts, Observation.value)
+        .where(Observation.series_id == series_id, Observation.field_id == field_id)
+        .order_by(raw_ts.desc())
+        .limit(count)
+    ).all()[::-1]
+    dates = pd.to_datetime(np.array([r[0] for r in rows], dtype=np.int64), unit="s")
+    return pd.DatetimeIndex(dates), np.array([r[1] for r in rows], dtype=np.float64)
+
+
 def delete_observations(
     session: Session, series_id: int, field_ids: Sequence[int], dates: pd.DatetimeIndex
 ) -> None:

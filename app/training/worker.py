@@ -12,9 +12,9 @@ import multiprocessing
 import os
 import threading
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from multiprocessing.connection import Connection
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -23,6 +23,8 @@ from app.db.orm import Series, TrainingJob
 from app.db.session import Database
 from app.db.types import utcnow
 from app.ml.dataset import DatasetError, DatasetPlan, plan_dataset
+from app.ml.evaluate import evaluate
+from app.ml.inference import Forecaster, onnx_session
 from app.ml.spec import TrainingSpec
 from app.registry import bundle
 from app.registry.service import discard_version, reserve_version
@@ -69,43 +71,46 @@ def run_job(job_id: int, settings: Settings) -> Claim:
         keeper = _LeaseKeeper(db, job_id, worker, settings.job_lease_s)
         keeper.start()
         try:
-            status, error, version_id = _execute(db, settings, job_id, worker)
+            outcome = _execute(db, settings, job_id, worker)
         finally:
             keeper.stopped.set()
-        if not service.finish_job(db, job_id, worker, status, error=error, version_id=version_id):
+        if not service.finish_job(
+            db, job_id, worker, outcome.status, error=outcome.error, version_id=outcome.version_id
+        ):
             log.warning("job %s: taken over by another worker; result discarded", job_id)
-            if version_id is not None:
-                discard_version(db, make_store(settings.model_dir), version_id)
-        log.info("job %s: %s%s", job_id, status, f" ({error})" if error else "")
+            if outcome.version_id is not None:
+                discard_version(db, make_store(settings.model_dir), outcome.version_id)
+        log.info("job %s: %s %s", job_id, outcome.status, outcome.error or "")
         return claim
     finally:
         db.dispose()
 
 
-def _execute(
-    db: Database, settings: Settings, job_id: int, worker: str
-) -> tuple[Any, str | None, int | None]:
+@dataclass(frozen=True)
+class _Outcome:
+    status: Literal["succeeded", "failed", "cancelled"]
+    error: str | None = None
+    version_id: int | None = None
+
+
+def _execute(db: Database, settings: Settings, job_id: int, worker: str) -> _Outcome:
     """Train and register; map every failure to one readable line (traceback to the log)."""
     try:
         spec, plan, context = _load(db, job_id)
         result = _train(db, settings, job_id, worker, spec, plan)
         if result.cancelled:
-            return "cancelled", None, None
-        version_id = _register(
-            db, make_store(settings.model_dir), job_id, spec, plan, result, context
-        )
-        return "succeeded", None, version_id
+            return _Outcome("cancelled")
+        store = make_store(settings.model_dir)
+        version_id = _register(db, store, settings.max_horizon, job_id, spec, plan, result, context)
+        return _Outcome("succeeded", version_id=version_id)
     except JobFailed as exc:
-        return "failed", str(exc), None
+        return _Outcome("failed", str(exc))
     except Exception as exc:
         if type(exc).__name__ == "SoftTimeLimitExceeded":
-            return "failed", f"time limit of {settings.job_time_limit_s} s exceeded", None
+            return _Outcome("failed", f"time limit of {settings.job_time_limit_s} s exceeded")
         log.exception("job %s failed", job_id)
-        return (
-            "failed",
-            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
-            None,
-        )
+        first_line = str(exc).splitlines()[0] if str(exc) else ""
+        return _Outcome("failed", f"{type(exc).__name__}: {first_line}")
 
 
 def _load(db: Database, job_id: int) -> tuple[TrainingSpec, DatasetPlan, dict[str, Any]]:
@@ -159,6 +164,7 @@ def _train(
 def _register(
     db: Database,
     store: ArtifactStore,
+    max_horizon: int,
     job_id: int,
     spec: TrainingSpec,
     plan: DatasetPlan,
@@ -175,6 +181,14 @@ def _register(
         sample = _export_sample(plan, spec, result)
         onnx_diff = save_network(result.network, staged, sample)
         (staged / bundle.SCALER).write_text(json.dumps(result.scaler.to_json()))
+        forecaster = Forecaster(
+            session=onnx_session(staged / bundle.ONNX),
+            window=spec.window,
+            transform=spec.target_transform,
+            scaler=result.scaler,
+        )
+        evaluation = evaluate(forecaster, plan, max_horizon)
+        (staged / bundle.EVALUATION).write_text(json.dumps(evaluation))
         manifest = {
             "model": context["model_name"],
             "job_id": job_id,
@@ -203,7 +217,7 @@ def _register(
                 target=context["target"],
                 spec=spec.model_dump(mode="json"),
                 bundle={**record, "files": files},
-                metrics=result.metrics,
+                metrics=registry_metrics(plan, evaluation),
                 train_seconds=result.train_seconds,
                 epochs_run=result.epochs_run,
                 size_bytes=sum(f["size"] for f in files.values()),
@@ -215,6 +229,28 @@ def _register(
             discard_version(db, store, version_id)
             raise
     return version_id
+
+
+def registry_metrics(plan: DatasetPlan, evaluation: dict[str, Any]) -> dict[str, Any]:
+    """What the registry keeps for reports and comparisons (the holdout series stay in the
+    bundle): one-step metrics of the served network next to naive and drift, the error per
+    horizon step, and interval coverage."""
+    one_step = evaluation["one_step"]
+    return {
+        "holdout": {
+            "start": plan.dates[plan.holdout_start].isoformat(),
+            "end": plan.dates[-1].isoformat(),
+            "points": plan.holdout_samples,
+        },
+        "data": {"start": plan.dates[0].isoformat(), "end": plan.dates[-1].isoformat()},
+        "model": one_step["model"],
+        "naive": one_step["naive"],
+        "drift": one_step["drift"],
+        "skill": one_step["skill_vs_naive"],
+        "skill_vs_drift": one_step["skill_vs_drift"],
+        "multi_step": evaluation["multi_step"],
+        "coverage": evaluation["coverage"],
+    }
 
 
 def _export_sample(plan: DatasetPlan, spec: TrainingSpec, result: TrainResult) -> np.ndarray:

@@ -1,0 +1,70 @@
+"""Report plots: the holdout (actual vs one-step predictions) and the forecast with intervals."""
+
+from __future__ import annotations
+
+import io
+from typing import Literal
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display; must precede pyplot
+import matplotlib.dates as mdates  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
+
+from app.forecasting.schemas import ForecastResponse  # noqa: E402
+
+ImageFormat = Literal["png", "svg"]
+WIDTH_IN, HEIGHT_IN, DPI = 10.0, 5.0, 100  # 1000 × 500 px
+
+
+def render_report(
+    *,
+    title: str,
+    field: str,
+    holdout_dates: list[str],
+    actual: list[float],
+    predicted: list[float],
+    forecast: ForecastResponse | None,
+    image_format: ImageFormat,
+) -> bytes:
+    """Actual vs predicted on the holdout, then the forecast with its widest interval."""
+    fig, ax = plt.subplots(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI)
+    try:
+        dates = pd.to_datetime(holdout_dates)
+        ax.plot(dates, actual, color="#222222", linewidth=1.2, label="actual (holdout)")
+        ax.plot(dates, predicted, color="#1f77b4", linewidth=1.0, label="one-step prediction")
+        if forecast is not None and forecast.points and forecast.points[0].date is not None:
+            _draw_forecast(ax, forecast)
+        ax.set_title(title)
+        ax.set_xlabel("date")
+        ax.set_ylabel(field)
+        ax.grid(alpha=0.3)
+        locator = mdates.AutoDateLocator()  # type: ignore[no-untyped-call]
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
+        ax.legend(loc="upper left")
+        fig.tight_layout()
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format=image_format, dpi=DPI)
+        return buffer.getvalue()
+    finally:
+        plt.close(fig)
+
+
+def _draw_forecast(ax: Axes, forecast: ForecastResponse) -> None:
+    dates = pd.to_datetime([str(p.date) for p in forecast.points])
+    values = [p.value for p in forecast.points]
+    for level, alpha in zip(sorted(forecast.levels, reverse=True), (0.15, 0.3), strict=False):
+        extra = [p.model_extra or {} for p in forecast.points]
+        ax.fill_between(
+            dates,
+            [e[f"lo_{level}"] for e in extra],
+            [e[f"hi_{level}"] for e in extra],
+            color="#ff7f0e",
+            alpha=alpha,
+            linewidth=0,
+            label=f"{level}% interval",
+        )
+    ax.plot(dates, values, color="#ff7f0e", linewidth=1.5, marker=".", label="forecast")

@@ -1,0 +1,200 @@
+"""Forecasts for clients and dashboards, and accuracy reports with plots."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Any, Literal
+
+import pandas as pd
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from app.deps import BundleCacheDep, SessionDep, SettingsDep
+from app.errors import ErrorItem, InvalidRequest
+from app.forecasting import service
+from app.forecasting.plots import ImageFormat, render_report
+from app.forecasting.report import compare, report_csv, version_report
+from app.forecasting.schemas import DEFAULT_LEVELS, ForecastRequest, ForecastResponse
+from app.registry import service as registry
+from app.registry.router import NamePath, VersionPath
+
+router = APIRouter(tags=["forecasts"])
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "Unknown model, version or alias."}
+}
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **_NOT_FOUND,
+    409: {"description": "The training series was deleted: send `values`."},
+    422: {"description": "Horizon out of range, too few values, NaN values, unknown level."},
+    503: {"description": "The version's files are missing or corrupt."},
+}
+
+
+def _run(
+    request: ForecastRequest, session: SessionDep, settings: SettingsDep, cache: BundleCacheDep
+) -> ForecastResponse:
+    if request.horizon > settings.max_horizon:
+        raise InvalidRequest(
+            f"horizon {request.horizon} is over the maximum of {settings.max_horizon} "
+            "(FORECAST_MAX_HORIZON).",
+            errors=[ErrorItem(loc="horizon", message=f"at most {settings.max_horizon}")],
+        )
+    version = service.resolve_version(
+        session, request.model, version=request.version, alias=request.alias
+    )
+    loaded = cache.get(version)
+    history = service.load_history(
+        session,
+        version,
+        loaded.forecaster.history_needed,
+        series_id=request.series_id,
+        values=request.values,
+        as_of=pd.Timestamp(request.as_of).tz_localize(None) if request.as_of else None,
+    )
+    return service.forecast(loaded, version, history, horizon=request.horizon, levels=request.level)
+
+
+@router.post(
+    "/v1/forecast",
+    response_model=ForecastResponse,
+    summary="Forecast the next periods with prediction intervals",
+    responses=_RESPONSES,
+)
+def post_forecast(
+    body: ForecastRequest, session: SessionDep, settings: SettingsDep, cache: BundleCacheDep
+) -> ForecastResponse:
+    """Recursive multi-step forecast from the version's series as it is now (days appended
+    after training are used, no retraining needed), another series, or sent `values`."""
+    return _run(body, session, settings, cache)
+
+
+@router.get(
+    "/v1/forecast",
+    response_model=ForecastResponse,
+    summary="Forecast for dashboards (cacheable: ETag + If-None-Match → 304)",
+    responses={**_RESPONSES, 304: {"description": "Not modified since the given ETag."}},
+)
+def get_forecast(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    cache: BundleCacheDep,
+    model: str,
+    version: Annotated[int | None, Query(ge=1)] = None,
+    alias: str | None = None,
+    series_id: int | None = None,
+    horizon: Annotated[int, Query(ge=1)] = 1,
+    level: Annotated[list[int] | None, Query()] = None,
+) -> Response:
+    body = ForecastRequest.model_validate(
+        {
+            "model": model, "version": version, "alias": alias, "series_id": series_id,
+            "horizon": horizon, "level": level or DEFAULT_LEVELS,
+        }
+    )  # fmt: skip
+    result = _run(body, session, settings, cache)
+    tag = hashlib.sha256(
+        f"{result.model}|{result.version}|{result.series_id}|{result.as_of}|{horizon}|"
+        f"{result.levels}".encode()
+    ).hexdigest()[:32]
+    etag = f'"{tag}"'
+    headers = {"ETag": etag, "Cache-Control": "private, max-age=60"}
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    return JSONResponse(result.model_dump(mode="json"), headers=headers)
+
+
+@router.get(
+    "/v1/models/{name}/versions/{version}/report",
+    summary="Accuracy report next to the naive and drift baselines (JSON or CSV)",
+    responses={**_NOT_FOUND, 200: {"content": {"text/csv": {}}}},
+)
+def get_report(
+    name: NamePath,
+    version: VersionPath,
+    session: SessionDep,
+    format: Literal["json", "csv"] = "json",  # noqa: A002
+) -> Response:
+    found = registry.get_version(session, name, version)
+    registry.require_ready(found)
+    report = version_report(found)
+    if format == "csv":
+        return Response(report_csv(report), media_type="text/csv")
+    return JSONResponse(report)
+
+
+def _plot(
+    image_format: ImageFormat,
+    name: str,
+    version: int,
+    session: SessionDep,
+    settings: SettingsDep,
+    cache: BundleCacheDep,
+) -> Response:
+    found = registry.get_version(session, name, version)
+    registry.require_ready(found)
+    loaded = cache.get(found)
+    try:
+        forecast = _run(
+            ForecastRequest(model=name, version=version, horizon=min(20, settings.max_horizon)),
+            session,
+            settings,
+            cache,
+        )
+    except service.SeriesGone:
+        forecast = None  # the holdout part still tells the story
+    holdout = loaded.evaluation["holdout"]
+    image = render_report(
+        title=f"{name} v{version}: {found.target}",
+        field=found.target,
+        holdout_dates=holdout["dates"],
+        actual=holdout["actual"],
+        predicted=holdout["predicted"],
+        forecast=forecast,
+        image_format=image_format,
+    )
+    media = "image/png" if image_format == "png" else "image/svg+xml"
+    return Response(image, media_type=media)
+
+
+@router.get(
+    "/v1/models/{name}/versions/{version}/report.png",
+    summary="Report plot (PNG)",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}, **_NOT_FOUND},
+)
+def get_report_png(
+    name: NamePath, version: VersionPath, session: SessionDep, settings: SettingsDep,
+    cache: BundleCacheDep,
+) -> Response:  # fmt: skip
+    return _plot("png", name, version, session, settings, cache)
+
+
+@router.get(
+    "/v1/models/{name}/versions/{version}/report.svg",
+    summary="Report plot (SVG)",
+    response_class=Response,
+    responses={200: {"content": {"image/svg+xml": {}}}, **_NOT_FOUND},
+)
+def get_report_svg(
+    name: NamePath, version: VersionPath, session: SessionDep, settings: SettingsDep,
+    cache: BundleCacheDep,
+) -> Response:  # fmt: skip
+    return _plot("svg", name, version, session, settings, cache)
+
+
+@router.get(
+    "/v1/models/{name}/compare",
+    summary="Versions' metrics side by side",
+    responses=_NOT_FOUND,
+)
+def compare_versions(
+    name: NamePath,
+    session: SessionDep,
+    versions: Annotated[str, Query(pattern=r"^\d+(,\d+)*$", examples=["1,2"])],
+) -> dict[str, Any]:
+    numbers = [int(v) for v in versions.split(",")]
+    found = [registry.get_version(session, name, n) for n in numbers]
+    for v in found:
+        registry.require_ready(v)
+    return {"model": name, "versions": compare(found)}
