@@ -68,6 +68,12 @@ class Settings(BaseSettings):
     bundle_cache_size: int = Field(
         default=32, ge=1, description="Model versions kept loaded for forecasting (LRU)."
     )
+    forecast_cache_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="Identical GET /v1/forecast requests within this many seconds share one "
+        "computed response (writes to this process clear it at once); 0 turns it off.",
+    )
     tf_threads: int = Field(
         default=0, ge=0, description="TensorFlow threads per job; 0 lets TensorFlow decide."
     )

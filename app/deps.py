@@ -10,33 +10,38 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.db.session import Database
-from app.forecasting.cache import BundleCache
+from app.forecasting.cache import BundleCache, ResponseCache
 from app.registry.store import ArtifactStore
 from app.training.dispatch import Dispatcher
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
 
 
-def get_store(request: Request) -> ArtifactStore:
+async def get_store(request: Request) -> ArtifactStore:
     store: ArtifactStore = request.app.state.store
     return store
 
 
-def get_dispatcher(request: Request) -> Dispatcher:
+async def get_dispatcher(request: Request) -> Dispatcher:
     dispatcher: Dispatcher = request.app.state.dispatcher
     return dispatcher
 
 
-def get_bundle_cache(request: Request) -> BundleCache:
+async def get_bundle_cache(request: Request) -> BundleCache:
     cache: BundleCache = request.app.state.bundles
+    return cache
+
+
+async def get_forecast_cache(request: Request) -> ResponseCache:
+    cache: ResponseCache = request.app.state.forecasts
     return cache
 
 
@@ -52,3 +57,4 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 StoreDep = Annotated[ArtifactStore, Depends(get_store)]
 DispatcherDep = Annotated[Dispatcher, Depends(get_dispatcher)]
 BundleCacheDep = Annotated[BundleCache, Depends(get_bundle_cache)]
+ForecastCacheDep = Annotated[ResponseCache, Depends(get_forecast_cache)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,8 +15,9 @@ from app.config import Settings
 from app.db.migrate import upgrade_to_head
 from app.db.session import Database
 from app.errors import install_handlers
-from app.forecasting.cache import BundleCache
+from app.forecasting.cache import BundleCache, InvalidateOnWrite, ResponseCache
 from app.forecasting.router import router as forecasting_router
+from app.forecasting.service import warm_calendars
 from app.middleware import BodySizeLimitMiddleware
 from app.registry.router import router as registry_router
 from app.registry.store import make_store
@@ -46,6 +48,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await run_in_threadpool(upgrade_to_head, db.engine)
             log.info("database schema is at head")
         dispatcher.start()
+        threading.Thread(
+            target=warm_calendars, args=(db,), name="warm-calendars", daemon=True
+        ).start()
         yield
         await run_in_threadpool(dispatcher.stop)
         db.dispose()
@@ -57,9 +62,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.db = db
     app.state.store = make_store(settings.model_dir)
     app.state.bundles = BundleCache(app.state.store, settings.bundle_cache_size)
+    app.state.forecasts = ResponseCache(settings.forecast_cache_s)
     app.state.dispatcher = dispatcher
     install_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(InvalidateOnWrite, cache=app.state.forecasts)
     app.include_router(health.router)
     app.include_router(series_router)
     app.include_router(training_router)

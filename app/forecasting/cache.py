@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import OrderedDict
+from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, select
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.db.orm import ModelVersion
 from app.errors import BundleCorrupt
@@ -14,6 +20,9 @@ from app.ml.evaluate import Intervals
 from app.ml.inference import Forecaster
 from app.registry import bundle
 from app.registry.store import ArtifactStore, bundle_key
+
+if TYPE_CHECKING:
+    from app.forecasting.service import ResolvedVersion
 
 
 @dataclass(frozen=True)
@@ -33,15 +42,15 @@ class BundleCache:
         self.size = size
         self.hits = 0
         self.misses = 0
-        # Keyed by version id and manifest digest: a reused id never serves stale files.
-        self._items: OrderedDict[tuple[int, str], LoadedBundle] = OrderedDict()
+        # Keyed by version id and creation time: a reused id never serves stale files.
+        self._items: OrderedDict[tuple[int, datetime], LoadedBundle] = OrderedDict()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._items)
 
-    def get(self, version: ModelVersion) -> LoadedBundle:
-        key = (version.id, version.bundle["files"][bundle.MANIFEST]["sha256"])
+    def get(self, conn: Connection, version: ResolvedVersion) -> LoadedBundle:
+        key = (version.id, version.created_at)
         with self._lock:
             loaded = self._items.get(key)
             if loaded is not None:
@@ -49,7 +58,7 @@ class BundleCache:
                 self.hits += 1
                 return loaded
             self.misses += 1
-        loaded = self._load(version)  # outside the lock: loading takes milliseconds
+        loaded = self._load(conn, version)  # outside the lock: it takes milliseconds
         with self._lock:
             self._items[key] = loaded
             self._items.move_to_end(key)
@@ -70,16 +79,17 @@ class BundleCache:
         with self._lock:
             self._items.clear()
 
-    def _load(self, version: ModelVersion) -> LoadedBundle:
-        directory = self.store.local_path(bundle_key(version.model.name, version.version))
-        bundle.verify_bundle(directory, version.bundle["files"])
+    def _load(self, conn: Connection, version: ResolvedVersion) -> LoadedBundle:
+        directory = self.store.local_path(bundle_key(version.model, version.version))
+        files = conn.scalar(select(ModelVersion.bundle).where(ModelVersion.id == version.id))
+        bundle.verify_bundle(directory, (files or {}).get("files", {}))
         try:
             manifest = json.loads((directory / bundle.MANIFEST).read_text())
             evaluation = json.loads((directory / bundle.EVALUATION).read_text())
             forecaster = Forecaster.load(directory / bundle.ONNX, manifest)
         except Exception as exc:  # checksums matched but the files cannot be used
             raise BundleCorrupt(
-                f"Version {version.version} of '{version.model.name}' cannot be loaded: "
+                f"Version {version.version} of '{version.model}' cannot be loaded: "
                 f"{type(exc).__name__}."
             ) from exc
         return LoadedBundle(
@@ -89,3 +99,53 @@ class BundleCache:
             intervals=Intervals.from_json(evaluation["intervals"]),
             evaluation=evaluation,
         )
+
+
+class ResponseCache:
+    """Identical dashboard requests within ``ttl_s`` share one computed forecast.
+
+    Any write request to this process clears it at once (see :class:`InvalidateOnWrite`);
+    writes made elsewhere (another API replica, a worker finishing a version) show within
+    ``ttl_s``. A TTL of 0 turns it off.
+    """
+
+    def __init__(self, ttl_s: float, size: int = 1024) -> None:
+        self.ttl_s = ttl_s
+        self.size = size
+        self._items: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> Any | None:
+        if self.ttl_s <= 0:
+            return None
+        with self._lock:
+            found = self._items.get(key)
+            if found is None or found[0] < time.monotonic():
+                return None
+            return found[1]
+
+    def put(self, key: Hashable, value: Any) -> None:
+        if self.ttl_s <= 0:
+            return
+        with self._lock:
+            self._items[key] = (time.monotonic() + self.ttl_s, value)
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+class InvalidateOnWrite:
+    """ASGI middleware: every non-GET request clears the forecast response cache."""
+
+    def __init__(self, app: ASGIApp, cache: ResponseCache) -> None:
+        self.app = app
+        self.cache = cache
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] not in ("GET", "HEAD", "OPTIONS"):
+            self.cache.clear()
+        await self.app(scope, receive, send)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from typing import Literal
+from typing import Any, Literal
 
 import matplotlib
 
@@ -12,8 +12,6 @@ import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
-
-from app.forecasting.schemas import ForecastResponse  # noqa: E402
 
 ImageFormat = Literal["png", "svg"]
 WIDTH_IN, HEIGHT_IN, DPI = 10.0, 5.0, 100  # 1000 × 500 px
@@ -26,7 +24,7 @@ def render_report(
     holdout_dates: list[str],
     actual: list[float],
     predicted: list[float],
-    forecast: ForecastResponse | None,
+    forecast: dict[str, Any] | None,
     image_format: ImageFormat,
 ) -> bytes:
     """Actual vs predicted on the holdout, then the forecast with its widest interval."""
@@ -35,7 +33,7 @@ def render_report(
         dates = pd.to_datetime(holdout_dates)
         ax.plot(dates, actual, color="#222222", linewidth=1.2, label="actual (holdout)")
         ax.plot(dates, predicted, color="#1f77b4", linewidth=1.0, label="one-step prediction")
-        if forecast is not None and forecast.points and forecast.points[0].date is not None:
+        if forecast is not None and forecast["points"] and forecast["points"][0]["date"]:
             _draw_forecast(ax, forecast)
         ax.set_title(title)
         ax.set_xlabel("date")
@@ -53,15 +51,15 @@ def render_report(
         plt.close(fig)
 
 
-def _draw_forecast(ax: Axes, forecast: ForecastResponse) -> None:
-    dates = pd.to_datetime([str(p.date) for p in forecast.points])
-    values = [p.value for p in forecast.points]
-    for level, alpha in zip(sorted(forecast.levels, reverse=True), (0.15, 0.3), strict=False):
-        extra = [p.model_extra or {} for p in forecast.points]
+def _draw_forecast(ax: Axes, forecast: dict[str, Any]) -> None:
+    points = forecast["points"]
+    dates = pd.to_datetime([p["date"] for p in points])
+    values = [p["value"] for p in points]
+    for level, alpha in zip(sorted(forecast["levels"], reverse=True), (0.15, 0.3), strict=False):
         ax.fill_between(
             dates,
-            [e[f"lo_{level}"] for e in extra],
-            [e[f"hi_{level}"] for e in extra],
+            [p[f"lo_{level}"] for p in points],
+            [p[f"hi_{level}"] for p in points],
             color="#ff7f0e",
             alpha=alpha,
             linewidth=0,

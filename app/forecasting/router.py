@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Annotated, Any, Literal
 
 import pandas as pd
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
+from sqlalchemy import Connection
 
-from app.deps import BundleCacheDep, SessionDep, SettingsDep
+from app.config import Settings
+from app.deps import BundleCacheDep, DatabaseDep, ForecastCacheDep, SessionDep, SettingsDep
 from app.errors import ErrorItem, InvalidRequest
 from app.forecasting import service
+from app.forecasting.cache import BundleCache
 from app.forecasting.plots import ImageFormat, render_report
 from app.forecasting.report import compare, report_csv, version_report
 from app.forecasting.schemas import DEFAULT_LEVELS, ForecastRequest, ForecastResponse
@@ -31,8 +35,11 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 def _run(
-    request: ForecastRequest, session: SessionDep, settings: SettingsDep, cache: BundleCacheDep
-) -> ForecastResponse:
+    request: ForecastRequest, conn: Connection, settings: Settings, cache: BundleCache
+) -> dict[str, Any]:
+    """Resolve, load, read, forecast. Forecasts only read, so they use a plain connection
+    rather than an ORM session: on this hot path the session's overhead was larger than the
+    queries (BENCHMARKS.md)."""
     if request.horizon > settings.max_horizon:
         raise InvalidRequest(
             f"horizon {request.horizon} is over the maximum of {settings.max_horizon} "
@@ -40,11 +47,11 @@ def _run(
             errors=[ErrorItem(loc="horizon", message=f"at most {settings.max_horizon}")],
         )
     version = service.resolve_version(
-        session, request.model, version=request.version, alias=request.alias
+        conn, request.model, version=request.version, alias=request.alias
     )
-    loaded = cache.get(version)
+    loaded = cache.get(conn, version)
     history = service.load_history(
-        session,
+        conn,
         version,
         loaded.forecaster.history_needed,
         series_id=request.series_id,
@@ -61,11 +68,12 @@ def _run(
     responses=_RESPONSES,
 )
 def post_forecast(
-    body: ForecastRequest, session: SessionDep, settings: SettingsDep, cache: BundleCacheDep
-) -> ForecastResponse:
+    body: ForecastRequest, db: DatabaseDep, settings: SettingsDep, cache: BundleCacheDep
+) -> Response:
     """Recursive multi-step forecast from the version's series as it is now (days appended
     after training are used, no retraining needed), another series, or sent `values`."""
-    return _run(body, session, settings, cache)
+    with db.engine.connect() as conn:
+        return JSONResponse(_run(body, conn, settings, cache))
 
 
 @router.get(
@@ -74,11 +82,12 @@ def post_forecast(
     summary="Forecast for dashboards (cacheable: ETag + If-None-Match → 304)",
     responses={**_RESPONSES, 304: {"description": "Not modified since the given ETag."}},
 )
-def get_forecast(
+async def get_forecast(
     request: Request,
-    session: SessionDep,
+    db: DatabaseDep,
     settings: SettingsDep,
     cache: BundleCacheDep,
+    responses: ForecastCacheDep,
     model: str,
     version: Annotated[int | None, Query(ge=1)] = None,
     alias: str | None = None,
@@ -86,22 +95,31 @@ def get_forecast(
     horizon: Annotated[int, Query(ge=1)] = 1,
     level: Annotated[list[int] | None, Query()] = None,
 ) -> Response:
-    body = ForecastRequest.model_validate(
-        {
-            "model": model, "version": version, "alias": alias, "series_id": series_id,
-            "horizon": horizon, "level": level or DEFAULT_LEVELS,
-        }
-    )  # fmt: skip
-    result = _run(body, session, settings, cache)
-    tag = hashlib.sha256(
-        f"{result.model}|{result.version}|{result.series_id}|{result.as_of}|{horizon}|"
-        f"{result.levels}".encode()
-    ).hexdigest()[:32]
-    etag = f'"{tag}"'
+    """Runs on the event loop, not in a worker thread: the work is a few hundred
+    microseconds of CPU and two local queries, and thread hand-offs cost more than that under
+    load (BENCHMARKS.md). Identical requests within FORECAST_FORECAST_CACHE_S share a result."""
+    key = (model, version, alias, series_id, horizon, tuple(sorted(set(level or DEFAULT_LEVELS))))
+    cached = responses.get(key)
+    if cached is None:
+        body = ForecastRequest.model_validate(
+            {
+                "model": model, "version": version, "alias": alias, "series_id": series_id,
+                "horizon": horizon, "level": level or DEFAULT_LEVELS,
+            }
+        )  # fmt: skip
+        with db.engine.connect() as conn:
+            result = _run(body, conn, settings, cache)
+        tag = hashlib.sha256(
+            f"{result['model']}|{result['version']}|{result['series_id']}|{result['as_of']}|"
+            f"{horizon}|{result['levels']}".encode()
+        ).hexdigest()[:32]
+        cached = (f'"{tag}"', json.dumps(result).encode())
+        responses.put(key, cached)
+    etag, content = cached
     headers = {"ETag": etag, "Cache-Control": "private, max-age=60"}
     if etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
-    return JSONResponse(result.model_dump(mode="json"), headers=headers)
+    return Response(content, media_type="application/json", headers=headers)
 
 
 @router.get(
@@ -133,11 +151,12 @@ def _plot(
 ) -> Response:
     found = registry.get_version(session, name, version)
     registry.require_ready(found)
-    loaded = cache.get(found)
+    conn = session.connection()
+    loaded = cache.get(conn, service.resolve_version(conn, name, version=version, alias=None))
     try:
         forecast = _run(
             ForecastRequest(model=name, version=version, horizon=min(20, settings.max_horizon)),
-            session,
+            conn,
             settings,
             cache,
         )

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NoReturn
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
-from app.db.orm import ModelAlias, ModelVersion, Series
+from app.db.orm import ModelAlias, ModelVersion, RegisteredModel, Series
+from app.db.session import Database
 from app.errors import AliasNotFound, Conflict, ErrorItem, InvalidRequest, VersionNotFound
 from app.forecasting.cache import LoadedBundle
-from app.forecasting.schemas import ForecastPoint, ForecastResponse
-from app.ml.calendar import next_periods
+from app.ml.calendar import format_period, next_period_labels, next_periods
 from app.registry import service as registry
 from app.series.observations import read_tail
-from app.series.quality import format_period
 
+log = logging.getLogger(__name__)
 DEFAULT_ALIAS = "champion"
 
 
@@ -33,34 +36,83 @@ class History:
     series_id: int | None
 
 
+@dataclass(frozen=True)
+class ResolvedVersion:
+    """The few columns of a version a forecast needs (no JSON parsing on the hot path)."""
+
+    id: int
+    model: str
+    version: int
+    target: str
+    series_id: int | None
+    created_at: datetime
+
+
 def resolve_version(
-    session: Session, name: str, *, version: int | None, alias: str | None
-) -> ModelVersion:
-    """An explicit version, else the alias, else ``champion``, else the latest ready version."""
-    model = registry.get_model(session, name)
+    conn: Connection, name: str, *, version: int | None, alias: str | None
+) -> ResolvedVersion:
+    """An explicit version, else the alias, else ``champion``, else the latest ready version.
+
+    One query on the hot path; the slower lookups below run only to explain a miss.
+    """
     if version is not None:
-        found = registry.get_version(session, name, version)
-        registry.require_ready(found)
-        return found
-    wanted = alias or DEFAULT_ALIAS
-    target = session.scalar(
-        select(ModelVersion)
-        .join(ModelAlias, ModelAlias.version_id == ModelVersion.id)
-        .where(ModelAlias.model_id == model.id, ModelAlias.alias == wanted)
+        stmt, params = _BY_NUMBER, {"name": name, "version": version}
+    elif alias is not None:
+        stmt, params = _BY_ALIAS, {"name": name, "alias": alias}
+    else:
+        stmt, params = _DEFAULT, {"name": name, "alias": DEFAULT_ALIAS}
+    row = conn.execute(stmt, params).first()
+    if row is not None and row.status == "ready":
+        return ResolvedVersion(
+            id=row.id,
+            model=name,
+            version=row.version,
+            target=row.target,
+            series_id=row.series_id,
+            created_at=row.created_at,
+        )
+    _explain_missing_version(Session(bind=conn), name, version=version, alias=alias)
+
+
+# The three lookups, built once with bound parameters (the forecast hot path).
+_VERSION = (
+    select(
+        ModelVersion.id,
+        ModelVersion.version,
+        ModelVersion.status,
+        ModelVersion.target,
+        ModelVersion.series_id,
+        ModelVersion.created_at,
     )
-    if target is not None:
-        return target
-    if alias is not None:
+    .join(RegisteredModel, RegisteredModel.id == ModelVersion.model_id)
+    .where(RegisteredModel.name == bindparam("name"))
+    .limit(1)
+)
+_POINTED = (ModelAlias.version_id == ModelVersion.id) & (ModelAlias.alias == bindparam("alias"))
+_BY_NUMBER = _VERSION.where(ModelVersion.version == bindparam("version"))
+_BY_ALIAS = _VERSION.join(ModelAlias, _POINTED)
+_DEFAULT = (  # champion first, else the highest ready version
+    _VERSION.outerjoin(ModelAlias, _POINTED)
+    .where(ModelVersion.status == "ready")
+    .order_by(ModelAlias.alias.is_(None), ModelVersion.version.desc())
+)
+
+
+def _explain_missing_version(
+    session: Session, name: str, *, version: int | None, alias: str | None
+) -> NoReturn:
+    """Raise the precise 404 or 409 for a version that the fast query did not find."""
+    registry.get_model(session, name)
+    if version is not None:
+        registry.require_ready(registry.get_version(session, name, version))
+    elif alias is not None:
         raise AliasNotFound(f"Model '{name}' has no alias '{alias}'.")
-    latest = registry.latest_version(session, model)
-    if latest is None:
-        raise VersionNotFound(f"Model '{name}' has no ready version yet.")
-    return latest
+    raise VersionNotFound(f"Model '{name}' has no ready version yet.")
 
 
 def load_history(
-    session: Session,
-    version: ModelVersion,
+    conn: Connection,
+    version: ResolvedVersion,
     need: int,
     *,
     series_id: int | None = None,
@@ -76,7 +128,12 @@ def load_history(
             )
         return History(np.asarray(values[-need:], dtype=np.float64), as_of, None)
     wanted = series_id if series_id is not None else version.series_id
-    series = session.get(Series, wanted) if wanted is not None else None
+    if wanted is None:
+        raise SeriesGone(f"This version has no training series; send `values` (at least {need}).")
+    history, last_date = read_tail(conn, wanted, version.target, need)
+    if len(history) == need:
+        return History(history, last_date, wanted)
+    series = Session(bind=conn).get(Series, wanted)
     if series is None:
         if series_id is not None:
             raise InvalidRequest(f"No series with id {series_id}.")
@@ -84,52 +141,67 @@ def load_history(
             f"The series this version was trained on (id {version.series_id}) was deleted; "
             f"send `values` (at least {need}) to forecast from your own data."
         )
-    field = next((f for f in series.fields if f.name == version.target), None)
-    if field is None:
+    if version.target not in {f.name for f in series.fields}:
         raise InvalidRequest(f"Series {series.id} has no field '{version.target}'.")
-    dates, history = read_tail(session, series.id, field.id, need)
-    if len(history) < need:
-        raise InvalidRequest(
-            f"Series {series.id} has {len(history)} observation(s); this model needs {need}."
-        )
-    return History(history, dates[-1], series.id)
+    raise InvalidRequest(
+        f"Series {series.id} has {len(history)} observation(s); this model needs {need}."
+    )
 
 
 def forecast(
     loaded: LoadedBundle,
-    version: ModelVersion,
+    version: ResolvedVersion,
     history: History,
     *,
     horizon: int,
     levels: list[int],
-) -> ForecastResponse:
+) -> dict[str, Any]:
+    """The forecast as a JSON-ready dict in the shape of :class:`ForecastResponse` (built
+    directly: this is the hot path of every dashboard refresh)."""
     point = loaded.forecaster.recursive(history.values[None, :], horizon)[0]
     frequency = str(loaded.manifest.get("frequency") or "irregular")
-    dates = (
-        next_periods(history.last_date, frequency, loaded.manifest.get("exchange"), horizon)
+    labels = (
+        next_period_labels(history.last_date, frequency, loaded.manifest.get("exchange"), horizon)
         if history.last_date is not None
         else None
     )
-    bounds = {level: loaded.intervals.bounds(point, level) for level in levels}
+    bounds = [(level, *loaded.intervals.bounds(point, level)) for level in levels]
     points = []
     for step in range(horizon):
-        row: dict[str, object] = {
+        row: dict[str, Any] = {
             "step": step + 1,
-            "date": format_period(dates[step]) if dates is not None else None,
+            "date": labels[step] if labels is not None else None,
             "value": float(point[step]),
         }
-        for level, (lo, hi) in bounds.items():
+        for level, lo, hi in bounds:
             row[f"lo_{level}"] = float(lo[step])
             row[f"hi_{level}"] = float(hi[step])
-        points.append(ForecastPoint.model_validate(row))
-    return ForecastResponse(
-        model=version.model.name,
-        version=version.version,
-        series_id=history.series_id,
-        field=version.target,
-        as_of=format_period(history.last_date) if history.last_date is not None else None,
-        horizon=horizon,
-        frequency=frequency,
-        levels=levels,
-        points=points,
-    )
+        points.append(row)
+    return {
+        "model": version.model,
+        "version": version.version,
+        "series_id": history.series_id,
+        "field": version.target,
+        "as_of": format_period(history.last_date) if history.last_date is not None else None,
+        "horizon": horizon,
+        "strategy": "recursive",
+        "frequency": frequency,
+        "levels": levels,
+        "points": points,
+    }
+
+
+def warm_calendars(db: Database) -> None:
+    """Build the exchange calendars forecasts will need (the first build takes ~0.1 s each),
+    so that no client request pays for it."""
+    try:
+        with db.session_scope() as session:
+            rows = session.execute(
+                select(Series.last_date, Series.frequency, Series.exchange).where(
+                    Series.exchange.is_not(None)
+                )
+            ).all()
+        for last, frequency, exchange in rows:
+            next_periods(pd.Timestamp(last), frequency, exchange, 1)
+    except Exception:  # warming is an optimisation; never fail start-up over it
+        log.exception("could not warm exchange calendars")

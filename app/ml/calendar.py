@@ -106,6 +106,7 @@ def exchange_sessions(
     return pd.DatetimeIndex(sessions.tz_localize(None) if sessions.tz else sessions)
 
 
+@lru_cache(maxsize=4096)
 def next_periods(
     last: pd.Timestamp, frequency: str, exchange: str | None, count: int
 ) -> pd.DatetimeIndex | None:
@@ -126,3 +127,17 @@ def next_periods(
     if frequency == "B":
         return pd.bdate_range(last + pd.offsets.BDay(1), periods=count)
     return pd.date_range(last, periods=count + 1, freq=frequency)[1:]
+
+
+def format_period(ts: pd.Timestamp) -> str:
+    """Dates at midnight print as ``YYYY-MM-DD``; intraday times keep their clock time."""
+    return ts.strftime("%Y-%m-%d") if ts == ts.normalize() else ts.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+@lru_cache(maxsize=4096)
+def next_period_labels(
+    last: pd.Timestamp, frequency: str, exchange: str | None, count: int
+) -> tuple[str, ...] | None:
+    """:func:`next_periods` formatted for responses (cached: every dashboard asks the same)."""
+    periods = next_periods(last, frequency, exchange, count)
+    return None if periods is None else tuple(format_period(p) for p in periods)

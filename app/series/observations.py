@@ -13,10 +13,19 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import BigInteger, delete, insert, select, type_coerce
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Integer,
+    bindparam,
+    delete,
+    insert,
+    select,
+    type_coerce,
+)
 from sqlalchemy.orm import Session
 
-from app.db.orm import Observation
+from app.db.orm import Observation, SeriesField
 from app.db.types import to_unix_seconds
 
 _PG_COPY_SQL = "COPY observation (series_id, field_id, ts, value) FROM STDIN (FORMAT BINARY)"
@@ -120,19 +129,34 @@ def read_observations(
     return frame
 
 
+_RAW_TS = type_coerce(Observation.ts, BigInteger)  # skip per-row datetime conversion
+# Built once with bound parameters: the forecast hot path skips statement construction.
+_TAIL = (
+    select(_RAW_TS, Observation.value)
+    .where(
+        Observation.series_id == bindparam("series_id"),
+        Observation.field_id
+        == select(SeriesField.id)
+        .where(
+            SeriesField.series_id == bindparam("series_id"), SeriesField.name == bindparam("field")
+        )
+        .scalar_subquery(),
+    )
+    .order_by(_RAW_TS.desc())
+    .limit(bindparam("count", type_=Integer))
+)
+
+
 def read_tail(
-    session: Session, series_id: int, field_id: int, count: int
-) -> tuple[pd.DatetimeIndex, np.ndarray]:
-    """The last ``count`` observations of one field, oldest first (one index range scan)."""
-    raw_ts = type_coerce(Observation.ts, BigInteger)
-    rows = session.execute(
-        select(raw_ts, Observation.value)
-        .where(Observation.series_id == series_id, Observation.field_id == field_id)
-        .order_by(raw_ts.desc())
-        .limit(count)
-    ).all()[::-1]
-    dates = pd.to_datetime(np.array([r[0] for r in rows], dtype=np.int64), unit="s")
-    return pd.DatetimeIndex(dates), np.array([r[1] for r in rows], dtype=np.float64)
+    conn: Connection, series_id: int, field: str, count: int
+) -> tuple[np.ndarray, pd.Timestamp | None]:
+    """The last ``count`` values of a field by name, oldest first, and the date of the last one:
+    one query, an index range scan (the hot path of every forecast)."""
+    rows = conn.execute(_TAIL, {"series_id": series_id, "field": field, "count": count}).all()
+    if not rows:
+        return np.empty(0), None
+    values = np.array([r[1] for r in reversed(rows)], dtype=np.float64)
+    return values, pd.Timestamp(rows[0][0], unit="s")
 
 
 def delete_observations(

@@ -7,13 +7,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from app.ml.calendar import expected_index
+from app.ml.calendar import expected_index, format_period
 from app.series.parsing import PRICE_FIELDS
-
-
-def format_period(ts: pd.Timestamp) -> str:
-    """Dates at midnight print as ``YYYY-MM-DD``; intraday times keep their clock time."""
-    return ts.strftime("%Y-%m-%d") if ts == ts.normalize() else ts.strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def gap_summary(index: pd.DatetimeIndex, frequency: str, exchange: str | None) -> dict[str, Any]:

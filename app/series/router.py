@@ -13,9 +13,9 @@ from pydantic import BaseModel
 
 from app.db.orm import Series
 from app.deps import SessionDep
+from app.ml.calendar import format_period
 from app.pagination import Page, PageDep
 from app.series import service
-from app.series.quality import format_period
 from app.series.schemas import (
     AppendResult,
     DataQuality,

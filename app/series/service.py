@@ -20,10 +20,10 @@ from app.errors import (
     SeriesNameTaken,
     SeriesNotFound,
 )
-from app.ml.calendar import infer_frequency
+from app.ml.calendar import format_period, infer_frequency
 from app.series.observations import delete_observations, read_observations, write_observations
 from app.series.parsing import ParsedFrame
-from app.series.quality import format_period, quality_summary
+from app.series.quality import quality_summary
 
 OnConflict = Literal["error", "replace"]
 

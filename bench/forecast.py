@@ -1,0 +1,175 @@
+"""Forecast serving benchmark: our ONNX path vs. Keras ``predict``, and the HTTP endpoint.
+
+    python -m bench.forecast [--seconds 20]
+
+A default-spec model is trained on MSFT ``high`` through a real API server (embedded worker),
+then, side by side in one run:
+1. in process, one 60-step window: next-day forecast with the served ONNX forecaster vs.
+   ``keras.Model.predict`` on the same network; a 30-step recursive forecast vs. a ``predict``
+   loop;
+2. over HTTP (uvicorn, one process, 127.0.0.1): the first forecast of a freshly started server
+   (bundle loaded and checked on demand), then p50/p95 at concurrency 1;
+3. with ``wrk`` (Debian package) at 16 connections for ``--seconds``: forecasts/s vs. ``/healthz``
+   requests/s against the same server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from bench.common import OUT, database, machine, server
+from bench.training import HOLDOUT, run_job, upload_msft
+
+
+def _ms(seconds: list[float]) -> tuple[float, float]:
+    values = sorted(s * 1000 for s in seconds)
+    return statistics.median(values), values[int(0.95 * (len(values) - 1))]
+
+
+def bench_in_process(bundle_dir: Path, history: np.ndarray) -> None:
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+
+    from app.ml.inference import Forecaster
+    from app.ml.transforms import features
+
+    manifest = json.loads((bundle_dir / "bundle.json").read_text())
+    forecaster = Forecaster.load(bundle_dir / "network.onnx", manifest)
+    network = keras.saving.load_model(bundle_dir / "network.keras")
+    scaler, window, transform = forecaster.scaler, forecaster.window, forecaster.transform
+    rows = history[None, :]
+
+    def keras_step(h: np.ndarray) -> float:
+        x = scaler.transform(features(h, window, transform)).astype(np.float32)[..., None]
+        y = float(network.predict(x, verbose=0)[0, 0])
+        return float(np.exp(scaler.inverse(np.array(y))) * h[0, -1])  # log-return default
+
+    def keras_loop(h: np.ndarray, steps: int) -> list[float]:
+        out: list[float] = []
+        for _ in range(steps):
+            value = keras_step(h)
+            out.append(value)
+            h = np.concatenate([h[:, 1:], [[value]]], axis=1)
+        return out
+
+    for _ in range(20):
+        forecaster.recursive(rows, 1)
+    ours = []
+    for _ in range(2000):
+        started = time.perf_counter()
+        forecaster.recursive(rows, 1)
+        ours.append(time.perf_counter() - started)
+    theirs = []
+    for _ in range(30):
+        started = time.perf_counter()
+        keras_step(rows)
+        theirs.append(time.perf_counter() - started)
+    ours_30 = []
+    for _ in range(200):
+        started = time.perf_counter()
+        forecaster.recursive(rows, 30)
+        ours_30.append(time.perf_counter() - started)
+    theirs_30 = []
+    for _ in range(3):
+        started = time.perf_counter()
+        keras_loop(rows, 30)
+        theirs_30.append(time.perf_counter() - started)
+    check = np.abs(forecaster.recursive(rows, 30)[0] - np.array(keras_loop(rows, 30))).max()
+    one, one_k = statistics.median(ours) * 1000, statistics.median(theirs) * 1000
+    many, many_k = statistics.median(ours_30) * 1000, statistics.median(theirs_30) * 1000
+    print("\n| in process (one window of 60) | ours: ONNX | naive: Keras predict | ratio |")
+    print("|---|---|---|---|")
+    print(f"| next-day forecast, median | {one:.3f} ms | {one_k:.1f} ms | {one_k / one:.0f}× |")
+    print(f"| 30-step recursive, median | {many:.2f} ms | {many_k:.0f} ms | {many_k / many:.0f}× |")
+    print(f"\n(max |ONNX − Keras| over the 30 recursive steps: {check:.2e})")
+
+
+def _timed_get(client: httpx.Client, url: str) -> float:
+    started = time.perf_counter()
+    response = client.get(url)
+    elapsed = time.perf_counter() - started
+    assert response.status_code == 200, response.text
+    return elapsed
+
+
+def bench_latency(base_url: str, model: str) -> None:
+    url = f"{base_url}/v1/forecast?model={model}&horizon=1"
+    with httpx.Client(timeout=30) as client:
+        cold = _timed_get(client, f"{url}&version=1")  # first request of a new process
+        fresh = _timed_get(client, f"{url}&version=2")  # a version not loaded yet
+        warm = _timed_get(client, f"{url}&version=2")
+        timings = []
+        for _ in range(500):
+            started = time.perf_counter()
+            client.get(url).raise_for_status()
+            timings.append(time.perf_counter() - started)
+    p50, p95 = _ms(timings)
+    print("\n| over HTTP, concurrency 1, response cache off | result |\n|---|---|")
+    print(f"| first request to a new server process (version 1) | {cold * 1000:.1f} ms |")
+    print(f"| first forecast of a freshly loaded version (2: load, sha256 check, ONNX session) "
+          f"| {fresh * 1000:.1f} ms (then {warm * 1000:.1f} ms) |")  # fmt: skip
+    print(f"| next-day forecast, 500 requests | p50 {p50:.2f} ms, p95 {p95:.2f} ms |")
+
+
+def bench_throughput(base_url: str, model: str, seconds: int, label: str) -> None:
+    url = f"{base_url}/v1/forecast?model={model}&horizon=1"
+    if shutil.which("wrk") is None:
+        print("\n(wrk not installed: `apt-get install wrk` for the throughput part)")
+        return
+    print(f"\n| {label} | result |\n|---|---|")
+    rates = {}
+    for label, target in (("/healthz", f"{base_url}/healthz"), ("/v1/forecast", url)):
+        out = subprocess.run(
+            ["wrk", "-t2", "-c16", f"-d{seconds}s", "--latency", target],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+        p50_line = re.search(r"50%\s+(\S+)", out)
+        non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+        rates[label] = rate
+        print(
+            f"| wrk 16 connections {seconds} s: {label} | {rate:,.0f} req/s, p50 "
+            f"{p50_line.group(1) if p50_line else '?'}"
+            f"{f', {non2xx.group(1)} errors' if non2xx else ''} |"
+        )
+    print(f"\nForecasts/s = {rates['/v1/forecast'] / rates['/healthz']:.0%} of /healthz req/s.")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=20)
+    args = parser.parse_args()
+    print(f"Machine: {machine()}")
+    with database("sqlite") as url:
+        with server(url) as srv, httpx.Client(base_url=srv.base_url, timeout=60) as client:
+            series_id = upload_msft(client)
+            for seed in (1, 2):  # versions 1 and 2
+                spec = {"series_id": series_id, **HOLDOUT, "model_name": "bench", "seed": seed}
+                job = run_job(client, spec)
+                assert job["status"] == "succeeded", job
+            rows = client.get(
+                f"/v1/series/{series_id}/observations", params={"field": "high"}
+            ).json()["observations"]
+        history = np.array([r["high"] for r in rows[-61:]])
+        bench_in_process(OUT / "models" / "bench" / "1", history)
+        with server(url, forecast_cache_s="0") as fresh:  # a new process: nothing loaded yet
+            bench_latency(fresh.base_url, "bench")
+            bench_throughput(fresh.base_url, "bench", args.seconds, "response cache off")
+        with server(url) as default:
+            bench_throughput(default.base_url, "bench", args.seconds, "default: 1 s response cache")
+
+
+if __name__ == "__main__":
+    main()
