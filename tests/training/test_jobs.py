@@ -70,7 +70,13 @@ def test_tiny_job_end_to_end(client: httpx.Client, live_server: LiveServer) -> N
         names = set(archive.namelist())
         manifest = json.loads(archive.read("bundle.json"))
         scaler = json.loads(archive.read("scaler.json"))
-    assert names == {"bundle.json", "network.keras", "network.onnx", "scaler.json"}
+    assert names == {
+        "bundle.json",
+        "evaluation.json",
+        "network.keras",
+        "network.onnx",
+        "scaler.json",
+    }
     assert set(manifest["files"]) == names - {"bundle.json"}
     assert scaler["kind"] == "standard"
     assert manifest["training_rows_sha256"] == version["training_rows_sha256"]
