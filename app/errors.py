@@ -102,6 +102,11 @@ class ObservationConflict(Conflict):
     title = "Observations conflict with stored values"
 
 
+class SeriesGone(Conflict):
+    slug = "series-deleted"
+    title = "Training series deleted"
+
+
 class JobNotCancellable(Conflict):
     slug = "job-not-cancellable"
     title = "Job can no longer be cancelled"

@@ -43,18 +43,18 @@ def machine() -> str:
 
 
 @contextmanager
-def database(backend: str) -> Iterator[str]:
+def database(backend: str, prefix: str = "bench") -> Iterator[str]:
     """A new empty database: a SQLite file under bench/out, or a throwaway PostgreSQL DB."""
     OUT.mkdir(parents=True, exist_ok=True)
     if backend == "sqlite":
-        path = OUT / f"bench-{uuid.uuid4().hex[:8]}.db"
+        path = OUT / f"{prefix}-{uuid.uuid4().hex[:8]}.db"
         try:
             yield f"sqlite:///{path}"
         finally:
             for suffix in ("", "-wal", "-shm", ".migrate.lock"):
                 Path(f"{path}{suffix}").unlink(missing_ok=True)
         return
-    name = f"bench_{uuid.uuid4().hex[:8]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = create_engine(ADMIN_POSTGRES_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
@@ -79,7 +79,7 @@ class Server:
         return float("nan")
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -88,7 +88,7 @@ def _free_port() -> int:
 @contextmanager
 def server(database_url: str, **settings: str) -> Iterator[Server]:
     """``uvicorn app.main:create_app --factory`` in its own process, as ``make run`` starts it."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "FORECAST_DATABASE_URL": database_url,

@@ -115,12 +115,15 @@ def bench_latency(base_url: str, model: str) -> None:
             started = time.perf_counter()
             client.get(url).raise_for_status()
             timings.append(time.perf_counter() - started)
+        plots = [_timed_get(client, f"{base_url}/v1/models/{model}/versions/2/report.png")
+                 for _ in range(5)]  # fmt: skip
     p50, p95 = _ms(timings)
     print("\n| over HTTP, concurrency 1, response cache off | result |\n|---|---|")
     print(f"| first request to a new server process (version 1) | {cold * 1000:.1f} ms |")
     print(f"| first forecast of a freshly loaded version (2: load, sha256 check, ONNX session) "
           f"| {fresh * 1000:.1f} ms (then {warm * 1000:.1f} ms) |")  # fmt: skip
     print(f"| next-day forecast, 500 requests | p50 {p50:.2f} ms, p95 {p95:.2f} ms |")
+    print(f"| report.png (holdout + 20-step forecast), median of 5 | {_ms(plots)[0]:.0f} ms |")
 
 
 def bench_throughput(base_url: str, model: str, seconds: int, label: str) -> None:
@@ -136,7 +139,7 @@ def bench_throughput(base_url: str, model: str, seconds: int, label: str) -> Non
             capture_output=True, text=True, check=True,
         ).stdout  # fmt: skip
         rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-        p50_line = re.search(r"50%\s+(\S+)", out)
+        p50_line = re.search(r"^\s+50%\s+(\S+)", out, re.MULTILINE)
         non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
         rates[label] = rate
         print(

@@ -9,7 +9,6 @@ PostgreSQL tests are skipped with a reason when the server is unreachable, excep
 from __future__ import annotations
 
 import os
-import socket
 import threading
 import time
 import uuid
@@ -29,10 +28,8 @@ from app.config import Settings
 from app.db import orm  # noqa: F401  (registers every table on Base.metadata)
 from app.db.base import Base
 from app.main import create_app
+from bench.common import ADMIN_POSTGRES_URL, database, free_port
 
-ADMIN_POSTGRES_URL = os.environ.get(
-    "FORECAST_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 DATA_DIR = Path(__file__).parent / "data"
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 MSFT_CSV = SHARED_DATA / "msft_daily_1986_2016.csv"
@@ -62,16 +59,8 @@ def throwaway_postgres_database() -> Iterator[str]:
         if in_ci():
             pytest.fail(f"CI=true but {reason}")
         pytest.skip(reason)
-    name = f"test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(ADMIN_POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(ADMIN_POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with database("postgres", prefix="test") as url:
+        yield url
 
 
 @contextmanager
@@ -105,12 +94,6 @@ def server_settings(database_url: str, model_dir: Path, **overrides: object) -> 
         **overrides,
     }
     return Settings(_env_file=None, **values)  # type: ignore[call-arg, arg-type]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

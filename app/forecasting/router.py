@@ -13,7 +13,7 @@ from sqlalchemy import Connection
 
 from app.config import Settings
 from app.deps import BundleCacheDep, DatabaseDep, ForecastCacheDep, SessionDep, SettingsDep
-from app.errors import ErrorItem, InvalidRequest
+from app.errors import ErrorItem, InvalidRequest, SeriesGone
 from app.forecasting import service
 from app.forecasting.cache import BundleCache
 from app.forecasting.plots import ImageFormat, render_report
@@ -160,7 +160,7 @@ def _plot(
             settings,
             cache,
         )
-    except service.SeriesGone:
+    except SeriesGone:
         forecast = None  # the holdout part still tells the story
     holdout = loaded.evaluation["holdout"]
     image = render_report(

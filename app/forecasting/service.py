@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.db.orm import ModelAlias, ModelVersion, RegisteredModel, Series
 from app.db.session import Database
-from app.errors import AliasNotFound, Conflict, ErrorItem, InvalidRequest, VersionNotFound
+from app.errors import AliasNotFound, ErrorItem, InvalidRequest, SeriesGone, VersionNotFound
 from app.forecasting.cache import LoadedBundle
 from app.ml.calendar import format_period, next_period_labels, next_periods
 from app.registry import service as registry
@@ -22,11 +22,6 @@ from app.series.observations import read_tail
 
 log = logging.getLogger(__name__)
 DEFAULT_ALIAS = "champion"
-
-
-class SeriesGone(Conflict):
-    slug = "series-deleted"
-    title = "Training series deleted"
 
 
 @dataclass(frozen=True)

@@ -9,13 +9,23 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from app.ml.dataset import DatasetPlan
 from app.ml.inference import onnx_session
+from app.ml.scaling import AffineScaler
+from app.ml.spec import TrainingSpec
+from app.ml.transforms import supervised
 
 ONNX_TOLERANCE = 1e-5
 
 
 class ExportMismatch(RuntimeError):
     pass
+
+
+def sample_windows(plan: DatasetPlan, spec: TrainingSpec, scaler: AffineScaler) -> np.ndarray:
+    """The last few real input windows, scaled: what the ONNX check compares on."""
+    data = supervised(plan.prices[-(spec.window + 10) :], spec.window, spec.target_transform)
+    return scaler.transform(data.x).astype(np.float32)[..., None]
 
 
 def save_network(network: keras.Model, directory: Path, sample: np.ndarray) -> float:

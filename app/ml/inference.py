@@ -13,6 +13,7 @@ import numpy as np
 import onnxruntime as ort
 
 from app.ml.scaling import AffineScaler
+from app.ml.spec import TrainingSpec
 from app.ml.transforms import TargetTransform, features, history_length, to_price
 
 
@@ -43,6 +44,10 @@ class Forecaster:
             transform=manifest["target_transform"],
             scaler=AffineScaler.from_json(manifest["scaler"]),
         )
+
+    @classmethod
+    def from_spec(cls, onnx_path: Path, spec: TrainingSpec, scaler: AffineScaler) -> Forecaster:
+        return cls(onnx_session(onnx_path), spec.window, spec.target_transform, scaler)
 
     @property
     def history_needed(self) -> int:

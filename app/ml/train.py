@@ -3,52 +3,27 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from app.ml.dataset import DatasetPlan
-from app.ml.metrics import naive_scale, point_metrics, skill
 from app.ml.networks import build_network
+from app.ml.progress import EpochHook, EpochProgress
 from app.ml.scaling import AffineScaler, fit_scaler
 from app.ml.spec import TrainingSpec
-from app.ml.transforms import supervised, to_price
-
-
-@dataclass(frozen=True)
-class EpochProgress:
-    epoch: int
-    epochs: int
-    loss: float
-    val_loss: float | None
-    elapsed_s: float
-    eta_s: float
-
-
-# Called after every epoch; returning False stops training (cancellation).
-EpochHook = Callable[[EpochProgress], bool]
-
-
-@dataclass
-class Holdout:
-    """One-step predictions on targets the network never trained on."""
-
-    target_index: np.ndarray
-    actual: np.ndarray
-    predicted: np.ndarray
-    naive: np.ndarray
+from app.ml.transforms import supervised
 
 
 @dataclass
 class TrainResult:
+    """A fitted network and scaler; accuracy is measured on the exported network
+    (:mod:`app.ml.evaluate`), the one that is served."""
+
     network: keras.Model
     scaler: AffineScaler
-    metrics: dict[str, Any]
-    holdout: Holdout
     epochs_run: int
     cancelled: bool
     train_seconds: float
@@ -88,7 +63,7 @@ class _ProgressCallback(keras.callbacks.Callback):
 
 
 def train(plan: DatasetPlan, spec: TrainingSpec, on_epoch: EpochHook | None = None) -> TrainResult:
-    """Train on targets before ``plan.holdout_start`` and evaluate one step ahead after it."""
+    """Train on targets before ``plan.holdout_start`` (the tail of them for validation)."""
     keras.utils.set_random_seed(spec.seed)
     tf.config.experimental.enable_op_determinism()
     data = supervised(plan.prices, spec.window, spec.target_transform)
@@ -132,53 +107,11 @@ def train(plan: DatasetPlan, spec: TrainingSpec, on_epoch: EpochHook | None = No
         verbose=0,
     )
     train_seconds = time.perf_counter() - started
-    holdout = _evaluate(network, scaler, spec, x, data.anchor, data.target_index, plan)
     return TrainResult(
         network=network,
         scaler=scaler,
-        metrics=holdout_metrics(plan, holdout),
-        holdout=holdout,
         epochs_run=len(history.history.get("loss", [])),
         cancelled=bool(progress and progress.cancelled),
         train_seconds=train_seconds,
         history={k: [float(v) for v in vs] for k, vs in history.history.items()},
     )
-
-
-def _evaluate(
-    network: keras.Model,
-    scaler: AffineScaler,
-    spec: TrainingSpec,
-    x: np.ndarray,
-    anchor: np.ndarray,
-    target_index: np.ndarray,
-    plan: DatasetPlan,
-) -> Holdout:
-    held = target_index >= plan.holdout_start
-    y_hat = network.predict(x[held], batch_size=4096, verbose=0).reshape(-1)
-    predicted = to_price(
-        scaler.inverse(y_hat.astype(np.float64)), anchor[held], spec.target_transform
-    )
-    return Holdout(
-        target_index=target_index[held],
-        actual=plan.prices[target_index[held]],
-        predicted=predicted,
-        naive=anchor[held],
-    )
-
-
-def holdout_metrics(plan: DatasetPlan, holdout: Holdout) -> dict[str, Any]:
-    """Model and naive-persistence metrics on the holdout, with skill = 1 − RMSE/RMSE_naive."""
-    scale = naive_scale(plan.prices[: plan.holdout_start])
-    model = point_metrics(holdout.actual, holdout.predicted, scale)
-    naive = point_metrics(holdout.actual, holdout.naive, scale)
-    return {
-        "holdout": {
-            "start": plan.dates[plan.holdout_start].isoformat(),
-            "end": plan.dates[-1].isoformat(),
-            "points": int(len(holdout.actual)),
-        },
-        "model": model,
-        "naive": naive,
-        "skill": skill(float(model["rmse"] or 0.0), float(naive["rmse"] or 0.0)),
-    }

@@ -46,6 +46,7 @@ _PG_ROW = np.dtype(
     ]
 )
 _COPY_CHUNK_ROWS = 200_000
+_RAW_TS = type_coerce(Observation.ts, BigInteger)  # skips per-row datetime conversion
 
 
 def _unix_seconds(index: pd.DatetimeIndex) -> np.ndarray:
@@ -110,7 +111,7 @@ def read_observations(
     end: datetime | None = None,
 ) -> pd.DataFrame:
     """Fields as columns over a sorted DatetimeIndex named ``date`` (inclusive range)."""
-    raw_ts = type_coerce(Observation.ts, BigInteger)  # skip per-row datetime conversion
+    raw_ts = _RAW_TS
     columns: dict[str, pd.Series] = {}
     for name, field_id in field_ids.items():
         stmt = select(raw_ts, Observation.value).where(
@@ -129,7 +130,6 @@ def read_observations(
     return frame
 
 
-_RAW_TS = type_coerce(Observation.ts, BigInteger)  # skip per-row datetime conversion
 # Built once with bound parameters: the forecast hot path skips statement construction.
 _TAIL = (
     select(_RAW_TS, Observation.value)
@@ -164,7 +164,7 @@ def delete_observations(
 ) -> None:
     """Delete the given dates of the given fields (used by ``on_conflict=replace``)."""
     ts = _unix_seconds(dates).tolist()
-    raw_ts = type_coerce(Observation.ts, BigInteger)
+    raw_ts = _RAW_TS
     for start in range(0, len(ts), 500):
         session.execute(
             delete(Observation).where(

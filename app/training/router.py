@@ -7,10 +7,10 @@ from fastapi import status as http_status
 
 from app.db.orm import ModelVersion, TrainingJob
 from app.deps import DispatcherDep, SessionDep, SettingsDep
+from app.ml.progress import EpochProgress
 from app.pagination import Page, PageDep
 from app.training import service
 from app.training.schemas import (
-    JobProgress,
     JobStatus,
     TrainingJobCreate,
     TrainingJobRead,
@@ -38,7 +38,7 @@ def job_read(job: TrainingJob, version: ModelVersion | None) -> TrainingJobRead:
         attempts=job.attempts,
         max_attempts=job.max_attempts,
         cancel_requested=job.cancel_requested,
-        progress=JobProgress.model_validate(job.progress) if job.progress else None,
+        progress=EpochProgress(**job.progress) if job.progress else None,
         error=job.error,
         worker=job.worker,
         created_at=job.created_at,

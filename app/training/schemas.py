@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, JsonValue
 
+from app.ml.progress import EpochProgress
 from app.ml.spec import TrainingSpec
 
 ModelName = Annotated[
@@ -70,15 +71,6 @@ class TrainingJobCreate(TrainingSpec):
         )
 
 
-class JobProgress(BaseModel):
-    epoch: int
-    epochs: int
-    loss: float
-    val_loss: float | None
-    elapsed_s: float
-    eta_s: float
-
-
 class VersionRef(BaseModel):
     name: str
     version: int
@@ -95,7 +87,7 @@ class TrainingJobRead(BaseModel):
     attempts: int
     max_attempts: int
     cancel_requested: bool
-    progress: JobProgress | None
+    progress: EpochProgress | None
     error: str | None = Field(description="Why the job failed, in one line.")
     worker: str | None
     created_at: datetime

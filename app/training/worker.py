@@ -16,15 +16,14 @@ from dataclasses import asdict, dataclass
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
-
 from app.config import Settings
 from app.db.orm import Series, TrainingJob
 from app.db.session import Database
 from app.db.types import utcnow
 from app.ml.dataset import DatasetError, DatasetPlan, plan_dataset
 from app.ml.evaluate import evaluate
-from app.ml.inference import Forecaster, onnx_session
+from app.ml.inference import Forecaster
+from app.ml.progress import EpochProgress
 from app.ml.spec import TrainingSpec
 from app.registry import bundle
 from app.registry.service import discard_version, reserve_version
@@ -33,7 +32,7 @@ from app.training import service
 from app.training.service import Claim
 
 if TYPE_CHECKING:
-    from app.ml.train import EpochProgress, TrainResult
+    from app.ml.train import TrainResult
 
 log = logging.getLogger(__name__)
 
@@ -175,18 +174,12 @@ def _register(
 
     The version becomes ``ready`` in the same transaction that marks the job succeeded.
     """
-    from app.ml.export import save_network
+    from app.ml.export import sample_windows, save_network
 
     with store.staging() as staged:
-        sample = _export_sample(plan, spec, result)
-        onnx_diff = save_network(result.network, staged, sample)
+        onnx_diff = save_network(result.network, staged, sample_windows(plan, spec, result.scaler))
         (staged / bundle.SCALER).write_text(json.dumps(result.scaler.to_json()))
-        forecaster = Forecaster(
-            session=onnx_session(staged / bundle.ONNX),
-            window=spec.window,
-            transform=spec.target_transform,
-            scaler=result.scaler,
-        )
+        forecaster = Forecaster.from_spec(staged / bundle.ONNX, spec, result.scaler)
         evaluation = evaluate(forecaster, plan, max_horizon)
         (staged / bundle.EVALUATION).write_text(json.dumps(evaluation))
         manifest = {
@@ -251,14 +244,6 @@ def registry_metrics(plan: DatasetPlan, evaluation: dict[str, Any]) -> dict[str,
         "multi_step": evaluation["multi_step"],
         "coverage": evaluation["coverage"],
     }
-
-
-def _export_sample(plan: DatasetPlan, spec: TrainingSpec, result: TrainResult) -> np.ndarray:
-    """A few real scaled input windows to compare ONNX with Keras on."""
-    from app.ml.transforms import supervised
-
-    data = supervised(plan.prices[-(spec.window + 10) :], spec.window, spec.target_transform)
-    return result.scaler.transform(data.x).astype(np.float32)[..., None]
 
 
 def job_process_main(conn: Connection, settings: Settings) -> None:

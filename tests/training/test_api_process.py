@@ -3,53 +3,54 @@
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
+import signal
 from pathlib import Path
 
 import httpx
 
-from tests.training.helpers import TINY, random_walk_series, start_job, wait_for
-
-ROOT = Path(__file__).resolve().parents[2]
+from bench.common import server
+from tests.training.helpers import (
+    TINY,
+    cancel_and_wait,
+    random_walk_series,
+    start_job,
+    wait_for,
+    wait_for_attempt,
+    wait_for_progress,
+)
 
 
 def test_api_process_stays_free_of_tensorflow(tmp_path: Path) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {
-        **os.environ,
-        "FORECAST_DATABASE_URL": f"sqlite:///{tmp_path}/api.db",
-        "FORECAST_MODEL_DIR": str(tmp_path / "models"),
-    }
-    api = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory",
-         "--port", str(port), "--log-level", "warning"],
-        cwd=ROOT, env=env,
-    )  # fmt: skip
-    try:
-        base_url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base_url}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "API did not start"
-            time.sleep(0.1)
-        with httpx.Client(base_url=base_url, timeout=60) as client:
-            series_id = random_walk_series(client)
-            job = wait_for(client, start_job(client, series_id=series_id, **TINY)["id"])
+    with (
+        server(f"sqlite:///{tmp_path}/api.db", model_dir=str(tmp_path / "models")) as api,
+        httpx.Client(base_url=api.base_url, timeout=60) as client,
+    ):
+        series_id = random_walk_series(client)
+        job = wait_for(client, start_job(client, series_id=series_id, **TINY)["id"])
         assert job["status"] == "succeeded"
-        worker_pid = int(job["worker"].rpartition(":")[2])
-        assert worker_pid != api.pid
-        mapped = Path(f"/proc/{api.pid}/maps").read_text()
+        assert int(job["worker"].rpartition(":")[2]) != api.process.pid
+        mapped = Path(f"/proc/{api.process.pid}/maps").read_text()
         assert "tensorflow" not in mapped
         assert "_pywrap_tensorflow" not in mapped
-    finally:
-        api.terminate()
-        api.wait(timeout=30)
+
+
+def test_jobs_in_flight_are_reconciled_after_an_api_restart(tmp_path: Path) -> None:
+    """kill -9 the API and its job process mid-job; a new API on the same database requeues
+    the job (attempt 2) instead of leaving it running forever."""
+    settings = {
+        "model_dir": str(tmp_path / "models"),
+        "job_lease_s": "2",
+        "reconcile_interval_s": "0.5",
+    }
+    url = f"sqlite:///{tmp_path}/api.db"
+    with server(url, **settings) as first, httpx.Client(base_url=first.base_url, timeout=60) as c:
+        series_id = random_walk_series(c, n=600)
+        job = start_job(c, series_id=series_id, epochs=500, patience=None, units=8, window=20)
+        running = wait_for_progress(c, job["id"])
+        os.kill(int(running["worker"].rpartition(":")[2]), signal.SIGKILL)
+        first.process.kill()
+        first.process.wait()
+    with server(url, **settings) as second, httpx.Client(base_url=second.base_url, timeout=60) as c:
+        again = wait_for_attempt(c, job["id"], 2)
+        assert again["worker"] != running["worker"]
+        assert cancel_and_wait(c, job["id"])["status"] == "cancelled"
