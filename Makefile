@@ -39,6 +39,7 @@ bench: $(BIN)/.installed services
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.defaults
 	$(BIN)/python -m bench.training
+	$(BIN)/python -m bench.forecast
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache bench/out

@@ -22,6 +22,7 @@ import shutil
 import statistics
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -34,6 +35,15 @@ from bench.training import HOLDOUT, run_job, upload_msft
 def _ms(seconds: list[float]) -> tuple[float, float]:
     values = sorted(s * 1000 for s in seconds)
     return statistics.median(values), values[int(0.95 * (len(values) - 1))]
+
+
+def _median_ms(run: Callable[[], object], repeats: int) -> float:
+    timings = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        timings.append(time.perf_counter() - started)
+    return statistics.median(timings) * 1000
 
 
 def bench_in_process(bundle_dir: Path, history: np.ndarray) -> None:
@@ -66,29 +76,11 @@ def bench_in_process(bundle_dir: Path, history: np.ndarray) -> None:
 
     for _ in range(20):
         forecaster.recursive(rows, 1)
-    ours = []
-    for _ in range(2000):
-        started = time.perf_counter()
-        forecaster.recursive(rows, 1)
-        ours.append(time.perf_counter() - started)
-    theirs = []
-    for _ in range(30):
-        started = time.perf_counter()
-        keras_step(rows)
-        theirs.append(time.perf_counter() - started)
-    ours_30 = []
-    for _ in range(200):
-        started = time.perf_counter()
-        forecaster.recursive(rows, 30)
-        ours_30.append(time.perf_counter() - started)
-    theirs_30 = []
-    for _ in range(3):
-        started = time.perf_counter()
-        keras_loop(rows, 30)
-        theirs_30.append(time.perf_counter() - started)
+    one = _median_ms(lambda: forecaster.recursive(rows, 1), 2000)
+    one_k = _median_ms(lambda: keras_step(rows), 30)
+    many = _median_ms(lambda: forecaster.recursive(rows, 30), 200)
+    many_k = _median_ms(lambda: keras_loop(rows, 30), 3)
     check = np.abs(forecaster.recursive(rows, 30)[0] - np.array(keras_loop(rows, 30))).max()
-    one, one_k = statistics.median(ours) * 1000, statistics.median(theirs) * 1000
-    many, many_k = statistics.median(ours_30) * 1000, statistics.median(theirs_30) * 1000
     print("\n| in process (one window of 60) | ours: ONNX | naive: Keras predict | ratio |")
     print("|---|---|---|---|")
     print(f"| next-day forecast, median | {one:.3f} ms | {one_k:.1f} ms | {one_k / one:.0f}× |")

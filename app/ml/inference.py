@@ -34,7 +34,7 @@ class Forecaster:
     scaler: AffineScaler
 
     def __post_init__(self) -> None:
-        self._input = self.session.get_inputs()[0].name
+        self.input_name: str = self.session.get_inputs()[0].name
 
     @classmethod
     def load(cls, onnx_path: Path, manifest: dict[str, Any]) -> Forecaster:
@@ -65,7 +65,7 @@ class Forecaster:
         for step in range(horizon):
             history = buffer[:, step : step + need]
             x = self.scaler.transform(features(history, self.window, self.transform))
-            y = self.session.run(None, {self._input: x.astype(np.float32)[..., None]})[0]
+            y = self.session.run(None, {self.input_name: x.astype(np.float32)[..., None]})[0]
             y_hat = self.scaler.inverse(y.reshape(-1).astype(np.float64))
             buffer[:, need + step] = to_price(y_hat, history[:, -1], self.transform)
         return buffer[:, need:]

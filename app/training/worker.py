@@ -1,7 +1,8 @@
 """Run one training job in a worker process (embedded pool or Celery).
 
-TensorFlow is imported here only inside :func:`run_job`, after the job is claimed: a TF op run
-in a parent before ``fork`` hangs forked children, and the API process must stay TF-free.
+TensorFlow is imported only by :func:`preload_training_code` (in an idle worker process, or in
+a Celery worker's parent before it forks children: importing is fork-safe, running a TF op is
+not) or lazily by the job itself. The API process imports this module but never TensorFlow.
 """
 
 from __future__ import annotations
@@ -192,7 +193,11 @@ def _register(
             "frequency": context["frequency"],
             "exchange": context["exchange"],
             "scaler": result.scaler.to_json(),
-            "input": {"name": "window", "shape": [None, spec.window, 1], "dtype": "float32"},
+            "input": {
+                "name": forecaster.input_name,
+                "shape": [None, spec.window, 1],
+                "dtype": "float32",
+            },
             "training_rows_sha256": plan.rows_sha256(),
             "libraries": bundle.library_versions(),
             "onnx_max_abs_diff": onnx_diff,
