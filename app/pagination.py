@@ -8,6 +8,8 @@ from typing import Annotated, Generic, TypeVar
 from fastapi import Depends, Query
 from pydantic import BaseModel
 
+from app.params import MAX_ID
+
 T = TypeVar("T")
 
 
@@ -29,7 +31,7 @@ class PageParams:
 
 def _page_params(
     limit: Annotated[int, Query(ge=1, le=500, description="Items per page.")] = 50,
-    offset: Annotated[int, Query(ge=0, description="Items to skip.")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID, description="Items to skip.")] = 0,
 ) -> PageParams:
     return PageParams(limit=limit, offset=offset)
 

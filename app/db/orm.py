@@ -27,6 +27,8 @@ class Series(Base):
     """One uploaded instrument; its numeric columns are :class:`SeriesField` rows."""
 
     __tablename__ = "series"
+    # Never reuse ids: versions and jobs keep a deleted series' id.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(80), unique=True)
@@ -89,7 +91,7 @@ class TrainingJob(Base):
     """
 
     __tablename__ = "training_job"
-    __table_args__ = (Index(None, "status", "created_at"),)
+    __table_args__ = (Index(None, "status", "created_at"), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     status: Mapped[str] = mapped_column(String(16), default="queued")
@@ -119,6 +121,7 @@ class RegisteredModel(Base):
     """A model name; its trained results are immutable :class:`ModelVersion` rows."""
 
     __tablename__ = "registered_model"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
@@ -132,14 +135,14 @@ class ModelVersion(Base):
     """One trained result: ``pending`` while its files move into place, then ``ready``."""
 
     __tablename__ = "model_version"
-    __table_args__ = (UniqueConstraint("model_id", "version"),)
+    __table_args__ = (UniqueConstraint("model_id", "version"), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     model_id: Mapped[int] = mapped_column(ForeignKey("registered_model.id", ondelete="CASCADE"))
     version: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     job_id: Mapped[int | None] = mapped_column(Integer)
-    series_id: Mapped[int | None] = mapped_column(Integer)
+    series_id: Mapped[int | None] = mapped_column(ForeignKey("series.id", ondelete="SET NULL"))
     training_rows_sha256: Mapped[str] = mapped_column(String(64))
     target: Mapped[str] = mapped_column(String(64))
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)

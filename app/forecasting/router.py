@@ -8,7 +8,9 @@ from typing import Annotated, Any, Literal
 
 import pandas as pd
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from sqlalchemy import Connection
 
 from app.config import Settings
@@ -19,6 +21,7 @@ from app.forecasting.cache import BundleCache
 from app.forecasting.plots import ImageFormat, render_report
 from app.forecasting.report import compare, report_csv, version_report
 from app.forecasting.schemas import DEFAULT_LEVELS, ForecastRequest, ForecastResponse
+from app.params import MAX_ID
 from app.registry import service as registry
 from app.registry.router import NamePath, VersionPath
 
@@ -53,7 +56,7 @@ def _run(
     history = service.load_history(
         conn,
         version,
-        loaded.forecaster.history_needed,
+        loaded.forecaster,
         series_id=request.series_id,
         values=request.values,
         as_of=pd.Timestamp(request.as_of).tz_localize(None) if request.as_of else None,
@@ -89,9 +92,9 @@ async def get_forecast(
     cache: BundleCacheDep,
     responses: ForecastCacheDep,
     model: str,
-    version: Annotated[int | None, Query(ge=1)] = None,
+    version: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     alias: str | None = None,
-    series_id: int | None = None,
+    series_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     horizon: Annotated[int, Query(ge=1)] = 1,
     level: Annotated[list[int] | None, Query()] = None,
 ) -> Response:
@@ -101,19 +104,21 @@ async def get_forecast(
     key = (model, version, alias, series_id, horizon, tuple(sorted(set(level or DEFAULT_LEVELS))))
     cached = responses.get(key)
     if cached is None:
-        body = ForecastRequest.model_validate(
-            {
-                "model": model, "version": version, "alias": alias, "series_id": series_id,
-                "horizon": horizon, "level": level or DEFAULT_LEVELS,
-            }
-        )  # fmt: skip
+        try:
+            body = ForecastRequest.model_validate(
+                {
+                    "model": model, "version": version, "alias": alias, "series_id": series_id,
+                    "horizon": horizon, "level": level or DEFAULT_LEVELS,
+                }
+            )  # fmt: skip
+        except ValidationError as exc:
+            raise RequestValidationError(
+                [{**e, "loc": ("query", *e["loc"])} for e in exc.errors(include_url=False)]
+            ) from exc
         with db.engine.connect() as conn:
             result = _run(body, conn, settings, cache)
-        tag = hashlib.sha256(
-            f"{result['model']}|{result['version']}|{result['series_id']}|{result['as_of']}|"
-            f"{horizon}|{result['levels']}".encode()
-        ).hexdigest()[:32]
-        cached = (f'"{tag}"', json.dumps(result).encode())
+        content = json.dumps(result).encode()
+        cached = (f'"{hashlib.sha256(content).hexdigest()[:32]}"', content)
         responses.put(key, cached)
     etag, content = cached
     headers = {"ETag": etag, "Cache-Control": "private, max-age=60"}
@@ -213,6 +218,8 @@ def compare_versions(
     versions: Annotated[str, Query(pattern=r"^\d+(,\d+)*$", examples=["1,2"])],
 ) -> dict[str, Any]:
     numbers = [int(v) for v in versions.split(",")]
+    if max(numbers) > MAX_ID:
+        raise InvalidRequest(f"version numbers go up to {MAX_ID}.")
     found = [registry.get_version(session, name, n) for n in numbers]
     for v in found:
         registry.require_ready(v)

@@ -9,6 +9,7 @@ from typing import Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.ml.evaluate import LEVELS
+from app.params import MAX_ID
 from app.registry.schemas import AliasName
 from app.training.schemas import ModelName
 
@@ -29,11 +30,13 @@ class ForecastRequest(BaseModel):
 
     model: ModelName
     version: int | None = Field(
-        default=None, ge=1, description="Default: alias champion, else latest."
+        default=None, ge=1, le=MAX_ID, description="Default: alias champion, else latest."
     )
     alias: AliasName | None = None
     series_id: int | None = Field(
         default=None,
+        ge=1,
+        le=MAX_ID,
         description="Forecast from this series' latest data (it must have the version's target "
         "field). Default: the series the version was trained on, as it is now.",
     )
@@ -60,6 +63,13 @@ class ForecastRequest(BaseModel):
             if bad:
                 raise ValueError(f"values must be finite numbers; not at positions {bad[:10]}")
         return values
+
+    @field_validator("as_of")
+    @classmethod
+    def _representable(cls, as_of: datetime | None) -> datetime | None:
+        if as_of is not None and not 1678 <= as_of.year <= 2261:
+            raise ValueError("as_of must be between 1678 and 2261")
+        return as_of
 
     @field_validator("level")
     @classmethod

@@ -17,6 +17,8 @@ from app.db.session import Database
 from app.errors import AliasNotFound, ErrorItem, InvalidRequest, SeriesGone, VersionNotFound
 from app.forecasting.cache import LoadedBundle
 from app.ml.calendar import format_period, next_period_labels, next_periods
+from app.ml.inference import Forecaster
+from app.ml.transforms import needs_positive
 from app.registry import service as registry
 from app.series.observations import read_tail
 
@@ -108,13 +110,32 @@ def _explain_missing_version(
 def load_history(
     conn: Connection,
     version: ResolvedVersion,
-    need: int,
+    forecaster: Forecaster,
     *,
     series_id: int | None = None,
     values: list[float] | None = None,
     as_of: pd.Timestamp | None = None,
 ) -> History:
-    """The last ``need`` values to forecast from: sent by the client or read from the series."""
+    """The last values to forecast from: sent by the client or read from the series."""
+    need = forecaster.history_needed
+    history = _client_or_stored_history(conn, version, need, series_id, values, as_of)
+    if needs_positive(forecaster.transform) and (history.values <= 0).any():
+        raise InvalidRequest(
+            f"This model forecasts relative moves ({forecaster.transform}) and needs positive "
+            f"values; the last {need} contain {int((history.values <= 0).sum())} value(s) ≤ 0.",
+            errors=[ErrorItem(loc="body.values", message="values must be > 0")],
+        )
+    return history
+
+
+def _client_or_stored_history(
+    conn: Connection,
+    version: ResolvedVersion,
+    need: int,
+    series_id: int | None,
+    values: list[float] | None,
+    as_of: pd.Timestamp | None,
+) -> History:
     if values is not None:
         if len(values) < need:
             raise InvalidRequest(
@@ -124,7 +145,10 @@ def load_history(
         return History(np.asarray(values[-need:], dtype=np.float64), as_of, None)
     wanted = series_id if series_id is not None else version.series_id
     if wanted is None:
-        raise SeriesGone(f"This version has no training series; send `values` (at least {need}).")
+        raise SeriesGone(
+            "The series this version was trained on was deleted; send `values` "
+            f"(at least {need}) to forecast from your own data."
+        )
     history, last_date = read_tail(conn, wanted, version.target, need)
     if len(history) == need:
         return History(history, last_date, wanted)
@@ -154,6 +178,8 @@ def forecast(
     """The forecast as a JSON-ready dict in the shape of :class:`ForecastResponse` (built
     directly: this is the hot path of every dashboard refresh)."""
     point = loaded.forecaster.recursive(history.values[None, :], horizon)[0]
+    if not np.isfinite(point).all():  # e.g. values so large that exp() overflows
+        raise InvalidRequest("The forecast is not a finite number for these values.")
     frequency = str(loaded.manifest.get("frequency") or "irregular")
     labels = (
         next_period_labels(history.last_date, frequency, loaded.manifest.get("exchange"), horizon)

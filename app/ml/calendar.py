@@ -76,7 +76,7 @@ def expected_index(
     With an exchange, daily series follow its sessions (holidays excluded); otherwise the
     frequency's own rule (business days include holidays, so those count as gaps).
     """
-    if frequency == IRREGULAR:
+    if frequency == IRREGULAR or _too_many_periods(first, last, frequency):
         return None
     if exchange and frequency in ("B", "D"):
         sessions = exchange_sessions(exchange, first, last)
@@ -92,6 +92,18 @@ def _calendar(exchange: str, first_year: int) -> xcals.ExchangeCalendar:
         return xcals.get_calendar(exchange, start=f"{first_year}-01-01")
     except ValueError:  # before the earliest date the calendar supports
         return xcals.get_calendar(exchange, start=xcals.get_calendar(exchange).bound_min())
+
+
+# A gap count is skipped rather than enumerate more periods than this (a few second-spaced rows
+# followed by one ten years later would otherwise ask for 3e8 timestamps).
+MAX_EXPECTED_PERIODS = 5_000_000
+
+
+def _too_many_periods(first: pd.Timestamp, last: pd.Timestamp, frequency: str) -> bool:
+    offset = pd.tseries.frequencies.to_offset(frequency)
+    if not isinstance(offset, pd.offsets.Tick):  # days, weeks, months: small counts
+        return False
+    return bool((last - first) / pd.Timedelta(offset) > MAX_EXPECTED_PERIODS)
 
 
 def exchange_sessions(

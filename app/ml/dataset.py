@@ -12,6 +12,9 @@ import pandas as pd
 from app.ml.spec import TrainingSpec
 from app.ml.transforms import first_target, needs_positive
 
+# Fewest holdout points that accuracy and interval calibration are computed from.
+MIN_HOLDOUT = 10
+
 
 class DatasetError(ValueError):
     """The spec cannot be trained on this data; the message says why."""
@@ -71,6 +74,11 @@ def plan_dataset(series: pd.Series, spec: TrainingSpec) -> DatasetPlan:
         holdout_start = n - math.ceil(spec.test_fraction * (n - first))
     if holdout_start >= n:
         raise DatasetError(f"the holdout is empty: no observation on or after {spec.test_start}.")
+    if n - holdout_start < MIN_HOLDOUT:
+        raise DatasetError(
+            f"the holdout has {n - holdout_start} observation(s); at least {MIN_HOLDOUT} are "
+            "needed to measure accuracy and calibrate intervals. Hold out more data."
+        )
     if holdout_start <= first:
         raise DatasetError(
             f"no training targets: the holdout starts at observation {holdout_start} but the "

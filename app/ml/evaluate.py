@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from app.ml.dataset import DatasetPlan
+from app.ml.dataset import MIN_HOLDOUT, DatasetPlan
 from app.ml.inference import Forecaster
 from app.ml.metrics import naive_scale, point_metrics, rmse, skill
 
@@ -20,7 +20,7 @@ from app.ml.metrics import naive_scale, point_metrics, rmse, skill
 LEVELS = (50, 80, 90, 95, 99)
 # Steps with fewer calibration residuals than this borrow the last well-covered step's width,
 # grown like a random walk (√h).
-MIN_RESIDUALS = 10
+MIN_RESIDUALS = MIN_HOLDOUT
 ResidualKind = Literal["log_ratio", "difference"]
 
 

@@ -10,6 +10,7 @@ from fastapi import status as http_status
 from app.db.orm import ModelVersion, RegisteredModel
 from app.deps import BundleCacheDep, SessionDep, StoreDep
 from app.pagination import Page, PageDep
+from app.params import IdPath
 from app.registry import service
 from app.registry.bundle import zip_bundle
 from app.registry.schemas import (
@@ -24,7 +25,7 @@ from app.training.schemas import ModelName
 
 router = APIRouter(prefix="/v1/models", tags=["registry"])
 NamePath = Annotated[ModelName, Path(description="Registered model name.")]
-VersionPath = Annotated[int, Path(ge=1)]
+VersionPath = IdPath
 
 
 def model_read(session: SessionDep, model: RegisteredModel) -> RegisteredModelRead:

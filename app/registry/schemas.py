@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field
 
 from app.ml.spec import TrainingSpec
+from app.params import Id
 
 AliasName = Annotated[
     str,
@@ -102,7 +103,7 @@ class RegisteredModelRead(BaseModel):
 class AliasUpdate(BaseModel):
     model_config = {"extra": "forbid"}
 
-    version: int = Field(ge=1)
+    version: Id
 
 
 class AliasRead(BaseModel):

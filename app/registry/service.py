@@ -127,6 +127,11 @@ def discard_version(db: Database, store: ArtifactStore, version_id: int) -> None
 def delete_version(session: Session, name: str, version: int) -> str:
     """Delete a version's row; returns its bundle key, to delete the files after commit."""
     found = get_version(session, name, version)
+    if found.status == "pending":
+        raise VersionNotReady(
+            f"Version {version} of '{name}' is still being written by its job; try again when "
+            "the job has finished."
+        )
     aliases = aliases_of(found.model, found)
     if aliases:
         raise VersionInUse(
@@ -143,10 +148,14 @@ def set_alias(session: Session, name: str, alias: str, version: int) -> ModelAli
     require_ready(target)
     existing = session.get(ModelAlias, (target.model_id, alias))
     if existing is None:
-        existing = ModelAlias(model_id=target.model_id, alias=alias, version_id=target.id)
-        session.add(existing)
-    else:
-        existing.version_id = target.id
+        try:
+            with session.begin_nested():
+                existing = ModelAlias(model_id=target.model_id, alias=alias, version_id=target.id)
+                session.add(existing)
+        except IntegrityError:  # created by a concurrent request: move it instead
+            existing = session.get(ModelAlias, (target.model_id, alias), populate_existing=True)
+            assert existing is not None
+    existing.version_id = target.id
     session.flush()
     session.refresh(target.model, ["aliases"])
     return existing

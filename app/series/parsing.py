@@ -22,6 +22,7 @@ import pandas as pd
 from app.errors import ErrorItem, InvalidUpload
 
 FillMethod = Literal["ffill"]
+MAX_FIELD_NAME = 64
 DATE_COLUMN_NAMES = ("date", "datetime", "timestamp", "time", "day", "ds")
 PRICE_FIELDS = frozenset(
     {"open", "high", "low", "close", "adj_close", "price", "value", "weighted_price", "vwap"}
@@ -29,6 +30,9 @@ PRICE_FIELDS = frozenset(
 # Unix timestamps at or above this are taken as milliseconds (seconds would be year 5138+).
 _UNIX_MS_THRESHOLD = 100_000_000_000
 _UNIX_MIN_SECONDS = 100_000_000
+# Dates a timestamp can hold everywhere (pandas nanoseconds): 1678 to 2261.
+EARLIEST_DATE = pd.Timestamp("1678-01-01")
+LATEST_DATE = pd.Timestamp("2261-12-31")
 _HASH_CHUNK = 1 << 20
 RESAMPLE_PATTERN = r"^[1-9]\d{0,3}(min|h|D|W)$"
 
@@ -86,7 +90,7 @@ def parse_csv(file: IO[bytes], options: ParseOptions) -> ParsedFrame:
     file.seek(0)
     text = io.TextIOWrapper(file, encoding="utf-8-sig", newline="")
     try:
-        header = next(csv.reader(text), None)
+        header = next(csv.reader(text, skipinitialspace=True), None)
         if not header or not any(h.strip() for h in header):
             raise InvalidUpload("The file is empty: expected a header row and data rows.")
         date_column = _find_date_column(header, options.date_column)
@@ -99,7 +103,7 @@ def parse_csv(file: IO[bytes], options: ParseOptions) -> ParsedFrame:
             raw = pd.read_csv(
                 text, skipinitialspace=True, skip_blank_lines=True, float_precision="round_trip"
             )
-    except pd.errors.ParserError as exc:
+    except (pd.errors.ParserError, csv.Error) as exc:
         raise InvalidUpload(f"The file is not well-formed CSV: {exc}".strip()) from exc
     finally:
         text.detach()
@@ -233,11 +237,16 @@ def _parse_dates(
         cell = column.iloc[i]
         message = "empty date" if pd.isna(cell) else f"unparseable date '{cell}'"
         errors.append(ErrorItem(row=int(rows[i]), column=name, message=message))
-    index = pd.DatetimeIndex(parsed).as_unit("s")
-    sub_second = ~bad & (pd.DatetimeIndex(parsed).as_unit("ns").asi8 % 1_000_000_000 != 0)
+    index = pd.DatetimeIndex(parsed).as_unit("us")
+    out_of_range = ~bad & ((index < EARLIEST_DATE) | (index > LATEST_DATE))
+    for i in np.flatnonzero(out_of_range)[:20]:
+        errors.append(
+            ErrorItem(row=int(rows[i]), column=name, message=f"date {index[i]} out of range")
+        )
+    sub_second = ~bad & (index.asi8 % 1_000_000 != 0)
     for i in np.flatnonzero(sub_second)[:20]:
         errors.append(ErrorItem(row=int(rows[i]), column=name, message="timestamps finer than 1 s"))
-    return index
+    return index.as_unit("s")
 
 
 def _is_unix_time(column: pd.Series) -> bool:
@@ -286,6 +295,9 @@ def _numeric_fields(
             errors.append(ErrorItem(row=int(rows[i]), column=name, message="not a finite number"))
         if name in out:
             errors.append(ErrorItem(row=1, column=name, message="duplicate column name"))
+            continue
+        if len(name) > MAX_FIELD_NAME:
+            errors.append(ErrorItem(row=1, column=name[:40] + "…", message="column name too long"))
             continue
         out[name] = numbers.to_numpy()
     return pd.DataFrame(out, index=raw.index), ignored

@@ -15,6 +15,7 @@ from app.db.orm import Series
 from app.deps import SessionDep
 from app.ml.calendar import format_period
 from app.pagination import Page, PageDep
+from app.params import IdPath
 from app.series import service
 from app.series.schemas import (
     AppendResult,
@@ -122,7 +123,7 @@ def list_series(session: SessionDep, paging: PageDep) -> Page[SeriesRead]:
 
 
 @router.get("/{series_id}", response_model=SeriesRead, summary="Get one series")
-def get_series(series_id: int, session: SessionDep) -> SeriesRead:
+def get_series(series_id: IdPath, session: SessionDep) -> SeriesRead:
     return series_read(service.get_series(session, series_id))
 
 
@@ -131,7 +132,7 @@ def get_series(series_id: int, session: SessionDep) -> SeriesRead:
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete a series and its observations",
 )
-def delete_series(series_id: int, session: SessionDep) -> Response:
+def delete_series(series_id: IdPath, session: SessionDep) -> Response:
     service.delete_series(session, series_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -143,7 +144,7 @@ def delete_series(series_id: int, session: SessionDep) -> Response:
     responses={200: {"content": {"text/csv": {"example": "date,close\n2016-12-30,62.14\n"}}}},
 )
 def read_observations(
-    series_id: int,
+    series_id: IdPath,
     session: SessionDep,
     field: Annotated[
         list[str] | None,
@@ -183,7 +184,7 @@ def read_observations(
     },
 )
 def append_observations(
-    series_id: int,
+    series_id: IdPath,
     upload: Annotated[AppendUpload, Depends(_append_upload)],
     session: SessionDep,
     on_conflict: Annotated[

@@ -13,8 +13,8 @@ from app.series.parsing import RESAMPLE_PATTERN, ParseOptions
 SeriesName = Annotated[
     str,
     Field(
-        pattern=r"^[A-Za-z0-9._-]{1,80}$",
-        description="Unique name: letters, digits, `.`, `_`, `-` (at most 80).",
+        pattern=r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,79}$",
+        description="Unique name: letters, digits, `.`, `_`, `-` (not first), at most 80.",
         examples=["MSFT"],
     ),
 ]

@@ -179,10 +179,15 @@ def append_observations(
             "on_conflict=replace to overwrite them.",
             errors=_conflict_items(parsed, sent, stored, changed),
         )
-    if len(changed):
-        delete_observations(session, series.id, list(ids.values()), changed)
-    write_observations(session, series.id, ids, sent.loc[new.union(changed)])
-    session.flush()
+    try:
+        if len(changed):
+            delete_observations(session, series.id, list(ids.values()), changed)
+        write_observations(session, series.id, ids, sent.loc[new.union(changed)])
+        session.flush()
+    except IntegrityError as exc:  # a concurrent append stored some of these dates first
+        raise ObservationConflict(
+            "Another request stored some of these dates at the same time; send them again."
+        ) from exc
     _refresh_stats(session, series, parsed)
     return AppendCounts(
         inserted=len(new), replaced=len(changed), unchanged=len(overlap) - len(changed)

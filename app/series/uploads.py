@@ -57,7 +57,8 @@ async def read_upload(
             fields = {k: v for k, v in form.items() if k != "file" and isinstance(v, str) and v}
             options = _validated(form_model, fields)
             parsed = await run_in_threadpool(parse_csv, file.file, options.parse_options())
-            return Upload(parsed=parsed, options=options, filename=file.filename)
+            filename = file.filename[:255] if file.filename else None
+            return Upload(parsed=parsed, options=options, filename=filename)
     if content_type == "application/json":
         raw = await request.body()
         body = _validated(json_model, raw)

@@ -137,7 +137,12 @@ class EmbeddedQueue:
     def _spawn(self, job_id: int) -> None:
         warm = self._warm if self._warm and self._warm.process.is_alive() else self._start_warm()
         self._warm = None
-        warm.conn.send(job_id)
+        try:
+            warm.conn.send(job_id)
+        except OSError:  # it died between the check and the send
+            warm.process.kill()
+            self._pending.put(job_id)
+            return
         warm.conn.close()
         self._running[job_id] = _Running(job_id, warm.process, time.monotonic())
 

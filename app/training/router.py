@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, BackgroundTasks, Response
+from typing import Annotated
+
+from fastapi import APIRouter, BackgroundTasks, Query, Response
 from fastapi import status as http_status
 
 from app.db.orm import ModelVersion, TrainingJob
 from app.deps import DispatcherDep, SessionDep, SettingsDep
 from app.ml.progress import EpochProgress
 from app.pagination import Page, PageDep
+from app.params import MAX_ID, IdPath
 from app.training import service
 from app.training.schemas import (
     JobStatus,
@@ -87,7 +90,7 @@ def list_jobs(
     session: SessionDep,
     paging: PageDep,
     status: JobStatus | None = None,
-    series_id: int | None = None,
+    series_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> Page[TrainingJobRead]:
     jobs, total = service.list_jobs(
         session, status=status, series_id=series_id, limit=paging.limit, offset=paging.offset
@@ -96,7 +99,7 @@ def list_jobs(
 
 
 @router.get("/{job_id}", response_model=TrainingJobRead, summary="Job status and progress")
-def get_job(job_id: int, session: SessionDep) -> TrainingJobRead:
+def get_job(job_id: IdPath, session: SessionDep) -> TrainingJobRead:
     return _read(session, service.get_job(session, job_id))
 
 
@@ -106,6 +109,6 @@ def get_job(job_id: int, session: SessionDep) -> TrainingJobRead:
     summary="Cancel a job",
     responses={409: {"description": "The job already finished."}},
 )
-def cancel_job(job_id: int, session: SessionDep) -> TrainingJobRead:
+def cancel_job(job_id: IdPath, session: SessionDep) -> TrainingJobRead:
     """A queued job is cancelled at once; a running one stops at the end of its current epoch."""
     return _read(session, service.cancel_job(session, job_id))

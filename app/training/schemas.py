@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, JsonValue
 
 from app.ml.progress import EpochProgress
 from app.ml.spec import TrainingSpec
+from app.params import Id
 
 ModelName = Annotated[
     str,
@@ -56,7 +57,7 @@ class TrainingJobCreate(TrainingSpec):
         },
     }
 
-    series_id: int = Field(description="Series to train on.")
+    series_id: Id = Field(description="Series to train on.")
     target: str | None = Field(
         default=None, description="Field to forecast; default adj_close, else close, else value."
     )

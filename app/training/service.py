@@ -270,6 +270,8 @@ def release_lost_job(db: Database, job_id: int, worker: str | None, reason: str)
     """The process running a job died: requeue it if attempts remain (True), else fail it."""
     with db.session_scope() as session:
         job = session.get(TrainingJob, job_id, with_for_update=True)
+        if job is not None and job.status == "queued":
+            return True  # the process died before claiming it: send it again
         if job is None or job.status != "running" or (worker and job.worker != worker):
             return False
         log.warning("job %s lost its worker %s: %s", job_id, job.worker, reason)

@@ -42,6 +42,7 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_series")),
         sa.UniqueConstraint("name", name=op.f("uq_series_name")),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "series_field",

@@ -25,6 +25,7 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_registered_model")),
         sa.UniqueConstraint("name", name=op.f("uq_registered_model_name")),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "model_version",
@@ -49,8 +50,15 @@ def upgrade() -> None:
             name=op.f("fk_model_version_model_id_registered_model"),
             ondelete="CASCADE",
         ),
+        sa.ForeignKeyConstraint(
+            ["series_id"],
+            ["series.id"],
+            name=op.f("fk_model_version_series_id_series"),
+            ondelete="SET NULL",
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_model_version")),
         sa.UniqueConstraint("model_id", "version", name=op.f("uq_model_version_model_id_version")),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "training_job",
@@ -85,6 +93,7 @@ def upgrade() -> None:
             ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_training_job")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("training_job", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_training_job_series_id"), ["series_id"], unique=False)

@@ -220,6 +220,19 @@ def test_bad_forecast_requests(client: httpx.Client) -> None:
     for body, status, detail in cases:
         problem = assert_problem(client.post("/v1/forecast", json=body), status)
         assert detail in problem["detail"], (body, problem)
+    for params in (
+        {"model": MODEL, "version": 1, "alias": "champion"},
+        {"model": MODEL, "level": 42},
+        {"model": MODEL, "version": 2**40},
+        {"model": ""},
+    ):
+        assert_problem(client.get("/v1/forecast", params=params), 422)
+    zeros = assert_problem(
+        client.post("/v1/forecast", json={"model": MODEL, "values": [0.0] * 11}), 422
+    )
+    assert "positive" in zeros["detail"]
+    far = {"model": MODEL, "values": [1.0] * 11, "as_of": "9999-12-30"}
+    assert_problem(client.post("/v1/forecast", json=far), 422)
     nan = client.post(
         "/v1/forecast",
         content=b'{"model": "fx", "values": [1, 2, NaN]}',

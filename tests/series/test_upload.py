@@ -81,6 +81,20 @@ def test_identical_duplicate_rows_are_dropped(client: httpx.Client) -> None:
     assert body["quality"]["duplicate_rows"] == 1
 
 
+def test_spaces_after_commas_in_the_header(client: httpx.Client) -> None:
+    content = b"Symbol, Date, Close\nABC, 2024-01-01, 1\nABC, 2024-01-02, 2\n"
+    response = upload_csv(client, "spaced", content)
+    assert response.status_code == 201, response.text
+    assert response.json()["fields"] == ["close"]
+
+
+def test_sparse_seconds_do_not_blow_up_the_gap_count(client: httpx.Client) -> None:
+    content = b"Timestamp,v\n1500000000,1\n1500000001,2\n1500000002,3\n1815000000,4\n"
+    body = upload_csv(client, "sparse", content).json()
+    assert body["frequency"] == "s"
+    assert body["quality"]["gaps"]["missing_periods"] is None
+
+
 def test_text_columns_are_ignored(client: httpx.Client) -> None:
     content = b"Date,Symbol,Close\n2024-01-01,ABC,1\n2024-01-02,ABC,2\n"
     body = upload_csv(client, "with-symbol", content).json()

@@ -201,6 +201,25 @@ def test_unknown_date_column(client: httpx.Client) -> None:
     assert "date_column 'when'" in body["detail"]
 
 
+def test_dates_out_of_range(client: httpx.Client) -> None:
+    content = b"date,close\n2024-01-01,1\n9999-12-31,2\n"
+    body = assert_problem(upload_csv(client, "x", content), 422)
+    assert body["errors"] == [
+        {"row": 3, "column": "date", "message": "date 9999-12-31 00:00:00 out of range"}
+    ]
+
+
+def test_huge_ids_are_422_not_500(client: httpx.Client) -> None:
+    assert_problem(client.get(f"/v1/series/{2**63}"), 422)
+    assert_problem(client.get("/v1/series", params={"offset": 2**63}), 422)
+    assert_problem(client.get(f"/v1/training-jobs/{2**40}"), 422)
+    assert_problem(client.get(f"/v1/models/m/versions/{2**40}"), 422)
+
+
+def test_names_may_not_start_with_a_dot(client: httpx.Client) -> None:
+    assert_problem(upload_csv(client, ".SPX", b"date,close\n2024-01-01,1\n"), 422)
+
+
 def test_unsupported_media_type(client: httpx.Client) -> None:
     response = client.post(
         "/v1/series", content=b"date,close\n", headers={"content-type": "text/csv"}

@@ -18,6 +18,7 @@ from tests.training.helpers import random_walk_series
         pytest.param({"test_start": "2030-01-01"}, "holdout is empty", id="empty-holdout"),
         pytest.param({"test_start": "2015-01-05"}, "no training targets", id="holdout-too-early"),
         pytest.param({"epochs": 5000}, "FORECAST_MAX_EPOCHS", id="too-many-epochs"),
+        pytest.param({"test_start": "2016-02-20"}, "at least 10", id="holdout-too-small"),
         pytest.param({"target": "volume"}, "no field 'volume'", id="unknown-target"),
         pytest.param({"series_id": 9999}, "No series with id 9999", id="unknown-series"),
         pytest.param(
