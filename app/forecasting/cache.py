@@ -40,14 +40,9 @@ class BundleCache:
     def __init__(self, store: ArtifactStore, size: int) -> None:
         self.store = store
         self.size = size
-        self.hits = 0
-        self.misses = 0
         # Keyed by version id and creation time: a reused id never serves stale files.
         self._items: OrderedDict[tuple[int, datetime], LoadedBundle] = OrderedDict()
         self._lock = threading.Lock()
-
-    def __len__(self) -> int:
-        return len(self._items)
 
     def get(self, conn: Connection, version: ResolvedVersion) -> LoadedBundle:
         key = (version.id, version.created_at)
@@ -55,9 +50,7 @@ class BundleCache:
             loaded = self._items.get(key)
             if loaded is not None:
                 self._items.move_to_end(key)
-                self.hits += 1
                 return loaded
-            self.misses += 1
         loaded = self._load(conn, version)  # outside the lock: it takes milliseconds
         with self._lock:
             self._items[key] = loaded

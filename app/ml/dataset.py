@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from app.ml.spec import TrainingSpec
-from app.ml.transforms import first_target, needs_positive
+from app.ml.transforms import history_length, needs_positive
 
 # Fewest holdout points that accuracy and interval calibration are computed from.
 MIN_HOLDOUT = 10
@@ -26,13 +26,8 @@ class DatasetPlan:
 
     dates: pd.DatetimeIndex
     prices: np.ndarray
-    first_target: int
     holdout_start: int
     validation_samples: int
-
-    @property
-    def training_samples(self) -> int:
-        return self.holdout_start - self.first_target - self.validation_samples
 
     @property
     def holdout_samples(self) -> int:
@@ -57,7 +52,7 @@ def plan_dataset(series: pd.Series, spec: TrainingSpec) -> DatasetPlan:
     dates = index[mask]
     prices = series.to_numpy(dtype=np.float64)[mask]
     n = len(prices)
-    first = first_target(spec.target_transform, spec.window)
+    first = history_length(spec.target_transform, spec.window)
     if first + 2 > n:
         raise DatasetError(
             f"window {spec.window} needs at least {first + 2} observations "
@@ -94,7 +89,6 @@ def plan_dataset(series: pd.Series, spec: TrainingSpec) -> DatasetPlan:
     return DatasetPlan(
         dates=dates,
         prices=prices,
-        first_target=first,
         holdout_start=holdout_start,
         validation_samples=validation,
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import keras
 import numpy as np
@@ -27,7 +27,6 @@ class TrainResult:
     epochs_run: int
     cancelled: bool
     train_seconds: float
-    history: dict[str, list[float]] = field(default_factory=dict)
 
 
 def configure_tensorflow(threads: int | None) -> None:
@@ -113,5 +112,4 @@ def train(plan: DatasetPlan, spec: TrainingSpec, on_epoch: EpochHook | None = No
         epochs_run=len(history.history.get("loss", [])),
         cancelled=bool(progress and progress.cancelled),
         train_seconds=train_seconds,
-        history={k: [float(v) for v in vs] for k, vs in history.history.items()},
     )

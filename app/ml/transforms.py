@@ -29,11 +29,6 @@ class Supervised:
     target_index: np.ndarray
 
 
-def first_target(transform: TargetTransform, window: int) -> int:
-    """Index of the first price that has a full window before it."""
-    return window + 1 if transform == "log_return" else window
-
-
 def needs_positive(transform: TargetTransform) -> bool:
     return transform != "level"
 
@@ -41,25 +36,23 @@ def needs_positive(transform: TargetTransform) -> bool:
 def supervised(prices: np.ndarray, window: int, transform: TargetTransform) -> Supervised:
     """Every (window, target) pair of a price series, in time order."""
     p = np.asarray(prices, dtype=np.float64)
-    start = first_target(transform, window)
-    targets = np.arange(start, len(p))
+    need = history_length(transform, window)
+    targets = np.arange(need, len(p))
+    histories = np.lib.stride_tricks.sliding_window_view(p, need)[: len(targets)]
     anchor = p[targets - 1]
-    if transform == "log_return":
-        r = np.diff(np.log(p), prepend=np.nan)  # r[t] = log(p[t] / p[t-1])
-        x = np.lib.stride_tricks.sliding_window_view(r[1:], window)[: len(targets)]
-        y = r[targets]
-    else:
-        x = np.lib.stride_tricks.sliding_window_view(p, window)[: len(targets)]
-        y = p[targets]
-        if transform == "relative":
-            x = x / anchor[:, None] - 1.0
-            y = y / anchor - 1.0
-    return Supervised(x=np.ascontiguousarray(x), y=y, anchor=anchor, target_index=targets)
+    x = features(histories, window, transform)
+    return Supervised(
+        x=np.ascontiguousarray(x),
+        y=from_price(p[targets], anchor, transform),
+        anchor=anchor,
+        target_index=targets,
+    )
 
 
 def history_length(transform: TargetTransform, window: int) -> int:
-    """Prices needed to form one input window (a return needs the price before it)."""
-    return first_target(transform, window)
+    """Prices needed to form one input window (a return needs the price before it); also
+    the index of the first price that can be a target."""
+    return window + 1 if transform == "log_return" else window
 
 
 def features(history: np.ndarray, window: int, transform: TargetTransform) -> np.ndarray:
@@ -73,6 +66,15 @@ def features(history: np.ndarray, window: int, transform: TargetTransform) -> np
     if transform == "relative":
         return p / p[:, -1:] - 1.0
     return p
+
+
+def from_price(price: np.ndarray, anchor: np.ndarray, transform: TargetTransform) -> np.ndarray:
+    """The training target for ``price`` given the last observed price (inverse of to_price)."""
+    if transform == "log_return":
+        return np.asarray(np.log(price / anchor))
+    if transform == "relative":
+        return np.asarray(price / anchor - 1.0)
+    return price
 
 
 def to_price(y_hat: np.ndarray, anchor: np.ndarray, transform: TargetTransform) -> np.ndarray:

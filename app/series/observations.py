@@ -19,7 +19,6 @@ from sqlalchemy import (
     Integer,
     bindparam,
     delete,
-    insert,
     select,
     type_coerce,
 )
@@ -67,19 +66,11 @@ def write_observations(
         values = frame[name].to_numpy(dtype="float64")
         if dialect == "postgresql":
             _pg_copy(raw, series_id, field_id, ts, values)
-        elif dialect == "sqlite":
+        else:  # SQLite, the other supported backend
             assert raw is not None
             raw.executemany(
                 "INSERT INTO observation (series_id, field_id, ts, value) VALUES (?, ?, ?, ?)",
                 zip(repeat(series_id), repeat(field_id), ts.tolist(), values.tolist()),
-            )
-        else:
-            session.execute(
-                insert(Observation),
-                [
-                    {"series_id": series_id, "field_id": field_id, "ts": t, "value": v}
-                    for t, v in zip(pd.DatetimeIndex(frame.index), values, strict=True)
-                ],
             )
     return len(frame) * len(field_ids)
 
