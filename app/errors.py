@@ -55,6 +55,12 @@ class AppError(Exception):
         self.extra = extra or {}
 
 
+class Unauthorized(AppError):
+    status = 401
+    slug = "unauthorized"
+    title = "Unauthorized"
+
+
 class NotFound(AppError):
     status = 404
     slug = "not-found"
@@ -120,6 +126,16 @@ class VersionInUse(Conflict):
 class VersionNotReady(Conflict):
     slug = "version-not-ready"
     title = "Version is not ready"
+
+
+class PromotionRefused(Conflict):
+    slug = "promotion-refused"
+    title = "Promotion refused by its rule"
+
+
+class BacktestNotFound(NotFound):
+    slug = "backtest-not-found"
+    title = "Backtest not found"
 
 
 class InvalidUpload(AppError):
@@ -229,14 +245,19 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+def internal_error_response(method: str, path: str, exc: BaseException) -> JSONResponse:
+    """A generic 500 problem: the traceback goes to the log, never into the response."""
+    log.error("unhandled error on %s %s", method, path, exc_info=exc)
     return problem_response(
         500,
         slug="internal-error",
         title="Internal server error",
         detail="The server failed to handle this request; the error was logged.",
     )
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    return internal_error_response(request.method, request.url.path, exc)
 
 
 def install_handlers(app: FastAPI) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy import inspect
 from app.db.migrate import alembic_config, current_revision, head_revision, upgrade_to_head
 from app.db.session import make_engine
 
-TABLES = {"series", "series_field", "observation"}
+TABLES = {"series", "series_field", "observation", "training_job", "model_version", "backtest"}
 
 
 def test_upgrade_downgrade_upgrade(empty_database_url: str) -> None:

@@ -84,16 +84,20 @@ class Observation(Base):
 
 
 class TrainingJob(Base):
-    """A request to fit one network to one series field; the database is its source of truth.
+    """Background work on one series field; the database is its source of truth.
 
-    ``lease_expires_at`` is renewed by the process running the job; a running job whose lease
-    has expired lost its worker and may be claimed again (``attempts`` counts claims).
+    ``kind`` is ``train`` (fit a model and register a version, ``model_version_id`` is the
+    version it produced) or ``backtest`` (walk-forward evaluation of the existing version
+    ``model_version_id``; the result is a :class:`Backtest` row). ``lease_expires_at`` is
+    renewed by the process running the job; a running job whose lease has expired lost its
+    worker and may be claimed again (``attempts`` counts claims).
     """
 
     __tablename__ = "training_job"
     __table_args__ = (Index(None, "status", "created_at"), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), default="train", server_default="train")
     status: Mapped[str] = mapped_column(String(16), default="queued")
     series_id: Mapped[int | None] = mapped_column(
         ForeignKey("series.id", ondelete="SET NULL"), index=True
@@ -115,6 +119,8 @@ class TrainingJob(Base):
     model_version_id: Mapped[int | None] = mapped_column(
         ForeignKey("model_version.id", ondelete="SET NULL")
     )
+    # Train jobs with ``promote_to``: the alias, the rule and whether it held (with numbers).
+    promotion: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class RegisteredModel(Base):
@@ -167,3 +173,20 @@ class ModelAlias(Base):
     alias: Mapped[str] = mapped_column(String(64), primary_key=True)
     version_id: Mapped[int] = mapped_column(ForeignKey("model_version.id", ondelete="RESTRICT"))
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Backtest(Base):
+    """A walk-forward evaluation of one version: per-fold and aggregate metrics next to the
+    baselines, written once by the job that computed it."""
+
+    __tablename__ = "backtest"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_version_id: Mapped[int] = mapped_column(
+        ForeignKey("model_version.id", ondelete="CASCADE"), index=True
+    )
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("training_job.id", ondelete="SET NULL"))
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    result: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

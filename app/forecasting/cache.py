@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from app.db.orm import ModelVersion
 from app.errors import BundleCorrupt
 from app.ml.evaluate import Intervals
-from app.ml.inference import Forecaster
+from app.ml.inference import PointForecaster, load_forecaster
 from app.registry import bundle
 from app.registry.store import ArtifactStore, bundle_key
 
@@ -29,9 +29,15 @@ if TYPE_CHECKING:
 class LoadedBundle:
     version_id: int
     manifest: dict[str, Any]
-    forecaster: Forecaster
+    forecaster: PointForecaster
     intervals: Intervals
     evaluation: dict[str, Any]
+
+    @property
+    def history_wanted(self) -> int:
+        """Values read for a forecast: what the model needs, and what the intervals measure
+        the current volatility on (fewer still work, with less precise intervals)."""
+        return max(self.forecaster.history_needed, self.intervals.history_needed)
 
 
 class BundleCache:
@@ -43,6 +49,12 @@ class BundleCache:
         # Keyed by version id and creation time: a reused id never serves stale files.
         self._items: OrderedDict[tuple[int, datetime], LoadedBundle] = OrderedDict()
         self._lock = threading.Lock()
+        self.hits = 0  # read by the metrics collector
+        self.misses = 0
+
+    def count(self) -> int:
+        """Versions loaded now."""
+        return len(self._items)
 
     def get(self, conn: Connection, version: ResolvedVersion) -> LoadedBundle:
         key = (version.id, version.created_at)
@@ -50,7 +62,9 @@ class BundleCache:
             loaded = self._items.get(key)
             if loaded is not None:
                 self._items.move_to_end(key)
+                self.hits += 1
                 return loaded
+            self.misses += 1
         loaded = self._load(conn, version)  # outside the lock: it takes milliseconds
         with self._lock:
             self._items[key] = loaded
@@ -79,7 +93,7 @@ class BundleCache:
         try:
             manifest = json.loads((directory / bundle.MANIFEST).read_text())
             evaluation = json.loads((directory / bundle.EVALUATION).read_text())
-            forecaster = Forecaster.load(directory / bundle.ONNX, manifest)
+            forecaster = load_forecaster(directory, manifest)
         except Exception as exc:  # checksums matched but the files cannot be used
             raise BundleCorrupt(
                 f"Version {version.version} of '{version.model}' cannot be loaded: "

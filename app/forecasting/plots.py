@@ -1,4 +1,5 @@
-"""Report plots: the holdout (actual vs one-step predictions) and the forecast with intervals."""
+"""Report plots: the holdout (actual vs one-step predictions) and the forecast with intervals,
+and, for a version with a backtest, its one-step RMSE per fold next to the baselines."""
 
 from __future__ import annotations
 
@@ -15,6 +16,13 @@ from matplotlib.axes import Axes  # noqa: E402
 
 ImageFormat = Literal["png", "svg"]
 WIDTH_IN, HEIGHT_IN, DPI = 10.0, 5.0, 100  # 1000 × 500 px
+BACKTEST_HEIGHT_IN = 3.0  # the backtest panel adds 300 px
+BACKTEST_STYLE = {
+    "model": ("#1f77b4", "o"),
+    "naive": ("#222222", "s"),
+    "drift": ("#2ca02c", "^"),
+    "seasonal_naive": ("#9467bd", "v"),
+}
 
 
 def render_report(
@@ -25,10 +33,22 @@ def render_report(
     actual: list[float],
     predicted: list[float],
     forecast: dict[str, Any] | None,
+    backtest: dict[str, Any] | None,
     image_format: ImageFormat,
 ) -> bytes:
-    """Actual vs predicted on the holdout, then the forecast with its widest interval."""
-    fig, ax = plt.subplots(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI)
+    """Actual vs predicted on the holdout, then the forecast with its widest interval; below
+    it the backtest summary (:func:`app.forecasting.report.backtest_summary`) if given."""
+    if backtest is None:
+        fig, ax = plt.subplots(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI)
+    else:
+        fig, (ax, lower) = plt.subplots(
+            2,
+            1,
+            figsize=(WIDTH_IN, HEIGHT_IN + BACKTEST_HEIGHT_IN),
+            dpi=DPI,
+            height_ratios=(HEIGHT_IN, BACKTEST_HEIGHT_IN),
+        )
+        _draw_backtest(lower, backtest)
     try:
         dates = pd.to_datetime(holdout_dates)
         ax.plot(dates, actual, color="#222222", linewidth=1.2, label="actual (holdout)")
@@ -66,3 +86,21 @@ def _draw_forecast(ax: Axes, forecast: dict[str, Any]) -> None:
             label=f"{level}% interval",
         )
     ax.plot(dates, values, color="#ff7f0e", linewidth=1.5, marker=".", label="forecast")
+
+
+def _draw_backtest(ax: Axes, backtest: dict[str, Any]) -> None:
+    folds = backtest["folds"]
+    cutoffs = [fold["cutoff"] for fold in folds]
+    for name, (color, marker) in BACKTEST_STYLE.items():
+        values = [fold[f"{name}_rmse"] for fold in folds]
+        if all(v is not None for v in values):
+            ax.plot(cutoffs, values, color=color, marker=marker, linewidth=1.0, label=name)
+    ax.set_title(
+        f"Walk-forward backtest: one-step RMSE per fold (cutoff; {backtest['step']} origins "
+        f"each, refit={str(backtest['refit']).lower()})",
+        fontsize=10,
+    )
+    ax.set_ylabel("RMSE")
+    ax.grid(alpha=0.3)
+    ax.tick_params(axis="x", labelsize=8)
+    ax.legend(loc="upper left", fontsize=8)

@@ -1,4 +1,4 @@
-"""Accuracy reports of a version, always next to the naive and drift baselines."""
+"""Accuracy reports of a version, always next to the naive, drift and seasonal naive baselines."""
 
 from __future__ import annotations
 
@@ -7,28 +7,21 @@ from typing import Any
 
 import pandas as pd
 
-from app.db.orm import ModelVersion
+from app.db.orm import Backtest, ModelVersion
 
 
-def version_report(version: ModelVersion) -> dict[str, Any]:
+def version_report(version: ModelVersion, backtest: Backtest | None) -> dict[str, Any]:
+    """The holdout evaluation and, when the version has one, its latest backtest."""
     m = version.metrics
+    naive_rmse = m["naive"]["rmse"]
     one_step = [
-        {"forecaster": name, **m[name], "skill_vs_naive": skill}
-        for name, skill in (
-            ("model", m["skill"]),
-            ("naive", 0.0),
-            ("drift", _skill(m["drift"]["rmse"], m["naive"]["rmse"])),
-        )
+        {"forecaster": name, **m[name], "skill_vs_naive": _skill(m[name]["rmse"], naive_rmse)}
+        for name in FORECASTERS
     ]
     steps = m["multi_step"]
     multi_step = [
-        {
-            "h": h,
-            "points": steps["points"][i],
-            "model_rmse": steps["model_rmse"][i],
-            "naive_rmse": steps["naive_rmse"][i],
-            "drift_rmse": steps["drift_rmse"][i],
-        }
+        {"h": h, "points": steps["points"][i]}
+        | {f"{name}_rmse": steps[f"{name}_rmse"][i] for name in FORECASTERS}
         for i, h in enumerate(steps["h"])
     ]
     coverage = m["coverage"]
@@ -46,11 +39,50 @@ def version_report(version: ModelVersion) -> dict[str, Any]:
         "multi_step": multi_step,
         "intervals": intervals,
         "coverage_method": coverage["method"],
+        "backtest": backtest_summary(version, backtest) if backtest is not None else None,
     }
+
+
+def backtest_summary(version: ModelVersion, backtest: Backtest) -> dict[str, Any]:
+    """Per-fold one-step RMSE (with the fold's cutoff) next to the baselines, interval
+    coverage, and the fold-averaged numbers; the whole result is at ``url``."""
+    result = backtest.result
+    folds = []
+    for fold in result["folds"]:
+        one_step = fold["one_step"]
+        coverage = fold["coverage"] or {}
+        folds.append(
+            {"fold": fold["fold"], "cutoff": fold["cutoff"], "origins": fold["test"]["origins"]}
+            | {f"{name}_rmse": _rmse(one_step[name]) for name in FORECASTERS}
+            | {"skill_vs_naive": one_step["skill_vs_naive"]}
+            | {f"coverage_{level}": coverage.get(str(level)) for level in (80, 95)}
+        )
+    mean = result["aggregate"]["mean"]
+    return {
+        "id": backtest.id,
+        "url": f"/v1/models/{version.model.name}/versions/{version.version}/backtests/"
+        f"{backtest.id}",
+        "created_at": backtest.created_at.isoformat(),
+        "windows": result["windows"],
+        "step": result["step"],
+        "horizon": result["horizon"],
+        "refit": result["refit"],
+        "folds": folds,
+        "mean": {f"{name}_rmse": _rmse(mean["one_step"][name]) for name in FORECASTERS}
+        | {"skill_vs_naive": mean["one_step"]["skill_vs_naive"], "coverage": mean["coverage"]},
+        "per_step_rmse": mean["per_step_rmse"],
+    }
+
+
+def _rmse(metrics: dict[str, Any] | None) -> float | None:
+    return None if metrics is None else metrics["rmse"]
 
 
 def _skill(rmse: float, naive_rmse: float) -> float | None:
     return 1.0 - rmse / naive_rmse if naive_rmse else None
+
+
+FORECASTERS = ("model", "naive", "drift", "seasonal_naive")
 
 
 def report_csv(report: dict[str, Any]) -> str:
@@ -63,7 +95,7 @@ def report_csv(report: dict[str, Any]) -> str:
                  "metric": metric, "value": entry[metric]}
             )  # fmt: skip
     for entry in report["multi_step"]:
-        for forecaster in ("model", "naive", "drift"):
+        for forecaster in FORECASTERS:
             rows.append(
                 {"section": "multi_step", "forecaster": forecaster, "h": entry["h"],
                  "metric": "rmse", "value": entry[f"{forecaster}_rmse"]}
@@ -73,6 +105,14 @@ def report_csv(report: dict[str, Any]) -> str:
             rows.append(
                 {"section": f"coverage_{entry['level']}", "forecaster": "model", "h": None,
                  "metric": metric, "value": entry[metric]}
+            )  # fmt: skip
+    backtest = report["backtest"]
+    for fold in backtest["folds"] if backtest else []:
+        for forecaster in FORECASTERS:
+            rows.append(
+                {"section": f"backtest_fold_{fold['fold']}_cutoff_{fold['cutoff']}",
+                 "forecaster": forecaster, "h": 1, "metric": "rmse",
+                 "value": fold[f"{forecaster}_rmse"]}
             )  # fmt: skip
     buffer = io.StringIO()
     frame = pd.DataFrame(rows, columns=["section", "forecaster", "h", "metric", "value"])
@@ -97,8 +137,10 @@ def compare(versions: list[ModelVersion]) -> list[dict[str, Any]]:
                 "mase": m["model"]["mase"],
                 "naive_rmse": m["naive"]["rmse"],
                 "drift_rmse": m["drift"]["rmse"],
+                "seasonal_naive_rmse": m["seasonal_naive"]["rmse"],
                 "skill": m["skill"],
                 "skill_vs_drift": m["skill_vs_drift"],
+                "skill_vs_seasonal_naive": m["skill_vs_seasonal_naive"],
                 "coverage": m["coverage"]["measured"],
                 "train_seconds": v.train_seconds,
                 "epochs_run": v.epochs_run,

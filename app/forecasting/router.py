@@ -19,8 +19,9 @@ from app.errors import ErrorItem, InvalidRequest, SeriesGone
 from app.forecasting import service
 from app.forecasting.cache import BundleCache
 from app.forecasting.plots import ImageFormat, render_report
-from app.forecasting.report import compare, report_csv, version_report
+from app.forecasting.report import backtest_summary, compare, report_csv, version_report
 from app.forecasting.schemas import DEFAULT_LEVELS, ForecastRequest, ForecastResponse
+from app.metrics import timed_forecast
 from app.params import MAX_ID
 from app.registry import service as registry
 from app.registry.router import NamePath, VersionPath
@@ -56,7 +57,7 @@ def _run(
     history = service.load_history(
         conn,
         version,
-        loaded.forecaster,
+        loaded,
         series_id=request.series_id,
         values=request.values,
         as_of=pd.Timestamp(request.as_of).tz_localize(None) if request.as_of else None,
@@ -71,11 +72,15 @@ def _run(
     responses=_RESPONSES,
 )
 def post_forecast(
-    body: ForecastRequest, db: DatabaseDep, settings: SettingsDep, cache: BundleCacheDep
+    request: Request,
+    body: ForecastRequest,
+    db: DatabaseDep,
+    settings: SettingsDep,
+    cache: BundleCacheDep,
 ) -> Response:
     """Recursive multi-step forecast from the version's series as it is now (days appended
     after training are used, no retraining needed), another series, or sent `values`."""
-    with db.engine.connect() as conn:
+    with db.engine.connect() as conn, timed_forecast(request):
         return JSONResponse(_run(body, conn, settings, cache))
 
 
@@ -115,7 +120,7 @@ async def get_forecast(
             raise RequestValidationError(
                 [{**e, "loc": ("query", *e["loc"])} for e in exc.errors(include_url=False)]
             ) from exc
-        with db.engine.connect() as conn:
+        with db.engine.connect() as conn, timed_forecast(request):
             result = _run(body, conn, settings, cache)
         content = json.dumps(result).encode()
         cached = (f'"{hashlib.sha256(content).hexdigest()[:32]}"', content)
@@ -140,7 +145,7 @@ def get_report(
 ) -> Response:
     found = registry.get_version(session, name, version)
     registry.require_ready(found)
-    report = version_report(found)
+    report = version_report(found, registry.latest_backtest(session, found))
     if format == "csv":
         return Response(report_csv(report), media_type="text/csv")
     return JSONResponse(report)
@@ -168,6 +173,7 @@ def _plot(
     except SeriesGone:
         forecast = None  # the holdout part still tells the story
     holdout = loaded.evaluation["holdout"]
+    backtest = registry.latest_backtest(session, found)
     image = render_report(
         title=f"{name} v{version}: {found.target}",
         field=found.target,
@@ -175,6 +181,7 @@ def _plot(
         actual=holdout["actual"],
         predicted=holdout["predicted"],
         forecast=forecast,
+        backtest=backtest_summary(found, backtest) if backtest is not None else None,
         image_format=image_format,
     )
     media = "image/png" if image_format == "png" else "image/svg+xml"

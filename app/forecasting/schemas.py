@@ -10,8 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from app.ml.evaluate import LEVELS
 from app.params import MAX_ID
-from app.registry.schemas import AliasName
-from app.training.schemas import ModelName
+from app.training.schemas import AliasName, ModelName
 
 DEFAULT_LEVELS = [80, 95]
 

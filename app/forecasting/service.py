@@ -17,7 +17,6 @@ from app.db.session import Database
 from app.errors import AliasNotFound, ErrorItem, InvalidRequest, SeriesGone, VersionNotFound
 from app.forecasting.cache import LoadedBundle
 from app.ml.calendar import format_period, next_period_labels, next_periods
-from app.ml.inference import Forecaster
 from app.ml.transforms import needs_positive
 from app.registry import service as registry
 from app.series.observations import read_tail
@@ -110,19 +109,24 @@ def _explain_missing_version(
 def load_history(
     conn: Connection,
     version: ResolvedVersion,
-    forecaster: Forecaster,
+    loaded: LoadedBundle,
     *,
     series_id: int | None = None,
     values: list[float] | None = None,
     as_of: pd.Timestamp | None = None,
 ) -> History:
-    """The last values to forecast from: sent by the client or read from the series."""
+    """The last values to forecast from: sent by the client or read from the series (at least
+    what the model needs, up to what the intervals measure volatility on)."""
+    forecaster = loaded.forecaster
     need = forecaster.history_needed
-    history = _client_or_stored_history(conn, version, need, series_id, values, as_of)
-    if needs_positive(forecaster.transform) and (history.values <= 0).any():
+    history = _client_or_stored_history(
+        conn, version, need, loaded.history_wanted, series_id, values, as_of
+    )
+    non_positive = int((history.values[-need:] <= 0).sum())
+    if needs_positive(forecaster.transform) and non_positive:
         raise InvalidRequest(
             f"This model forecasts relative moves ({forecaster.transform}) and needs positive "
-            f"values; the last {need} contain {int((history.values <= 0).sum())} value(s) ≤ 0.",
+            f"values; the last {need} contain {non_positive} value(s) ≤ 0.",
             errors=[ErrorItem(loc="body.values", message="values must be > 0")],
         )
     return history
@@ -132,6 +136,7 @@ def _client_or_stored_history(
     conn: Connection,
     version: ResolvedVersion,
     need: int,
+    wanted_values: int,
     series_id: int | None,
     values: list[float] | None,
     as_of: pd.Timestamp | None,
@@ -142,15 +147,15 @@ def _client_or_stored_history(
                 f"values has {len(values)} value(s); this model needs at least {need}.",
                 errors=[ErrorItem(loc="body.values", message=f"at least {need} values needed")],
             )
-        return History(np.asarray(values[-need:], dtype=np.float64), as_of, None)
+        return History(np.asarray(values[-wanted_values:], dtype=np.float64), as_of, None)
     wanted = series_id if series_id is not None else version.series_id
     if wanted is None:
         raise SeriesGone(
             "The series this version was trained on was deleted; send `values` "
             f"(at least {need}) to forecast from your own data."
         )
-    history, last_date = read_tail(conn, wanted, version.target, need)
-    if len(history) == need:
+    history, last_date = read_tail(conn, wanted, version.target, wanted_values)
+    if len(history) >= need:
         return History(history, last_date, wanted)
     series = Session(bind=conn).get(Series, wanted)
     if series is None:
@@ -186,7 +191,9 @@ def forecast(
         if history.last_date is not None
         else None
     )
-    bounds = [(level, *loaded.intervals.bounds(point, level)) for level in levels]
+    bounds = [
+        (level, *loaded.intervals.bounds(point, level, history.values[None, :])) for level in levels
+    ]
     points = []
     for step in range(horizon):
         row: dict[str, Any] = {

@@ -8,10 +8,14 @@ no regular step was found.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import exchange_calendars as xcals
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from app.ml.spec import TrainingSpec
 
 IRREGULAR = "irregular"
 _WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
@@ -153,3 +157,36 @@ def next_period_labels(
     """:func:`next_periods` formatted for responses (cached: every dashboard asks the same)."""
     periods = next_periods(last, frequency, exchange, count)
     return None if periods is None else tuple(format_period(p) for p in periods)
+
+
+# Observations per season for the calendar frequencies (a week of business days, a week of days,
+# a year of weeks / months / quarters); intraday steps that divide a day get one day.
+_SEASONS = {"B": 5, "D": 7, "MS": 12, "ME": 12, "QS": 4, "QE": 4, "YS": 1, "YE": 1}
+MAX_SEASON_LENGTH = 10_000
+
+
+def season_length_for(frequency: str | None) -> int:
+    """The natural season of a frequency (see :func:`infer_frequency`): business days 5,
+    days 7, weeks (``W-…``) 52, months 12, quarters 4, years 1, intraday steps the number of
+    steps in a day (hours 24, minutes 1440) when they divide a day; otherwise 1 (no season)."""
+    if not frequency or frequency == IRREGULAR:
+        return 1
+    if frequency in _SEASONS:
+        return _SEASONS[frequency]
+    if frequency.startswith("W-"):
+        return 52
+    try:
+        offset = pd.tseries.frequencies.to_offset(frequency)
+    except ValueError:
+        return 1
+    if isinstance(offset, pd.offsets.Tick):
+        nanos = int(offset.nanos)
+        day = 86_400 * 10**9
+        if 0 < nanos < day and day % nanos == 0 and day // nanos <= MAX_SEASON_LENGTH:
+            return day // nanos
+    return 1
+
+
+def resolve_season_length(spec: TrainingSpec, frequency: str | None) -> int:
+    """The spec's ``season_length`` if set, else the frequency's natural season."""
+    return spec.season_length if spec.season_length is not None else season_length_for(frequency)

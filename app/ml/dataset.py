@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from app.ml.calendar import infer_frequency, resolve_season_length
 from app.ml.spec import TrainingSpec
 from app.ml.transforms import history_length, needs_positive
 
@@ -41,24 +42,46 @@ class DatasetPlan:
         return digest.hexdigest()
 
 
-def plan_dataset(series: pd.Series, spec: TrainingSpec) -> DatasetPlan:
-    """Select the spec's date range from a price series and split it, or raise DatasetError."""
+def select_range(series: pd.Series, spec: TrainingSpec) -> tuple[pd.DatetimeIndex, np.ndarray]:
+    """The dates and values within the spec's ``start``…``end`` (both inclusive)."""
     index = pd.DatetimeIndex(series.index)
     mask = np.ones(len(index), dtype=bool)
     if spec.start is not None:
         mask &= index >= pd.Timestamp(spec.start)
     if spec.end is not None:
         mask &= index <= pd.Timestamp(spec.end) + pd.Timedelta(days=1) - pd.Timedelta(seconds=1)
-    dates = index[mask]
-    prices = series.to_numpy(dtype=np.float64)[mask]
+    return index[mask], series.to_numpy(dtype=np.float64)[mask]
+
+
+def first_target(spec: TrainingSpec, season_length: int = 1) -> int:
+    """Observations the forecaster needs before its first target (its history length)."""
+    if spec.architecture == "seasonal_naive":
+        return season_length
+    if spec.is_baseline:
+        return 1
+    return history_length(spec.target_transform, spec.window)
+
+
+def plan_dataset(
+    series: pd.Series, spec: TrainingSpec, *, season_length: int | None = None
+) -> DatasetPlan:
+    """Select the spec's date range from a price series and split it, or raise DatasetError.
+
+    ``season_length`` matters for ``seasonal_naive`` only; None resolves it from the spec or
+    the series' inferred frequency.
+    """
+    dates, prices = select_range(series, spec)
+    if season_length is None:
+        season_length = resolve_season_length(spec, infer_frequency(pd.DatetimeIndex(series.index)))
     n = len(prices)
-    first = history_length(spec.target_transform, spec.window)
+    first = first_target(spec, season_length)
+    what = f"season_length {season_length}" if spec.is_baseline else f"window {spec.window}"
     if first + 2 > n:
         raise DatasetError(
-            f"window {spec.window} needs at least {first + 2} observations "
+            f"{what} needs at least {first + 2} observations "
             f"(a window, a training target and a holdout target); the selected range has {n}."
         )
-    if needs_positive(spec.target_transform) and (prices <= 0).any():
+    if not spec.is_baseline and needs_positive(spec.target_transform) and (prices <= 0).any():
         raise DatasetError(
             f"target_transform '{spec.target_transform}' needs positive values; the target has "
             f"{int((prices <= 0).sum())} value(s) ≤ 0. Use target_transform 'level'."
@@ -77,11 +100,12 @@ def plan_dataset(series: pd.Series, spec: TrainingSpec) -> DatasetPlan:
     if holdout_start <= first:
         raise DatasetError(
             f"no training targets: the holdout starts at observation {holdout_start} but the "
-            f"first target with a full window of {spec.window} is observation {first}."
+            f"first target with a full {what} is observation {first}."
         )
     training = holdout_start - first
-    validation = math.floor(spec.validation_fraction * training) if spec.patience else 0
-    if spec.patience and validation < 1:
+    early_stopping = bool(spec.patience) and not spec.is_baseline
+    validation = math.floor(spec.validation_fraction * training) if early_stopping else 0
+    if early_stopping and validation < 1:
         raise DatasetError(
             f"{training} training samples leave none for early-stopping validation; "
             "train on more data, raise validation_fraction or set patience to null."

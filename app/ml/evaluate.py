@@ -1,98 +1,106 @@
-"""Holdout evaluation of a served forecaster: recursive multi-step errors next to the naive and
-drift baselines, and conformal prediction intervals calibrated on the same residuals.
+"""Holdout evaluation of a served forecaster: recursive multi-step errors next to the naive,
+drift and seasonal naive baselines, and conformal prediction intervals calibrated on the same
+residuals (see :mod:`app.ml.intervals`).
 
-Everything here uses the ONNX forecaster that the API serves, so reported accuracy is the
-accuracy of what users get.
+Everything here uses the forecaster that the API serves (the ONNX network, or the baseline), so
+reported accuracy is the accuracy of what users get. The baselines are the baseline
+architectures' own code (:mod:`app.ml.baselines`), fitted on the plan's training part.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
-from app.ml.dataset import MIN_HOLDOUT, DatasetPlan
-from app.ml.inference import Forecaster
+from app.ml.baselines import METHODS, fit_all, fit_baseline
+from app.ml.dataset import DatasetPlan
+from app.ml.inference import PointForecaster
+from app.ml.intervals import (
+    LEVELS,
+    MIN_RESIDUALS,
+    VOL_WINDOW,
+    Intervals,
+    ResidualKind,
+    calibrate,
+    coverage,
+    residual_kind,
+    residuals,
+    volatility,
+)
 from app.ml.metrics import naive_scale, point_metrics, rmse, skill
+from app.ml.spec import TrainingSpec
 
-# Interval levels (percent) calibrated at training time; forecasts may ask for any of them.
-LEVELS = (50, 80, 90, 95, 99)
-# Steps with fewer calibration residuals than this borrow the last well-covered step's width,
-# grown like a random walk (√h).
-MIN_RESIDUALS = MIN_HOLDOUT
-ResidualKind = Literal["log_ratio", "difference"]
-
-
-@dataclass(frozen=True)
-class Intervals:
-    """Conformal quantiles of the residual per horizon step: ``lo[level][h]``, ``hi[level][h]``."""
-
-    kind: ResidualKind
-    lo: dict[int, list[float]]
-    hi: dict[int, list[float]]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "lo": {str(k): v for k, v in self.lo.items()},
-            "hi": {str(k): v for k, v in self.hi.items()},
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Intervals:
-        return cls(
-            kind=data["kind"],
-            lo={int(k): v for k, v in data["lo"].items()},
-            hi={int(k): v for k, v in data["hi"].items()},
-        )
-
-    def bounds(self, point: np.ndarray, level: int) -> tuple[np.ndarray, np.ndarray]:
-        """Interval around point forecasts for steps 1…len(point)."""
-        lo, hi = (_extend(q[level], len(point)) for q in (self.lo, self.hi))
-        if self.kind == "log_ratio":
-            return np.asarray(point * np.exp(lo)), np.asarray(point * np.exp(hi))
-        return np.asarray(point + lo), np.asarray(point + hi)
+__all__ = [
+    "LEVELS",
+    "FittedForecaster",
+    "Intervals",
+    "ResidualKind",
+    "baseline_forecasts",
+    "calibrate",
+    "evaluate",
+    "fitted_baseline",
+    "forecast_origins",
+    "holdout_intervals",
+    "recursive_holdout",
+    "rmse_per_step",
+]
 
 
-def _extend(quantiles: list[float], horizon: int) -> np.ndarray:
-    q = np.asarray(quantiles, dtype=np.float64)
-    if horizon <= len(q):
-        return q[:horizon]
-    steps = np.arange(len(q) + 1, horizon + 1)
-    return np.concatenate([q, q[-1] * np.sqrt(steps / len(q))])
+@dataclass
+class FittedForecaster:
+    """A trained forecaster with intervals calibrated on data it never trained on: what a
+    backtest fold needs (the ``fit`` callback's result, or an existing version)."""
+
+    forecaster: PointForecaster
+    intervals: Intervals
+    train_seconds: float = 0.0
+    epochs_run: int = 0
+    cancelled: bool = False
 
 
-def recursive_holdout(
-    forecaster: Forecaster, plan: DatasetPlan, horizon: int
+def histories_at(prices: np.ndarray, origins: np.ndarray, need: int) -> np.ndarray:
+    """The ``need`` values before each origin (origins × need; origins must be ≥ need)."""
+    return np.stack([prices[t - need : t] for t in origins])
+
+
+def forecast_origins(
+    forecaster: PointForecaster, prices: np.ndarray, origins: np.ndarray, horizon: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """For every holdout target as origin: forecasts for the next ``horizon`` steps and the
-    actual values (NaN past the end of the data). Shapes: origins × horizon."""
-    prices = plan.prices
-    origins = np.arange(plan.holdout_start, len(prices))
-    need = forecaster.history_needed
-    histories = np.stack([prices[t - need : t] for t in origins])
-    predicted = forecaster.recursive(histories, horizon)
+    """For every origin ``t``: forecasts of ``prices[t … t+horizon-1]`` from the values before
+    ``t``, and those actual values (NaN past the end of the data). Shapes: origins × horizon."""
+    predicted = forecaster.recursive(
+        histories_at(prices, origins, forecaster.history_needed), horizon
+    )
     ahead = origins[:, None] + np.arange(horizon)[None, :]
     actual = np.where(ahead < len(prices), prices[np.minimum(ahead, len(prices) - 1)], np.nan)
     return predicted, actual
 
 
-def baselines(plan: DatasetPlan, window: int, horizon: int) -> dict[str, np.ndarray]:
-    """Naive (last value) and drift (last value + h × mean change over the window)."""
-    prices = plan.prices
-    origins = np.arange(plan.holdout_start, len(prices))
-    last = prices[origins - 1]
-    back = prices[np.maximum(origins - 1 - window, 0)]
-    slope = (last - back) / window
-    steps = np.arange(1, horizon + 1)[None, :]
-    return {
-        "naive": np.repeat(last[:, None], horizon, axis=1),
-        "drift": last[:, None] + slope[:, None] * steps,
-    }
+def recursive_holdout(
+    forecaster: PointForecaster, plan: DatasetPlan, horizon: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`forecast_origins` for every holdout target as origin."""
+    origins = np.arange(plan.holdout_start, len(plan.prices))
+    return forecast_origins(forecaster, plan.prices, origins, horizon)
 
 
-def _rmse_per_step(actual: np.ndarray, predicted: np.ndarray) -> list[float | None]:
+def baseline_forecasts(
+    train: np.ndarray, prices: np.ndarray, origins: np.ndarray, horizon: int, season_length: int
+) -> dict[str, np.ndarray | None]:
+    """Each baseline fitted on ``train``, forecast from every origin (None for seasonal naive
+    where an origin has less than one season of history)."""
+    out: dict[str, np.ndarray | None] = {}
+    for method, baseline in fit_all(train, season_length).items():
+        if int(origins.min()) < baseline.history_needed:
+            out[method] = None
+        else:
+            out[method] = forecast_origins(baseline, prices, origins, horizon)[0]
+    return out
+
+
+def rmse_per_step(actual: np.ndarray, predicted: np.ndarray) -> list[float | None]:
     out: list[float | None] = []
     for h in range(actual.shape[1]):
         ok = ~np.isnan(actual[:, h])
@@ -100,84 +108,115 @@ def _rmse_per_step(actual: np.ndarray, predicted: np.ndarray) -> list[float | No
     return out
 
 
-def residuals(actual: np.ndarray, predicted: np.ndarray, kind: ResidualKind) -> np.ndarray:
-    if kind == "log_ratio":
-        return np.asarray(np.log(actual / predicted))
-    return np.asarray(actual - predicted)
-
-
-def calibrate(res: np.ndarray, kind: ResidualKind, levels: tuple[int, ...] = LEVELS) -> Intervals:
-    """Split-conformal quantiles per step, widened so they never shrink with the horizon and
-    always contain the point forecast."""
-    horizon = res.shape[1]
-    lo: dict[int, list[float]] = {}
-    hi: dict[int, list[float]] = {}
-    counts = (~np.isnan(res)).sum(axis=0)
-    usable = int(np.max(np.flatnonzero(counts >= MIN_RESIDUALS), initial=-1)) + 1
-    if usable == 0:
-        raise ValueError(f"the holdout has fewer than {MIN_RESIDUALS} points to calibrate on")
-    for level in levels:
-        alpha = 1 - level / 100
-        q_lo = np.nanquantile(res[:, :usable], alpha / 2, axis=0)
-        q_hi = np.nanquantile(res[:, :usable], 1 - alpha / 2, axis=0)
-        q_lo = np.minimum.accumulate(np.minimum(q_lo, 0.0))
-        q_hi = np.maximum.accumulate(np.maximum(q_hi, 0.0))
-        lo[level] = _extend([float(v) for v in q_lo], horizon).tolist()
-        hi[level] = _extend([float(v) for v in q_hi], horizon).tolist()
-    return Intervals(kind=kind, lo=lo, hi=hi)
-
-
-def coverage(res: np.ndarray, intervals: Intervals) -> dict[int, float | None]:
-    """Share of residuals inside each level's interval (over every origin and step)."""
-    out: dict[int, float | None] = {}
-    ok = ~np.isnan(res)
-    for level in intervals.lo:
-        lo = np.asarray(intervals.lo[level])[None, : res.shape[1]]
-        hi = np.asarray(intervals.hi[level])[None, : res.shape[1]]
-        inside = (res >= lo) & (res <= hi)
-        out[level] = float(inside[ok].mean()) if ok.any() else None
+def interval_histories(prices: np.ndarray, origins: np.ndarray, need: int) -> np.ndarray:
+    """The ``need`` values before each origin that intervals measure volatility on,
+    NaN-padded in front where the data starts later."""
+    out = np.full((len(origins), need), np.nan)
+    for i, t in enumerate(origins):
+        chunk = prices[max(0, t - need) : t]
+        out[i, need - len(chunk) :] = chunk
     return out
 
 
-def evaluate(forecaster: Forecaster, plan: DatasetPlan, horizon: int) -> dict[str, Any]:
-    """Everything reports and forecasts need, JSON-ready (the bundle's ``evaluation.json``)."""
+def origin_scales(prices: np.ndarray, origins: np.ndarray, kind: ResidualKind) -> np.ndarray:
+    """The volatility at each origin (NaN where it cannot be measured)."""
+    return volatility(interval_histories(prices, origins, VOL_WINDOW + 1), kind)
+
+
+def holdout_intervals(forecaster: PointForecaster, plan: DatasetPlan, horizon: int) -> Intervals:
+    """Intervals calibrated on the residuals of recursive forecasts over the plan's holdout."""
     predicted, actual = recursive_holdout(forecaster, plan, horizon)
-    base = baselines(plan, forecaster.window, horizon)
-    kind: ResidualKind = "log_ratio" if (plan.prices > 0).all() else "difference"
-    res = residuals(actual, predicted, kind)
-    # Measured coverage: calibrate on the first half of the origins, count on the second half.
-    half = len(res) // 2
-    measured = coverage(res[half:], calibrate(res[:half], kind)) if half >= MIN_RESIDUALS else {}
-    intervals = calibrate(res, kind)
-    scale = naive_scale(plan.prices[: plan.holdout_start])
+    origins = np.arange(plan.holdout_start, len(plan.prices))
+    kind = residual_kind(plan.prices)
+    return calibrate(
+        residuals(actual, predicted, kind), kind, origin_scales(plan.prices, origins, kind)
+    )
+
+
+def fitted_baseline(
+    plan: DatasetPlan, spec: TrainingSpec, season_length: int, horizon: int
+) -> FittedForecaster:
+    """A baseline spec fitted on the plan, with intervals calibrated on its holdout (the
+    ``fit`` callback of a baseline backtest)."""
+    baseline = fit_baseline(plan, spec, season_length)
+    return FittedForecaster(baseline, holdout_intervals(baseline, plan, horizon))
+
+
+def _coverage_split(
+    prices: np.ndarray,
+    origins: np.ndarray,
+    actual: np.ndarray,
+    predicted: np.ndarray,
+    kind: ResidualKind,
+    scales: np.ndarray,
+) -> dict[int, float | None]:
+    """Calibrate on the first half of the origins, count on the second half (over all steps;
+    calibration residuals reaching into the second half are dropped)."""
+    half = len(origins) // 2
+    if half < MIN_RESIDUALS:
+        return {}
+    res = residuals(actual[:half], predicted[:half], kind)
+    ahead = origins[:half, None] + np.arange(actual.shape[1])[None, :]
+    res[ahead >= origins[half]] = np.nan
+    try:
+        intervals = calibrate(res, kind, scales[:half])
+    except ValueError:
+        return {}
+    later = origins[half:]
+    histories = interval_histories(prices, later, intervals.history_needed)
+    return coverage(actual[half:], predicted[half:], histories, intervals)
+
+
+def evaluate(
+    forecaster: PointForecaster, plan: DatasetPlan, horizon: int, season_length: int = 1
+) -> dict[str, Any]:
+    """Everything reports and forecasts need, JSON-ready (the bundle's ``evaluation.json``)."""
+    prices = plan.prices
+    origins = np.arange(plan.holdout_start, len(prices))
+    predicted, actual = forecast_origins(forecaster, prices, origins, horizon)
+    train = prices[: plan.holdout_start]
+    base = baseline_forecasts(train, prices, origins, horizon, season_length)
+    kind = residual_kind(prices)
+    scales = origin_scales(prices, origins, kind)
+    measured = _coverage_split(prices, origins, actual, predicted, kind, scales)
+    intervals = calibrate(residuals(actual, predicted, kind), kind, scales)
+    scale = naive_scale(train)
     first = ~np.isnan(actual[:, 0])
-    one_step = {
-        name: point_metrics(actual[first, 0], series[first, 0], scale)
-        for name, series in (("model", predicted), *base.items())
+    one_step: dict[str, Any] = {
+        "model": point_metrics(actual[first, 0], predicted[first, 0], scale)
     }
-    model_rmse = float(one_step["model"]["rmse"] or 0.0)
+    for method in METHODS:
+        series = base[method]
+        one_step[method] = (
+            None if series is None else point_metrics(actual[first, 0], series[first, 0], scale)
+        )
+    model_rmse = float(one_step["model"]["rmse"])
+    for method in METHODS:
+        base_metrics = one_step[method]
+        one_step[f"skill_vs_{method}"] = (
+            None if base_metrics is None else skill(model_rmse, float(base_metrics["rmse"]))
+        )
+    multi_step: dict[str, Any] = {
+        "h": list(range(1, horizon + 1)),
+        "points": (~np.isnan(actual)).sum(axis=0).tolist(),
+        "model_rmse": rmse_per_step(actual, predicted),
+    }
+    for method in METHODS:
+        series = base[method]
+        multi_step[f"{method}_rmse"] = None if series is None else rmse_per_step(actual, series)
     return {
         "holdout": {
             "dates": [d.strftime("%Y-%m-%dT%H:%M:%S") for d in plan.dates[plan.holdout_start :]],
             "actual": actual[:, 0].tolist(),
             "predicted": predicted[:, 0].tolist(),
         },
-        "one_step": {
-            **one_step,
-            "skill_vs_naive": skill(model_rmse, float(one_step["naive"]["rmse"] or 0.0)),
-            "skill_vs_drift": skill(model_rmse, float(one_step["drift"]["rmse"] or 0.0)),
-        },
-        "multi_step": {
-            "h": list(range(1, horizon + 1)),
-            "points": (~np.isnan(actual)).sum(axis=0).tolist(),
-            "model_rmse": _rmse_per_step(actual, predicted),
-            "naive_rmse": _rmse_per_step(actual, base["naive"]),
-            "drift_rmse": _rmse_per_step(actual, base["drift"]),
-        },
+        "season_length": season_length,
+        "one_step": one_step,
+        "multi_step": multi_step,
         "intervals": intervals.to_json(),
         "coverage": {
-            "method": "split conformal: calibrated on the first half of the holdout origins, "
-            "counted on the second half, over all steps",
+            "method": "volatility-normalised split conformal: calibrated on the first half of "
+            "the holdout origins, counted on the second half, over all steps",
             "nominal": {str(level): level / 100 for level in LEVELS},
             "measured": {str(k): v for k, v in measured.items()},
         },

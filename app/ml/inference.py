@@ -1,4 +1,5 @@
-"""Fast forecasts from a bundle: the ONNX network, the JSON scaler and the target transform.
+"""Fast forecasts from a bundle: the ONNX network, the JSON scaler and the target transform,
+or a baseline's parameters.
 
 Needs numpy and onnxruntime only, never TensorFlow: this is what the API process serves from.
 """
@@ -7,14 +8,52 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import onnxruntime as ort
 
+from app.ml.baselines import BaselineForecaster
 from app.ml.scaling import AffineScaler
 from app.ml.spec import TrainingSpec
 from app.ml.transforms import TargetTransform, features, history_length, to_price
+
+# File name of the exported network inside a bundle (app.registry.bundle.ONNX).
+ONNX_FILE = "network.onnx"
+
+
+class PointForecaster(Protocol):
+    """What serving, evaluation and backtests need from a trained version (network or
+    baseline)."""
+
+    @property
+    def history_needed(self) -> int:
+        """Values of history one forecast needs (the last ones are used)."""
+        ...
+
+    @property
+    def window(self) -> int: ...
+
+    @property
+    def transform(self) -> TargetTransform:
+        """Relative transforms (log_return, relative) need positive histories."""
+        ...
+
+    def recursive(self, histories: np.ndarray, horizon: int) -> np.ndarray:
+        """Forecasts for steps 1…horizon from each row of histories (rows × horizon)."""
+        ...
+
+
+def load_forecaster(directory: Path, manifest: dict[str, Any]) -> PointForecaster:
+    """The forecaster of a bundle: its ONNX network (``kind`` "network", or no ``kind`` in
+    bundles written before baselines existed), or a baseline from ``manifest["baseline"]``
+    (``kind`` "baseline")."""
+    kind = manifest.get("kind", "network")
+    if kind == "baseline":
+        return BaselineForecaster.from_json(manifest["baseline"])
+    if kind != "network":
+        raise ValueError(f"unknown bundle kind {kind!r}")
+    return Forecaster.load(directory / ONNX_FILE, manifest)
 
 
 def onnx_session(path: Path) -> ort.InferenceSession:

@@ -23,7 +23,13 @@ def build_network(spec: TrainingSpec) -> keras.Model:
             network.add(_RECURRENT[spec.architecture](spec.units, return_sequences=not last))
         if spec.dropout:
             network.add(keras.layers.Dropout(spec.dropout))
-    network.add(keras.layers.Dense(1))
+    # A relative-move network starts as the no-change forecast (a zero output kernel: every
+    # prediction is the bias, i.e. the mean move) and departs from it only as far as training
+    # pays; random output weights add seed-dependent noise that recursion compounds.
+    start_flat = spec.target_transform != "level"
+    network.add(
+        keras.layers.Dense(1, kernel_initializer="zeros" if start_flat else "glorot_uniform")
+    )
     network.compile(optimizer=_optimizer(spec), loss="mean_squared_error")
     return network
 

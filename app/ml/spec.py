@@ -13,22 +13,66 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from app.ml.scaling import ScalerKind
 from app.ml.transforms import TargetTransform
 
-Architecture = Literal["lstm", "gru", "rnn", "mlp"]
+Architecture = Literal["lstm", "gru", "rnn", "mlp", "naive", "drift", "seasonal_naive"]
+BaselineMethod = Literal["naive", "drift", "seasonal_naive"]
+BASELINES: frozenset[str] = frozenset({"naive", "drift", "seasonal_naive"})
 Optimizer = Literal["adam", "rmsprop", "sgd"]
+DriftMode = Literal["learned", "none", "baseline"]
 
 DEFAULT_LEARNING_RATE: dict[str, float] = {"adam": 1e-3, "rmsprop": 1e-3, "sgd": 1e-2}
 
 
-class TrainingSpec(BaseModel):
-    """How to fit one network to one field of a series."""
+class BacktestSpec(BaseModel):
+    """Rolling-origin (walk-forward) folds at the end of the data.
+
+    Fold ``k`` (0 = oldest) has a cutoff; its test origins are the ``step`` observations from
+    the cutoff on, each forecast ``horizon`` steps ahead from the data before it. The folds
+    are laid out backwards from the end of the data so that the last origin's horizon ends on
+    the last observation: every origin is scored at every step.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    architecture: Architecture = Field(default="lstm", description="Network type.")
+    windows: int = Field(default=5, ge=1, le=100, description="Number of folds (cutoffs).")
+    step: int | None = Field(
+        default=None,
+        ge=1,
+        le=100_000,
+        description="Observations between cutoffs, and test origins per fold (default: horizon).",
+    )
+    horizon: int = Field(default=20, ge=1, le=1000, description="Steps forecast from an origin.")
+    refit: bool = Field(
+        default=True,
+        description="Train on the data before each cutoff (true), or score one trained version "
+        "on every fold (false; every cutoff must then lie after the data it trained on).",
+    )
+
+    @property
+    def effective_step(self) -> int:
+        return self.step if self.step is not None else self.horizon
+
+    @property
+    def test_points(self) -> int:
+        """Observations the folds need after the first cutoff."""
+        return self.windows * self.effective_step + self.horizon - 1
+
+
+class TrainingSpec(BaseModel):
+    """How to fit one network (or one baseline) to one field of a series.
+
+    For the baselines (``naive``, ``drift``, ``seasonal_naive``) the network fields (layers,
+    units, window, epochs, optimizer, scaler, target transform, …) are ignored.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    architecture: Architecture = Field(
+        default="lstm", description="Network type, or a baseline: naive, drift, seasonal_naive."
+    )
     layers: int = Field(default=1, ge=1, le=8, description="Stacked recurrent (or dense) layers.")
     units: int = Field(default=32, ge=1, le=1024, description="Units per layer.")
     dropout: float = Field(default=0.0, ge=0.0, lt=1.0, description="Dropout after each layer.")
-    window: int = Field(default=60, ge=2, le=2000, description="Past observations per input.")
+    window: int = Field(default=20, ge=2, le=2000, description="Past observations per input.")
     epochs: int = Field(default=30, ge=1, description="At most this many epochs.")
     batch_size: int = Field(default=64, ge=1, le=65536)
     optimizer: Optimizer = "adam"
@@ -58,6 +102,24 @@ class TrainingSpec(BaseModel):
     seed: int = Field(default=42, ge=0, le=2**31 - 1)
     scaler: ScalerKind = "standard"
     target_transform: TargetTransform = "log_return"
+    drift: DriftMode = Field(
+        default="baseline",
+        description="The mean move per step that a relative-move network's forecasts carry: "
+        "'learned' keeps the mean of its training targets, 'none' removes it, 'baseline' "
+        "replaces it with the drift baseline's slope relative to the last training value "
+        "(see BENCHMARKS.md, Accuracy). Ignored for target_transform 'level'.",
+    )
+    season_length: int | None = Field(
+        default=None,
+        ge=1,
+        le=10_000,
+        description="Observations per season for seasonal_naive and seasonal reports; "
+        "null derives it from the series frequency (business days 5, days 7, hours 24, "
+        "weeks 52, months 12, quarters 4, otherwise 1).",
+    )
+    backtest: BacktestSpec | None = Field(
+        default=None, description="Also run a walk-forward backtest of this spec."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -68,6 +130,10 @@ class TrainingSpec(BaseModel):
         if self.patience is not None and self.validation_fraction == 0:
             raise ValueError("early stopping (patience) needs validation_fraction > 0")
         return self
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.architecture in BASELINES
 
     @property
     def effective_learning_rate(self) -> float:

@@ -6,22 +6,30 @@ from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Path, Response
 from fastapi import status as http_status
+from sqlalchemy import select
 
-from app.db.orm import ModelVersion, RegisteredModel
-from app.deps import BundleCacheDep, SessionDep, StoreDep
+from app.db.orm import Backtest, ModelVersion, RegisteredModel
+from app.deps import BundleCacheDep, DispatcherDep, SessionDep, SettingsDep, StoreDep
+from app.errors import BacktestNotFound
+from app.ml.spec import BacktestSpec
 from app.pagination import Page, PageDep
 from app.params import IdPath
-from app.registry import service
+from app.registry import promotion, service
 from app.registry.bundle import zip_bundle
 from app.registry.schemas import (
-    AliasName,
     AliasRead,
     AliasUpdate,
+    BacktestRead,
     ModelVersionRead,
+    PromoteRequest,
+    PromotionCheck,
+    PromotionRead,
     RegisteredModelRead,
 )
 from app.registry.store import bundle_key
-from app.training.schemas import ModelName
+from app.training import service as training
+from app.training.router import job_read
+from app.training.schemas import AliasName, ModelName, TrainingJobRead
 
 router = APIRouter(prefix="/v1/models", tags=["registry"])
 NamePath = Annotated[ModelName, Path(description="Registered model name.")]
@@ -120,6 +128,28 @@ def set_alias(
     return AliasRead(name=name, alias=alias, version=body.version)
 
 
+@router.post(
+    "/{name}/aliases/{alias}/promote",
+    response_model=PromotionRead,
+    summary="Point an alias at a version only if the version beats naive and the current one",
+    responses={
+        409: {"description": "The rule does not hold; `checks` has the numbers (the alias stays)."}
+    },
+)
+def promote(
+    name: NamePath, alias: AliasName, body: PromoteRequest, session: SessionDep
+) -> PromotionRead:
+    """Evidence is the version's latest backtest, else its holdout (see `checks[].basis`)."""
+    previous, checks = promotion.promote(session, name, alias, body.version, body.require)
+    return PromotionRead(
+        name=name,
+        alias=alias,
+        version=body.version,
+        previous_version=previous,
+        checks=[PromotionCheck(**c) for c in checks],
+    )
+
+
 @router.delete(
     "/{name}/aliases/{alias}",
     status_code=http_status.HTTP_204_NO_CONTENT,
@@ -151,3 +181,72 @@ def download_artifact(
         media_type="application/zip",
         headers={"Content-Disposition": f'attachment; filename="{name}-v{version}.zip"'},
     )
+
+
+def backtest_read(name: str, version: int, backtest: Backtest) -> BacktestRead:
+    return BacktestRead(
+        id=backtest.id,
+        name=name,
+        version=version,
+        job_id=backtest.job_id,
+        created_at=backtest.created_at,
+        spec=BacktestSpec.model_validate(backtest.spec),
+        result=backtest.result,
+    )
+
+
+@router.post(
+    "/{name}/versions/{version}/backtests",
+    status_code=http_status.HTTP_202_ACCEPTED,
+    response_model=TrainingJobRead,
+    summary="Start a walk-forward backtest of a version (a background job)",
+    responses={
+        409: {"description": "The version is not ready or its series was deleted."},
+        422: {"description": "The data cannot hold the requested folds (`detail` says why)."},
+    },
+)
+def start_backtest(
+    name: NamePath,
+    version: VersionPath,
+    body: BacktestSpec,
+    session: SessionDep,
+    settings: SettingsDep,
+    dispatcher: DispatcherDep,
+    response: Response,
+    background: BackgroundTasks,
+) -> TrainingJobRead:
+    """With `refit` every fold retrains the version's spec on data up to its cutoff; without,
+    the version itself is scored on folds after the data it was trained on."""
+    found = service.get_version(session, name, version)
+    job = training.create_backtest_job(session, settings, found, body)
+    background.add_task(dispatcher.submit, job.id)
+    response.headers["Location"] = f"/v1/training-jobs/{job.id}"
+    return job_read(job, found)
+
+
+@router.get(
+    "/{name}/versions/{version}/backtests",
+    response_model=list[BacktestRead],
+    summary="Backtests of a version, newest first",
+)
+def list_backtests(name: NamePath, version: VersionPath, session: SessionDep) -> list[BacktestRead]:
+    found = service.get_version(session, name, version)
+    rows = session.scalars(
+        select(Backtest).where(Backtest.model_version_id == found.id).order_by(Backtest.id.desc())
+    )
+    return [backtest_read(name, version, b) for b in rows]
+
+
+@router.get(
+    "/{name}/versions/{version}/backtests/{backtest_id}",
+    response_model=BacktestRead,
+    summary="One backtest: folds with their cutoff, aggregate, RMSE per step, coverage",
+)
+def get_backtest(
+    name: NamePath, version: VersionPath, backtest_id: IdPath, session: SessionDep
+) -> BacktestRead:
+    found = service.get_version(session, name, version)
+    backtest = session.get(Backtest, backtest_id)
+    if backtest is None or backtest.model_version_id != found.id:
+        raise BacktestNotFound(f"Version {version} of '{name}' has no backtest {backtest_id}.")
+    return backtest_read(name, version, backtest)

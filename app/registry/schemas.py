@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from app.ml.spec import TrainingSpec
+from app.ml.spec import BacktestSpec, TrainingSpec
 from app.params import Id
-
-AliasName = Annotated[
-    str,
-    Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,63}$", examples=["champion"]),
-]
+from app.registry.promotion import PromotionRule
 
 
 class PointMetrics(BaseModel):
@@ -42,6 +38,7 @@ class MultiStepErrors(BaseModel):
     model_rmse: list[float | None]
     naive_rmse: list[float | None]
     drift_rmse: list[float | None]
+    seasonal_naive_rmse: list[float | None]
 
 
 class Coverage(BaseModel):
@@ -51,15 +48,22 @@ class Coverage(BaseModel):
 
 
 class HoldoutMetrics(BaseModel):
-    """Accuracy of the served (ONNX) network on data it never trained on, next to baselines."""
+    """Accuracy of the served model on data it never trained on, next to the baselines."""
 
     holdout: HoldoutRange
     data: DateRange = Field(description="Observations the version was trained and evaluated on.")
     model: PointMetrics
     naive: PointMetrics = Field(description="Persistence: tomorrow = today.")
-    drift: PointMetrics = Field(description="Last value plus the mean change over the window.")
+    drift: PointMetrics = Field(
+        description="Random walk with drift: last value plus h × the mean change over the "
+        "training data."
+    )
+    seasonal_naive: PointMetrics = Field(
+        description="The value one season earlier (`season_length` in the version's bundle)."
+    )
     skill: float | None = Field(description="1 − RMSE/RMSE_naive (> 0 beats naive).")
     skill_vs_drift: float | None
+    skill_vs_seasonal_naive: float | None
     multi_step: MultiStepErrors
     coverage: Coverage = Field(description="Empirical coverage of the prediction intervals.")
 
@@ -110,3 +114,39 @@ class AliasRead(BaseModel):
     name: str
     alias: str
     version: int
+
+
+class PromoteRequest(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    version: Id
+    require: PromotionRule = Field(default_factory=PromotionRule)
+
+
+class PromotionCheck(BaseModel):
+    check: Literal["beats_naive", "beats_current"]
+    holds: bool
+    metric: str
+    basis: str = Field(description="Which evaluation the numbers come from.")
+    candidate: float
+    naive: float | None = None
+    current: float | None = None
+    current_version: int | None = None
+
+
+class PromotionRead(AliasRead):
+    previous_version: int | None
+    checks: list[PromotionCheck]
+
+
+class BacktestRead(BaseModel):
+    id: int
+    name: str
+    version: int
+    job_id: int | None
+    created_at: datetime
+    spec: BacktestSpec
+    result: dict[str, Any] = Field(
+        description="Per-fold (with `cutoff`) and aggregate metrics of the model next to the "
+        "naive, drift and seasonal naive baselines, RMSE per step, interval coverage."
+    )

@@ -9,7 +9,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.db.orm import ModelAlias, ModelVersion, RegisteredModel
+from app.db.orm import Backtest, ModelAlias, ModelVersion, RegisteredModel
 from app.db.session import Database
 from app.errors import (
     AliasNotFound,
@@ -64,6 +64,15 @@ def get_version(session: Session, name: str, version: int) -> ModelVersion:
     if found is None:
         raise VersionNotFound(f"Model '{name}' has no version {version}.")
     return found
+
+
+def latest_backtest(session: Session, version: ModelVersion) -> Backtest | None:
+    return session.scalar(
+        select(Backtest)
+        .where(Backtest.model_version_id == version.id)
+        .order_by(Backtest.id.desc())
+        .limit(1)
+    )
 
 
 def require_ready(version: ModelVersion) -> None:

@@ -6,15 +6,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Query, Response
 from fastapi import status as http_status
+from sqlalchemy import select
 
-from app.db.orm import ModelVersion, TrainingJob
+from app.db.orm import Backtest, ModelVersion, TrainingJob
 from app.deps import DispatcherDep, SessionDep, SettingsDep
 from app.ml.progress import EpochProgress
 from app.pagination import Page, PageDep
 from app.params import MAX_ID, IdPath
 from app.training import service
 from app.training.schemas import (
+    JobKind,
     JobStatus,
+    Promotion,
     TrainingJobCreate,
     TrainingJobRead,
     VersionRef,
@@ -23,7 +26,9 @@ from app.training.schemas import (
 router = APIRouter(prefix="/v1/training-jobs", tags=["training"])
 
 
-def job_read(job: TrainingJob, version: ModelVersion | None) -> TrainingJobRead:
+def job_read(
+    job: TrainingJob, version: ModelVersion | None, backtest_id: int | None = None
+) -> TrainingJobRead:
     ref = None
     if version is not None:
         ref = VersionRef(
@@ -33,6 +38,7 @@ def job_read(job: TrainingJob, version: ModelVersion | None) -> TrainingJobRead:
         )
     return TrainingJobRead(
         id=job.id,
+        kind=job.kind,
         status=job.status,
         series_id=job.series_id,
         model_name=job.model_name,
@@ -48,19 +54,26 @@ def job_read(job: TrainingJob, version: ModelVersion | None) -> TrainingJobRead:
         started_at=job.started_at,
         finished_at=job.finished_at,
         model_version=ref,
+        backtest_url=f"{ref.url}/backtests/{backtest_id}" if ref and backtest_id else None,
+        promotion=Promotion.model_validate(job.promotion) if job.promotion else None,
     )
 
 
 def _read(session: SessionDep, job: TrainingJob) -> TrainingJobRead:
     version = session.get(ModelVersion, job.model_version_id) if job.model_version_id else None
-    return job_read(job, version)
+    backtest_id = (
+        session.scalar(select(Backtest.id).where(Backtest.job_id == job.id))
+        if job.kind == "backtest" and job.status == "succeeded"
+        else None
+    )
+    return job_read(job, version, backtest_id)
 
 
 @router.post(
     "",
     status_code=http_status.HTTP_202_ACCEPTED,
     response_model=TrainingJobRead,
-    summary="Start training a network in the background",
+    summary="Start training a model (network or baseline) in the background",
     responses={422: {"description": "Invalid or impossible spec (the reason is in `detail`)."}},
 )
 def create_job(
@@ -79,6 +92,7 @@ def create_job(
         target=body.target,
         model_name=body.model_name,
         spec=body.spec(),
+        promotion=body.promotion_request(),
     )
     background.add_task(dispatcher.submit, job.id)
     response.headers["Location"] = f"/v1/training-jobs/{job.id}"
@@ -90,10 +104,16 @@ def list_jobs(
     session: SessionDep,
     paging: PageDep,
     status: JobStatus | None = None,
+    kind: JobKind | None = None,
     series_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> Page[TrainingJobRead]:
     jobs, total = service.list_jobs(
-        session, status=status, series_id=series_id, limit=paging.limit, offset=paging.offset
+        session,
+        status=status,
+        kind=kind,
+        series_id=series_id,
+        limit=paging.limit,
+        offset=paging.offset,
     )
     return paging.page([_read(session, j) for j in jobs], total)
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, JsonValue
 from app.ml.progress import EpochProgress
 from app.ml.spec import TrainingSpec
 from app.params import Id
+from app.registry.promotion import PromotionRule
 
 ModelName = Annotated[
     str,
@@ -20,6 +21,11 @@ ModelName = Annotated[
     ),
 ]
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+JobKind = Literal["train", "backtest"]
+AliasName = Annotated[
+    str,
+    Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,63}$", examples=["champion"]),
+]
 
 TUTORIAL_LSTM: dict[str, JsonValue] = {
     "series_id": 1,
@@ -65,11 +71,26 @@ class TrainingJobCreate(TrainingSpec):
         default=None,
         description="Registered model to add a version to; default <series>-<architecture>.",
     )
+    promote_to: AliasName | None = Field(
+        default=None,
+        description="When the new version passes `promote_require`, point this alias at it "
+        "(the outcome and its numbers are in the job's `promotion`).",
+        examples=["champion"],
+    )
+    promote_require: PromotionRule = Field(
+        default_factory=PromotionRule, description="The rule for `promote_to`."
+    )
 
     def spec(self) -> TrainingSpec:
-        return TrainingSpec.model_validate(
-            self.model_dump(exclude={"series_id", "target", "model_name"})
-        )
+        return TrainingSpec.model_validate(self.model_dump(exclude=_JOB_FIELDS))
+
+    def promotion_request(self) -> dict[str, JsonValue] | None:
+        if self.promote_to is None:
+            return None
+        return {"alias": self.promote_to, "require": self.promote_require.model_dump()}
+
+
+_JOB_FIELDS = {"series_id", "target", "model_name", "promote_to", "promote_require"}
 
 
 class VersionRef(BaseModel):
@@ -78,8 +99,21 @@ class VersionRef(BaseModel):
     url: str
 
 
+class Promotion(BaseModel):
+    alias: str
+    require: PromotionRule
+    promoted: bool | None = Field(
+        default=None, description="Null until the job has finished; then whether the alias moved."
+    )
+    detail: str | None = None
+    checks: list[dict[str, JsonValue]] = Field(default_factory=list)
+
+
 class TrainingJobRead(BaseModel):
     id: int
+    kind: JobKind = Field(
+        description="`train` registers a new version; `backtest` evaluates `model_version`."
+    )
     status: JobStatus
     series_id: int | None
     model_name: str
@@ -95,3 +129,7 @@ class TrainingJobRead(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     model_version: VersionRef | None
+    backtest_url: str | None = Field(
+        default=None, description="Backtest jobs, once succeeded: where the result is."
+    )
+    promotion: Promotion | None = None

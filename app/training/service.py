@@ -18,12 +18,22 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.db.orm import ModelVersion, Series, TrainingJob
+from app.db.orm import Backtest, ModelVersion, Series, TrainingJob
 from app.db.session import Database
 from app.db.types import utcnow
-from app.errors import ErrorItem, InvalidSpec, JobNotCancellable, JobNotFound
+from app.errors import (
+    ErrorItem,
+    InvalidSpec,
+    JobNotCancellable,
+    JobNotFound,
+    PromotionRefused,
+    SeriesGone,
+)
+from app.ml.backtest import check_folds
 from app.ml.dataset import DatasetError, DatasetPlan, plan_dataset
-from app.ml.spec import TrainingSpec
+from app.ml.spec import BacktestSpec, TrainingSpec
+from app.registry import service as registry
+from app.registry.promotion import PromotionRule, promote
 from app.series import service as series_service
 
 log = logging.getLogger(__name__)
@@ -78,6 +88,7 @@ def create_job(
     target: str | None,
     model_name: str | None,
     spec: TrainingSpec,
+    promotion: dict[str, Any] | None = None,
 ) -> TrainingJob:
     """Validate the spec against the data (so impossible jobs never queue) and queue it."""
     series = session.get(Series, series_id)
@@ -93,8 +104,16 @@ def create_job(
             errors=[ErrorItem(loc="body.epochs", message="over FORECAST_MAX_EPOCHS")],
         )
     field = resolve_target(series, target)
-    plan_or_422(load_target(session, series, field), spec)
+    values = load_target(session, series, field)
+    plan_or_422(values, spec)
+    if spec.backtest is not None:
+        try:
+            check_folds(values, spec, None)
+        except DatasetError as exc:
+            raise InvalidSpec(str(exc)) from exc
     job = TrainingJob(
+        kind="train",
+        promotion=promotion,
         status="queued",
         series_id=series.id,
         model_name=model_name or f"{series.name}-{spec.architecture}",
@@ -108,6 +127,47 @@ def create_job(
     return job
 
 
+def create_backtest_job(
+    session: Session, settings: Settings, version: ModelVersion, backtest: BacktestSpec
+) -> TrainingJob:
+    """Queue a walk-forward backtest of a ready version, after checking the folds fit its data.
+
+    Without refit the version itself is scored, so every cutoff must lie at or after the start
+    of its holdout (it never trained on those points)."""
+    registry.require_ready(version)
+    series = session.get(Series, version.series_id) if version.series_id is not None else None
+    if series is None:
+        raise SeriesGone(
+            f"The series version {version.version} of '{version.model.name}' was trained on was "
+            "deleted; there is no data to backtest on."
+        )
+    spec = TrainingSpec.model_validate({**version.spec, "backtest": backtest.model_dump()})
+    values = load_target(session, series, version.target)
+    try:
+        check_folds(values, spec, earliest_cutoff_date(version, backtest))
+    except DatasetError as exc:
+        raise InvalidSpec(str(exc)) from exc
+    job = TrainingJob(
+        kind="backtest",
+        status="queued",
+        series_id=series.id,
+        model_name=version.model.name,
+        target=version.target,
+        spec=spec.model_dump(mode="json"),
+        attempts=0,
+        max_attempts=settings.job_max_attempts,
+        model_version_id=version.id,
+    )
+    session.add(job)
+    session.flush()
+    return job
+
+
+def earliest_cutoff_date(version: ModelVersion, backtest: BacktestSpec) -> pd.Timestamp | None:
+    """Without refit, folds may start only where the version's holdout starts."""
+    return None if backtest.refit else pd.Timestamp(version.metrics["holdout"]["start"])
+
+
 def get_job(session: Session, job_id: int) -> TrainingJob:
     job = session.get(TrainingJob, job_id)
     if job is None:
@@ -116,11 +176,19 @@ def get_job(session: Session, job_id: int) -> TrainingJob:
 
 
 def list_jobs(
-    session: Session, *, status: str | None, series_id: int | None, limit: int, offset: int
+    session: Session,
+    *,
+    status: str | None,
+    kind: str | None,
+    series_id: int | None,
+    limit: int,
+    offset: int,
 ) -> tuple[list[TrainingJob], int]:
     stmt = select(TrainingJob)
     if status:
         stmt = stmt.where(TrainingJob.status == status)
+    if kind:
+        stmt = stmt.where(TrainingJob.kind == kind)
     if series_id is not None:
         stmt = stmt.where(TrainingJob.series_id == series_id)
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
@@ -216,6 +284,18 @@ def record_progress(db: Database, job_id: int, worker: str, progress: dict[str, 
         return not job.cancel_requested
 
 
+def still_ours(db: Database, job_id: int, worker: str) -> bool:
+    """False once the job was cancelled or taken over: the worker should stop."""
+    with db.session_scope() as session:
+        job = session.get(TrainingJob, job_id)
+        return bool(
+            job is not None
+            and job.worker == worker
+            and job.status == "running"
+            and not job.cancel_requested
+        )
+
+
 def finish_job(
     db: Database,
     job_id: int,
@@ -224,8 +304,11 @@ def finish_job(
     *,
     error: str | None = None,
     version_id: int | None = None,
+    backtest: dict[str, Any] | None = None,
 ) -> bool:
-    """Final state, in one transaction with the version becoming ``ready`` on success.
+    """Final state, in one transaction with what the job produced: on success a train job's
+    version becomes ``ready`` (and is promoted if the job asked for it and the rule holds),
+    a backtest job's result row is written.
 
     Returns False (and changes nothing) when the job is no longer ours.
     """
@@ -242,18 +325,48 @@ def finish_job(
                 error=error,
                 finished_at=utcnow(),
                 lease_expires_at=None,
-                model_version_id=version_id,
+                **({"model_version_id": version_id} if version_id is not None else {}),
             )
             .execution_options(synchronize_session=False)
         ).rowcount  # type: ignore[attr-defined]
-        if done and version_id is not None:
+        if not done:
+            return False
+        if backtest is not None:  # before promotion: it is the evidence promotion looks at
+            job = session.get(TrainingJob, job_id, populate_existing=True)
+            assert job is not None
+            assert job.model_version_id is not None
+            session.add(Backtest(model_version_id=job.model_version_id, job_id=job_id, **backtest))
+            session.flush()
+        if version_id is not None:
             session.execute(
                 update(ModelVersion)
                 .where(ModelVersion.id == version_id)
                 .values(status="ready")
                 .execution_options(synchronize_session=False)
             )
-        return bool(done)
+            _promote_if_asked(session, job_id, version_id)
+        return True
+
+
+def _promote_if_asked(session: Session, job_id: int, version_id: int) -> None:
+    job = session.get(TrainingJob, job_id, populate_existing=True)
+    assert job is not None
+    if not job.promotion:
+        return
+    version = session.get(ModelVersion, version_id, populate_existing=True)
+    assert version is not None
+    request = job.promotion
+    rule = PromotionRule.model_validate(request["require"])
+    try:
+        _, checks = promote(session, version.model.name, request["alias"], version.version, rule)
+        job.promotion = {**request, "promoted": True, "detail": None, "checks": checks}
+    except PromotionRefused as exc:
+        job.promotion = {
+            **request,
+            "promoted": False,
+            "detail": exc.detail,
+            "checks": exc.extra["checks"],
+        }
 
 
 # --------------------------------------------------------------------------- lost workers
@@ -283,6 +396,25 @@ def release_lost_job(db: Database, job_id: int, worker: str | None, reason: str)
             return False
         job.status, job.worker, job.lease_expires_at = "queued", None, None
         job.enqueued_at = None
+        return True
+
+
+def hand_back_job(db: Database, job_id: int, worker: str) -> bool:
+    """The service is shutting down and stopped the process running this job: queue it again
+    with this attempt not counted (the next start runs it from the beginning). True if handed
+    back; a job that was being cancelled is cancelled instead."""
+    with db.session_scope() as session:
+        job = session.get(TrainingJob, job_id, with_for_update=True)
+        if job is None or job.status != "running" or job.worker != worker:
+            return False
+        if job.cancel_requested:
+            job.status, job.finished_at, job.lease_expires_at = "cancelled", utcnow(), None
+            return False
+        job.status, job.worker, job.lease_expires_at = "queued", None, None
+        job.attempts = max(0, job.attempts - 1)
+        job.enqueued_at, job.progress = None, None
+        if job.attempts == 0:
+            job.started_at = None
         return True
 
 

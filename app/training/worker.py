@@ -11,24 +11,33 @@ import json
 import logging
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from dataclasses import asdict, dataclass
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+import pandas as pd
+
 from app.config import Settings
-from app.db.orm import Series, TrainingJob
+from app.db.orm import ModelVersion, Series, TrainingJob
 from app.db.session import Database
 from app.db.types import utcnow
+from app.logs import configure_logging, job_id_var
+from app.ml.backtest import run_backtest
+from app.ml.baselines import fit_baseline
+from app.ml.calendar import resolve_season_length
 from app.ml.dataset import DatasetError, DatasetPlan, plan_dataset
-from app.ml.evaluate import evaluate
-from app.ml.inference import Forecaster
+from app.ml.evaluate import FittedForecaster, evaluate, fitted_baseline
+from app.ml.inference import load_forecaster, onnx_session
+from app.ml.intervals import Intervals
 from app.ml.progress import EpochProgress
 from app.ml.spec import TrainingSpec
 from app.registry import bundle
 from app.registry.service import discard_version, reserve_version
-from app.registry.store import ArtifactStore, bundle_key, make_store
+from app.registry.store import bundle_key, make_store
 from app.training import service
 from app.training.service import Claim
 
@@ -51,6 +60,7 @@ class _LeaseKeeper(threading.Thread):
         self.stopped = threading.Event()
 
     def run(self) -> None:
+        job_id_var.set(self.job_id)  # threads start with an empty context
         while not self.stopped.wait(self.lease_s / 3):
             try:
                 if not service.renew_lease(self.db, self.job_id, self.worker, self.lease_s):
@@ -63,6 +73,7 @@ def run_job(job_id: int, settings: Settings) -> Claim:
     """Claim and run a job to a final state. Returns the claim (``busy``: try again later)."""
     db = Database(settings.database_url)
     worker = service.worker_id()
+    context = job_id_var.set(job_id)  # every log record of this job carries its id
     try:
         claim = service.claim_job(db, job_id, worker, settings.job_lease_s)
         if claim.kind != "run":
@@ -75,7 +86,13 @@ def run_job(job_id: int, settings: Settings) -> Claim:
         finally:
             keeper.stopped.set()
         if not service.finish_job(
-            db, job_id, worker, outcome.status, error=outcome.error, version_id=outcome.version_id
+            db,
+            job_id,
+            worker,
+            outcome.status,
+            error=outcome.error,
+            version_id=outcome.version_id,
+            backtest=outcome.backtest,
         ):
             log.warning("job %s: taken over by another worker; result discarded", job_id)
             if outcome.version_id is not None:
@@ -84,6 +101,7 @@ def run_job(job_id: int, settings: Settings) -> Claim:
         return claim
     finally:
         db.dispose()
+        job_id_var.reset(context)
 
 
 @dataclass(frozen=True)
@@ -91,19 +109,40 @@ class _Outcome:
     status: Literal["succeeded", "failed", "cancelled"]
     error: str | None = None
     version_id: int | None = None
+    backtest: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class _JobInput:
+    """What a job works on, read in one transaction."""
+
+    kind: str
+    spec: TrainingSpec
+    plan: DatasetPlan
+    season_length: int
+    context: dict[str, Any]
+    subject: dict[str, Any] | None  # backtest jobs: the version under test
+
+
+class _Cancelled(Exception):
+    pass
 
 
 def _execute(db: Database, settings: Settings, job_id: int, worker: str) -> _Outcome:
-    """Train and register; map every failure to one readable line (traceback to the log)."""
+    """Train (and register) or backtest; map every failure to one readable line (traceback to
+    the log)."""
     try:
-        spec, plan, context = _load(db, job_id)
-        result = _train(db, settings, job_id, worker, spec, plan)
-        if result.cancelled:
-            return _Outcome("cancelled")
-        store = make_store(settings.model_dir)
-        version_id = _register(db, store, settings.max_horizon, job_id, spec, plan, result, context)
-        return _Outcome("succeeded", version_id=version_id)
+        job = _load(db, job_id)
+        if job.kind == "backtest":
+            return _Outcome(
+                "succeeded", backtest=_backtest_version(db, settings, job_id, worker, job)
+            )
+        return _train_and_register(db, settings, job_id, worker, job)
+    except _Cancelled:
+        return _Outcome("cancelled")
     except JobFailed as exc:
+        return _Outcome("failed", str(exc))
+    except DatasetError as exc:  # e.g. the data changed since the folds were checked
         return _Outcome("failed", str(exc))
     except Exception as exc:
         if type(exc).__name__ == "SoftTimeLimitExceeded":
@@ -113,13 +152,13 @@ def _execute(db: Database, settings: Settings, job_id: int, worker: str) -> _Out
         return _Outcome("failed", f"{type(exc).__name__}: {first_line}")
 
 
-def _load(db: Database, job_id: int) -> tuple[TrainingSpec, DatasetPlan, dict[str, Any]]:
+def _load(db: Database, job_id: int) -> _JobInput:
     with db.session_scope() as session:
         job = session.get(TrainingJob, job_id)
         assert job is not None
         series = session.get(Series, job.series_id) if job.series_id is not None else None
         if series is None:
-            raise JobFailed("the series was deleted before training started")
+            raise JobFailed("the series was deleted before the job started")
         spec = TrainingSpec.model_validate(job.spec)
         values = service.load_target(session, series, job.target)
         context = {
@@ -130,10 +169,22 @@ def _load(db: Database, job_id: int) -> tuple[TrainingSpec, DatasetPlan, dict[st
             "frequency": series.frequency,
             "exchange": series.exchange,
         }
+        subject = None
+        if job.kind == "backtest":
+            version = session.get(ModelVersion, job.model_version_id or -1)
+            if version is None:
+                raise JobFailed("the version was deleted before the backtest started")
+            subject = {
+                "key": bundle_key(version.model.name, version.version),
+                "files": version.bundle["files"],
+                "holdout_start": version.metrics["holdout"]["start"],
+            }
     try:
-        return spec, plan_dataset(values, spec), context
+        plan = plan_dataset(values, spec)
     except DatasetError as exc:
         raise JobFailed(str(exc)) from exc
+    season_length = resolve_season_length(spec, str(context["frequency"]))
+    return _JobInput(job.kind, spec, plan, season_length, context, subject)
 
 
 def preload_training_code() -> None:
@@ -143,7 +194,93 @@ def preload_training_code() -> None:
     import app.ml.train  # noqa: F401
 
 
-def _train(
+def _train_and_register(
+    db: Database, settings: Settings, job_id: int, worker: str, job: _JobInput
+) -> _Outcome:
+    """Fit, write the bundle to staging, evaluate (and backtest) what will be served, then
+    reserve a pending version and publish the files under it.
+
+    The version becomes ``ready`` in the same transaction that marks the job succeeded.
+    """
+    spec, plan = job.spec, job.plan
+    store = make_store(settings.model_dir)
+    with store.staging() as staged:
+        if spec.is_baseline:
+            started = time.perf_counter()
+            baseline = fit_baseline(plan, spec, job.season_length)
+            model_files: dict[str, Any] = {"kind": "baseline", "baseline": baseline.to_json()}
+            trained = {"train_seconds": time.perf_counter() - started, "epochs_run": 0}
+        else:
+            result = _fit_network(db, settings, job_id, worker, spec, plan)
+            if result.cancelled:
+                raise _Cancelled
+            model_files = _save_network(staged, spec, plan, result)
+            trained = {"train_seconds": result.train_seconds, "epochs_run": result.epochs_run}
+        manifest = {
+            **model_files,
+            "model": job.context["model_name"],
+            "job_id": job_id,
+            "series_id": job.context["series_id"],
+            "target": job.context["target"],
+            "target_transform": spec.target_transform,
+            "window": spec.window,
+            "season_length": job.season_length,
+            "frequency": job.context["frequency"],
+            "exchange": job.context["exchange"],
+            "training_rows_sha256": plan.rows_sha256(),
+            "libraries": bundle.library_versions(),
+            "created_at": utcnow().isoformat(),
+        }
+        forecaster = load_forecaster(staged, manifest)
+        evaluation = evaluate(forecaster, plan, settings.max_horizon, job.season_length)
+        (staged / bundle.EVALUATION).write_text(json.dumps(evaluation))
+        backtest = None
+        if spec.backtest is not None:
+            fixed = None
+            if not spec.backtest.refit:
+                fixed = FittedForecaster(forecaster, Intervals.from_json(evaluation["intervals"]))
+            backtest = _backtest(
+                db, settings, job_id, worker, job, fixed=fixed, earliest=plan.holdout_start
+            )
+        files = bundle.write_manifest(staged, manifest)
+        record = {k: v for k, v in manifest.items() if k not in ("model", "job_id", "series_id")}
+        with db.session_scope() as session:
+            version = reserve_version(
+                session,
+                job.context["model_name"],
+                job_id=job_id,
+                series_id=job.context["series_id"],
+                training_rows_sha256=plan.rows_sha256(),
+                target=job.context["target"],
+                spec=spec.model_dump(mode="json"),
+                bundle={**record, "files": files},
+                metrics=registry_metrics(plan, evaluation),
+                size_bytes=sum(f["size"] for f in files.values()),
+                **trained,
+            )
+            version_id, key = version.id, bundle_key(job.context["model_name"], version.version)
+        try:
+            store.publish(staged, key)
+        except BaseException:
+            discard_version(db, store, version_id)
+            raise
+    return _Outcome("succeeded", version_id=version_id, backtest=backtest)
+
+
+def _configure_tensorflow(settings: Settings) -> None:
+    """Thread limits once per process: TensorFlow refuses changes after its first op."""
+    global _tf_configured
+    if not _tf_configured:
+        from app.ml.train import configure_tensorflow
+
+        configure_tensorflow(settings.tf_threads or None)
+        _tf_configured = True
+
+
+_tf_configured = False
+
+
+def _fit_network(
     db: Database,
     settings: Settings,
     job_id: int,
@@ -151,9 +288,9 @@ def _train(
     spec: TrainingSpec,
     plan: DatasetPlan,
 ) -> TrainResult:
-    from app.ml.train import configure_tensorflow, train
+    from app.ml.train import train
 
-    configure_tensorflow(settings.tf_threads or None)
+    _configure_tensorflow(settings)
 
     def on_epoch(progress: EpochProgress) -> bool:
         return service.record_progress(db, job_id, worker, asdict(progress))
@@ -161,77 +298,92 @@ def _train(
     return train(plan, spec, on_epoch)
 
 
-def _register(
-    db: Database,
-    store: ArtifactStore,
-    max_horizon: int,
-    job_id: int,
-    spec: TrainingSpec,
-    plan: DatasetPlan,
-    result: TrainResult,
-    context: dict[str, Any],
-) -> int:
-    """Write the bundle to staging, reserve a pending version and publish the files under it.
-
-    The version becomes ``ready`` in the same transaction that marks the job succeeded.
-    """
+def _save_network(
+    staged: Path, spec: TrainingSpec, plan: DatasetPlan, result: TrainResult
+) -> dict[str, Any]:
+    """ONNX (served) and Keras files plus the scaler; returns their part of the manifest."""
     from app.ml.export import sample_windows, save_network
 
-    with store.staging() as staged:
-        onnx_diff = save_network(result.network, staged, sample_windows(plan, spec, result.scaler))
-        (staged / bundle.SCALER).write_text(json.dumps(result.scaler.to_json()))
-        forecaster = Forecaster.from_spec(staged / bundle.ONNX, spec, result.scaler)
-        evaluation = evaluate(forecaster, plan, max_horizon)
-        (staged / bundle.EVALUATION).write_text(json.dumps(evaluation))
-        manifest = {
-            "model": context["model_name"],
-            "job_id": job_id,
-            "series_id": context["series_id"],
-            "target": context["target"],
-            "target_transform": spec.target_transform,
-            "window": spec.window,
-            "frequency": context["frequency"],
-            "exchange": context["exchange"],
-            "scaler": result.scaler.to_json(),
-            "input": {
-                "name": forecaster.input_name,
-                "shape": [None, spec.window, 1],
-                "dtype": "float32",
-            },
-            "training_rows_sha256": plan.rows_sha256(),
-            "libraries": bundle.library_versions(),
-            "onnx_max_abs_diff": onnx_diff,
-            "created_at": utcnow().isoformat(),
-        }
-        files = bundle.write_manifest(staged, manifest)
-        record = {k: v for k, v in manifest.items() if k not in ("model", "job_id", "series_id")}
-        with db.session_scope() as session:
-            version = reserve_version(
-                session,
-                context["model_name"],
-                job_id=job_id,
-                series_id=context["series_id"],
-                training_rows_sha256=plan.rows_sha256(),
-                target=context["target"],
-                spec=spec.model_dump(mode="json"),
-                bundle={**record, "files": files},
-                metrics=registry_metrics(plan, evaluation),
-                train_seconds=result.train_seconds,
-                epochs_run=result.epochs_run,
-                size_bytes=sum(f["size"] for f in files.values()),
-            )
-            version_id, key = version.id, bundle_key(context["model_name"], version.version)
-        try:
-            store.publish(staged, key)
-        except BaseException:
-            discard_version(db, store, version_id)
-            raise
-    return version_id
+    onnx_diff = save_network(result.network, staged, sample_windows(plan, spec, result.scaler))
+    (staged / bundle.SCALER).write_text(json.dumps(result.scaler.to_json()))
+    input_name = onnx_session(staged / bundle.ONNX).get_inputs()[0].name
+    return {
+        "kind": "network",
+        "scaler": result.scaler.to_json(),
+        "input": {"name": input_name, "shape": [None, spec.window, 1], "dtype": "float32"},
+        "onnx_max_abs_diff": onnx_diff,
+    }
+
+
+def _backtest_version(
+    db: Database, settings: Settings, job_id: int, worker: str, job: _JobInput
+) -> dict[str, Any]:
+    """A backtest job: refit the version's spec per fold, or score the version itself (with
+    its own intervals) on folds after its holdout start."""
+    assert job.subject is not None
+    assert job.spec.backtest is not None
+    fixed = None
+    earliest = 0
+    if not job.spec.backtest.refit:
+        directory = make_store(settings.model_dir).local_path(job.subject["key"])
+        bundle.verify_bundle(directory, job.subject["files"])
+        manifest = json.loads((directory / bundle.MANIFEST).read_text())
+        evaluation = json.loads((directory / bundle.EVALUATION).read_text())
+        fixed = FittedForecaster(
+            load_forecaster(directory, manifest), Intervals.from_json(evaluation["intervals"])
+        )
+        earliest = int(job.plan.dates.searchsorted(pd.Timestamp(job.subject["holdout_start"])))
+    return _backtest(db, settings, job_id, worker, job, fixed=fixed, earliest=earliest)
+
+
+def _backtest(
+    db: Database,
+    settings: Settings,
+    job_id: int,
+    worker: str,
+    job: _JobInput,
+    *,
+    fixed: FittedForecaster | None,
+    earliest: int,
+) -> dict[str, Any]:
+    """Run the spec's walk-forward backtest; returns the row to store (spec and result)."""
+    backtest_spec = job.spec.backtest
+    assert backtest_spec is not None
+    spec = job.spec
+
+    def fit(plan: DatasetPlan) -> FittedForecaster:
+        if spec.is_baseline:
+            return fitted_baseline(plan, spec, job.season_length, backtest_spec.horizon)
+        from app.ml.train import fit_forecaster
+
+        _configure_tensorflow(settings)
+        return fit_forecaster(
+            plan, spec, horizon=backtest_spec.horizon, season_length=job.season_length
+        )
+
+    def on_fold(done: int, total: int) -> bool:
+        log.info("job %s: backtest fold %s of %s done", job_id, done, total)
+        return service.still_ours(db, job_id, worker)
+
+    result = run_backtest(
+        job.plan.prices,
+        job.plan.dates,
+        spec,
+        backtest_spec,
+        season_length=job.season_length,
+        fit=None if fixed is not None else fit,
+        fixed=fixed,
+        earliest_cutoff=earliest,
+        on_fold=on_fold,
+    )
+    if result["cancelled"]:
+        raise _Cancelled
+    return {"spec": backtest_spec.model_dump(mode="json"), "result": result}
 
 
 def registry_metrics(plan: DatasetPlan, evaluation: dict[str, Any]) -> dict[str, Any]:
     """What the registry keeps for reports and comparisons (the holdout series stay in the
-    bundle): one-step metrics of the served network next to naive and drift, the error per
+    bundle): one-step metrics of the served model next to the baselines, the error per
     horizon step, and interval coverage."""
     one_step = evaluation["one_step"]
     return {
@@ -244,8 +396,10 @@ def registry_metrics(plan: DatasetPlan, evaluation: dict[str, Any]) -> dict[str,
         "model": one_step["model"],
         "naive": one_step["naive"],
         "drift": one_step["drift"],
+        "seasonal_naive": one_step["seasonal_naive"],
         "skill": one_step["skill_vs_naive"],
         "skill_vs_drift": one_step["skill_vs_drift"],
+        "skill_vs_seasonal_naive": one_step["skill_vs_seasonal_naive"],
         "multi_step": evaluation["multi_step"],
         "coverage": evaluation["coverage"],
     }
@@ -254,9 +408,10 @@ def registry_metrics(plan: DatasetPlan, evaluation: dict[str, Any]) -> dict[str,
 def job_process_main(conn: Connection, settings: Settings) -> None:
     """Entry point of an embedded-pool process (spawned, never forked): wait for one job id
     (None means shut down), run that job, exit."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings)
+    # Ctrl-C in a terminal reaches the whole process group: the API's shutdown decides what
+    # happens to a running job (finish within the grace period, else handed back), not SIGINT.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     preload_training_code()  # while idle, so a job starts without the ~3 s import
     parent = multiprocessing.parent_process()
     while not conn.poll(1.0):

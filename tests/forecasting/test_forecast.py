@@ -258,7 +258,8 @@ def test_report_and_compare(client: httpx.Client, trained: int) -> None:
     train(client, trained, units=5)
     report = client.get(f"/v1/models/{MODEL}/versions/1/report").json()
     forecasters = [row["forecaster"] for row in report["one_step"]]
-    assert forecasters == ["model", "naive", "drift"]
+    assert forecasters == ["model", "naive", "drift", "seasonal_naive"]
+    assert report["backtest"] is None
     naive = report["one_step"][1]
     model = report["one_step"][0]
     assert model["skill_vs_naive"] == pytest.approx(1 - model["rmse"] / naive["rmse"])

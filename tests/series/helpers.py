@@ -22,13 +22,17 @@ def upload_csv(
     )
 
 
-def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    """The response is an RFC 9457 problem document with the given status."""
+def assert_problem(
+    response: httpx.Response, status: int, slug: str | None = None
+) -> dict[str, Any]:
+    """The response is an RFC 9457 problem document with the given status (and type)."""
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith(PROBLEM_JSON)
     body: dict[str, Any] = response.json()
     assert body["status"] == status
     assert body["type"].startswith("/problems/")
+    if slug is not None:
+        assert body["type"] == f"/problems/{slug}"
     assert body["title"]
     assert body["detail"]
     return body

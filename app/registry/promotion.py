@@ -1,0 +1,162 @@
+"""Metric-gated promotion: an alias moves to a version only when its numbers say it is better.
+
+Evidence for a version is its latest walk-forward backtest (one-step metrics averaged over its
+folds) when it has one, else its holdout evaluation. Two versions are compared on the metric
+itself when they were measured on the same data (same backtest folds, or the same holdout of
+the same rows); otherwise on the metric relative to the naive forecast on each one's own data,
+which is what stays comparable across different periods. Every decision carries the numbers it
+was made on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db.orm import ModelAlias, ModelVersion, RegisteredModel
+from app.errors import PromotionRefused
+from app.registry import service
+
+Metric = Literal["rmse", "mae", "mase"]
+
+
+class PromotionRule(BaseModel):
+    """What must hold for the alias to move (both checks on by default)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    beats_naive: bool = Field(
+        default=True, description="The version's error is below the naive forecast's."
+    )
+    beats_current: bool = Field(
+        default=True,
+        description="The version's error is below that of the version the alias points at now.",
+    )
+    metric: Metric = "rmse"
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One version's error and the naive error on the same data, and what data that was."""
+
+    source: str
+    basis: tuple[Any, ...]
+    model: float
+    naive: float
+
+    @property
+    def relative(self) -> float:
+        return self.model / self.naive if self.naive else float("inf")
+
+
+def evidence(session: Session, version: ModelVersion, metric: Metric) -> Evidence:
+    backtest = service.latest_backtest(session, version)
+    if backtest is not None:
+        mean = backtest.result["aggregate"]["mean"]["one_step"]
+        return Evidence(
+            source=f"backtest {backtest.id}",
+            basis=(
+                "backtest",
+                version.series_id,
+                version.target,
+                tuple(fold["cutoff"] for fold in backtest.result["folds"]),
+                backtest.result["step"],
+                backtest.result["horizon"],
+            ),
+            model=_number(mean["model"][metric]),
+            naive=_number(mean["naive"][metric]),
+        )
+    metrics = version.metrics
+    return Evidence(
+        source="holdout",
+        basis=(
+            "holdout",
+            version.training_rows_sha256,
+            metrics["holdout"]["start"],
+            metrics["holdout"]["end"],
+        ),
+        model=_number(metrics["model"][metric]),
+        naive=_number(metrics["naive"][metric]),
+    )
+
+
+def _number(value: Any) -> float:
+    return float("inf") if value is None else float(value)
+
+
+def check(
+    session: Session, candidate: ModelVersion, current: ModelVersion | None, rule: PromotionRule
+) -> list[dict[str, Any]]:
+    """Evaluate the rule; one entry per check with the numbers behind it."""
+    mine = evidence(session, candidate, rule.metric)
+    checks: list[dict[str, Any]] = []
+    if rule.beats_naive:
+        checks.append(
+            {
+                "check": "beats_naive",
+                "holds": mine.model < mine.naive,
+                "metric": rule.metric,
+                "basis": mine.source,
+                "candidate": mine.model,
+                "naive": mine.naive,
+            }
+        )
+    if rule.beats_current and current is not None and current.id != candidate.id:
+        theirs = evidence(session, current, rule.metric)
+        same_data = theirs.basis == mine.basis
+        ours, reference = (
+            (mine.model, theirs.model) if same_data else (mine.relative, theirs.relative)
+        )
+        checks.append(
+            {
+                "check": "beats_current",
+                "holds": ours < reference,
+                "metric": rule.metric if same_data else f"{rule.metric} / naive {rule.metric}",
+                "basis": mine.source
+                if same_data
+                else f"candidate {mine.source}, current {theirs.source} (different data: "
+                "compared relative to the naive forecast on each)",
+                "current_version": current.version,
+                "candidate": ours,
+                "current": reference,
+            }
+        )
+    return checks
+
+
+def promote(
+    session: Session, name: str, alias: str, version: int, rule: PromotionRule
+) -> tuple[int | None, list[dict[str, Any]]]:
+    """Move ``alias`` to ``version`` if the rule holds and return the version number it pointed
+    at before, with the checks; else raise PromotionRefused (409).
+
+    The model row is locked (PostgreSQL) so concurrent promotions of one model are decided one
+    after the other, each against the alias as the previous one left it.
+    """
+    candidate = service.get_version(session, name, version)
+    service.require_ready(candidate)
+    session.scalar(
+        select(RegisteredModel.id).where(RegisteredModel.id == candidate.model_id).with_for_update()
+    )
+    pointer = session.get(ModelAlias, (candidate.model_id, alias), populate_existing=True)
+    current = session.get(ModelVersion, pointer.version_id) if pointer is not None else None
+    checks = check(session, candidate, current, rule)
+    failed = [c for c in checks if not c["holds"]]
+    if failed:
+        reasons = "; ".join(
+            f"{c['check']}: {c['metric']} {c['candidate']:.6g} is not below "
+            f"{c.get('naive', c.get('current')):.6g}"
+            for c in failed
+        )
+        raise PromotionRefused(
+            f"Alias '{alias}' of '{name}' stays "
+            + (f"at version {current.version}" if current is not None else "unset")
+            + f"; version {version} does not pass the rule ({reasons}).",
+            extra={"checks": checks},
+        )
+    service.set_alias(session, name, alias, version)
+    return (current.version if current is not None else None), checks

@@ -1,0 +1,353 @@
+"""Forecast accuracy on MSFT walk-forward folds: tutorial recipes vs our defaults vs baselines.
+
+    python -m bench.accuracy               # the full run: rewrites the table in BENCHMARKS.md
+    python -m bench.accuracy --quick       # 3 folds, no tutorial recipes, BENCHMARKS.md untouched
+    python -m bench.accuracy --candidates  # how the defaults were chosen (~45 min), prints only
+    python -m bench.accuracy --intervals   # plain vs volatility-normalised intervals, prints only
+
+MSFT ``High`` (``shared/data``), 10 rolling-origin folds of 252 sessions (one trading year)
+each, horizon 20, laid out by :func:`app.ml.backtest.fold_layout` so that the last origin's
+20-step horizon ends on 2016-12-30: cutoffs from late 2006 to late 2015, one-step test points
+from 2006-11 to 2016-12. Every number is measured on data the network never trained on, with
+the served forecaster (the ONNX export), in price units.
+
+- Our LSTM and GRU defaults and the baselines are refitted on every fold (data before its
+  cutoff only; the last ``test_fraction`` of it is the early-stopping/calibration holdout).
+- The tutorial recipes (``TUTORIAL_LSTM`` / ``TUTORIAL_GRU``: 4×50 units, MinMax-scaled levels,
+  50 epochs, no early stopping) take minutes per fit here, so they are trained once, on the
+  data before the first cutoff, and scored on every fold without refit (``refit=false``).
+  Their 20-step forecasts are the tutorials' recursive generation (each prediction fed back).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from app.ml.backtest import fold_layout, fold_plan, run_backtest
+from app.ml.baselines import fit_baseline
+from app.ml.dataset import DatasetPlan
+from app.ml.evaluate import FittedForecaster, fitted_baseline, recursive_holdout
+from app.ml.intervals import calibrate, residuals
+from app.ml.spec import BacktestSpec, TrainingSpec
+from bench.common import MSFT_CSV, OUT, ROOT, machine
+
+TARGET = "High"
+SEASON = 5  # business days: a week
+FOLDS = BacktestSpec(windows=10, step=252, horizon=20)
+QUICK_FOLDS = BacktestSpec(windows=3, step=252, horizon=20)
+BENCHMARKS = ROOT / "BENCHMARKS.md"
+BEGIN, END = "<!-- accuracy:begin -->", "<!-- accuracy:end -->"
+
+
+def tutorial_specs() -> dict[str, TrainingSpec]:
+    from app.training.schemas import TUTORIAL_GRU, TUTORIAL_LSTM
+
+    def spec(recipe: dict[str, Any]) -> TrainingSpec:
+        return TrainingSpec.model_validate(
+            {k: v for k, v in recipe.items() if k not in ("series_id", "target", "model_name")}
+        )
+
+    return {"tutorial LSTM": spec(TUTORIAL_LSTM), "tutorial GRU": spec(TUTORIAL_GRU)}
+
+
+def our_specs() -> dict[str, TrainingSpec]:
+    return {
+        "our LSTM default": TrainingSpec(architecture="lstm"),
+        "our GRU default": TrainingSpec(architecture="gru"),
+    }
+
+
+# How the defaults were chosen: each candidate on the 10 yearly folds of 2006–2016 (the table's
+# folds) and, as a check outside them, on 10 folds of 1996–2006 (data cut at the first 2006
+# cutoff). Seed variants on 2006–2016 only.
+BOTH = ("2006–2016", "1996–2006")
+CANDIDATES: list[tuple[str, dict[str, Any], tuple[str, ...]]] = [
+    ("LSTM, window 60, drift learned (the old default)", {"window": 60, "drift": "learned"}, BOTH),
+    ("LSTM, window 60, drift baseline", {"window": 60}, BOTH),
+    ("LSTM, window 20, drift baseline (default)", {}, BOTH),
+    ("LSTM default, seed 7", {"seed": 7}, BOTH[:1]),
+    ("GRU, window 60, drift baseline", {"architecture": "gru", "window": 60}, BOTH),
+    ("GRU, window 20, drift baseline (default)", {"architecture": "gru"}, BOTH),
+    ("GRU default, seed 7", {"architecture": "gru", "seed": 7}, BOTH[:1]),
+]
+
+
+def candidates() -> None:
+    from app.ml.train import configure_tensorflow, fit_forecaster
+
+    configure_tensorflow(int(os.environ.get("BENCH_TF_THREADS", "0")) or None)
+    prices, dates = load()
+    first_test_cutoff = dates[fold_layout(len(prices), FOLDS)[0].cutoff]
+    early = dates < first_test_cutoff
+    periods = {BOTH[0]: (prices, dates), BOTH[1]: (prices[early], dates[early])}
+    print(f"Machine: {machine()}\n")
+    print("| candidate | folds | one-step × naive | h=20 × drift | mean h=1…20 × drift "
+          "| coverage 80 / 95 % | s per fold |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|")
+    for label, change, wanted in CANDIDATES:
+        spec = TrainingSpec.model_validate(change)
+        for period in wanted:
+            p, d = periods[period]
+            result = run_backtest(
+                p, d, spec, FOLDS, season_length=SEASON,
+                fit=lambda plan, s=spec: fit_forecaster(plan, s, horizon=FOLDS.horizon),
+            )  # fmt: skip
+            mean = result["aggregate"]["mean"]
+            one, multi, cov = mean["one_step"], mean["multi_step"], mean["coverage"]
+            model, drift = multi["model"], multi["drift"]
+            print(
+                f"| {label} | {period} | {one['model']['rmse'] / one['naive']['rmse']:.4f} "
+                f"| {model['rmse_at_horizon'] / drift['rmse_at_horizon']:.4f} "
+                f"| {model['rmse_mean_over_steps'] / drift['rmse_mean_over_steps']:.4f} "
+                f"| {_pct(cov['80'])} / {_pct(cov['95'])} | {mean['fit_seconds']:.1f} |",
+                flush=True,
+            )
+
+
+def plain_intervals(plan: DatasetPlan, horizon: int) -> FittedForecaster:
+    """The naive baseline with the previous intervals: split-conformal quantiles of the raw
+    log-ratio residuals (no volatility normalisation)."""
+    baseline = fit_baseline(plan, TrainingSpec(architecture="naive"), SEASON)
+    predicted, actual = recursive_holdout(baseline, plan, horizon)
+    res = residuals(actual, predicted, "log_ratio")
+    calibrated = calibrate(res, "log_ratio", np.ones(len(res)))
+    return FittedForecaster(baseline, replace(calibrated, vol_window=None))
+
+
+def intervals_ablation() -> None:
+    prices, dates = load()
+    spec = TrainingSpec(architecture="naive")
+    fits: dict[str, Callable[[DatasetPlan], FittedForecaster]] = {
+        "split conformal on raw residuals (before)": lambda plan: plain_intervals(
+            plan, FOLDS.horizon
+        ),
+        "volatility-normalised split conformal (now)": lambda plan: fitted_baseline(
+            plan, spec, SEASON, FOLDS.horizon
+        ),
+    }
+    print(f"Machine: {machine()}\n")
+    print("| naive forecasts, intervals | 80 % mean | 80 % folds | 95 % mean | 95 % folds |")
+    print("|---|---|---|---|---|")
+    for label, fit in fits.items():
+        result = run_backtest(prices, dates, spec, FOLDS, season_length=SEASON, fit=fit)
+        per_fold = [f["coverage"] for f in result["folds"]]
+        mean = result["aggregate"]["mean"]["coverage"]
+        cells = []
+        for level in ("80", "95"):
+            values = [f[level] for f in per_fold]
+            cells += [_pct(mean[level]), f"{_pct(min(values))} – {_pct(max(values))}"]
+        print(f"| {label} | " + " | ".join(cells) + " |")
+
+
+def load() -> tuple[np.ndarray, pd.DatetimeIndex]:
+    frame = pd.read_csv(MSFT_CSV, parse_dates=["Date"], index_col="Date")
+    return frame[TARGET].to_numpy(dtype=np.float64), pd.DatetimeIndex(frame.index)
+
+
+def run(quick: bool) -> list[dict[str, Any]]:
+    from app.ml.train import configure_tensorflow, fit_forecaster
+
+    configure_tensorflow(int(os.environ.get("BENCH_TF_THREADS", "0")) or None)
+    prices, dates = load()
+    folds = QUICK_FOLDS if quick else FOLDS
+    results: list[dict[str, Any]] = []
+
+    def record(label: str, spec: TrainingSpec, result: dict[str, Any], note: str) -> None:
+        results.append({"label": label, "spec": spec.model_dump(mode="json"), "note": note,
+                        "result": result})  # fmt: skip
+        print(f"{label}: done ({note})", flush=True)
+
+    for method in ("naive", "drift", "seasonal_naive"):
+        spec = TrainingSpec(architecture=method)  # type: ignore[arg-type]
+        result = run_backtest(
+            prices, dates, spec, folds, season_length=SEASON,
+            fit=lambda plan, s=spec: fitted_baseline(plan, s, SEASON, folds.horizon),
+        )  # fmt: skip
+        record(method.replace("_", " "), spec, result, "refit per fold")
+    for label, spec in our_specs().items():
+        result = run_backtest(
+            prices, dates, spec, folds, season_length=SEASON,
+            fit=lambda plan, s=spec: fit_forecaster(plan, s, horizon=folds.horizon),
+        )  # fmt: skip
+        record(label, spec, result, "refit per fold")
+    if not quick:
+        first = fold_layout(len(prices), folds)[0]
+        for label, spec in tutorial_specs().items():
+            plan = fold_plan(prices, dates, spec, first, SEASON)
+            started = time.perf_counter()
+            fitted = fit_forecaster(plan, spec, horizon=folds.horizon)
+            fit_seconds = time.perf_counter() - started
+            fixed = folds.model_copy(update={"refit": False})
+            result = run_backtest(
+                prices, dates, spec, fixed, season_length=SEASON, fixed=fitted,
+                earliest_cutoff=first.cutoff,
+            )  # fmt: skip
+            result["fit_seconds_once"] = fit_seconds
+            result["epochs_run_once"] = fitted.epochs_run
+            record(label, spec, result, "trained once before the first cutoff")
+    return results
+
+
+def _f(value: float | None, digits: int = 3) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f} %"
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    """The summary table: means over folds (each fold's RMSE, then the mean)."""
+    lines = [
+        "| forecaster | trained | one-step RMSE | × naive | MASE | skill vs naive "
+        "| 20-step RMSE (h=20) | × drift | RMSE mean h=1…20 | × drift "
+        "| coverage 80 % | coverage 95 % | training time |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for entry in results:
+        mean = entry["result"]["aggregate"]["mean"]
+        one, multi = mean["one_step"], mean["multi_step"]
+        model, naive = one["model"], one["naive"]
+        drift = multi["drift"]
+        coverage = mean["coverage"] or {}
+        if "fit_seconds_once" in entry["result"]:
+            epochs = entry["result"]["epochs_run_once"]
+            seconds = f"{entry['result']['fit_seconds_once']:.0f} s once ({epochs} epochs)"
+        else:
+            fits = [f["fit_seconds"] for f in entry["result"]["folds"]]
+            epochs = [f["epochs_run"] for f in entry["result"]["folds"]]
+            seconds = (
+                f"{np.mean(fits):.1f} s per fold ({np.mean(epochs):.0f} epochs)"
+                if max(epochs) > 0
+                else f"{1000 * np.mean(fits):.0f} ms per fold"
+            )
+        h20, mean20 = multi["model"]["rmse_at_horizon"], multi["model"]["rmse_mean_over_steps"]
+        lines.append(
+            f"| {entry['label']} | {entry['note']} | {_f(model['rmse'])} "
+            f"| {_f(model['rmse'] / naive['rmse'])} | {_f(model['mase'])} "
+            f"| {_f(one['skill_vs_naive'], 4)} | {_f(h20)} "
+            f"| {_f(h20 / drift['rmse_at_horizon'])} | {_f(mean20)} "
+            f"| {_f(mean20 / drift['rmse_mean_over_steps'])} "
+            f"| {_pct(coverage.get('80'))} | {_pct(coverage.get('95'))} | {seconds} |"
+        )
+    return "\n".join(lines)
+
+
+def fold_table(results: list[dict[str, Any]]) -> str:
+    """Per fold: one-step RMSE / naive and 20-step RMSE / drift of every network."""
+    networks = [e for e in results if e["spec"]["architecture"] not in ("naive", "drift")]
+    networks = [e for e in networks if e["spec"]["architecture"] != "seasonal_naive"]
+    folds = results[0]["result"]["folds"]
+    head = "| fold | cutoff | naive one-step RMSE | drift 20-step RMSE | " + " | ".join(
+        f"{e['label']}: ×naive (1) / ×drift (20)" for e in networks
+    )
+    lines = [head + " |", "|" + "---|" * (4 + len(networks))]
+    for i, fold in enumerate(folds):
+        cells = []
+        for entry in networks:
+            row = entry["result"]["folds"][i]
+            r1 = row["one_step"]["model"]["rmse"] / row["one_step"]["naive"]["rmse"]
+            r20 = (
+                row["multi_step"]["model"]["rmse_at_horizon"]
+                / row["multi_step"]["drift"]["rmse_at_horizon"]
+            )
+            cells.append(f"{r1:.3f} / {r20:.3f}")
+        lines.append(
+            f"| {fold['fold']} | {fold['cutoff']} | {fold['one_step']['naive']['rmse']:.3f} "
+            f"| {fold['multi_step']['drift']['rmse_at_horizon']:.3f} | " + " | ".join(cells) + " |"
+        )
+    return "\n".join(lines)
+
+
+def coverage_table(results: list[dict[str, Any]]) -> str:
+    lines = [
+        "| forecaster | 50 % | 80 % | 90 % | 95 % | 99 % | 80 % range over folds "
+        "| 95 % range over folds |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for entry in results:
+        mean = entry["result"]["aggregate"]["mean"]["coverage"]
+        if not mean:
+            continue
+        per_fold = [f["coverage"] for f in entry["result"]["folds"]]
+        r80 = [f["80"] for f in per_fold]
+        r95 = [f["95"] for f in per_fold]
+        lines.append(
+            f"| {entry['label']} | "
+            + " | ".join(_pct(mean[k]) for k in ("50", "80", "90", "95", "99"))
+            + f" | {_pct(min(r80))} – {_pct(max(r80))} | {_pct(min(r95))} – {_pct(max(r95))} |"
+        )
+    return "\n".join(lines)
+
+
+def section(results: list[dict[str, Any]], started: str, wall: float) -> str:
+    first = results[0]["result"]["folds"][0]
+    last = results[0]["result"]["folds"][-1]
+    return "\n\n".join(
+        [
+            f"Run on {started} (one run of `python -m bench.accuracy`, {wall / 60:.0f} min): "
+            f"MSFT `{TARGET.lower()}`, {len(results[0]['result']['folds'])} folds × "
+            f"{FOLDS.effective_step} origins, horizon {FOLDS.horizon}; cutoffs "
+            f"{first['cutoff']} … {last['cutoff']}, test points {first['test']['start']} … "
+            f"{last['test']['last_actual']}. Means over folds.",
+            table(results),
+            "Per fold (ratios below 1 beat the baseline):",
+            fold_table(results),
+            "Interval coverage on the folds (nominal 50/80/90/95/99 %, all 20 steps pooled per "
+            "fold, then the mean over folds; range = lowest and highest fold):",
+            coverage_table(results),
+        ]
+    )
+
+
+def rewrite_benchmarks(text: str) -> None:
+    current = BENCHMARKS.read_text()
+    block = f"{BEGIN}\n{text}\n{END}"
+    if BEGIN in current and END in current:
+        updated = re.sub(
+            re.escape(BEGIN) + r".*?" + re.escape(END), lambda _: block, current, flags=re.S
+        )
+    else:
+        updated = current.rstrip("\n") + "\n\n## Accuracy (`python -m bench.accuracy`)\n\n" + block
+    BENCHMARKS.write_text(updated if updated.endswith("\n") else updated + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="3 folds, no tutorials, no rewrite")
+    parser.add_argument("--candidates", action="store_true", help="how the defaults were chosen")
+    parser.add_argument("--intervals", action="store_true", help="interval method comparison")
+    args = parser.parse_args()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if args.intervals:
+        intervals_ablation()
+        return
+    if args.candidates:
+        candidates()
+        return
+    started_at = machine()
+    started = time.perf_counter()
+    results = run(args.quick)
+    text = section(results, started_at, time.perf_counter() - started)
+    print(text)
+    OUT.mkdir(parents=True, exist_ok=True)
+    out = Path(OUT / ("accuracy-quick.json" if args.quick else "accuracy.json"))
+    out.write_text(json.dumps(results))
+    if not args.quick:
+        rewrite_benchmarks(text)
+        print(f"\nBENCHMARKS.md updated; full results in {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""Networks end to end (TensorFlow): the default beats seasonal naive on a seasonal series,
+and the same spec, data and seed give the same metrics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("tensorflow")
+
+from app.ml.backtest import run_backtest  # noqa: E402
+from app.ml.calendar import infer_frequency, season_length_for  # noqa: E402
+from app.ml.dataset import plan_dataset  # noqa: E402
+from app.ml.evaluate import evaluate  # noqa: E402
+from app.ml.spec import BacktestSpec, TrainingSpec  # noqa: E402
+from app.ml.train import configure_tensorflow, fit_forecaster  # noqa: E402
+from tests.ml.helpers import random_walk, seasonal_load  # noqa: E402
+
+configure_tensorflow(1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("architecture", ["lstm", "gru"])
+def test_default_spec_beats_seasonal_naive_on_a_seasonal_series(architecture: str) -> None:
+    values = seasonal_load()
+    season = season_length_for(infer_frequency(pd.DatetimeIndex(values.index)))
+    assert season == 24
+    spec = TrainingSpec.model_validate({"architecture": architecture})  # real defaults, uncapped
+    plan = plan_dataset(values, spec, season_length=season)
+    fitted = fit_forecaster(plan, spec, horizon=24, season_length=season)
+    report = evaluate(fitted.forecaster, plan, horizon=24, season_length=season)
+    one = report["one_step"]
+    assert one["model"]["rmse"] <= 0.9 * one["seasonal_naive"]["rmse"], one
+    assert one["skill_vs_seasonal_naive"] >= 0.1
+
+
+@pytest.mark.slow
+def test_same_spec_data_and_seed_give_the_same_metrics() -> None:
+    values = random_walk(260, seed=7)
+    spec = TrainingSpec(units=4, epochs=2, window=10, batch_size=32, seed=3)
+    runs = []
+    for _ in range(2):
+        runs.append(
+            run_backtest(
+                values.to_numpy(),
+                pd.DatetimeIndex(values.index),
+                spec,
+                BacktestSpec(windows=2, step=10, horizon=5),
+                season_length=5,
+                fit=lambda plan: fit_forecaster(plan, spec, horizon=5),
+            )
+        )
+    first, second = (np.array(r["forecasts"]["model"], dtype=float) for r in runs)
+    np.testing.assert_allclose(first, second, rtol=0, atol=1e-6)
+    for a, b in zip(runs[0]["folds"], runs[1]["folds"], strict=True):
+        assert a["one_step"]["model"]["rmse"] == pytest.approx(
+            b["one_step"]["model"]["rmse"], abs=1e-6
+        )
+        np.testing.assert_allclose(
+            a["per_step_rmse"]["model"], b["per_step_rmse"]["model"], atol=1e-6
+        )
+        assert a["coverage"] == pytest.approx(b["coverage"], abs=1e-6)
+
+
+@pytest.mark.slow
+def test_drift_modes_move_the_forecasts_by_the_chosen_mean_step() -> None:
+    values = random_walk(300, seed=2)
+    base = {"units": 4, "epochs": 2, "window": 10, "batch_size": 32, "seed": 1}
+    plan = plan_dataset(values, TrainingSpec(**base))
+    history = values.to_numpy()[None, -11:]
+    one = {
+        mode: fit_forecaster(
+            plan, TrainingSpec(**base, drift=mode), horizon=3
+        ).forecaster.recursive(history, 1)[0, 0]
+        for mode in ("learned", "none", "baseline")
+    }
+    train = values.to_numpy()[: plan.holdout_start]
+    mean_move = float(np.mean(np.diff(np.log(train))[10:]))
+    slope = (train[-1] - train[0]) / (len(train) - 1) / train[-1]
+    assert np.log(one["learned"] / one["none"]) == pytest.approx(mean_move, rel=1e-3)
+    assert np.log(one["baseline"] / one["none"]) == pytest.approx(np.log1p(slope), rel=1e-3)
