@@ -7,11 +7,12 @@ PORT ?= 8000
 
 .PHONY: run test lint format services bench clean
 
-# The venv is rebuilt when pyproject.toml changes.
+# The venv is rebuilt when pyproject.toml changes. Extras: `train` (TensorFlow, Keras, ONNX export:
+# what worker processes need; `make run` trains in local worker processes) and `dev` (tests, lint).
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[train,dev]'
 	touch $@
 
 ## run: install, migrate (on start) and serve on http://$(HOST):$(PORT) with SQLite

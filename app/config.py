@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ENV_PREFIX = "FORECAST_"
 
 
 class Settings(BaseSettings):
     """Service configuration, read from ``FORECAST_*`` environment variables (or ``.env``)."""
 
-    model_config = SettingsConfigDict(env_prefix="FORECAST_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=".env", extra="ignore")
 
     database_url: str = Field(
         default="sqlite:///data/forecast.db",
@@ -63,7 +67,11 @@ class Settings(BaseSettings):
         default=10, gt=0, description="How often the API looks for lost or unsent jobs."
     )
     max_horizon: int = Field(
-        default=30, ge=1, le=1000, description="Longest forecast (steps) a client may ask for."
+        default=30,
+        ge=1,
+        le=1000,
+        description="Longest forecast (steps) a client may ask for; also the steps evaluated "
+        "at training.",
     )
     bundle_cache_size: int = Field(
         default=32, ge=1, description="Model versions kept loaded for forecasting (LRU)."
@@ -71,13 +79,92 @@ class Settings(BaseSettings):
     forecast_cache_s: float = Field(
         default=1.0,
         ge=0,
-        description="Identical GET /v1/forecast requests within this many seconds share one "
+        description="Identical `GET /v1/forecast` requests within this many seconds share one "
         "computed response (writes to this process clear it at once); 0 turns it off.",
     )
     tf_threads: int = Field(
         default=0, ge=0, description="TensorFlow threads per job; 0 lets TensorFlow decide."
     )
+    shutdown_grace_s: float = Field(
+        default=5,
+        ge=0,
+        description="Embedded mode: on SIGTERM, running jobs get this long to finish; a job "
+        "still running is then stopped and queued again with its attempt not counted, so the "
+        "next start runs it. Keep the orchestrator's stop timeout above it.",
+    )
+
+    api_key: SecretStr | None = Field(
+        default=None,
+        description="When set, every write (POST, PUT, PATCH, DELETE) needs "
+        "`Authorization: Bearer <key>` or `X-API-Key: <key>`; 401 otherwise. Unset: open.",
+    )
+    protect_reads: bool = Field(
+        default=False,
+        description="With `FORECAST_API_KEY` set, reads (GET, HEAD, `/metrics` included) need "
+        "the key too, except the probes `/healthz`, `/readyz` and the API docs.",
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default=[],
+        description="Browser origins allowed by CORS, comma-separated or a JSON list "
+        "(`https://a.example,https://b.example`, `*`). Empty: no CORS headers.",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="`text` for people, `json` (one object per line, with `request_id` and "
+        "`job_id`) for log collectors.",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        default="INFO", description="Least severe log level written (API and workers)."
+    )
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _blank_key_is_unset(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [origin.strip() for origin in text.split(",") if origin.strip()]
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
 
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+
+def _default_text(value: Any) -> str:
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if isinstance(value, list):
+        return "`" + ",".join(value) + "`" if value else "empty"
+    return f"`{value}`"
+
+
+def settings_table() -> str:
+    """The README's settings reference, generated from :class:`Settings` (``python -m
+    app.config``); ``tests/test_settings_doc.py`` keeps the two identical."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        description = " ".join((field.description or "").split()).replace("|", "\\|")
+        rows.append(
+            f"| `{ENV_PREFIX}{name.upper()}` | {_default_text(field.default)} | {description} |"
+        )
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":
+    print(settings_table(), end="")

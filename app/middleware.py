@@ -1,10 +1,148 @@
-"""ASGI middleware that refuses request bodies over the size limit while they stream in."""
+"""ASGI middleware: request ids, access log and HTTP metrics; request body size limit."""
 
 from __future__ import annotations
 
+import logging
+import re
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from fastapi.routing import iter_route_contexts
+from starlette.datastructures import MutableHeaders
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import PayloadTooLarge, problem_response
+from app.errors import PayloadTooLarge, internal_error_response, problem_response
+from app.logs import ACCESS_LOGGER, request_id_var
+
+if TYPE_CHECKING:
+    from app.metrics import Metrics
+
+access_log = logging.getLogger(ACCESS_LOGGER)
+REQUEST_ID_HEADER = "X-Request-ID"
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+UNMATCHED = "<unmatched>"
+
+
+def request_id_from(scope: Scope) -> str:
+    """The client's ``X-Request-ID`` if it is 1–128 of ``[A-Za-z0-9._-]``, else a new one."""
+    for name, value in scope.get("headers") or []:
+        if name == b"x-request-id":
+            candidate: str = value.decode("latin-1")
+            if _VALID_REQUEST_ID.match(candidate):
+                return candidate
+            break
+    return uuid.uuid4().hex
+
+
+class RouteTemplates:
+    """The path template (``/v1/series/{series_id}``) of the route that handled, or would
+    handle, a request, as a metric label: never the raw path, so label values stay few.
+
+    FastAPI keeps included routers as nodes and puts the router's own route in
+    ``scope["route"]``, whose path lacks any prefix given to ``include_router``; the full
+    templates come from the app's flattened route contexts, looked up once per route.
+    """
+
+    def __init__(self) -> None:
+        self._by_route: dict[int, str] = {}
+
+    def __call__(self, scope: Scope) -> str:
+        route = scope.get("route")
+        if route is not None:
+            found = self._by_route.get(id(route))
+            if found is None:
+                self._index(scope)
+                found = self._by_route.setdefault(id(route), _template_of(route) or UNMATCHED)
+            return found
+        # Answered before routing (401, 413) or by no route (404, 405): match it here.
+        partial = None
+        for context in _route_contexts(scope):
+            match, _ = context.matches(scope)
+            if match is Match.FULL:
+                return _template_of(context) or UNMATCHED
+            if match is Match.PARTIAL and partial is None:
+                partial = context
+        return (_template_of(partial) if partial is not None else None) or UNMATCHED
+
+    def _index(self, scope: Scope) -> None:
+        for context in _route_contexts(scope):
+            template = _template_of(context)
+            if template:
+                self._by_route.setdefault(id(getattr(context, "original_route", context)), template)
+
+
+def _route_contexts(scope: Scope) -> list[Any]:
+    routes = getattr(getattr(scope.get("app"), "router", None), "routes", [])
+    return list(iter_route_contexts(routes))
+
+
+def _template_of(route: Any) -> str | None:
+    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    return str(template) if template else None
+
+
+class RequestContextMiddleware:
+    """Outermost: gives each request an id (``X-Request-ID`` in, out and in every log record),
+    writes one access line, observes the HTTP metrics and turns an unhandled exception into a
+    generic 500 problem (traceback to the log only) that still carries the request id."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics | None = None) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.route_template = RouteTemplates()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = request_id_from(scope)
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                status = message["status"]
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            if response_started:
+                raise
+            response = internal_error_response(scope["method"], scope["path"], exc)
+            await response(scope, receive, send_with_id)
+        except BaseException:
+            if not response_started:
+                status = 499  # the client went away first (as nginx counts it)
+            raise
+        finally:
+            seconds = time.perf_counter() - started
+            route = self.route_template(scope)
+            if self.metrics is not None:
+                self.metrics.observe_request(scope["method"], route, status, seconds)
+            if access_log.isEnabledFor(logging.INFO):
+                access_log.info(
+                    "%s %s %s %.1fms",
+                    scope["method"],
+                    scope["path"],
+                    status,
+                    seconds * 1000,
+                    extra={
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "route": route,
+                        "status": status,
+                        "duration_ms": round(seconds * 1000, 2),
+                    },
+                )
+            request_id_var.reset(token)
 
 
 class _BodyTooLarge(Exception):

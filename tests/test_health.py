@@ -16,7 +16,10 @@ def test_healthz(client: httpx.Client) -> None:
 
 def test_readyz_when_migrated(client: httpx.Client) -> None:
     body = client.get("/readyz").json()
-    assert body == {"status": "ready", "checks": {"database": "ok", "migrations": "ok"}}
+    assert body == {
+        "status": "ready",
+        "checks": {"database": "ok", "migrations": "ok", "artifact_store": "ok"},
+    }
 
 
 def test_readyz_is_503_when_the_schema_is_missing(tmp_path: Path) -> None:

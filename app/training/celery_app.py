@@ -5,14 +5,21 @@ Settings (measured, see ARCHITECTURE.md): acks late + reject on worker lost, so 
 worker's job is redelivered; prefetch 1; one task per child process (fresh TensorFlow state,
 flat memory); soft/hard time limits per job; a visibility timeout longer than any allowed job,
 so Redis never redelivers a job that is still running.
+
+On SIGTERM a worker shuts down warm: it takes no new job and exits when the running one is
+finished (nothing here traps the signal). If it is killed first (a second SIGTERM, SIGKILL
+after the orchestrator's stop timeout), the job's lease lapses and the API's reconciler
+requeues it (one attempt spent); the unacknowledged message is also redelivered later, and
+finds the job running or finished, so it never runs twice at once.
 """
 
 from __future__ import annotations
 
 from celery import Celery, Task
-from celery.signals import worker_init
+from celery.signals import setup_logging, worker_init
 
 from app.config import Settings
+from app.logs import configure_logging
 
 TRAIN_TASK = "forecast.train"
 
@@ -41,6 +48,13 @@ def make_celery(settings: Settings) -> Celery:
 
 settings = Settings()
 celery = make_celery(settings)
+
+
+@setup_logging.connect
+def _configure_logging(**_: object) -> None:
+    """Our format (FORECAST_LOG_FORMAT/LEVEL) instead of Celery's; connecting to this signal
+    also keeps Celery from reconfiguring logging or redirecting stdout."""
+    configure_logging(settings)
 
 
 @worker_init.connect

@@ -98,15 +98,33 @@ class EmbeddedQueue:
         self._pending.put(job_id)
 
     def stop(self) -> None:
-        """Stop dispatching; running jobs are terminated and left for reconciliation."""
+        """Stop dispatching. Running jobs get ``shutdown_grace_s`` to finish; a job still
+        running then (or whose process died meanwhile, e.g. from the same SIGTERM) is stopped
+        and handed back: ``queued`` again with its attempt not counted, so the next start runs
+        it. Never left ``running``; jobs waiting in memory are queued in the database already."""
         self._stop.set()
         self._thread.join(timeout=10)
-        if self._warm is not None:
-            self._warm.conn.send(None)
+        if self._warm is not None:  # idle: nothing to lose
+            self._warm.process.kill()
             self._warm.process.join(timeout=10)
-        for run in list(self._running.values()):
-            run.process.terminate()
-            run.process.join(timeout=10)
+            self._warm.conn.close()
+        running = list(self._running.values())
+        deadline = time.monotonic() + self.settings.shutdown_grace_s
+        for run in running:
+            run.process.join(timeout=max(0.0, deadline - time.monotonic()))
+        for run in running:
+            if run.process.is_alive():
+                run.process.kill()
+                run.process.join(timeout=10)
+            if run.process.exitcode != 0:
+                self._hand_back(run)
+
+    def _hand_back(self, run: _Running) -> None:
+        try:
+            if service.hand_back_job(self.db, run.job_id, _worker_of(run.process)):
+                log.info("job %s handed back: it runs again when the service starts", run.job_id)
+        except Exception:  # the reconciler of the next start treats it as lost instead
+            log.exception("could not hand back job %s", run.job_id)
 
     def _loop(self) -> None:
         while not self._stop.is_set():

@@ -1,0 +1,66 @@
+# Two images from one file (see "Deploy with docker compose" in README.md):
+#   docker build --target api    -t forecast-api .     # FastAPI + onnxruntime, no TensorFlow
+#   docker build --target worker -t forecast-worker .  # Celery worker with CPU TensorFlow
+# The API serves forecasts from ONNX and never imports TensorFlow, so its image is built from
+# the base dependencies of pyproject.toml only; the worker adds the `train` extra.
+
+FROM python:3.11-slim-bookworm AS base
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1
+
+# ---------------------------------------------------------------- dependency layers (cached)
+# Only pyproject.toml is copied here: editing the code never reinstalls the dependencies.
+FROM base AS requirements
+WORKDIR /build
+COPY pyproject.toml ./
+RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
+open('requirements-api.txt', 'w').write('\n'.join(p['dependencies']) + '\n'); \
+open('requirements-train.txt', 'w').write('\n'.join(p['optional-dependencies']['train']) + '\n')"
+
+FROM requirements AS api-deps
+RUN python -m venv /opt/venv \
+    && /opt/venv/bin/pip install --no-cache-dir -r requirements-api.txt
+
+# The worker's venv starts from the API's (shared layer) and resolves both lists together.
+FROM api-deps AS worker-deps
+RUN /opt/venv/bin/pip install --no-cache-dir -r requirements-api.txt -r requirements-train.txt
+
+# ---------------------------------------------------------------- runtime
+FROM base AS runtime
+# A fixed uid, so a bind-mounted or NFS artifact store can be chowned to it on the host.
+RUN groupadd --system --gid 10001 forecast \
+    && useradd --system --uid 10001 --gid forecast --create-home --home-dir /home/forecast \
+       --shell /usr/sbin/nologin forecast \
+    && mkdir -p /var/lib/forecast/models \
+    && chown forecast:forecast /var/lib/forecast/models
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONPATH=/srv/forecast \
+    FORECAST_MODEL_DIR=/var/lib/forecast/models \
+    MPLCONFIGDIR=/tmp/matplotlib
+WORKDIR /srv/forecast
+
+FROM runtime AS api
+COPY --from=api-deps /opt/venv /opt/venv
+COPY alembic.ini ./
+COPY migrations/ ./migrations/
+COPY app/ ./app/
+USER 10001:10001
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
+CMD ["uvicorn", "app.main:create_app", "--factory", "--host", "0.0.0.0", "--port", "8000"]
+
+FROM runtime AS worker
+COPY --from=worker-deps /opt/venv /opt/venv
+COPY alembic.ini ./
+COPY migrations/ ./migrations/
+COPY app/ ./app/
+USER 10001:10001
+# The worker answers a broadcast ping from the broker (its node name is celery@<container id>).
+HEALTHCHECK --interval=60s --timeout=20s --start-period=60s --retries=3 \
+    CMD ["sh", "-c", "celery -A app.training.celery_app:celery inspect ping --destination celery@$HOSTNAME --timeout 10"]
+# Warm shutdown on SIGTERM: the running job is finished (or handed back, see README).
+STOPSIGNAL SIGTERM
+CMD ["celery", "-A", "app.training.celery_app:celery", "worker", "--loglevel=INFO", "--concurrency=1"]

@@ -1,0 +1,182 @@
+"""Prometheus metrics, one registry per app (several apps in one process never collide).
+
+- ``http_requests_total{method,route,status}``, ``http_request_duration_seconds{method,route}``:
+  observed by :class:`app.middleware.RequestContextMiddleware`, labelled by route template
+  (``/v1/series/{series_id}``; ``<unmatched>`` for paths no route knows). Scrapes of
+  ``/metrics`` itself are not counted.
+- ``forecast_latency_seconds``: time spent computing a forecast (cached responses excluded).
+- ``forecast_bundle_cache_hits_total`` / ``…_misses_total`` / ``forecast_bundle_cache_size``.
+- ``forecast_jobs{state}`` and ``forecast_training_duration_seconds`` (first start to finish
+  of succeeded jobs): read from the database at scrape time, since jobs run in other processes
+  and the database is the truth. Not reported when the database cannot be read.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from bisect import bisect_right
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+
+from app.db.orm import TrainingJob
+from app.db.session import Database
+from app.forecasting.cache import BundleCache
+
+log = logging.getLogger(__name__)
+# No *_created series: they double the output and nobody reads them.
+disable_created_metrics()  # type: ignore[no-untyped-call]
+
+METRICS_PATH = "/metrics"
+JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
+TRAINING_BUCKETS = (1, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200)
+FORECAST_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+class Metrics:
+    """The app's registry and the instruments the request path observes."""
+
+    def __init__(self, db: Database, bundles: BundleCache) -> None:
+        self.registry = CollectorRegistry()
+        self.http_requests = Counter(
+            "http_requests_total",
+            "HTTP requests by method, route template and status.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.http_duration = Histogram(
+            "http_request_duration_seconds",
+            "Time to answer HTTP requests, by method and route template.",
+            ["method", "route"],
+            registry=self.registry,
+        )
+        self.forecast_latency = Histogram(
+            "forecast_latency_seconds",
+            "Time the API spends computing one forecast (resolve, load, read, predict).",
+            buckets=FORECAST_BUCKETS,
+            registry=self.registry,
+        )
+        self.registry.register(BundleCacheCollector(bundles))
+        self.registry.register(JobCollector(db))
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        if route == METRICS_PATH:
+            return
+        method = method if method in KNOWN_METHODS else "OTHER"
+        self.http_requests.labels(method, route, str(status)).inc()
+        self.http_duration.labels(method, route).observe(seconds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class BundleCacheCollector(Collector):
+    def __init__(self, cache: BundleCache) -> None:
+        self.cache = cache
+
+    def collect(self) -> Iterable[Metric]:
+        yield CounterMetricFamily(
+            "forecast_bundle_cache_hits",
+            "Forecasts served from an already loaded bundle.",
+            value=self.cache.hits,
+        )
+        yield CounterMetricFamily(
+            "forecast_bundle_cache_misses",
+            "Forecasts that had to load (and verify) a bundle first.",
+            value=self.cache.misses,
+        )
+        yield GaugeMetricFamily(
+            "forecast_bundle_cache_size", "Model versions loaded now.", value=self.cache.count()
+        )
+
+
+class JobCollector(Collector):
+    """Jobs by state and training durations, counted in the database at scrape time."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def describe(self) -> Iterable[Metric]:
+        # Names only: registering must not query the database.
+        yield GaugeMetricFamily("forecast_jobs", "", labels=["state"])
+        yield HistogramMetricFamily("forecast_training_duration_seconds", "")
+
+    def collect(self) -> Iterable[Metric]:
+        try:
+            with self.db.engine.connect() as conn:
+                counts = dict(
+                    conn.execute(
+                        select(TrainingJob.status, func.count()).group_by(TrainingJob.status)
+                    ).all()
+                )
+                spans = conn.execute(
+                    select(TrainingJob.started_at, TrainingJob.finished_at).where(
+                        TrainingJob.status == "succeeded",
+                        TrainingJob.started_at.is_not(None),
+                        TrainingJob.finished_at.is_not(None),
+                    )
+                ).all()
+        except Exception as exc:  # a scrape must not fail because the database blinked
+            log.warning("job metrics unavailable: %s", type(exc).__name__)
+            return
+        jobs = GaugeMetricFamily(
+            "forecast_jobs", "Training jobs by state (from the database).", labels=["state"]
+        )
+        for state in (*JOB_STATES, *sorted(set(counts) - set(JOB_STATES))):
+            jobs.add_metric([state], counts.get(state, 0))
+        yield jobs
+        durations = sorted(
+            max(0.0, (end - start).total_seconds()) for start, end in spans if start and end
+        )
+        buckets = [(str(float(le)), bisect_right(durations, le)) for le in TRAINING_BUCKETS]
+        yield HistogramMetricFamily(
+            "forecast_training_duration_seconds",
+            "Training time of succeeded jobs, first start to finish (from the database).",
+            buckets=[*buckets, ("+Inf", len(durations))],
+            sum_value=sum(durations),
+        )
+
+
+@contextmanager
+def timed_forecast(request: Request) -> Iterator[None]:
+    """Observe ``forecast_latency_seconds`` for a forecast computed in this block (if it
+    succeeds)."""
+    started = time.perf_counter()
+    yield
+    metrics: Metrics | None = getattr(request.app.state, "metrics", None)
+    if metrics is not None:
+        metrics.forecast_latency.observe(time.perf_counter() - started)
+
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get(
+    METRICS_PATH,
+    summary="Prometheus metrics (text format)",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
+)
+def metrics(request: Request) -> Response:
+    """Runs in a worker thread: the job metrics query the database."""
+    registry: Metrics = request.app.state.metrics
+    return Response(registry.render(), media_type=CONTENT_TYPE_LATEST)

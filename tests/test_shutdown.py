@@ -1,0 +1,164 @@
+"""SIGTERM on a real API process (embedded workers): it exits promptly, and the job it was
+running is handed back (queued, attempt not counted) rather than left running; the next start
+finishes it. Also checks the JSON logs of the API and its job process on the way."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
+
+from app.db.orm import TrainingJob
+from bench.common import ROOT, free_port
+from tests.training.helpers import random_walk_series, wait_for, wait_for_progress
+
+GRACE_S = 1.0
+EXIT_BOUND_S = 20.0
+
+
+@dataclass
+class Api:
+    process: subprocess.Popen[bytes]
+    base_url: str
+
+
+@contextmanager
+def api_process(database_url: str, log: Path, **settings: str) -> Iterator[Api]:
+    """``uvicorn app.main:create_app --factory`` as ``make run`` starts it, stderr to ``log``;
+    waits until ready, kills it at the end if the test has not stopped it."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "FORECAST_DATABASE_URL": database_url,
+        **{f"FORECAST_{k.upper()}": v for k, v in settings.items()},
+    }
+    with log.open("ab") as err:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory",
+             "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT, env=env, stderr=err, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+    api = Api(process, f"http://127.0.0.1:{port}")
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{api.base_url}/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, "API did not become ready"
+            time.sleep(0.1)
+        yield api
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def job_row(database_url: str, job_id: int) -> TrainingJob:
+    engine = create_engine(database_url)
+    try:
+        with Session(engine, expire_on_commit=False) as session:
+            job = session.get(TrainingJob, job_id)
+    finally:
+        engine.dispose()
+    assert job is not None
+    return job
+
+
+def json_records(log: Path) -> list[dict[str, Any]]:
+    records = []
+    for line in log.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
+@pytest.mark.slow
+def test_sigterm_hands_back_the_running_job_and_a_restart_finishes_it(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/api.db"
+    log = tmp_path / "api.log"
+    settings = {
+        "model_dir": str(tmp_path / "models"),
+        "shutdown_grace_s": str(GRACE_S),
+        "log_format": "json",
+        "job_lease_s": "3",
+        "reconcile_interval_s": "0.5",
+        "tf_threads": "1",
+    }
+    with api_process(url, log, **settings) as first:
+        with httpx.Client(base_url=first.base_url, timeout=60) as client:
+            series_id = random_walk_series(client, n=400)
+            spec = {"series_id": series_id, "epochs": 30, "patience": None, "units": 8,
+                    "window": 20}  # fmt: skip
+            started = client.post(
+                "/v1/training-jobs", json=spec, headers={"X-Request-ID": "start-job-1"}
+            )
+            assert started.status_code == 202, started.text
+            assert started.headers["x-request-id"] == "start-job-1"
+            job = started.json()
+            running = wait_for_progress(client, job["id"])
+        job_pid = int(running["worker"].rpartition(":")[2])
+        stopped = time.monotonic()
+        first.process.send_signal(signal.SIGTERM)
+        code = first.process.wait(timeout=EXIT_BOUND_S + 10)
+        took = time.monotonic() - stopped
+
+    assert took < EXIT_BOUND_S, f"the API took {took:.1f} s to stop"
+    assert code in (0, -signal.SIGTERM), code
+    assert not Path(f"/proc/{job_pid}").exists(), "the job process outlived the API"
+    after_stop = job_row(url, job["id"])
+    assert after_stop.status in ("queued", "succeeded")  # never left running
+    if after_stop.status == "queued":  # handed back: that run does not count
+        assert (after_stop.attempts, after_stop.worker, after_stop.progress) == (0, None, None)
+
+    records = json_records(log)
+    assert any(
+        r.get("logger") == "app.access" and r.get("request_id") == "start-job-1"
+        and r.get("status") == 202 and r.get("route") == "/v1/training-jobs"
+        for r in records
+    )  # fmt: skip
+    worker_lines = [r for r in records if r.get("job_id") == job["id"]]
+    assert any("running on" in r["message"] for r in worker_lines), records[-20:]
+
+    with api_process(url, log, **settings) as second:
+        with httpx.Client(base_url=second.base_url, timeout=60) as client:
+            done = wait_for(client, job["id"], timeout=240)
+            assert done["status"] == "succeeded", done
+            if after_stop.status == "queued":
+                assert done["attempts"] == 1
+            for _ in range(2):
+                forecast = client.post("/v1/forecast", json={"model": done["model_name"]})
+                assert forecast.status_code == 200, forecast.text
+            metrics = {
+                sample.name + json.dumps(sample.labels, sort_keys=True): sample.value
+                for family in text_string_to_metric_families(client.get("/metrics").text)
+                for sample in family.samples
+            }
+    assert metrics['forecast_jobs{"state": "succeeded"}'] == 1
+    assert metrics['forecast_jobs{"state": "running"}'] == 0
+    assert metrics["forecast_training_duration_seconds_count{}"] == 1
+    assert metrics["forecast_latency_seconds_count{}"] == 2
+    assert metrics["forecast_bundle_cache_misses_total{}"] == 1
+    assert metrics["forecast_bundle_cache_hits_total{}"] == 1
+    assert metrics["forecast_bundle_cache_size{}"] == 1
