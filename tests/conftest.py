@@ -91,6 +91,7 @@ def server_settings(database_url: str, model_dir: Path, **overrides: object) -> 
         "job_lease_s": 3,
         "reconcile_interval_s": 0.5,
         "tf_threads": 1,
+        "log_level": "WARNING",  # keep pytest's captured output to what matters
         **overrides,
     }
     return Settings(_env_file=None, **values)  # type: ignore[call-arg, arg-type]
@@ -114,7 +115,11 @@ class LiveServer:
 def start_server(settings: Settings) -> LiveServer:
     port = free_port()
     app = create_app(settings)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    # log_config=None: uvicorn leaves the logging that create_app configured alone (its
+    # dictConfig would otherwise replace it for every app built later in this process).
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_config=None, log_level="warning", lifespan="on"
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
