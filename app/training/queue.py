@@ -58,26 +58,46 @@ class CeleryQueue:
 
 
 @dataclass
-class _Running:
-    job_id: int
-    process: BaseProcess
-    started: float
-
-
-@dataclass
-class _Warm:
-    """A spawned process that has imported the worker code and waits for one job id."""
+class _JobProcess:
+    """A spawned process that has imported the training code and runs the job ids it is sent,
+    one at a time, up to ``settings.jobs_per_process`` of them (see :func:`job_process_main`)."""
 
     process: BaseProcess
     conn: Connection
+    jobs_run: int = 0
+
+    def finished_job(self) -> bool:
+        """Whether it reported the job it was given as done (and is free for the next)."""
+        try:
+            if self.conn.poll():
+                self.conn.recv()
+                return True
+        except (EOFError, OSError):
+            pass
+        return False
+
+    def close(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(timeout=10)
+        self.conn.close()
+
+
+@dataclass
+class _Running:
+    job_id: int
+    worker: _JobProcess
+    started: float
 
 
 class EmbeddedQueue:
     """Jobs run in processes spawned by the API (never forked), ``settings.workers`` at a time.
 
-    One process per job: a crash or ``kill -9`` is seen at once from its exit code, and the job
-    is requeued (attempts left) or failed; a job over the time limit is killed. One process is
-    kept spawned and waiting, so a job starts without paying for interpreter start-up and imports.
+    A job process runs one job at a time, so a crash or ``kill -9`` is seen at once from its
+    exit code, and the job is requeued (attempts left) or failed; a job over the time limit is
+    killed. A process runs up to ``settings.jobs_per_process`` jobs, then exits and is replaced
+    (memory stays bounded); one process is always kept spawned and idle, so a job starts without
+    paying for interpreter start-up and the TensorFlow import.
     """
 
     def __init__(self, settings: Settings, db: Database, on_lost: LostHandler) -> None:
@@ -86,7 +106,7 @@ class EmbeddedQueue:
         self.on_lost = on_lost
         self._pending: queue.Queue[int] = queue.Queue()
         self._running: dict[int, _Running] = {}
-        self._warm: _Warm | None = None
+        self._idle: list[_JobProcess] = []
         self._stop = threading.Event()
         self._context = multiprocessing.get_context("spawn")
         self._thread = threading.Thread(target=self._loop, name="embedded-jobs", daemon=True)
@@ -104,24 +124,26 @@ class EmbeddedQueue:
         it. Never left ``running``; jobs waiting in memory are queued in the database already."""
         self._stop.set()
         self._thread.join(timeout=10)
-        if self._warm is not None:  # idle: nothing to lose
-            self._warm.process.kill()
-            self._warm.process.join(timeout=10)
-            self._warm.conn.close()
+        for idle in self._idle:  # nothing to lose
+            idle.close()
         running = list(self._running.values())
+        for run in running:  # read between jobs: exit once the running one is done
+            try:
+                run.worker.conn.send(None)
+            except OSError:
+                pass
         deadline = time.monotonic() + self.settings.shutdown_grace_s
         for run in running:
-            run.process.join(timeout=max(0.0, deadline - time.monotonic()))
+            run.worker.process.join(timeout=max(0.0, deadline - time.monotonic()))
         for run in running:
-            if run.process.is_alive():
-                run.process.kill()
-                run.process.join(timeout=10)
-            if run.process.exitcode != 0:
+            finished = run.worker.finished_job()
+            run.worker.close()
+            if not finished:
                 self._hand_back(run)
 
     def _hand_back(self, run: _Running) -> None:
         try:
-            if service.hand_back_job(self.db, run.job_id, _worker_of(run.process)):
+            if service.hand_back_job(self.db, run.job_id, _worker_of(run.worker.process)):
                 log.info("job %s handed back: it runs again when the service starts", run.job_id)
         except Exception:  # the reconciler of the next start treats it as lost instead
             log.exception("could not hand back job %s", run.job_id)
@@ -130,12 +152,11 @@ class EmbeddedQueue:
         while not self._stop.is_set():
             try:
                 self._reap()
-                if self._warm is None or not self._warm.process.is_alive():
-                    self._warm = self._start_warm()
+                self._keep_idle_processes()
                 if len(self._running) < self.settings.workers:
                     job_id = self._pending.get(timeout=0.05)
                     if job_id not in self._running:
-                        self._spawn(job_id)
+                        self._dispatch(job_id)
                 else:
                     time.sleep(0.05)
             except queue.Empty:
@@ -143,47 +164,67 @@ class EmbeddedQueue:
             except Exception:
                 log.exception("embedded job dispatcher error")
 
-    def _start_warm(self) -> _Warm:
+    def _keep_idle_processes(self) -> None:
+        """At least one idle process; no more than the free slots need (each holds TensorFlow,
+        ~400 MB)."""
+        for idle in [p for p in self._idle if not p.process.is_alive()]:
+            idle.close()
+            self._idle.remove(idle)
+        while len(self._idle) > max(1, self.settings.workers - len(self._running)):
+            self._idle.pop(0).close()
+        if not self._idle:
+            self._idle.append(self._start_process())
+
+    def _start_process(self) -> _JobProcess:
         ours, theirs = self._context.Pipe()
         process = self._context.Process(
-            target=job_process_main, args=(theirs, self.settings), name="job-worker"
+            target=job_process_main,
+            args=(theirs, self.settings),
+            name="job-worker",
         )
         process.start()
         theirs.close()
-        return _Warm(process, ours)
+        return _JobProcess(process, ours)
 
-    def _spawn(self, job_id: int) -> None:
-        warm = self._warm if self._warm and self._warm.process.is_alive() else self._start_warm()
-        self._warm = None
+    def _dispatch(self, job_id: int) -> None:
+        worker = self._idle.pop() if self._idle else self._start_process()
         try:
-            warm.conn.send(job_id)
+            worker.conn.send(job_id)
         except OSError:  # it died between the check and the send
-            warm.process.kill()
+            worker.close()
             self._pending.put(job_id)
             return
-        warm.conn.close()
-        self._running[job_id] = _Running(job_id, warm.process, time.monotonic())
+        worker.jobs_run += 1
+        self._running[job_id] = _Running(job_id, worker, time.monotonic())
 
     def _reap(self) -> None:
         for job_id, run in list(self._running.items()):
-            if run.process.is_alive():
+            worker = run.worker
+            if worker.finished_job():
+                del self._running[job_id]
+                if worker.jobs_run < self.settings.jobs_per_process:
+                    self._idle.append(worker)
+                else:  # it exits by itself after its last job
+                    worker.process.join(timeout=10)
+                    worker.conn.close()
+                continue
+            if worker.process.is_alive():
                 if time.monotonic() - run.started > self.settings.job_time_limit_s:
-                    run.process.kill()
-                    run.process.join()
+                    worker.close()
                     self._time_limit(job_id, run)
                     del self._running[job_id]
                 continue
             del self._running[job_id]
-            code = run.process.exitcode
-            if code != 0:
-                reason = f"killed by signal {-code}" if code and code < 0 else f"exit code {code}"
-                self.on_lost(job_id, _worker_of(run.process), reason)
+            code = worker.process.exitcode
+            worker.close()
+            reason = f"killed by signal {-code}" if code and code < 0 else f"exit code {code}"
+            self.on_lost(job_id, _worker_of(worker.process), reason)
 
     def _time_limit(self, job_id: int, run: _Running) -> None:
         service.finish_job(
             self.db,
             job_id,
-            _worker_of(run.process),
+            _worker_of(run.worker.process),
             "failed",
             error=f"time limit of {self.settings.job_time_limit_s} s exceeded",
         )

@@ -406,27 +406,29 @@ def registry_metrics(plan: DatasetPlan, evaluation: dict[str, Any]) -> dict[str,
 
 
 def job_process_main(conn: Connection, settings: Settings) -> None:
-    """Entry point of an embedded-pool process (spawned, never forked): wait for one job id
-    (None means shut down), run that job, exit."""
+    """Entry point of an embedded-pool process (spawned, never forked): run the job ids it is
+    sent one at a time, answering each with its id once the job is committed, until it has run
+    ``settings.jobs_per_process`` jobs or is sent None (shut down); then exit."""
     configure_logging(settings)
     # Ctrl-C in a terminal reaches the whole process group: the API's shutdown decides what
     # happens to a running job (finish within the grace period, else handed back), not SIGINT.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    preload_training_code()  # while idle, so a job starts without the ~3 s import
+    preload_training_code()  # while idle, so a job starts without the ~3-6 s import
     parent = multiprocessing.parent_process()
-    while not conn.poll(1.0):
-        if parent is not None and not parent.is_alive():
-            return  # the API went away before giving us a job
-    try:
-        job_id = conn.recv()
-    except EOFError:
-        return
-    if job_id is None:
-        return
-    started = time.perf_counter()
-    claim = run_job(job_id, settings)
-    log.info("job %s: done (%s) in %.1f s", job_id, claim.kind, time.perf_counter() - started)
-    # The job is committed; skip interpreter teardown (TensorFlow's takes ~1 s) so the slot
-    # frees at once.
+    for _ in range(settings.jobs_per_process):
+        while not conn.poll(1.0):
+            if parent is not None and not parent.is_alive():
+                return  # the API went away
+        try:
+            job_id = conn.recv()
+        except EOFError:
+            return
+        if job_id is None:
+            break
+        started = time.perf_counter()
+        claim = run_job(job_id, settings)
+        log.info("job %s: done (%s) in %.1f s", job_id, claim.kind, time.perf_counter() - started)
+        conn.send(job_id)
+    # Every job is committed; skip interpreter teardown (TensorFlow's takes ~1 s).
     logging.shutdown()
     os._exit(0)
