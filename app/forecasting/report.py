@@ -8,20 +8,24 @@ from typing import Any
 import pandas as pd
 
 from app.db.orm import Backtest, ModelVersion
+from app.ml.metrics import skill
 
 
 def version_report(version: ModelVersion, backtest: Backtest | None) -> dict[str, Any]:
     """The holdout evaluation and, when the version has one, its latest backtest."""
     m = version.metrics
     naive_rmse = m["naive"]["rmse"]
+    # A baseline that could not be measured (seasonal naive on a holdout shorter than a
+    # season, or a version trained before it was reported) is left out of the rows.
+    measured = [name for name in FORECASTERS if m.get(name) is not None]
     one_step = [
-        {"forecaster": name, **m[name], "skill_vs_naive": _skill(m[name]["rmse"], naive_rmse)}
-        for name in FORECASTERS
+        {"forecaster": name, **m[name], "skill_vs_naive": skill(m[name]["rmse"], naive_rmse)}
+        for name in measured
     ]
     steps = m["multi_step"]
     multi_step = [
         {"h": h, "points": steps["points"][i]}
-        | {f"{name}_rmse": steps[f"{name}_rmse"][i] for name in FORECASTERS}
+        | {f"{name}_rmse": _at(steps.get(f"{name}_rmse"), i) for name in FORECASTERS}
         for i, h in enumerate(steps["h"])
     ]
     coverage = m["coverage"]
@@ -78,8 +82,8 @@ def _rmse(metrics: dict[str, Any] | None) -> float | None:
     return None if metrics is None else metrics["rmse"]
 
 
-def _skill(rmse: float, naive_rmse: float) -> float | None:
-    return 1.0 - rmse / naive_rmse if naive_rmse else None
+def _at(values: list[float | None] | None, i: int) -> float | None:
+    return None if values is None else values[i]
 
 
 FORECASTERS = ("model", "naive", "drift", "seasonal_naive")
@@ -137,10 +141,10 @@ def compare(versions: list[ModelVersion]) -> list[dict[str, Any]]:
                 "mase": m["model"]["mase"],
                 "naive_rmse": m["naive"]["rmse"],
                 "drift_rmse": m["drift"]["rmse"],
-                "seasonal_naive_rmse": m["seasonal_naive"]["rmse"],
+                "seasonal_naive_rmse": _rmse(m.get("seasonal_naive")),
                 "skill": m["skill"],
                 "skill_vs_drift": m["skill_vs_drift"],
-                "skill_vs_seasonal_naive": m["skill_vs_seasonal_naive"],
+                "skill_vs_seasonal_naive": m.get("skill_vs_seasonal_naive"),
                 "coverage": m["coverage"]["measured"],
                 "train_seconds": v.train_seconds,
                 "epochs_run": v.epochs_run,

@@ -191,9 +191,18 @@ def forecast(
         if history.last_date is not None
         else None
     )
-    bounds = [
-        (level, *loaded.intervals.bounds(point, level, history.values[None, :])) for level in levels
-    ]
+    if loaded.intervals.needs_positive and (point <= 0).any():
+        raise InvalidRequest(
+            "This version's intervals are relative to the forecast (log ratios) and need a "
+            "positive forecast; for these values it is not positive."
+        )
+    with np.errstate(over="ignore"):  # an overflow is caught just below
+        bounds = [
+            (level, *loaded.intervals.bounds(point, level, history.values[None, :]))
+            for level in levels
+        ]
+    if not all(np.isfinite(lo).all() and np.isfinite(hi).all() for _, lo, hi in bounds):
+        raise InvalidRequest("The forecast intervals are not finite numbers for these values.")
     points = []
     for step in range(horizon):
         row: dict[str, Any] = {

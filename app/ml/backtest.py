@@ -11,8 +11,8 @@ With refit, fold k trains on the data before its cutoff only: ``fit`` gets a
 for early stopping and to calibrate the intervals) also lies before the cutoff. Without refit
 one trained version (``fixed``) is scored on every fold, and no cutoff may lie before
 ``earliest_cutoff`` (the first observation it did not train on). The baselines of a fold are
-fitted on the training part of the fold's plan (the drift slope), the same code as the
-baseline architectures.
+fitted on all the data before its cutoff (the drift slope, and MASE's scale), with the same
+code as the baseline architectures.
 """
 
 from __future__ import annotations
@@ -189,7 +189,7 @@ def run_backtest(
         if scored.cancelled:
             cancelled = True
             break
-        errors = fold_errors(prices, plan, fold, scored, horizon, season_length)
+        errors = fold_errors(prices, fold, scored, horizon, season_length)
         rows.append(fold_row(dates, plan, fold, scored, errors, fit_seconds, fixed is None))
         pooled.append(errors)
         if on_fold is not None and not on_fold(fold.index + 1, len(folds)):

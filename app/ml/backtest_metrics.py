@@ -47,14 +47,13 @@ class FoldErrors:
     origins: np.ndarray
     actual: np.ndarray
     predicted: dict[str, np.ndarray | None]  # "model" and each baseline
-    scale: float  # MASE denominator: naive MAE on the fold's training part
+    scale: float  # MASE denominator: naive MAE on the data before the fold's cutoff
     inside: dict[int, np.ndarray] | None  # level → origins × horizon
     bounds: dict[int, tuple[np.ndarray, np.ndarray]] | None  # one-step lo/hi per level
 
 
 def fold_errors(
     prices: np.ndarray,
-    plan: DatasetPlan,
     fold: Fold,
     scored: Scored,
     horizon: int,
@@ -62,7 +61,9 @@ def fold_errors(
 ) -> FoldErrors:
     origins = np.arange(fold.cutoff, fold.end)
     predicted, actual = forecast_origins(scored.forecaster, prices, origins, horizon)
-    train = plan.prices[: plan.holdout_start]
+    # The yardsticks know everything before the cutoff, as the model does (its plan's holdout,
+    # which calibrates its intervals, lies before the cutoff too).
+    train = prices[: fold.cutoff]
     series: dict[str, np.ndarray | None] = {"model": predicted}
     series.update(baseline_forecasts(train, prices, origins, horizon, season_length))
     covered = bounds = None

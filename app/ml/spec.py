@@ -20,6 +20,8 @@ Optimizer = Literal["adam", "rmsprop", "sgd"]
 DriftMode = Literal["learned", "none", "baseline"]
 
 DEFAULT_LEARNING_RATE: dict[str, float] = {"adam": 1e-3, "rmsprop": 1e-3, "sgd": 1e-2}
+# A backtest keeps ~10 arrays of origins × horizon floats (model, actuals, baselines, coverage).
+MAX_BACKTEST_FORECASTS = 2_000_000
 
 
 class BacktestSpec(BaseModel):
@@ -46,6 +48,17 @@ class BacktestSpec(BaseModel):
         description="Train on the data before each cutoff (true), or score one trained version "
         "on every fold (false; every cutoff must then lie after the data it trained on).",
     )
+
+    @model_validator(mode="after")
+    def _bounded_size(self) -> Self:
+        forecasts = self.windows * self.effective_step * self.horizon
+        if forecasts > MAX_BACKTEST_FORECASTS:
+            raise ValueError(
+                f"windows × step × horizon = {forecasts:,} forecast values; at most "
+                f"{MAX_BACKTEST_FORECASTS:,} fit in a worker's memory. Ask for fewer windows, a "
+                "smaller step or horizon."
+            )
+        return self
 
     @property
     def effective_step(self) -> int:

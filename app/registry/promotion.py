@@ -45,12 +45,14 @@ class Evidence:
 
     source: str
     basis: tuple[Any, ...]
-    model: float
-    naive: float
+    model: float | None  # None: not measurable on this data (e.g. MASE of a constant series)
+    naive: float | None
 
     @property
-    def relative(self) -> float:
-        return self.model / self.naive if self.naive else float("inf")
+    def relative(self) -> float | None:
+        if self.model is None or not self.naive:
+            return None
+        return self.model / self.naive
 
 
 def evidence(session: Session, version: ModelVersion, metric: Metric) -> Evidence:
@@ -84,8 +86,18 @@ def evidence(session: Session, version: ModelVersion, metric: Metric) -> Evidenc
     )
 
 
-def _number(value: Any) -> float:
-    return float("inf") if value is None else float(value)
+def _number(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _below(value: float | None, reference: float | None) -> bool:
+    """The check holds only on two real numbers: a metric that could not be measured never
+    passes."""
+    return value is not None and reference is not None and value < reference
+
+
+def _text(value: float | None) -> str:
+    return "unavailable" if value is None else f"{value:.6g}"
 
 
 def check(
@@ -98,7 +110,7 @@ def check(
         checks.append(
             {
                 "check": "beats_naive",
-                "holds": mine.model < mine.naive,
+                "holds": _below(mine.model, mine.naive),
                 "metric": rule.metric,
                 "basis": mine.source,
                 "candidate": mine.model,
@@ -114,7 +126,7 @@ def check(
         checks.append(
             {
                 "check": "beats_current",
-                "holds": ours < reference,
+                "holds": _below(ours, reference),
                 "metric": rule.metric if same_data else f"{rule.metric} / naive {rule.metric}",
                 "basis": mine.source
                 if same_data
@@ -148,8 +160,8 @@ def promote(
     failed = [c for c in checks if not c["holds"]]
     if failed:
         reasons = "; ".join(
-            f"{c['check']}: {c['metric']} {c['candidate']:.6g} is not below "
-            f"{c.get('naive', c.get('current')):.6g}"
+            f"{c['check']}: {c['metric']} {_text(c['candidate'])} is not below "
+            f"{_text(c['naive'] if c['check'] == 'beats_naive' else c['current'])}"
             for c in failed
         )
         raise PromotionRefused(

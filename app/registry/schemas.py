@@ -38,7 +38,9 @@ class MultiStepErrors(BaseModel):
     model_rmse: list[float | None]
     naive_rmse: list[float | None]
     drift_rmse: list[float | None]
-    seasonal_naive_rmse: list[float | None]
+    seasonal_naive_rmse: list[float | None] | None = Field(
+        default=None, description="None where the holdout starts before one full season."
+    )
 
 
 class Coverage(BaseModel):
@@ -58,12 +60,15 @@ class HoldoutMetrics(BaseModel):
         description="Random walk with drift: last value plus h × the mean change over the "
         "training data."
     )
-    seasonal_naive: PointMetrics = Field(
-        description="The value one season earlier (`season_length` in the version's bundle)."
+    seasonal_naive: PointMetrics | None = Field(
+        default=None,
+        description="The value one season earlier (`season_length` in the version's bundle); "
+        "None where the holdout starts before one full season (and for versions trained before "
+        "seasonal naive was reported).",
     )
     skill: float | None = Field(description="1 − RMSE/RMSE_naive (> 0 beats naive).")
     skill_vs_drift: float | None
-    skill_vs_seasonal_naive: float | None
+    skill_vs_seasonal_naive: float | None = None
     multi_step: MultiStepErrors
     coverage: Coverage = Field(description="Empirical coverage of the prediction intervals.")
 
@@ -128,7 +133,7 @@ class PromotionCheck(BaseModel):
     holds: bool
     metric: str
     basis: str = Field(description="Which evaluation the numbers come from.")
-    candidate: float
+    candidate: float | None = Field(description="None: the metric could not be measured.")
     naive: float | None = None
     current: float | None = None
     current_version: int | None = None

@@ -9,7 +9,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.db.orm import Backtest, ModelAlias, ModelVersion, RegisteredModel
+from app.db.orm import Backtest, ModelAlias, ModelVersion, RegisteredModel, TrainingJob
 from app.db.session import Database
 from app.errors import (
     AliasNotFound,
@@ -140,6 +140,18 @@ def delete_version(session: Session, name: str, version: int) -> str:
         raise VersionNotReady(
             f"Version {version} of '{name}' is still being written by its job; try again when "
             "the job has finished."
+        )
+    backtesting = session.scalar(
+        select(TrainingJob.id).where(
+            TrainingJob.model_version_id == found.id,
+            TrainingJob.kind == "backtest",
+            TrainingJob.status.in_(("queued", "running")),
+        )
+    )
+    if backtesting is not None:
+        raise VersionInUse(
+            f"Version {version} of '{name}' is being backtested by job {backtesting}; cancel "
+            "that job or wait for it to finish."
         )
     aliases = aliases_of(found.model, found)
     if aliases:

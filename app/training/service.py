@@ -30,6 +30,7 @@ from app.errors import (
     SeriesGone,
 )
 from app.ml.backtest import check_folds
+from app.ml.calendar import resolve_season_length
 from app.ml.dataset import DatasetError, DatasetPlan, plan_dataset
 from app.ml.spec import BacktestSpec, TrainingSpec
 from app.registry import service as registry
@@ -73,9 +74,9 @@ def load_target(session: Session, series: Series, target: str) -> pd.Series:
     return frame[target]
 
 
-def plan_or_422(values: pd.Series, spec: TrainingSpec) -> DatasetPlan:
+def plan_or_422(values: pd.Series, spec: TrainingSpec, season_length: int) -> DatasetPlan:
     try:
-        return plan_dataset(values, spec)
+        return plan_dataset(values, spec, season_length=season_length)
     except DatasetError as exc:
         raise InvalidSpec(str(exc)) from exc
 
@@ -105,10 +106,13 @@ def create_job(
         )
     field = resolve_target(series, target)
     values = load_target(session, series, field)
-    plan_or_422(values, spec)
+    season_length = resolve_season_length(spec, series.frequency)
+    plan = plan_or_422(values, spec, season_length)
     if spec.backtest is not None:
+        # Without refit the version this job trains is scored: only on its holdout.
+        earliest = None if spec.backtest.refit else plan.dates[plan.holdout_start]
         try:
-            check_folds(values, spec, None)
+            check_folds(values, spec, earliest, season_length=season_length)
         except DatasetError as exc:
             raise InvalidSpec(str(exc)) from exc
     job = TrainingJob(
@@ -143,8 +147,11 @@ def create_backtest_job(
         )
     spec = TrainingSpec.model_validate({**version.spec, "backtest": backtest.model_dump()})
     values = load_target(session, series, version.target)
+    season_length = resolve_season_length(spec, series.frequency)
     try:
-        check_folds(values, spec, earliest_cutoff_date(version, backtest))
+        check_folds(
+            values, spec, earliest_cutoff_date(version, backtest), season_length=season_length
+        )
     except DatasetError as exc:
         raise InvalidSpec(str(exc)) from exc
     job = TrainingJob(
@@ -334,7 +341,10 @@ def finish_job(
         if backtest is not None:  # before promotion: it is the evidence promotion looks at
             job = session.get(TrainingJob, job_id, populate_existing=True)
             assert job is not None
-            assert job.model_version_id is not None
+            if job.model_version_id is None:  # deleted while its backtest ran
+                job.status = "failed"
+                job.error = "the version was deleted while its backtest ran"
+                return True
             session.add(Backtest(model_version_id=job.model_version_id, job_id=job_id, **backtest))
             session.flush()
         if version_id is not None:

@@ -30,9 +30,8 @@ from app.ml.backtest import run_backtest
 from app.ml.baselines import fit_baseline
 from app.ml.calendar import resolve_season_length
 from app.ml.dataset import DatasetError, DatasetPlan, plan_dataset
-from app.ml.evaluate import FittedForecaster, evaluate, fitted_baseline
-from app.ml.inference import load_forecaster, onnx_session
-from app.ml.intervals import Intervals
+from app.ml.evaluate import FittedForecaster, evaluate
+from app.ml.inference import PointForecaster, load_forecaster, onnx_session
 from app.ml.progress import EpochProgress
 from app.ml.spec import TrainingSpec
 from app.registry import bundle
@@ -161,6 +160,7 @@ def _load(db: Database, job_id: int) -> _JobInput:
             raise JobFailed("the series was deleted before the job started")
         spec = TrainingSpec.model_validate(job.spec)
         values = service.load_target(session, series, job.target)
+        season_length = resolve_season_length(spec, series.frequency)
         context = {
             "model_name": job.model_name,
             "series_id": series.id,
@@ -180,10 +180,9 @@ def _load(db: Database, job_id: int) -> _JobInput:
                 "holdout_start": version.metrics["holdout"]["start"],
             }
     try:
-        plan = plan_dataset(values, spec)
+        plan = plan_dataset(values, spec, season_length=season_length)
     except DatasetError as exc:
         raise JobFailed(str(exc)) from exc
-    season_length = resolve_season_length(spec, str(context["frequency"]))
     return _JobInput(job.kind, spec, plan, season_length, context, subject)
 
 
@@ -236,9 +235,7 @@ def _train_and_register(
         (staged / bundle.EVALUATION).write_text(json.dumps(evaluation))
         backtest = None
         if spec.backtest is not None:
-            fixed = None
-            if not spec.backtest.refit:
-                fixed = FittedForecaster(forecaster, Intervals.from_json(evaluation["intervals"]))
+            fixed = None if spec.backtest.refit else forecaster
             backtest = _backtest(
                 db, settings, job_id, worker, job, fixed=fixed, earliest=plan.holdout_start
             )
@@ -318,8 +315,8 @@ def _save_network(
 def _backtest_version(
     db: Database, settings: Settings, job_id: int, worker: str, job: _JobInput
 ) -> dict[str, Any]:
-    """A backtest job: refit the version's spec per fold, or score the version itself (with
-    its own intervals) on folds after its holdout start."""
+    """A backtest job: refit the version's spec per fold, or score the version itself on folds
+    after its holdout start."""
     assert job.subject is not None
     assert job.spec.backtest is not None
     fixed = None
@@ -328,10 +325,7 @@ def _backtest_version(
         directory = make_store(settings.model_dir).local_path(job.subject["key"])
         bundle.verify_bundle(directory, job.subject["files"])
         manifest = json.loads((directory / bundle.MANIFEST).read_text())
-        evaluation = json.loads((directory / bundle.EVALUATION).read_text())
-        fixed = FittedForecaster(
-            load_forecaster(directory, manifest), Intervals.from_json(evaluation["intervals"])
-        )
+        fixed = load_forecaster(directory, manifest)
         earliest = int(job.plan.dates.searchsorted(pd.Timestamp(job.subject["holdout_start"])))
     return _backtest(db, settings, job_id, worker, job, fixed=fixed, earliest=earliest)
 
@@ -343,20 +337,22 @@ def _backtest(
     worker: str,
     job: _JobInput,
     *,
-    fixed: FittedForecaster | None,
+    fixed: PointForecaster | None,
     earliest: int,
 ) -> dict[str, Any]:
-    """Run the spec's walk-forward backtest; returns the row to store (spec and result)."""
+    """Run the spec's walk-forward backtest; returns the row to store (spec and result).
+
+    ``fixed`` (no refit) is scored without intervals: the version's own were calibrated on its
+    holdout, where these folds lie, so their coverage there would be measured in sample."""
     backtest_spec = job.spec.backtest
     assert backtest_spec is not None
     spec = job.spec
 
     def fit(plan: DatasetPlan) -> FittedForecaster:
-        if spec.is_baseline:
-            return fitted_baseline(plan, spec, job.season_length, backtest_spec.horizon)
         from app.ml.train import fit_forecaster
 
-        _configure_tensorflow(settings)
+        if not spec.is_baseline:
+            _configure_tensorflow(settings)
         return fit_forecaster(
             plan, spec, horizon=backtest_spec.horizon, season_length=job.season_length
         )

@@ -103,6 +103,9 @@ def test_on_demand_backtest_of_a_version_without_refit(client: httpx.Client) -> 
     # Scored as it is: the drift version and the drift baseline fitted on data up to the
     # version's training data differ only in the slope's data; both are real numbers.
     assert all(f["one_step"]["model"]["rmse"] > 0 for f in result["folds"])
+    # Its intervals were calibrated on that holdout: their coverage there is not reported.
+    assert all(f["coverage"] is None for f in result["folds"])
+    assert result["aggregate"]["mean"]["coverage"] is None
     listed = client.get("/v1/training-jobs", params={"kind": "backtest"}).json()
     assert [j["id"] for j in listed["items"]] == [job["id"]]
 
@@ -118,6 +121,14 @@ def test_network_backtest_refits_every_fold(client: httpx.Client) -> None:
     assert folds[0]["train"]["points"] < folds[1]["train"]["points"]
     # A fold never trains on its test part.
     assert all(f["train"]["end"] < f["cutoff"] for f in folds)
+
+    # A version being backtested cannot be deleted until its backtest is over.
+    url = f"/v1/models/{MODEL}/versions/1"
+    job = client.post(f"{url}/backtests", json={"windows": 2, "step": 10, "horizon": 3})
+    assert job.status_code == 202, job.text
+    assert "being backtested" in assert_problem(client.delete(url), 409)["detail"]
+    assert wait_for(client, job.json()["id"])["status"] == "succeeded"
+    assert client.delete(url).status_code == 204
 
 
 def test_promotion_uses_the_backtest(client: httpx.Client) -> None:
@@ -155,6 +166,21 @@ def test_backtest_errors(client: httpx.Client) -> None:
             json={"series_id": series_id, "architecture": "naive", "backtest": backtest},
         )
         assert_problem(response, 422)
+    # Too many forecasts for a worker's memory (the series length is not even looked at).
+    huge = {"windows": 100, "step": 100_000, "horizon": 1000}
+    response = client.post(
+        "/v1/training-jobs",
+        json={"series_id": series_id, "architecture": "naive", "backtest": huge},
+    )
+    (error,) = assert_problem(response, 422)["errors"]
+    assert "windows × step × horizon" in error["message"]
+    # Without refit the version this job trains is scored, on its own holdout only (24 points).
+    response = client.post(
+        "/v1/training-jobs",
+        json={"series_id": series_id, "architecture": "naive",
+              "backtest": {"windows": 5, "step": 10, "horizon": 5, "refit": False}},
+    )  # fmt: skip
+    assert "did not train on" in assert_problem(response, 422, "invalid-training-spec")["detail"]
     assert client.get("/v1/training-jobs").json()["total"] == 0
 
     train(client, series_id, architecture="naive")
