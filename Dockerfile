@@ -11,7 +11,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1
 
 # ---------------------------------------------------------------- dependency layers (cached)
-# Only pyproject.toml is copied here: editing the code never reinstalls the dependencies.
+# The dependency lists come from pyproject.toml alone: editing the code never reinstalls them.
 FROM base AS requirements
 WORKDIR /build
 COPY pyproject.toml ./
@@ -19,12 +19,17 @@ RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['p
 open('requirements-api.txt', 'w').write('\n'.join(p['dependencies']) + '\n'); \
 open('requirements-train.txt', 'w').write('\n'.join(p['optional-dependencies']['train']) + '\n')"
 
-FROM requirements AS api-deps
+# COPY --from is cached by content: a pyproject.toml change that leaves a list as it was (the
+# version, tool settings, dev extra) reuses the installed layers below.
+FROM base AS api-deps
+WORKDIR /build
+COPY --from=requirements /build/requirements-api.txt ./
 RUN python -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-cache-dir -r requirements-api.txt
 
 # The worker's venv starts from the API's (shared layer) and resolves both lists together.
 FROM api-deps AS worker-deps
+COPY --from=requirements /build/requirements-train.txt ./
 RUN /opt/venv/bin/pip install --no-cache-dir -r requirements-api.txt -r requirements-train.txt
 
 # ---------------------------------------------------------------- runtime
@@ -61,6 +66,5 @@ USER 10001:10001
 # The worker answers a broadcast ping from the broker (its node name is celery@<container id>).
 HEALTHCHECK --interval=60s --timeout=20s --start-period=60s --retries=3 \
     CMD ["sh", "-c", "celery -A app.training.celery_app:celery inspect ping --destination celery@$HOSTNAME --timeout 10"]
-# Warm shutdown on SIGTERM: the running job is finished (or handed back, see README).
-STOPSIGNAL SIGTERM
+# Docker's SIGTERM is Celery's warm shutdown: the running job is finished first (see README).
 CMD ["celery", "-A", "app.training.celery_app:celery", "worker", "--loglevel=INFO", "--concurrency=1"]

@@ -13,9 +13,13 @@ ENV_PREFIX = "FORECAST_"
 
 
 class Settings(BaseSettings):
-    """Service configuration, read from ``FORECAST_*`` environment variables (or ``.env``)."""
+    """Service configuration, read from ``FORECAST_*`` environment variables only.
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=".env", extra="ignore")
+    No ``.env`` file is read: the one next to ``docker-compose.yml`` is compose's (it holds the
+    deployment's secrets), and reading it would hand them to every local run and test.
+    """
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
     database_url: str = Field(
         default="sqlite:///data/forecast.db",

@@ -256,12 +256,9 @@ def internal_error_response(method: str, path: str, exc: BaseException) -> JSONR
     )
 
 
-async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    return internal_error_response(request.method, request.url.path, exc)
-
-
 def install_handlers(app: FastAPI) -> None:
+    """Problem documents for our errors, validation errors and HTTP errors. Anything else is
+    turned into a generic 500 by :class:`app.middleware.RequestContextMiddleware`."""
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected_error)

@@ -2,7 +2,8 @@
 
 ``/healthz`` only says the process answers (restart me if not); ``/readyz`` says whether this
 instance can do its work (send me traffic if so): database reachable and at the migration head,
-the broker reachable when one is configured, the artifact store writable.
+the broker reachable when one is configured, the artifact store writable, and without a broker
+the embedded workers able to train (TensorFlow installed).
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ def readyz(request: Request) -> dict[str, Any]:
     if settings.broker_url:
         checks["broker"] = lambda: _broker(settings.broker_url or "")
     results = _run_checks(checks, CHECK_TIMEOUT_S)
+    cannot_train = request.app.state.dispatcher.queue.unavailable
+    if cannot_train is not None:  # embedded mode in an environment without TensorFlow
+        results["workers"] = f"cannot train: {cannot_train}; set FORECAST_BROKER_URL"
     if any(v != "ok" for v in results.values()):
         raise NotReady(
             "Not ready: " + "; ".join(f"{k} {v}" for k, v in results.items() if v != "ok"),

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import logging
 import time
-from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import (
@@ -35,7 +35,7 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, Executable, case, func, select
 
 from app.db.orm import TrainingJob
 from app.db.session import Database
@@ -128,13 +128,7 @@ class JobCollector(Collector):
                         select(TrainingJob.status, func.count()).group_by(TrainingJob.status)
                     ).all()
                 )
-                spans = conn.execute(
-                    select(TrainingJob.started_at, TrainingJob.finished_at).where(
-                        TrainingJob.status == "succeeded",
-                        TrainingJob.started_at.is_not(None),
-                        TrainingJob.finished_at.is_not(None),
-                    )
-                ).all()
+                histogram = conn.execute(_training_histogram(conn.dialect.name)).one()
         except Exception as exc:  # a scrape must not fail because the database blinked
             log.warning("job metrics unavailable: %s", type(exc).__name__)
             return
@@ -144,16 +138,33 @@ class JobCollector(Collector):
         for state in (*JOB_STATES, *sorted(set(counts) - set(JOB_STATES))):
             jobs.add_metric([state], counts.get(state, 0))
         yield jobs
-        durations = sorted(
-            max(0.0, (end - start).total_seconds()) for start, end in spans if start and end
-        )
-        buckets = [(str(float(le)), bisect_right(durations, le)) for le in TRAINING_BUCKETS]
+        total, seconds, *cumulative = histogram
+        buckets = [
+            (str(float(le)), int(n or 0))
+            for le, n in zip(TRAINING_BUCKETS, cumulative, strict=True)
+        ]
         yield HistogramMetricFamily(
             "forecast_training_duration_seconds",
             "Training time of succeeded jobs, first start to finish (from the database).",
-            buckets=[*buckets, ("+Inf", len(durations))],
-            sum_value=sum(durations),
+            buckets=[*buckets, ("+Inf", int(total or 0))],
+            sum_value=float(seconds or 0.0),
         )
+
+
+def _training_histogram(dialect: str) -> Executable:
+    """One row: count, sum and cumulative bucket counts of the succeeded jobs' durations,
+    aggregated in the database (the job table only grows; scrapes must not read every row)."""
+    start, end = TrainingJob.started_at, TrainingJob.finished_at
+    duration: ColumnElement[Any] = (
+        func.extract("epoch", end - start)
+        if dialect == "postgresql"
+        else (func.julianday(end) - func.julianday(start)) * 86400.0  # SQLite: ISO text
+    )
+    return select(
+        func.count(),
+        func.sum(duration),
+        *(func.sum(case((duration <= le, 1), else_=0)) for le in TRAINING_BUCKETS),
+    ).where(TrainingJob.status == "succeeded", start.is_not(None), end.is_not(None))
 
 
 @contextmanager

@@ -94,7 +94,7 @@ def server_settings(database_url: str, model_dir: Path, **overrides: object) -> 
         "log_level": "WARNING",  # keep pytest's captured output to what matters
         **overrides,
     }
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg, arg-type]
+    return Settings(**values)  # type: ignore[arg-type]
 
 
 @dataclass

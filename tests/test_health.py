@@ -27,7 +27,6 @@ def test_readyz_is_503_when_the_schema_is_missing(tmp_path: Path) -> None:
         database_url=f"sqlite:///{tmp_path}/empty.db",
         model_dir=tmp_path / "models",
         migrate_on_start=False,
-        _env_file=None,  # type: ignore[call-arg]
     )
     server = start_server(settings)
     try:

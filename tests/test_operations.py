@@ -48,8 +48,8 @@ def make_client(tmp_path: Path) -> Iterator[MakeClient]:
     """Build an app from settings overrides on a migrated SQLite file; yield a client to it."""
     apps: list[FastAPI] = []
 
-    def make(migrate: bool = True, **overrides: Any) -> TestClient:
-        database = f"sqlite:///{tmp_path / f'ops-{len(apps)}.db'}"
+    def make(migrate: bool = True, database: str | None = None, **overrides: Any) -> TestClient:
+        database = database or f"sqlite:///{tmp_path / f'ops-{len(apps)}.db'}"
         model_dir = overrides.pop("model_dir", tmp_path / "models")
         overrides.setdefault("log_level", "INFO")  # these tests read the access lines
         settings = server_settings(database, model_dir, **overrides)
@@ -62,7 +62,7 @@ def make_client(tmp_path: Path) -> Iterator[MakeClient]:
     yield make
     for app in apps:
         app.state.db.dispose()
-    configure_logging(Settings(_env_file=None))  # type: ignore[call-arg]
+    configure_logging(Settings())
 
 
 def routes_of(client: TestClient) -> list[tuple[str, set[str]]]:
@@ -271,14 +271,14 @@ def test_json_access_line_has_route_status_duration_and_request_id(
 
 def test_worker_records_carry_the_job_id(capsys: pytest.CaptureFixture[str]) -> None:
     log = logging.getLogger("app.training.worker")
-    configure_logging(Settings(log_format="json", _env_file=None))  # type: ignore[call-arg]
+    configure_logging(Settings(log_format="json"))
     token = job_id_var.set(7)
     try:
         log.info("epoch done")
     finally:
         job_id_var.reset(token)
     log.info("between jobs")
-    configure_logging(Settings(log_format="text", _env_file=None))  # type: ignore[call-arg]
+    configure_logging(Settings(log_format="text"))
     token = job_id_var.set(8)
     try:
         log.warning("in text")
@@ -292,12 +292,12 @@ def test_worker_records_carry_the_job_id(capsys: pytest.CaptureFixture[str]) -> 
 
 
 def test_log_level_is_a_floor(capsys: pytest.CaptureFixture[str]) -> None:
-    configure_logging(Settings(log_level="warning", _env_file=None))  # type: ignore[call-arg]
+    configure_logging(Settings(log_level="warning"))
     try:
         logging.getLogger("uvicorn.error").info("hidden")
         logging.getLogger("app").warning("shown")
     finally:
-        configure_logging(Settings(_env_file=None))  # type: ignore[call-arg]
+        configure_logging(Settings())
     err = capsys.readouterr().err
     assert "hidden" not in err
     assert "shown" in err
@@ -350,8 +350,10 @@ def test_http_metrics_are_labelled_by_route_template(make_client: MakeClient) ->
     assert value(families["forecast_bundle_cache_size"], "forecast_bundle_cache_size") == 0
 
 
-def test_job_metrics_come_from_the_database(make_client: MakeClient) -> None:
-    client = make_client()
+def test_job_metrics_come_from_the_database(
+    make_client: MakeClient, empty_database_url: str
+) -> None:
+    client = make_client(database=empty_database_url)  # on both backends: the SQL differs
     app: FastAPI = client.app  # type: ignore[assignment]
     now = utcnow()
     rows = [("queued", None), ("queued", None), ("running", None), ("failed", None)]

@@ -25,9 +25,9 @@ def test_comma_separated_cors_origins_and_blank_api_key(monkeypatch: pytest.Monk
     monkeypatch.setenv("FORECAST_CORS_ORIGINS", "https://a.example, https://b.example")
     monkeypatch.setenv("FORECAST_API_KEY", " ")
     monkeypatch.setenv("FORECAST_LOG_LEVEL", "debug")
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings()
     assert settings.cors_origins == ["https://a.example", "https://b.example"]
     assert settings.api_key is None
     assert settings.log_level == "DEBUG"
     monkeypatch.setenv("FORECAST_CORS_ORIGINS", '["https://c.example"]')
-    assert Settings(_env_file=None).cors_origins == ["https://c.example"]  # type: ignore[call-arg]
+    assert Settings().cors_origins == ["https://c.example"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import multiprocessing
 import queue
@@ -22,6 +23,9 @@ log = logging.getLogger(__name__)
 
 
 class JobQueue(Protocol):
+    # Why this process cannot run jobs (None: it can, or they run elsewhere).
+    unavailable: str | None
+
     def start(self) -> None: ...
     def enqueue(self, job_id: int) -> None: ...
     def stop(self) -> None: ...
@@ -37,8 +41,23 @@ def make_queue(settings: Settings, db: Database, on_lost: LostHandler) -> JobQue
     return EmbeddedQueue(settings, db, on_lost)
 
 
+def training_unavailable() -> str | None:
+    """Why this environment cannot train (the ``train`` extra is missing, as in the API's
+    Docker image), or None. Looks the modules up without importing them."""
+    for module in ("tensorflow", "keras", "tf2onnx"):
+        try:
+            found = importlib.util.find_spec(module)
+        except (ImportError, ValueError):
+            found = None
+        if found is None:
+            return f"{module} is not installed (the train extra)"
+    return None
+
+
 class CeleryQueue:
     """Sends job ids to Celery workers on any machine."""
+
+    unavailable: str | None = None
 
     def __init__(self, settings: Settings) -> None:
         from app.training.celery_app import make_celery
@@ -107,11 +126,22 @@ class EmbeddedQueue:
         self._pending: queue.Queue[int] = queue.Queue()
         self._running: dict[int, _Running] = {}
         self._idle: list[_JobProcess] = []
+        self._idle_deaths = 0  # in a row: a process that cannot even start is not respawned at once
+        self._spawn_after = 0.0
+        self.unavailable: str | None = None
         self._stop = threading.Event()
         self._context = multiprocessing.get_context("spawn")
         self._thread = threading.Thread(target=self._loop, name="embedded-jobs", daemon=True)
 
     def start(self) -> None:
+        self.unavailable = training_unavailable()
+        if self.unavailable is not None:  # jobs stay queued for a process that can run them
+            log.error(
+                "this process cannot train: %s; install it, or set FORECAST_BROKER_URL to send "
+                "jobs to Celery workers",
+                self.unavailable,
+            )
+            return
         self._thread.start()
 
     def enqueue(self, job_id: int) -> None:
@@ -123,7 +153,8 @@ class EmbeddedQueue:
         and handed back: ``queued`` again with its attempt not counted, so the next start runs
         it. Never left ``running``; jobs waiting in memory are queued in the database already."""
         self._stop.set()
-        self._thread.join(timeout=10)
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
         for idle in self._idle:  # nothing to lose
             idle.close()
         running = list(self._running.values())
@@ -153,7 +184,7 @@ class EmbeddedQueue:
             try:
                 self._reap()
                 self._keep_idle_processes()
-                if len(self._running) < self.settings.workers:
+                if self._idle and len(self._running) < self.settings.workers:
                     job_id = self._pending.get(timeout=0.05)
                     if job_id not in self._running:
                         self._dispatch(job_id)
@@ -170,9 +201,17 @@ class EmbeddedQueue:
         for idle in [p for p in self._idle if not p.process.is_alive()]:
             idle.close()
             self._idle.remove(idle)
+            self._idle_deaths += 1
+            delay = min(30.0, 0.5 * 2**self._idle_deaths)
+            self._spawn_after = time.monotonic() + delay
+            log.warning(
+                "an idle job process exited (code %s); starting another in %.1f s",
+                idle.process.exitcode,
+                delay,
+            )
         while len(self._idle) > max(1, self.settings.workers - len(self._running)):
             self._idle.pop(0).close()
-        if not self._idle:
+        if not self._idle and time.monotonic() >= self._spawn_after:
             self._idle.append(self._start_process())
 
     def _start_process(self) -> _JobProcess:
@@ -187,7 +226,7 @@ class EmbeddedQueue:
         return _JobProcess(process, ours)
 
     def _dispatch(self, job_id: int) -> None:
-        worker = self._idle.pop() if self._idle else self._start_process()
+        worker = self._idle.pop()
         try:
             worker.conn.send(job_id)
         except OSError:  # it died between the check and the send
@@ -202,6 +241,7 @@ class EmbeddedQueue:
             worker = run.worker
             if worker.finished_job():
                 del self._running[job_id]
+                self._idle_deaths = 0
                 if worker.jobs_run < self.settings.jobs_per_process:
                     self._idle.append(worker)
                 else:  # it exits by itself after its last job

@@ -22,6 +22,10 @@ DOCKERIGNORE = ROOT / ".dockerignore"
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
 VENV_BIN = ROOT / ".venv" / "bin"
+# The api image is built without the train extra: these top-level modules are made unimportable
+# (sitecustomize in WITHOUT_TRAIN_EXTRA, on PYTHONPATH) to run API processes as in that image.
+TRAIN_MODULES = "tensorflow,keras,tf2onnx,onnx,sklearn"
+WITHOUT_TRAIN_EXTRA = Path(__file__).parent / "without_train_extra"
 
 # ------------------------------------------------------------------------------ Dockerfile
 
@@ -304,7 +308,12 @@ def service_environment(
 
 
 def command_argv(service: dict[str, Any]) -> list[str]:
-    command = service["command"]
+    """The service's ``command``, else the CMD of the Dockerfile target it is built from."""
+    command = service.get("command")
+    if command is None:
+        cmd = effective(parse_dockerfile(), service["build"]["target"], "CMD")
+        assert cmd is not None, f"no command and no CMD for target {service['build']['target']}"
+        return exec_form(cmd.args)
     return list(command) if isinstance(command, list) else shlex.split(command)
 
 

@@ -40,6 +40,8 @@ from bench.common import free_port
 from tests.conftest import MSFT_CSV, throwaway_postgres_database
 from tests.deploy.files import (
     ROOT,
+    TRAIN_MODULES,
+    WITHOUT_TRAIN_EXTRA,
     command_argv,
     dotenv_values,
     effective,
@@ -55,8 +57,6 @@ from tests.training.test_celery import REDIS_URL, require_redis
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
-WITHOUT_TRAIN_EXTRA = Path(__file__).parent / "without_train_extra"
-TRAIN_MODULES = "tensorflow,keras,tf2onnx,onnx,sklearn"
 IMAGE_FILES = ("app", "migrations", "alembic.ini")  # what the Dockerfile copies
 IMAGE_WORKDIR = "/srv/forecast"
 IMAGE_VENV = "/opt/venv"

@@ -17,7 +17,9 @@ from tests.deploy.files import (
     DOCKERFILE,
     DOCKERIGNORE,
     ROOT,
+    TRAIN_MODULES,
     VENV_BIN,
+    WITHOUT_TRAIN_EXTRA,
     Stage,
     effective,
     exec_form,
@@ -29,9 +31,6 @@ from tests.deploy.files import (
 
 TARGETS = ["api", "worker"]
 BASE_IMAGE = "python:3.11-slim-bookworm"
-# Top-level modules of the `train` extra; the API must never need them.
-TRAIN_MODULES = "tensorflow,keras,tf2onnx,onnx,sklearn"
-WITHOUT_TRAIN_EXTRA = Path(__file__).parent / "without_train_extra"
 
 
 @pytest.fixture(scope="module")
@@ -120,19 +119,27 @@ def test_api_target_does_not_install_the_train_extra(stages: dict[str, Stage]) -
         assert "--no-cache-dir" in command, command
 
 
+def copied_sources(stages: dict[str, Stage], name: str) -> set[str]:
+    """What a stage and the stages it builds on copy from the build context, following
+    ``COPY --from=<stage>`` to what that stage copied."""
+    found: set[str] = set()
+    for stage in stage_chain(stages, name):
+        for copy in stage.all("COPY"):
+            source = re.search(r"--from=(\S+)", copy.args)
+            if source:
+                found |= copied_sources(stages, source.group(1))
+            else:
+                found |= {w for w in copy.args.split()[:-1] if not w.startswith("--")}
+    return found
+
+
 def test_dependencies_are_installed_before_the_code_is_copied(stages: dict[str, Stage]) -> None:
     """The dependency layers depend on pyproject.toml only, so a code change reuses them."""
     for target in TARGETS:
         for stage in stage_closure(stages, target):
             if pip_installs([stage]):
-                sources = [
-                    word
-                    for s in stage_chain(stages, stage.name)
-                    for copy in s.all("COPY")
-                    for word in copy.args.split()[:-1]
-                    if not word.startswith("--")
-                ]
-                assert sources == ["pyproject.toml"], (stage.name, sources)
+                sources = copied_sources(stages, stage.name)
+                assert sources == {"pyproject.toml"}, (stage.name, sources)
         copied = " ".join(c.args for c in stage_chain(stages, target)[-1].all("COPY"))
         for path in ("app/", "migrations/", "alembic.ini"):
             assert path in copied, f"{target} does not copy {path}"
@@ -181,19 +188,23 @@ def test_dockerignore_sends_only_what_the_images_copy(stages: dict[str, Stage]) 
 
 def test_api_works_without_the_train_extra(tmp_path: Path) -> None:
     """What the api image holds is enough: with the train extra's modules made unimportable,
-    the API starts, migrates a database, answers /healthz and /readyz, and can send jobs."""
+    the API starts, migrates a database, answers /healthz and can send jobs to Celery. Without
+    a broker (embedded workers) it says it is not ready, since it could not run a job."""
     script = f"""
-import sys
+import multiprocessing, sys
 from fastapi.testclient import TestClient
 from app.config import Settings
 from app.main import create_app
 import app.training.celery_app  # the API sends jobs through it
-settings = Settings(_env_file=None, database_url="sqlite:///{tmp_path}/api.db",
-                    model_dir="{tmp_path}/models")
+settings = Settings(database_url="sqlite:///{tmp_path}/api.db", model_dir="{tmp_path}/models")
 with TestClient(create_app(settings)) as client:
     assert client.get("/healthz").status_code == 200
     ready = client.get("/readyz")
-    assert ready.status_code == 200, ready.text
+    assert ready.status_code == 503, ready.text
+    checks = ready.json()["checks"]
+    assert checks["workers"].startswith("cannot train: tensorflow is not installed"), checks
+    assert {{k for k, v in checks.items() if v != "ok"}} == {{"workers"}}, checks
+    assert not multiprocessing.active_children()  # no job process is started to die
 blocked = set("{TRAIN_MODULES}".split(","))
 loaded = sorted(m for m in sys.modules if m.split(".")[0] in blocked)
 assert not loaded, loaded

@@ -152,3 +152,27 @@ def test_lost_worker_is_reconciled_by_the_api(
 def _is_parent_of(parent: int, child: int) -> bool:
     stat = Path(f"/proc/{child}/stat").read_text()
     return int(stat.rpartition(")")[2].split()[1]) == parent
+
+
+def test_sigterm_lets_a_worker_finish_its_running_job(
+    celery_client: httpx.Client, celery_stack: CeleryStack
+) -> None:
+    """`docker compose stop` sends SIGTERM: Celery's warm shutdown takes no new job, lets the
+    running one finish and commit, then exits 0."""
+    series_id = random_walk_series(celery_client, name="celery-term")
+    job = start_job(
+        celery_client, series_id=series_id, model_name="celery-term", epochs=40,
+        patience=None, units=8, window=20, batch_size=16,
+    )  # fmt: skip
+    running = wait_for_progress(celery_client, job["id"])
+    child_pid = int(running["worker"].rpartition(":")[2])
+    owner = next(w for w in celery_stack.workers if _is_parent_of(w.pid, child_pid))
+    owner.send_signal(signal.SIGTERM)
+    assert celery_client.get(f"/v1/training-jobs/{job['id']}").json()["status"] == "running"
+    assert owner.wait(timeout=120) == 0
+    done = wait_for(celery_client, job["id"], timeout=30)  # committed before the worker exited
+    assert (done["status"], done["attempts"], done["worker"]) == (
+        "succeeded", 1, running["worker"]
+    )  # fmt: skip
+    assert done["progress"]["epoch"] == 40
+    celery_stack.start_worker()
