@@ -36,6 +36,20 @@ MSFT_CSV = SHARED_DATA / "msft_daily_1986_2016.csv"
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``@pytest.mark.sqlite_only``: a test of what the database does not change (a network's
+    numbers, an image) runs once, on SQLite; its PostgreSQL variants are deselected."""
+    keep, drop = [], []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        backend = params.get("live_server", params.get("celery_stack"))
+        marked = item.get_closest_marker("sqlite_only") is not None
+        (drop if marked and backend == "postgres" else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 

@@ -186,7 +186,9 @@ class Backtest(Base):
     model_version_id: Mapped[int] = mapped_column(
         ForeignKey("model_version.id", ondelete="CASCADE"), index=True
     )
-    job_id: Mapped[int | None] = mapped_column(ForeignKey("training_job.id", ondelete="SET NULL"))
+    job_id: Mapped[int | None] = mapped_column(
+        ForeignKey("training_job.id", ondelete="SET NULL"), index=True
+    )  # a job's backtest is looked up by it for every backtest job listed
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
     result: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

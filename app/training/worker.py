@@ -354,7 +354,11 @@ def _backtest(
         if not spec.is_baseline:
             _configure_tensorflow(settings)
         return fit_forecaster(
-            plan, spec, horizon=backtest_spec.horizon, season_length=job.season_length
+            plan,
+            spec,
+            horizon=backtest_spec.horizon,
+            season_length=job.season_length,
+            on_epoch=lambda _: service.still_ours(db, job_id, worker),  # cancel within a fold
         )
 
     def on_fold(done: int, total: int) -> bool:

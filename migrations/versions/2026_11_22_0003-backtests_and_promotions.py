@@ -47,6 +47,7 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_backtest_model_version_id"), ["model_version_id"], unique=False
         )
+        batch_op.create_index(batch_op.f("ix_backtest_job_id"), ["job_id"], unique=False)
 
     with op.batch_alter_table("training_job", schema=None) as batch_op:
         batch_op.add_column(
@@ -61,6 +62,7 @@ def downgrade() -> None:
         batch_op.drop_column("kind")
 
     with op.batch_alter_table("backtest", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_backtest_job_id"))
         batch_op.drop_index(batch_op.f("ix_backtest_model_version_id"))
 
     op.drop_table("backtest")

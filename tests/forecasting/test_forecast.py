@@ -89,6 +89,7 @@ def test_without_exchange_next_business_day(client: httpx.Client) -> None:
     assert result["points"][0]["date"] == "2017-01-02"
 
 
+@pytest.mark.sqlite_only
 def test_recursive_equals_step_by_step(client: httpx.Client, trained: int) -> None:
     rows = client.get(f"/v1/series/{trained}/observations").json()["observations"]
     history = [r["close"] for r in rows][-40:]
@@ -103,6 +104,7 @@ def test_recursive_equals_step_by_step(client: httpx.Client, trained: int) -> No
 
 
 @pytest.mark.usefixtures("trained")
+@pytest.mark.sqlite_only
 def test_onnx_matches_keras(client: httpx.Client) -> None:
     keras = pytest.importorskip("keras")
     from app.ml.inference import onnx_session
@@ -122,6 +124,7 @@ def test_onnx_matches_keras(client: httpx.Client) -> None:
 
 
 @pytest.mark.usefixtures("trained")
+@pytest.mark.sqlite_only
 def test_intervals_contain_the_point_and_widen(client: httpx.Client) -> None:
     points = forecast(client, horizon=20, level=[50, 80, 95])["points"]
     for p in points:
@@ -280,6 +283,7 @@ def test_report_and_compare(client: httpx.Client, trained: int) -> None:
 
 
 @pytest.mark.usefixtures("trained")
+@pytest.mark.sqlite_only
 def test_report_plots_are_valid_images(client: httpx.Client) -> None:
     png = client.get(f"/v1/models/{MODEL}/versions/1/report.png")
     assert png.headers["content-type"] == "image/png"

@@ -111,6 +111,7 @@ def test_on_demand_backtest_of_a_version_without_refit(client: httpx.Client) -> 
 
 
 @pytest.mark.slow
+@pytest.mark.sqlite_only
 def test_network_backtest_refits_every_fold(client: httpx.Client) -> None:
     series_id = random_walk_series(client)
     train(client, series_id, **TINY, backtest={"windows": 2, "step": 10, "horizon": 3})

@@ -154,6 +154,7 @@ def _is_parent_of(parent: int, child: int) -> bool:
     return int(stat.rpartition(")")[2].split()[1]) == parent
 
 
+@pytest.mark.sqlite_only
 def test_sigterm_lets_a_worker_finish_its_running_job(
     celery_client: httpx.Client, celery_stack: CeleryStack
 ) -> None:
