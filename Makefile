@@ -41,6 +41,7 @@ bench: $(BIN)/.installed services
 	$(BIN)/python -m bench.defaults
 	$(BIN)/python -m bench.training
 	$(BIN)/python -m bench.forecast
+	$(BIN)/python -m bench.accuracy
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache bench/out

@@ -1,6 +1,6 @@
 """Training benchmark: the tutorial LSTM recipe vs. our default spec, and worker scaling.
 
-    python -m bench.training [--tutorial-epochs 50] [--only recipes|celery]
+    python -m bench.training [--tutorial-epochs 50] [--only recipes|celery|embedded]
 
 1. Through a real API server (embedded worker pool, one job at a time), on MSFT ``high``,
    trained on 2006–2015 and evaluated on 2016 (one step ahead): wall time from 202 to
@@ -8,6 +8,9 @@
    each job waited between ``queued`` and ``running``.
 2. Celery with Redis: 8 small jobs finished by one worker process, then by two (TensorFlow
    limited to one thread per worker), side by side in the same run.
+3. The embedded pool: small jobs one after another through one worker slot, with a fresh job
+   process per job (``FORECAST_JOBS_PER_PROCESS=1``) and with processes reused (the default),
+   side by side in the same run.
 """
 
 from __future__ import annotations
@@ -153,16 +156,49 @@ def bench_celery(jobs: int = 8) -> None:
     print(f"\nTwo workers take {timings[2] / timings[1]:.2f}× the time of one.")
 
 
+def bench_embedded(jobs: int = 6) -> None:
+    print(
+        f"\n| embedded pool, 1 slot | {jobs} small jobs in a row, wall | per job "
+        "| queued → running, mean |\n|---|---|---|---|"
+    )
+    timings = {}
+    for per_process in (1, 10):
+        with (
+            database("sqlite") as url,
+            server(url, workers="1", jobs_per_process=str(per_process), tf_threads="1") as srv,
+            httpx.Client(base_url=srv.base_url, timeout=60) as client,
+        ):
+            series_id = upload_msft(client)
+            time.sleep(10)  # the first job process finishes importing TensorFlow
+            started = time.perf_counter()
+            waits = []
+            for _ in range(jobs):
+                job = run_job(client, {"series_id": series_id, **HOLDOUT, **SMALL_JOB})
+                if job["status"] != "succeeded":
+                    raise RuntimeError(f"{job['status']} {job['error']}")
+                waits.append(_seconds_between(job["created_at"], job["started_at"]))
+            timings[per_process] = time.perf_counter() - started
+        print(
+            f"| FORECAST_JOBS_PER_PROCESS={per_process} | {timings[per_process]:.1f} s "
+            f"| {timings[per_process] / jobs:.1f} s | {sum(waits) / jobs:.2f} s |"
+        )
+    print(
+        f"\nReusing processes: {timings[10] / timings[1]:.2f}× the wall time of a new one per job."
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tutorial-epochs", type=int, default=50)
-    parser.add_argument("--only", choices=("recipes", "celery"))
+    parser.add_argument("--only", choices=("recipes", "celery", "embedded"))
     args = parser.parse_args()
     print(f"Machine: {machine()}")
-    if args.only != "celery":
+    if args.only in (None, "recipes"):
         bench_recipes(args.tutorial_epochs)
-    if args.only != "recipes":
+    if args.only in (None, "celery"):
         bench_celery()
+    if args.only in (None, "embedded"):
+        bench_embedded()
 
 
 if __name__ == "__main__":

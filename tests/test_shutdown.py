@@ -1,6 +1,7 @@
-"""SIGTERM on a real API process (embedded workers): it exits promptly, and the job it was
-running is handed back (queued, attempt not counted) rather than left running; the next start
-finishes it. Also checks the JSON logs of the API and its job process on the way."""
+"""SIGTERM on a real API process (embedded workers): it answers the request in flight, exits
+promptly, and the job it was running is handed back (queued, attempt not counted) rather than
+left running; the next start finishes it. Also checks the JSON logs of the API and its job
+process on the way."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +73,26 @@ def api_process(database_url: str, log: Path, **settings: str) -> Iterator[Api]:
             process.wait()
 
 
+def slow_upload(url: str, seconds: float) -> httpx.Response:
+    """POST a small series as a chunked body that takes ``seconds`` to send."""
+    body = json.dumps(
+        {
+            "name": "late",
+            "observations": [{"date": f"2016-02-{d:02d}", "v": d} for d in range(1, 29)],
+        }
+    ).encode()
+    chunks = [body[i : i + 100] for i in range(0, len(body), 100)]
+
+    def paced() -> Iterator[bytes]:
+        for chunk in chunks:
+            yield chunk
+            time.sleep(seconds / len(chunks))
+
+    return httpx.post(
+        url, content=paced(), headers={"content-type": "application/json"}, timeout=60
+    )
+
+
 def job_row(database_url: str, job_id: int) -> TrainingJob:
     engine = create_engine(database_url)
     try:
@@ -119,8 +141,14 @@ def test_sigterm_hands_back_the_running_job_and_a_restart_finishes_it(tmp_path: 
             job = started.json()
             running = wait_for_progress(client, job["id"])
         job_pid = int(running["worker"].rpartition(":")[2])
-        stopped = time.monotonic()
-        first.process.send_signal(signal.SIGTERM)
+        # An upload still being sent when SIGTERM arrives is answered before the API exits.
+        with ThreadPoolExecutor(1) as pool:
+            upload = pool.submit(slow_upload, f"{first.base_url}/v1/series", seconds=2.0)
+            time.sleep(0.5)
+            stopped = time.monotonic()
+            first.process.send_signal(signal.SIGTERM)
+            drained = upload.result(timeout=30)
+        assert drained.status_code == 201, drained.text
         code = first.process.wait(timeout=EXIT_BOUND_S + 10)
         took = time.monotonic() - stopped
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import warnings
 from pathlib import Path
 
 import keras
@@ -16,6 +17,11 @@ from app.ml.spec import TrainingSpec
 from app.ml.transforms import supervised
 
 ONNX_TOLERANCE = 1e-5
+# Keras' tf2onnx shim probes `np.object` when the first export imports it: a NumPy 2
+# FutureWarning that says nothing about our export, logged once per job process otherwise.
+warnings.filterwarnings(
+    "ignore", message="In the future `np.object` will be defined", category=FutureWarning
+)
 
 
 class ExportMismatch(RuntimeError):
