@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import warnings
 from pathlib import Path
 
@@ -42,7 +43,8 @@ def save_network(network: keras.Model, directory: Path, sample: np.ndarray) -> f
     network.save(directory / "network.keras")
     x = np.asarray(sample, dtype=np.float32)
     expected = np.asarray(network(x, training=False))
-    with contextlib.redirect_stdout(io.StringIO()):  # tf2onnx prints its progress
+    logging.getLogger("tf2onnx").setLevel(logging.WARNING)  # it logs every pass at INFO
+    with contextlib.redirect_stdout(io.StringIO()):  # and prints its progress
         network.export(str(directory / "network.onnx"), format="onnx", verbose=False)
     session = onnx_session(directory / "network.onnx")
     got = session.run(None, {session.get_inputs()[0].name: x})[0]
