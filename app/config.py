@@ -59,8 +59,8 @@ class Settings(BaseSettings):
         ge=1,
         le=1000,
         description="Embedded mode: jobs one worker process runs before a fresh one replaces "
-        "it. Reuse saves the ~3-6 s TensorFlow import per job; each job run keeps ~10-16 MB "
-        "in the process until then. 1: a new process for every job.",
+        "it. Reuse saves a ~3-6 s TensorFlow import per job; each job run keeps ~10-16 MB in "
+        "the process until then. 1: a new process for every job.",
     )
     max_epochs: int = Field(default=500, ge=1, description="Largest `epochs` a job may ask for.")
     job_time_limit_s: int = Field(

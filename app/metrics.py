@@ -155,11 +155,12 @@ def _training_histogram(dialect: str) -> Executable:
     """One row: count, sum and cumulative bucket counts of the succeeded jobs' durations,
     aggregated in the database (the job table only grows; scrapes must not read every row)."""
     start, end = TrainingJob.started_at, TrainingJob.finished_at
-    duration: ColumnElement[Any] = (
+    span: ColumnElement[Any] = (
         func.extract("epoch", end - start)
         if dialect == "postgresql"
         else (func.julianday(end) - func.julianday(start)) * 86400.0  # SQLite: ISO text
     )
+    duration = case((span < 0, 0.0), else_=span)  # clocks of two hosts after a takeover
     return select(
         func.count(),
         func.sum(duration),

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from app.db.orm import TrainingJob
 from bench.common import ROOT, free_port
-from tests.training.helpers import random_walk_series, wait_for, wait_for_progress
+from tests.training.helpers import TINY, random_walk_series, wait_for, wait_for_progress
 
 GRACE_S = 0.0  # no time to finish: the running job is always handed back
 EXIT_BOUND_S = 20.0
@@ -131,7 +131,8 @@ def test_sigterm_hands_back_the_running_job_and_a_restart_finishes_it(tmp_path: 
     with api_process(url, log, **settings) as first:
         with httpx.Client(base_url=first.base_url, timeout=60) as client:
             series_id = random_walk_series(client, n=400)
-            spec = {"series_id": series_id, "epochs": 30, "patience": None, "units": 8,
+            # Long enough to be still running once the in-flight upload below is answered.
+            spec = {"series_id": series_id, "epochs": 100, "patience": None, "units": 8,
                     "window": 20}  # fmt: skip
             started = client.post(
                 "/v1/training-jobs", json=spec, headers={"X-Request-ID": "start-job-1"}
@@ -143,8 +144,8 @@ def test_sigterm_hands_back_the_running_job_and_a_restart_finishes_it(tmp_path: 
         job_pid = int(running["worker"].rpartition(":")[2])
         # An upload still being sent when SIGTERM arrives is answered before the API exits.
         with ThreadPoolExecutor(1) as pool:
-            upload = pool.submit(slow_upload, f"{first.base_url}/v1/series", seconds=2.0)
-            time.sleep(0.5)
+            upload = pool.submit(slow_upload, f"{first.base_url}/v1/series", seconds=1.0)
+            time.sleep(0.3)
             stopped = time.monotonic()
             first.process.send_signal(signal.SIGTERM)
             drained = upload.result(timeout=30)
@@ -181,6 +182,12 @@ def test_sigterm_hands_back_the_running_job_and_a_restart_finishes_it(tmp_path: 
                 for family in text_string_to_metric_families(client.get("/metrics").text)
                 for sample in family.samples
             }
+            # The next job runs in the same job process (FORECAST_JOBS_PER_PROCESS): no new
+            # process, no second TensorFlow import.
+            spec = {"series_id": series_id, "model_name": "again", **TINY}
+            again = wait_for(client, client.post("/v1/training-jobs", json=spec).json()["id"])
+            assert again["status"] == "succeeded", again
+            assert again["worker"] == done["worker"]
     assert metrics['forecast_jobs{"state": "succeeded"}'] == 1
     assert metrics['forecast_jobs{"state": "running"}'] == 0
     assert metrics["forecast_training_duration_seconds_count{}"] == 1

@@ -38,7 +38,7 @@ from app.ml.calendar import format_period
 from app.ml.dataset import DatasetError, DatasetPlan, plan_dataset, select_range
 from app.ml.evaluate import FittedForecaster, holdout_intervals
 from app.ml.inference import PointForecaster
-from app.ml.spec import BacktestSpec, TrainingSpec
+from app.ml.spec import MAX_BACKTEST_FORECASTS, BacktestSpec, TrainingSpec
 
 __all__ = ["MAX_FORECAST_ROWS", "Fit", "Fold", "OnFold", "check_folds", "fold_layout",
            "fold_plan", "run_backtest"]  # fmt: skip
@@ -54,6 +54,15 @@ OnFold = Callable[[int, int], bool]
 def fold_layout(n: int, backtest: BacktestSpec) -> list[Fold]:
     """The folds on ``n`` observations, oldest first (see the module docstring)."""
     step, horizon, windows = backtest.effective_step, backtest.horizon, backtest.windows
+    forecasts = windows * step * horizon
+    if (
+        forecasts > MAX_BACKTEST_FORECASTS
+    ):  # checked here, not in the spec: stored specs stay readable
+        raise DatasetError(
+            f"windows × step × horizon = {forecasts:,} forecast values; at most "
+            f"{MAX_BACKTEST_FORECASTS:,} fit in a worker's memory. Ask for fewer windows, a "
+            "smaller step or horizon."
+        )
     last = n - step - horizon + 1
     cutoffs = [last - (windows - 1 - k) * step for k in range(windows)]
     if cutoffs[0] < 2:

@@ -49,17 +49,6 @@ class BacktestSpec(BaseModel):
         "on every fold (false; every cutoff must then lie after the data it trained on).",
     )
 
-    @model_validator(mode="after")
-    def _bounded_size(self) -> Self:
-        forecasts = self.windows * self.effective_step * self.horizon
-        if forecasts > MAX_BACKTEST_FORECASTS:
-            raise ValueError(
-                f"windows × step × horizon = {forecasts:,} forecast values; at most "
-                f"{MAX_BACKTEST_FORECASTS:,} fit in a worker's memory. Ask for fewer windows, a "
-                "smaller step or horizon."
-            )
-        return self
-
     @property
     def effective_step(self) -> int:
         return self.step if self.step is not None else self.horizon

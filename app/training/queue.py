@@ -17,7 +17,7 @@ from typing import Protocol
 from app.config import Settings
 from app.db.session import Database
 from app.training import service
-from app.training.worker import job_process_main
+from app.training.worker import READY, job_process_main
 
 log = logging.getLogger(__name__)
 
@@ -78,22 +78,24 @@ class CeleryQueue:
 
 @dataclass
 class _JobProcess:
-    """A spawned process that has imported the training code and runs the job ids it is sent,
-    one at a time, up to ``settings.jobs_per_process`` of them (see :func:`job_process_main`)."""
+    """A spawned job process (:func:`job_process_main`). It says ``READY`` once it has imported
+    the training code, then runs the job ids it is sent one at a time, answering each with its
+    id when the job is committed, up to ``settings.jobs_per_process`` of them."""
 
     process: BaseProcess
     conn: Connection
+    ready: bool = False
     jobs_run: int = 0
 
-    def finished_job(self) -> bool:
-        """Whether it reported the job it was given as done (and is free for the next)."""
+    def message(self) -> object | None:
+        """The next message if one has arrived (None if not, or if the process is gone)."""
         try:
             if self.conn.poll():
-                self.conn.recv()
-                return True
+                received: object = self.conn.recv()
+                return received
         except (EOFError, OSError):
             pass
-        return False
+        return None
 
     def close(self) -> None:
         if self.process.is_alive():
@@ -113,10 +115,11 @@ class EmbeddedQueue:
     """Jobs run in processes spawned by the API (never forked), ``settings.workers`` at a time.
 
     A job process runs one job at a time, so a crash or ``kill -9`` is seen at once from its
-    exit code, and the job is requeued (attempts left) or failed; a job over the time limit is
-    killed. A process runs up to ``settings.jobs_per_process`` jobs, then exits and is replaced
-    (memory stays bounded); one process is always kept spawned and idle, so a job starts without
-    paying for interpreter start-up and the TensorFlow import.
+    exit code and affects that job only (requeued while attempts remain, else failed); a job
+    over the time limit is killed. A process runs up to ``settings.jobs_per_process`` jobs, then
+    exits and is replaced (memory stays bounded). A spare is started only when a slot is free
+    and no process is idle, or when a running process is on its last job, so a job starts
+    without waiting for the TensorFlow import and no import runs for nothing.
     """
 
     def __init__(self, settings: Settings, db: Database, on_lost: LostHandler) -> None:
@@ -125,6 +128,9 @@ class EmbeddedQueue:
         self.on_lost = on_lost
         self._pending: queue.Queue[int] = queue.Queue()
         self._running: dict[int, _Running] = {}
+        # Ids sent again while an earlier run of the same job was still going (its lease lapsed):
+        # dispatched once that run is over.
+        self._resent: set[int] = set()
         self._idle: list[_JobProcess] = []
         self._idle_deaths = 0  # in a row: a process that cannot even start is not respawned at once
         self._spawn_after = 0.0
@@ -167,7 +173,7 @@ class EmbeddedQueue:
         for run in running:
             run.worker.process.join(timeout=max(0.0, deadline - time.monotonic()))
         for run in running:
-            finished = run.worker.finished_job()
+            finished = run.worker.message() == run.job_id
             run.worker.close()
             if not finished:
                 self._hand_back(run)
@@ -184,9 +190,11 @@ class EmbeddedQueue:
             try:
                 self._reap()
                 self._keep_idle_processes()
-                if self._idle and len(self._running) < self.settings.workers:
+                if self._ready() and len(self._running) < self.settings.workers:
                     job_id = self._pending.get(timeout=0.05)
-                    if job_id not in self._running:
+                    if job_id in self._running:
+                        self._resent.add(job_id)
+                    else:
                         self._dispatch(job_id)
                 else:
                     time.sleep(0.05)
@@ -195,23 +203,36 @@ class EmbeddedQueue:
             except Exception:
                 log.exception("embedded job dispatcher error")
 
+    def _ready(self) -> list[_JobProcess]:
+        return [p for p in self._idle if p.ready]
+
     def _keep_idle_processes(self) -> None:
-        """At least one idle process; no more than the free slots need (each holds TensorFlow,
-        ~400 MB)."""
-        for idle in [p for p in self._idle if not p.process.is_alive()]:
-            idle.close()
-            self._idle.remove(idle)
-            self._idle_deaths += 1
-            delay = min(30.0, 0.5 * 2**self._idle_deaths)
-            self._spawn_after = time.monotonic() + delay
-            log.warning(
-                "an idle job process exited (code %s); starting another in %.1f s",
-                idle.process.exitcode,
-                delay,
-            )
+        """Mark idle processes that finished importing as ready, replace those that died (with
+        backoff), keep no more idle than the free slots need (each holds TensorFlow, ~400 MB),
+        and start a spare when one will be needed."""
+        for idle in list(self._idle):
+            if not idle.ready and idle.message() == READY:
+                idle.ready = True
+            if not idle.process.is_alive():
+                idle.close()
+                self._idle.remove(idle)
+                self._idle_deaths += 1
+                delay = min(30.0, 0.5 * 2**self._idle_deaths)
+                self._spawn_after = time.monotonic() + delay
+                log.warning(
+                    "an idle job process exited (code %s); starting another in %.1f s",
+                    idle.process.exitcode,
+                    delay,
+                )
         while len(self._idle) > max(1, self.settings.workers - len(self._running)):
-            self._idle.pop(0).close()
-        if not self._idle and time.monotonic() >= self._spawn_after:
+            most_used = max(self._idle, key=lambda p: p.jobs_run)  # it holds the most memory
+            self._idle.remove(most_used)
+            most_used.close()
+        last_jobs = any(
+            r.worker.jobs_run >= self.settings.jobs_per_process for r in self._running.values()
+        )
+        needed = len(self._running) < self.settings.workers or last_jobs
+        if not self._idle and needed and time.monotonic() >= self._spawn_after:
             self._idle.append(self._start_process())
 
     def _start_process(self) -> _JobProcess:
@@ -226,7 +247,10 @@ class EmbeddedQueue:
         return _JobProcess(process, ours)
 
     def _dispatch(self, job_id: int) -> None:
-        worker = self._idle.pop()
+        # The most used ready process: its TensorFlow runtime is warm, and the others stay
+        # fresh for later.
+        worker = max(self._ready(), key=lambda p: p.jobs_run)
+        self._idle.remove(worker)
         try:
             worker.conn.send(job_id)
         except OSError:  # it died between the check and the send
@@ -239,26 +263,35 @@ class EmbeddedQueue:
     def _reap(self) -> None:
         for job_id, run in list(self._running.items()):
             worker = run.worker
-            if worker.finished_job():
-                del self._running[job_id]
+            if worker.message() == job_id:  # done and committed
+                self._over(job_id)
                 self._idle_deaths = 0
                 if worker.jobs_run < self.settings.jobs_per_process:
                     self._idle.append(worker)
                 else:  # it exits by itself after its last job
-                    worker.process.join(timeout=10)
-                    worker.conn.close()
-                continue
-            if worker.process.is_alive():
-                if time.monotonic() - run.started > self.settings.job_time_limit_s:
+                    worker.process.join(timeout=1)
                     worker.close()
+            elif not worker.process.is_alive():
+                self._over(job_id)
+                code = worker.process.exitcode
+                worker.close()
+                reason = f"killed by signal {-code}" if code and code < 0 else f"exit code {code}"
+                self.on_lost(job_id, _worker_of(worker.process), reason)
+            elif time.monotonic() - run.started > self.settings.job_time_limit_s:
+                self._over(job_id)
+                worker.close()
+                try:
                     self._time_limit(job_id, run)
-                    del self._running[job_id]
-                continue
-            del self._running[job_id]
-            code = worker.process.exitcode
-            worker.close()
-            reason = f"killed by signal {-code}" if code and code < 0 else f"exit code {code}"
-            self.on_lost(job_id, _worker_of(worker.process), reason)
+                except Exception:  # its lease lapses; the reconciler retries or fails it
+                    log.exception("could not fail job %s after its time limit", job_id)
+
+    def _over(self, job_id: int) -> None:
+        """The run of ``job_id`` ended; if the job was sent again meanwhile, dispatch it now
+        (its claim decides whether there is anything left to run)."""
+        del self._running[job_id]
+        if job_id in self._resent:
+            self._resent.discard(job_id)
+            self._pending.put(job_id)
 
     def _time_limit(self, job_id: int, run: _Running) -> None:
         service.finish_job(

@@ -405,15 +405,20 @@ def registry_metrics(plan: DatasetPlan, evaluation: dict[str, Any]) -> dict[str,
     }
 
 
+READY = "ready"  # what a job process sends once it can take jobs
+
+
 def job_process_main(conn: Connection, settings: Settings) -> None:
-    """Entry point of an embedded-pool process (spawned, never forked): run the job ids it is
-    sent one at a time, answering each with its id once the job is committed, until it has run
-    ``settings.jobs_per_process`` jobs or is sent None (shut down); then exit."""
+    """Entry point of an embedded-pool process (spawned, never forked): import the training
+    code and say READY, then run the job ids it is sent one at a time, answering each with its
+    id once the job is committed, until it has run ``settings.jobs_per_process`` jobs or is
+    sent None (shut down); then exit."""
     configure_logging(settings)
     # Ctrl-C in a terminal reaches the whole process group: the API's shutdown decides what
     # happens to a running job (finish within the grace period, else handed back), not SIGINT.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    preload_training_code()  # while idle, so a job starts without the ~3-6 s import
+    preload_training_code()  # before any job, so none waits for the ~3-6 s import
+    conn.send(READY)
     parent = multiprocessing.parent_process()
     for _ in range(settings.jobs_per_process):
         while not conn.poll(1.0):
