@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 
 from pythonjsonlogger.json import JsonFormatter
@@ -27,6 +29,16 @@ ACCESS_LOGGER = "app.access"
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s%(context)s: %(message)s"
 JSON_FIELDS = ("asctime", "levelname", "name", "message")
 _CONTEXT = ("request_id", "job_id")
+
+
+@contextmanager
+def job_logging(job_id: int) -> Iterator[None]:
+    """Every record written inside the block carries ``job_id``."""
+    token = job_id_var.set(job_id)
+    try:
+        yield
+    finally:
+        job_id_var.reset(token)
 
 
 class ContextFilter(logging.Filter):

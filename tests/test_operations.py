@@ -26,7 +26,7 @@ from app.config import Settings
 from app.db.migrate import upgrade_to_head
 from app.db.orm import TrainingJob
 from app.db.types import utcnow
-from app.logs import configure_logging, job_id_var
+from app.logs import configure_logging, job_logging
 from app.main import create_app
 from app.security import OPEN_PATHS
 from tests.conftest import server_settings
@@ -272,18 +272,12 @@ def test_json_access_line_has_route_status_duration_and_request_id(
 def test_worker_records_carry_the_job_id(capsys: pytest.CaptureFixture[str]) -> None:
     log = logging.getLogger("app.training.worker")
     configure_logging(Settings(log_format="json"))
-    token = job_id_var.set(7)
-    try:
+    with job_logging(7):
         log.info("epoch done")
-    finally:
-        job_id_var.reset(token)
     log.info("between jobs")
     configure_logging(Settings(log_format="text"))
-    token = job_id_var.set(8)
-    try:
+    with job_logging(8):
         log.warning("in text")
-    finally:
-        job_id_var.reset(token)
     lines = capsys.readouterr().err.splitlines()
     during, after = (json.loads(line) for line in lines[:2])
     assert (during["job_id"], during["message"]) == (7, "epoch done")

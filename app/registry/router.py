@@ -28,7 +28,7 @@ from app.registry.schemas import (
 )
 from app.registry.store import bundle_key
 from app.training import service as training
-from app.training.router import job_read
+from app.training.router import accept_job, job_read
 from app.training.schemas import AliasName, ModelName, TrainingJobRead
 
 router = APIRouter(prefix="/v1/models", tags=["registry"])
@@ -219,8 +219,7 @@ def start_backtest(
     the version itself is scored on folds after the data it was trained on."""
     found = service.get_version(session, name, version)
     job = training.create_backtest_job(session, settings, found, body)
-    background.add_task(dispatcher.submit, job.id)
-    response.headers["Location"] = f"/v1/training-jobs/{job.id}"
+    accept_job(job, dispatcher, response, background)
     return job_read(job, found)
 
 

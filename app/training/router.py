@@ -14,6 +14,7 @@ from app.ml.progress import EpochProgress
 from app.pagination import Page, PageDep
 from app.params import MAX_ID, IdPath
 from app.training import service
+from app.training.dispatch import Dispatcher
 from app.training.schemas import (
     JobKind,
     JobStatus,
@@ -24,6 +25,15 @@ from app.training.schemas import (
 )
 
 router = APIRouter(prefix="/v1/training-jobs", tags=["training"])
+
+
+def accept_job(
+    job: TrainingJob, dispatcher: Dispatcher, response: Response, background: BackgroundTasks
+) -> None:
+    """202 bookkeeping for a new job: its id goes to the queue after the response (so after the
+    commit), and ``Location`` points at it."""
+    background.add_task(dispatcher.submit, job.id)
+    response.headers["Location"] = f"/v1/training-jobs/{job.id}"
 
 
 def job_read(
@@ -94,8 +104,7 @@ def create_job(
         spec=body.spec(),
         promotion=body.promotion_request(),
     )
-    background.add_task(dispatcher.submit, job.id)
-    response.headers["Location"] = f"/v1/training-jobs/{job.id}"
+    accept_job(job, dispatcher, response, background)
     return job_read(job, None)
 
 

@@ -25,7 +25,7 @@ from app.config import Settings
 from app.db.orm import ModelVersion, Series, TrainingJob
 from app.db.session import Database
 from app.db.types import utcnow
-from app.logs import configure_logging, job_id_var
+from app.logs import configure_logging, job_id_var, job_logging
 from app.ml.backtest import run_backtest
 from app.ml.baselines import fit_baseline
 from app.ml.calendar import resolve_season_length
@@ -72,35 +72,34 @@ def run_job(job_id: int, settings: Settings) -> Claim:
     """Claim and run a job to a final state. Returns the claim (``busy``: try again later)."""
     db = Database(settings.database_url)
     worker = service.worker_id()
-    context = job_id_var.set(job_id)  # every log record of this job carries its id
     try:
-        claim = service.claim_job(db, job_id, worker, settings.job_lease_s)
-        if claim.kind != "run":
+        with job_logging(job_id):  # every log record of this job carries its id
+            claim = service.claim_job(db, job_id, worker, settings.job_lease_s)
+            if claim.kind != "run":
+                return claim
+            log.info("job %s: running on %s", job_id, worker)
+            keeper = _LeaseKeeper(db, job_id, worker, settings.job_lease_s)
+            keeper.start()
+            try:
+                outcome = _execute(db, settings, job_id, worker)
+            finally:
+                keeper.stopped.set()
+            if not service.finish_job(
+                db,
+                job_id,
+                worker,
+                outcome.status,
+                error=outcome.error,
+                version_id=outcome.version_id,
+                backtest=outcome.backtest,
+            ):
+                log.warning("job %s: taken over by another worker; result discarded", job_id)
+                if outcome.version_id is not None:
+                    discard_version(db, make_store(settings.model_dir), outcome.version_id)
+            log.info("job %s: %s %s", job_id, outcome.status, outcome.error or "")
             return claim
-        log.info("job %s: running on %s", job_id, worker)
-        keeper = _LeaseKeeper(db, job_id, worker, settings.job_lease_s)
-        keeper.start()
-        try:
-            outcome = _execute(db, settings, job_id, worker)
-        finally:
-            keeper.stopped.set()
-        if not service.finish_job(
-            db,
-            job_id,
-            worker,
-            outcome.status,
-            error=outcome.error,
-            version_id=outcome.version_id,
-            backtest=outcome.backtest,
-        ):
-            log.warning("job %s: taken over by another worker; result discarded", job_id)
-            if outcome.version_id is not None:
-                discard_version(db, make_store(settings.model_dir), outcome.version_id)
-        log.info("job %s: %s %s", job_id, outcome.status, outcome.error or "")
-        return claim
     finally:
         db.dispose()
-        job_id_var.reset(context)
 
 
 @dataclass(frozen=True)
