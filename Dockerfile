@@ -2,7 +2,8 @@
 #   docker build --target api    -t forecast-api .     # FastAPI + onnxruntime, no TensorFlow
 #   docker build --target worker -t forecast-worker .  # Celery worker with CPU TensorFlow
 # The API serves forecasts from ONNX and never imports TensorFlow, so its image is built from
-# the base dependencies of pyproject.toml only; the worker adds the `train` extra.
+# the lock of the base dependencies (requirements/api.txt); the worker's lock adds the `train`
+# extra (requirements/worker.txt).
 
 FROM python:3.11-slim-bookworm AS base
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -11,26 +12,18 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1
 
 # ---------------------------------------------------------------- dependency layers (cached)
-# The dependency lists come from pyproject.toml alone: editing the code never reinstalls them.
-FROM base AS requirements
-WORKDIR /build
-COPY pyproject.toml ./
-RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
-open('requirements-api.txt', 'w').write('\n'.join(p['dependencies']) + '\n'); \
-open('requirements-train.txt', 'w').write('\n'.join(p['optional-dependencies']['train']) + '\n')"
-
-# COPY --from is cached by content: a pyproject.toml change that leaves a list as it was (the
-# version, tool settings, dev extra) reuses the installed layers below.
+# The dependencies come from the locks alone (pinned and hashed, `make lock` writes them): the
+# images install exactly what the tests ran with, and editing the code never reinstalls them.
 FROM base AS api-deps
 WORKDIR /build
-COPY --from=requirements /build/requirements-api.txt ./
+COPY requirements/api.txt ./requirements/
 RUN python -m venv /opt/venv \
-    && /opt/venv/bin/pip install --no-cache-dir -r requirements-api.txt
+    && /opt/venv/bin/pip install --no-cache-dir --require-hashes -r requirements/api.txt
 
-# The worker's venv starts from the API's (shared layer) and resolves both lists together.
+# The worker's venv starts from the API's (shared layer) and adds the train extra's lock.
 FROM api-deps AS worker-deps
-COPY --from=requirements /build/requirements-train.txt ./
-RUN /opt/venv/bin/pip install --no-cache-dir -r requirements-api.txt -r requirements-train.txt
+COPY requirements/worker.txt ./requirements/
+RUN /opt/venv/bin/pip install --no-cache-dir --require-hashes -r requirements/worker.txt
 
 # ---------------------------------------------------------------- runtime
 FROM base AS runtime

@@ -4,15 +4,20 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# One lock per install: the API image (base dependencies), the worker image (+ the train
+# extra) and development (+ the dev extra). `make lock` writes them from pyproject.toml.
+LOCK_FLAGS := --universal --generate-hashes --quiet
 
-.PHONY: run test lint format services bench clean
+.PHONY: run test lint format services bench lock clean
 
-# The venv is rebuilt when pyproject.toml changes. Extras: `train` (TensorFlow, Keras, ONNX export:
-# what worker processes need; `make run` trains in local worker processes) and `dev` (tests, lint).
-$(BIN)/.installed: pyproject.toml
+# The venv is rebuilt when the lock changes: the pinned, hashed dependencies of the train extra
+# (TensorFlow, Keras, ONNX export: `make run` trains in local worker processes) and the dev extra
+# (tests, lint), then the project itself.
+$(BIN)/.installed: requirements/dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[train,dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
 ## run: install, migrate (on start) and serve on http://$(HOST):$(PORT) with SQLite
@@ -34,6 +39,16 @@ format: $(BIN)/.installed
 
 services:
 	./.ci/services
+
+## lock: re-resolve the dependencies of pyproject.toml into requirements/*.txt (needs PyPI);
+## the three locks agree: api and worker are constrained to the versions of dev
+lock: $(BIN)/.installed
+	$(BIN)/uv pip compile pyproject.toml --extra train --extra dev $(LOCK_FLAGS) \
+		-o requirements/dev.txt
+	$(BIN)/uv pip compile pyproject.toml --extra train -c requirements/dev.txt $(LOCK_FLAGS) \
+		-o requirements/worker.txt
+	$(BIN)/uv pip compile pyproject.toml -c requirements/dev.txt $(LOCK_FLAGS) \
+		-o requirements/api.txt
 
 ## bench: every benchmark in bench/ (results go to BENCHMARKS.md by hand, with date and machine)
 bench: $(BIN)/.installed services

@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
-MSFT_CSV = ROOT.parent / "shared" / "data" / "msft_daily_1986_2016.csv"
+MSFT_CSV = ROOT / "tests" / "data" / "msft_daily_1986_2016.csv"  # see tests/data/README.md
 ADMIN_POSTGRES_URL = os.environ.get(
     "FORECAST_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )

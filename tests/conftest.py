@@ -31,8 +31,7 @@ from app.main import create_app
 from bench.common import ADMIN_POSTGRES_URL, database, free_port
 
 DATA_DIR = Path(__file__).parent / "data"
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-MSFT_CSV = SHARED_DATA / "msft_daily_1986_2016.csv"
+MSFT_CSV = DATA_DIR / "msft_daily_1986_2016.csv"  # where it comes from: tests/data/README.md
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 

@@ -1,9 +1,10 @@
 """Reading the deployment files the way Docker and Compose read them (no engine needed).
 
-- ``Dockerfile``: logical lines, stages (``FROM … AS name``) and the stages a target builds on.
+- ``Dockerfile``: instructions (dockerfile-parse), grouped into stages (``FROM … AS name``), and
+  the stages a target builds on.
 - ``docker-compose.yml``: ``${VAR}`` interpolation with Compose's rules, and each service's
   container environment (``env_file:`` then ``environment:``, which wins).
-- ``.env.example``: dotenv lines, with the comment that documents each variable.
+- ``.env.example``: its values (python-dotenv), and the comment that documents each variable.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import dotenv
 import yaml
+from dockerfile_parse import DockerfileParser
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
@@ -55,44 +58,22 @@ class Stage:
         return found
 
 
-def logical_lines(text: str) -> list[Instruction]:
-    """Instructions with backslash continuations joined (as Docker does) and comments dropped."""
-    out: list[Instruction] = []
-    pending = ""
-    start = 0
-    for number, raw in enumerate(text.splitlines(), start=1):
-        stripped = raw.strip()
-        if not pending and (not stripped or stripped.startswith("#")):
-            continue
-        if pending and stripped.startswith("#"):
-            continue  # comment lines inside a continued instruction are removed
-        if not pending:
-            start = number
-        if stripped.endswith("\\"):
-            pending += raw.rstrip()[:-1]
-            continue
-        pending += raw
-        keyword, _, args = pending.strip().partition(" ")
-        out.append(Instruction(keyword.upper(), args.strip(), start))
-        pending = ""
-    assert not pending, "Dockerfile ends inside a continued line"
-    return out
-
-
 def parse_dockerfile(path: Path = DOCKERFILE) -> dict[str, Stage]:
     """Stages by name (an unnamed stage is named by its index)."""
     stages: dict[str, Stage] = {}
     current: Stage | None = None
-    for instruction in logical_lines(path.read_text()):
-        if instruction.keyword == "FROM":
-            words = instruction.args.split()
-            words = [w for w in words if not w.startswith("--platform")]
+    for item in DockerfileParser(path=str(path)).structure:
+        keyword, args = item["instruction"], item["value"]
+        if keyword == "COMMENT":
+            continue
+        if keyword == "FROM":
+            words = [w for w in args.split() if not w.startswith("--platform")]
             name = words[2] if len(words) == 3 and words[1].upper() == "AS" else str(len(stages))
             current = Stage(name=name, base=words[0])
             stages[name] = current
             continue
-        assert current is not None, f"{instruction.keyword} before FROM"
-        current.instructions.append(instruction)
+        assert current is not None, f"{keyword} before FROM"
+        current.instructions.append(Instruction(keyword, args, item["startline"] + 1))
     return stages
 
 
@@ -155,6 +136,9 @@ class EnvLine:
 
 
 def read_env_example(path: Path = ENV_EXAMPLE) -> list[EnvLine]:
+    """Every variable with the comment lines above it, commented-out examples (``# NAME=…``)
+    included: python-dotenv reads the values only, so the documentation is read here."""
+    active = dotenv_values(path)
     lines: list[EnvLine] = []
     comment: list[str] = []
     assignment = re.compile(r"^(#\s*)?([A-Z][A-Z0-9_]*)=(.*)$")
@@ -162,11 +146,9 @@ def read_env_example(path: Path = ENV_EXAMPLE) -> list[EnvLine]:
         stripped = raw.strip()
         match = assignment.match(stripped)
         if match:
-            lines.append(
-                EnvLine(
-                    match.group(2), _unquote(match.group(3)), not match.group(1), "\n".join(comment)
-                )
-            )
+            name, example = match.group(2), match.group(1) is not None
+            value = active[name] if not example else _unquote(match.group(3))
+            lines.append(EnvLine(name, value, not example, "\n".join(comment)))
             comment = []
         elif stripped.startswith("#"):
             comment.append(stripped.lstrip("#").strip())
@@ -176,11 +158,13 @@ def read_env_example(path: Path = ENV_EXAMPLE) -> list[EnvLine]:
 
 
 def dotenv_values(path: Path = ENV_EXAMPLE) -> dict[str, str]:
-    """The active ``NAME=value`` lines, as Compose reads an env file."""
-    return {line.name: line.value for line in read_env_example(path) if line.active}
+    """The active ``NAME=value`` lines, as Compose reads an env file (no interpolation)."""
+    values = dotenv.dotenv_values(path, interpolate=False)
+    return {name: value or "" for name, value in values.items()}
 
 
 def _unquote(value: str) -> str:
+    """A commented-out example's value, quotes removed as dotenv removes them."""
     value = value.strip()
     if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
         return value[1:-1]
@@ -188,6 +172,8 @@ def _unquote(value: str) -> str:
 
 
 # ------------------------------------------------------------------------------ compose
+# Compose v2 is written in Go and no maintained Python package implements its interpolation
+# (the Python docker-compose v1 is retired), so its documented rules are implemented here.
 
 _VARIABLE = re.compile(
     r"\$\$|\$\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<arg>[^}]*))?\}"

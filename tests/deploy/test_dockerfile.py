@@ -8,7 +8,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -36,11 +35,6 @@ BASE_IMAGE = "python:3.11-slim-bookworm"
 @pytest.fixture(scope="module")
 def stages() -> dict[str, Stage]:
     return parse_dockerfile()
-
-
-def pyproject() -> dict[str, object]:
-    project: dict[str, object] = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    return project
 
 
 def pip_installs(stages: list[Stage]) -> list[str]:
@@ -109,14 +103,17 @@ def test_api_healthcheck_probes_healthz_with_python_only(stages: dict[str, Stage
     compile(argv[2], "<healthcheck>", "exec")
 
 
-def test_api_target_does_not_install_the_train_extra(stages: dict[str, Stage]) -> None:
+def test_images_install_the_locks_and_the_api_not_the_train_extra(
+    stages: dict[str, Stage],
+) -> None:
     api = pip_installs(stage_closure(stages, "api"))
     worker = pip_installs(stage_closure(stages, "worker"))
     assert api, "the api target installs no dependencies"
-    assert not [c for c in api if "train" in c], api
-    assert [c for c in worker if "requirements-train.txt" in c], worker
+    assert all("requirements/api.txt" in c for c in api), api
+    assert [c for c in worker if "requirements/worker.txt" in c], worker
     for command in api + worker:
         assert "--no-cache-dir" in command, command
+        assert "--require-hashes" in command, command
 
 
 def copied_sources(stages: dict[str, Stage], name: str) -> set[str]:
@@ -134,39 +131,15 @@ def copied_sources(stages: dict[str, Stage], name: str) -> set[str]:
 
 
 def test_dependencies_are_installed_before_the_code_is_copied(stages: dict[str, Stage]) -> None:
-    """The dependency layers depend on pyproject.toml only, so a code change reuses them."""
+    """The dependency layers depend on the locks only, so a code change reuses them."""
     for target in TARGETS:
         for stage in stage_closure(stages, target):
             if pip_installs([stage]):
                 sources = copied_sources(stages, stage.name)
-                assert sources == {"pyproject.toml"}, (stage.name, sources)
+                assert sources <= {"requirements/api.txt", "requirements/worker.txt"}, sources
         copied = " ".join(c.args for c in stage_chain(stages, target)[-1].all("COPY"))
         for path in ("app/", "migrations/", "alembic.ini"):
             assert path in copied, f"{target} does not copy {path}"
-
-
-def test_requirement_lists_are_the_pyproject_dependencies(
-    stages: dict[str, Stage], tmp_path: Path
-) -> None:
-    """Run the Dockerfile's own requirements step: the api list is the base dependencies (none
-    of the train extra), the worker adds exactly the train extra."""
-    writer = next(
-        run
-        for stage in stages.values()
-        for run in stage.all("RUN")
-        if "requirements-api.txt" in run.args and "tomllib" in run.args
-    )
-    shutil.copy(ROOT / "pyproject.toml", tmp_path)
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    subprocess.run(["sh", "-c", writer.args], cwd=tmp_path, env=env, check=True, timeout=60)
-    project = pyproject()
-    api = (tmp_path / "requirements-api.txt").read_text().splitlines()
-    train = (tmp_path / "requirements-train.txt").read_text().splitlines()
-    assert api == project["dependencies"]
-    assert train == project["optional-dependencies"]["train"]  # type: ignore[index]
-    names = {re.split(r"[\s<>=!~;\[]", line, maxsplit=1)[0].lower() for line in api}
-    assert not names & {"tensorflow", "tensorflow-cpu", "keras", "tf2onnx", "onnx", "scikit-learn"}
-    assert "onnxruntime" in names
 
 
 def test_dockerignore_sends_only_what_the_images_copy(stages: dict[str, Stage]) -> None:
