@@ -258,7 +258,7 @@ def internal_error_response(method: str, path: str, exc: BaseException) -> JSONR
 
 def install_handlers(app: FastAPI) -> None:
     """Problem documents for our errors, validation errors and HTTP errors. Anything else is
-    turned into a generic 500 by :class:`app.middleware.RequestContextMiddleware`."""
+    turned into a generic 500 by :class:`app.operations.middleware.RequestContextMiddleware`."""
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -18,11 +18,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+from asgi_correlation_id import correlation_id
 from pythonjsonlogger.json import JsonFormatter
 
 from app.config import Settings
 
-request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 job_id_var: ContextVar[int | None] = ContextVar("job_id", default=None)
 
 ACCESS_LOGGER = "app.access"
@@ -45,7 +45,7 @@ class ContextFilter(logging.Filter):
     """Adds ``request_id`` / ``job_id`` from the current context to each record (when set)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        request_id = request_id_var.get()
+        request_id = correlation_id.get()
         if request_id is not None and not hasattr(record, "request_id"):
             record.request_id = request_id
         job_id = job_id_var.get()

@@ -1,4 +1,8 @@
-"""Application factory: ``uvicorn app.main:create_app --factory``."""
+"""Application factory: ``uvicorn app.main:create_app --factory``.
+
+The top of the dependency graph: it builds the domain objects (database, artifact store,
+caches, job dispatcher) and hands the operations layer what it needs from them.
+"""
 
 from __future__ import annotations
 
@@ -11,21 +15,28 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.cors import CORSMiddleware
 
-from app import health
 from app.config import Settings
 from app.db.migrate import upgrade_to_head
 from app.db.session import Database
 from app.errors import install_handlers
-from app.forecasting.cache import BundleCache, InvalidateOnWrite, ResponseCache
+from app.forecasting.bundles import BundleCache
+from app.forecasting.responses import InvalidateOnWrite, ResponseCache
 from app.forecasting.router import router as forecasting_router
 from app.forecasting.service import warm_calendars
 from app.logs import configure_logging
-from app.metrics import Metrics
-from app.metrics import router as metrics_router
-from app.middleware import REQUEST_ID_HEADER, BodySizeLimitMiddleware, RequestContextMiddleware
+from app.operations import health
+from app.operations.health import Readiness
+from app.operations.metrics import Metrics
+from app.operations.metrics import router as metrics_router
+from app.operations.middleware import (
+    REQUEST_ID_HEADER,
+    BodySizeLimitMiddleware,
+    RequestContextMiddleware,
+    request_ids,
+)
+from app.operations.security import ApiKeyMiddleware, install_openapi_security
 from app.registry.router import router as registry_router
 from app.registry.store import make_store
-from app.security import ApiKeyMiddleware, install_openapi_security
 from app.series.router import router as series_router
 from app.training.dispatch import Dispatcher
 from app.training.router import router as training_router
@@ -45,12 +56,23 @@ use **Authorize**. Every response carries an `X-Request-ID` (yours, if you sent 
 """
 
 
+def _warm_calendars(db: Database) -> None:
+    try:
+        with db.session_scope() as session:
+            warm_calendars(session)
+    except Exception:  # warming is an optimisation; never fail start-up over it
+        log.exception("could not warm exchange calendars")
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging(settings)
     db = Database(settings.database_url)
-
+    store = make_store(settings.model_dir)
     dispatcher = Dispatcher(settings, db)
+    bundles = BundleCache(store, settings.bundle_cache_size)
+    forecasts = ResponseCache(settings.forecast_cache_s)
+    metrics = Metrics(db, bundles)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -59,7 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.info("database schema is at head")
         dispatcher.start()
         threading.Thread(
-            target=warm_calendars, args=(db,), name="warm-calendars", daemon=True
+            target=_warm_calendars, args=(db,), name="warm-calendars", daemon=True
         ).start()
         yield
         await run_in_threadpool(dispatcher.stop)
@@ -70,15 +92,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.db = db
-    app.state.store = make_store(settings.model_dir)
-    app.state.bundles = BundleCache(app.state.store, settings.bundle_cache_size)
-    app.state.forecasts = ResponseCache(settings.forecast_cache_s)
+    app.state.store = store
+    app.state.bundles = bundles
+    app.state.forecasts = forecasts
     app.state.dispatcher = dispatcher
-    app.state.metrics = Metrics(db, app.state.bundles)
+    app.state.metrics = metrics
+    app.state.observe_forecast_latency = metrics.forecast_latency.observe
+    app.state.on_version_deleted = bundles.evict
+    app.state.readiness = Readiness(
+        db=db,
+        broker_url=settings.broker_url,
+        store_writable=store.is_writable,
+        cannot_train=lambda: dispatcher.queue.unavailable,
+    )
     install_handlers(app)
-    # The last added runs first: request id/log/metrics → CORS → API key → cache → size limit.
+    # The last added runs first: request id → access log/metrics → CORS → API key → response
+    # cache invalidation → size limit.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_upload_bytes)
-    app.add_middleware(InvalidateOnWrite, cache=app.state.forecasts)
+    app.add_middleware(InvalidateOnWrite, cache=forecasts)
     if settings.api_key is not None:
         app.add_middleware(ApiKeyMiddleware, settings=settings)
     if settings.cors_origins:
@@ -91,7 +122,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=[REQUEST_ID_HEADER, "ETag", "Location", "WWW-Authenticate"],
             max_age=600,
         )  # fmt: skip
-    app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    app.add_middleware(request_ids)
     install_openapi_security(app, settings)
     app.include_router(health.router)
     app.include_router(metrics_router)

@@ -8,7 +8,7 @@ from typing import Annotated, Generic, TypeVar
 from fastapi import Depends, Query
 from pydantic import BaseModel
 
-from app.params import MAX_ID
+from app.vocabulary import MAX_ID
 
 T = TypeVar("T")
 

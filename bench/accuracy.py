@@ -5,7 +5,7 @@
     python -m bench.accuracy --candidates  # how the defaults were chosen (~45 min), prints only
     python -m bench.accuracy --intervals   # plain vs volatility-normalised intervals, prints only
 
-MSFT ``High`` (``shared/data``), 10 rolling-origin folds of 252 sessions (one trading year)
+MSFT ``High`` (``tests/data``), 10 rolling-origin folds of 252 sessions (one trading year)
 each, horizon 20, laid out by :func:`app.ml.backtest.fold_layout` so that the last origin's
 20-step horizon ends on 2016-12-30: cutoffs from late 2006 to late 2015, one-step test points
 from 2006-11 to 2016-12. Every number is measured on data the network never trained on, with
@@ -106,7 +106,7 @@ def candidates() -> None:
             result = run_backtest(
                 p, d, spec, FOLDS, season_length=SEASON,
                 fit=lambda plan, s=spec: fit_forecaster(plan, s, horizon=FOLDS.horizon),
-            )  # fmt: skip
+            ).model_dump()  # fmt: skip
             mean = result["aggregate"]["mean"]
             one, multi, cov = mean["one_step"], mean["multi_step"], mean["coverage"]
             model, drift = multi["model"], multi["drift"]
@@ -144,7 +144,9 @@ def intervals_ablation() -> None:
     print("| naive forecasts, intervals | 80 % mean | 80 % folds | 95 % mean | 95 % folds |")
     print("|---|---|---|---|---|")
     for label, fit in fits.items():
-        result = run_backtest(prices, dates, spec, FOLDS, season_length=SEASON, fit=fit)
+        result = run_backtest(
+            prices, dates, spec, FOLDS, season_length=SEASON, fit=fit
+        ).model_dump()
         per_fold = [f["coverage"] for f in result["folds"]]
         mean = result["aggregate"]["mean"]["coverage"]
         cells = []
@@ -177,13 +179,13 @@ def run(quick: bool) -> list[dict[str, Any]]:
         result = run_backtest(
             prices, dates, spec, folds, season_length=SEASON,
             fit=lambda plan, s=spec: fitted_baseline(plan, s, SEASON, folds.horizon),
-        )  # fmt: skip
+        ).model_dump()  # fmt: skip
         record(method.replace("_", " "), spec, result, "refit per fold")
     for label, spec in our_specs().items():
         result = run_backtest(
             prices, dates, spec, folds, season_length=SEASON,
             fit=lambda plan, s=spec: fit_forecaster(plan, s, horizon=folds.horizon),
-        )  # fmt: skip
+        ).model_dump()  # fmt: skip
         record(label, spec, result, "refit per fold")
     if not quick:
         first = fold_layout(len(prices), folds)[0]
@@ -197,7 +199,7 @@ def run(quick: bool) -> list[dict[str, Any]]:
             result = run_backtest(
                 prices, dates, spec, fixed, season_length=SEASON, fixed=fitted,
                 earliest_cutoff=first.cutoff,
-            )  # fmt: skip
+            ).model_dump()  # fmt: skip
             result["fit_seconds_once"] = fit_seconds
             result["epochs_run_once"] = fitted.epochs_run
             record(label, spec, result, "trained once before the first cutoff")

@@ -56,7 +56,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:  # measure the exported network, as served
             save_network(result.network, Path(tmp), sample_windows(plan, spec, result.scaler))
             forecaster = Forecaster.from_spec(Path(tmp) / "network.onnx", spec, result.scaler)
-            one_step = evaluate(forecaster, plan, horizon=1)["one_step"]
+            one_step = evaluate(forecaster, plan, horizon=1).model_dump()["one_step"]
         model, naive = one_step["model"]["rmse"], one_step["naive"]["rmse"]
         print(
             f"| {label} | {wall:.1f} s | {result.epochs_run} | {model:.3f} | {naive:.3f} "

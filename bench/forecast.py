@@ -16,7 +16,6 @@ then, side by side in one run:
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import shutil
 import statistics
@@ -52,11 +51,12 @@ def bench_in_process(bundle_dir: Path, history: np.ndarray) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
 
-    from app.ml.inference import Forecaster
+    from app.ml.inference import Forecaster, load_forecaster
     from app.ml.transforms import features
+    from app.registry.bundle import read_manifest
 
-    manifest = json.loads((bundle_dir / "bundle.json").read_text())
-    forecaster = Forecaster.load(bundle_dir / "network.onnx", manifest)
+    forecaster = load_forecaster(bundle_dir, read_manifest(bundle_dir))
+    assert isinstance(forecaster, Forecaster)
     network = keras.saving.load_model(bundle_dir / "network.keras")
     scaler, window, transform = forecaster.scaler, forecaster.window, forecaster.transform
     rows = history[None, :]

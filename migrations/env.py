@@ -18,6 +18,13 @@ if config.config_file_name is not None and config.attributes.get("configure_logg
 
 
 def _run(connection: Connection) -> None:
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        # Batch migrations recreate SQLite tables; with foreign keys on, dropping the old table
+        # would cascade into (or be refused by) the tables that reference it. SQLite ignores
+        # this pragma inside a transaction: it runs before the migrations' transaction begins,
+        # and app.db.migrate turns the keys back on after the commit.
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
     context.configure(
         connection=connection,
         target_metadata=Base.metadata,
@@ -26,6 +33,10 @@ def _run(connection: Connection) -> None:
     )
     with context.begin_transaction():
         context.run_migrations()
+        if sqlite:
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+            if broken:
+                raise RuntimeError(f"the migration broke foreign keys: {broken[:5]}")
 
 
 def run_migrations_online() -> None:

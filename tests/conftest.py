@@ -16,17 +16,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
-from sqlalchemy import create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.db import orm  # noqa: F401  (registers every table on Base.metadata)
 from app.db.base import Base
+from app.db.migrate import upgrade_to_head
+from app.db.session import make_engine
 from app.main import create_app
 from bench.common import ADMIN_POSTGRES_URL, database, free_port
 
@@ -180,3 +184,49 @@ def truncate_all(url: str) -> None:
             for table in tables:
                 conn.execute(text(f"DELETE FROM {table}"))
     engine.dispose()
+
+
+# ------------------------------------------------------------------ service-level tests
+# Services and lifecycle transitions run on a session bound to one transaction that is rolled
+# back after each test: no server, milliseconds per test, on both databases.
+
+
+def _savepoints_on_sqlite(engine: Engine) -> None:
+    """pysqlite starts transactions lazily and lets SAVEPOINT begin (and RELEASE commit) one;
+    SQLAlchemy's documented recipe makes it emit BEGIN itself, so nested transactions nest."""
+
+    @event.listens_for(engine, "connect")
+    def _driver_autocommit(dbapi_connection: Any, _: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def migrated_engine(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Engine]:
+    """A database at the migration head, shared by the service-level tests of a backend."""
+    with empty_database(request.param, tmp_path_factory.mktemp(f"db-{request.param}")) as url:
+        engine = make_engine(url)
+        upgrade_to_head(engine)
+        if engine.dialect.name == "sqlite":
+            engine.dispose()
+            _savepoints_on_sqlite(engine)
+        yield engine
+        engine.dispose()
+
+
+@pytest.fixture
+def session(migrated_engine: Engine) -> Iterator[Session]:
+    """A session in a transaction that is rolled back after the test; the code under test may
+    flush, nest (savepoints) and commit (a savepoint is released) as it likes."""
+    with migrated_engine.connect() as conn:
+        outer = conn.begin()
+        with Session(
+            bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False
+        ) as db_session:
+            yield db_session
+        outer.rollback()

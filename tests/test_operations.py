@@ -28,7 +28,7 @@ from app.db.orm import TrainingJob
 from app.db.types import utcnow
 from app.logs import configure_logging, job_logging
 from app.main import create_app
-from app.security import OPEN_PATHS
+from app.operations.security import OPEN_PATHS
 from tests.conftest import server_settings
 from tests.training.test_celery import REDIS_URL, require_redis
 

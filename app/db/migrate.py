@@ -58,6 +58,11 @@ def upgrade_to_head(engine: Engine) -> None:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
         return
-    with _sqlite_file_lock(engine), engine.begin() as conn:
+    with _sqlite_file_lock(engine), engine.connect() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+        conn.commit()
+        # migrations/env.py turned foreign keys off for batch migrations (possible outside a
+        # transaction only); this pooled connection is reused, so they go back on.
+        conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+        conn.commit()

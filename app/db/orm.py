@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import (
-    JSON,
     BigInteger,
     Boolean,
     Double,
@@ -20,7 +18,12 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db.base import Base
-from app.db.types import UnixTime, UtcDateTime, utcnow
+from app.db.records import BundleRecord, DataQuality, PromotionOutcome
+from app.db.types import EnumText, JsonRecord, UnixTime, UtcDateTime, one_of, utcnow
+from app.ml.progress import EpochProgress
+from app.ml.records import BacktestResult, HoldoutMetrics
+from app.ml.spec import BacktestSpec, TrainingSpec
+from app.vocabulary import JobKind, JobStatus, VersionStatus
 
 
 class Series(Base):
@@ -39,7 +42,7 @@ class Series(Base):
     row_count: Mapped[int] = mapped_column(Integer)
     first_date: Mapped[datetime] = mapped_column(UnixTime)
     last_date: Mapped[datetime] = mapped_column(UnixTime)
-    quality: Mapped[dict[str, Any]] = mapped_column(JSON)
+    quality: Mapped[DataQuality] = mapped_column(JsonRecord(DataQuality))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 
@@ -94,21 +97,28 @@ class TrainingJob(Base):
     """
 
     __tablename__ = "training_job"
-    __table_args__ = (Index(None, "status", "created_at"), {"sqlite_autoincrement": True})
+    __table_args__ = (
+        Index(None, "status", "created_at"),
+        one_of("status", JobStatus),
+        one_of("kind", JobKind),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16), default="train", server_default="train")
-    status: Mapped[str] = mapped_column(String(16), default="queued")
+    kind: Mapped[JobKind] = mapped_column(
+        EnumText(JobKind), default=JobKind.TRAIN, server_default=JobKind.TRAIN.value
+    )
+    status: Mapped[JobStatus] = mapped_column(EnumText(JobStatus), default=JobStatus.QUEUED)
     series_id: Mapped[int | None] = mapped_column(
         ForeignKey("series.id", ondelete="SET NULL"), index=True
     )
     model_name: Mapped[str] = mapped_column(String(100))
     target: Mapped[str] = mapped_column(String(64))
-    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    spec: Mapped[TrainingSpec] = mapped_column(JsonRecord(TrainingSpec))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
-    progress: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    progress: Mapped[EpochProgress | None] = mapped_column(JsonRecord(EpochProgress))
     error: Mapped[str | None] = mapped_column(Text)
     worker: Mapped[str | None] = mapped_column(String(255))
     lease_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
@@ -120,7 +130,7 @@ class TrainingJob(Base):
         ForeignKey("model_version.id", ondelete="SET NULL")
     )
     # Train jobs with ``promote_to``: the alias, the rule and whether it held (with numbers).
-    promotion: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    promotion: Mapped[PromotionOutcome | None] = mapped_column(JsonRecord(PromotionOutcome))
 
 
 class RegisteredModel(Base):
@@ -141,19 +151,25 @@ class ModelVersion(Base):
     """One trained result: ``pending`` while its files move into place, then ``ready``."""
 
     __tablename__ = "model_version"
-    __table_args__ = (UniqueConstraint("model_id", "version"), {"sqlite_autoincrement": True})
+    __table_args__ = (
+        UniqueConstraint("model_id", "version"),
+        one_of("status", VersionStatus),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     model_id: Mapped[int] = mapped_column(ForeignKey("registered_model.id", ondelete="CASCADE"))
     version: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[VersionStatus] = mapped_column(
+        EnumText(VersionStatus), default=VersionStatus.PENDING
+    )
     job_id: Mapped[int | None] = mapped_column(Integer)
     series_id: Mapped[int | None] = mapped_column(ForeignKey("series.id", ondelete="SET NULL"))
     training_rows_sha256: Mapped[str] = mapped_column(String(64))
     target: Mapped[str] = mapped_column(String(64))
-    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
-    bundle: Mapped[dict[str, Any]] = mapped_column(JSON)
-    metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
+    spec: Mapped[TrainingSpec] = mapped_column(JsonRecord(TrainingSpec))
+    bundle: Mapped[BundleRecord] = mapped_column(JsonRecord(BundleRecord))
+    metrics: Mapped[HoldoutMetrics] = mapped_column(JsonRecord(HoldoutMetrics))
     train_seconds: Mapped[float] = mapped_column(Double)
     epochs_run: Mapped[int] = mapped_column(Integer)
     size_bytes: Mapped[int] = mapped_column(BigInteger)
@@ -189,6 +205,6 @@ class Backtest(Base):
     job_id: Mapped[int | None] = mapped_column(
         ForeignKey("training_job.id", ondelete="SET NULL"), index=True
     )  # a job's backtest is looked up by it for every backtest job listed
-    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
-    result: Mapped[dict[str, Any]] = mapped_column(JSON)
+    spec: Mapped[BacktestSpec] = mapped_column(JsonRecord(BacktestSpec))
+    result: Mapped[BacktestResult] = mapped_column(JsonRecord(BacktestResult))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime
+from pydantic import BaseModel, TypeAdapter
+from sqlalchemy import JSON, BigInteger, CheckConstraint, DateTime, String
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
@@ -60,3 +62,54 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class JsonRecord(TypeDecorator[Any]):
+    """A JSON column holding one pydantic model (or any type pydantic validates): the row's
+    JSON is validated into it once when the row is loaded, and dumped from it when written.
+
+    Values are replaced, never mutated in place (the models are immutable or treated so), so
+    the ORM sees every change as an assignment.
+    """
+
+    impl = JSON
+    cache_ok = True
+
+    def __init__(self, shape: Any) -> None:
+        super().__init__()
+        self.shape = shape
+        self._adapter: TypeAdapter[Any] = TypeAdapter(shape)
+
+    def process_bind_param(self, value: Any, _dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, BaseModel):
+            value = self._adapter.validate_python(value)
+        return self._adapter.dump_python(value, mode="json")
+
+    def process_result_value(self, value: Any, _dialect: Dialect) -> Any:
+        return None if value is None else self._adapter.validate_python(value)
+
+
+class EnumText(TypeDecorator[StrEnum]):
+    """A :class:`StrEnum` stored as its value in a short string column (the table adds a CHECK
+    constraint from :func:`one_of`); loaded back as the enum member."""
+
+    impl = String(16)
+    cache_ok = True
+
+    def __init__(self, enum: type[StrEnum]) -> None:
+        super().__init__()
+        self.enum = enum
+
+    def process_bind_param(self, value: StrEnum | str | None, _dialect: Dialect) -> str | None:
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: str | None, _dialect: Dialect) -> StrEnum | None:
+        return None if value is None else self.enum(value)
+
+
+def one_of(column: str, enum: type[StrEnum]) -> CheckConstraint:
+    """``CHECK (column IN (...))`` over the enum's values, named after the column."""
+    values = ", ".join(f"'{member.value}'" for member in enum)
+    return CheckConstraint(f"{column} IN ({values})", name=column)

@@ -14,6 +14,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 
+from app.forecasting.schemas import BacktestSummary  # noqa: E402
+
 ImageFormat = Literal["png", "svg"]
 WIDTH_IN, HEIGHT_IN, DPI = 10.0, 5.0, 100  # 1000 × 500 px
 BACKTEST_HEIGHT_IN = 3.0  # the backtest panel adds 300 px
@@ -33,7 +35,7 @@ def render_report(
     actual: list[float],
     predicted: list[float],
     forecast: dict[str, Any] | None,
-    backtest: dict[str, Any] | None,
+    backtest: BacktestSummary | None,
     image_format: ImageFormat,
 ) -> bytes:
     """Actual vs predicted on the holdout, then the forecast with its widest interval; below
@@ -88,16 +90,16 @@ def _draw_forecast(ax: Axes, forecast: dict[str, Any]) -> None:
     ax.plot(dates, values, color="#ff7f0e", linewidth=1.5, marker=".", label="forecast")
 
 
-def _draw_backtest(ax: Axes, backtest: dict[str, Any]) -> None:
-    folds = backtest["folds"]
-    cutoffs = [fold["cutoff"] for fold in folds]
+def _draw_backtest(ax: Axes, backtest: BacktestSummary) -> None:
+    folds = backtest.folds
+    cutoffs = [fold.cutoff for fold in folds]
     for name, (color, marker) in BACKTEST_STYLE.items():
-        values = [fold[f"{name}_rmse"] for fold in folds]
+        values = [getattr(fold, f"{name}_rmse") for fold in folds]
         if all(v is not None for v in values):
             ax.plot(cutoffs, values, color=color, marker=marker, linewidth=1.0, label=name)
     ax.set_title(
-        f"Walk-forward backtest: one-step RMSE per fold (cutoff; {backtest['step']} origins "
-        f"each, refit={str(backtest['refit']).lower()})",
+        f"Walk-forward backtest: one-step RMSE per fold (cutoff; {backtest.step} origins "
+        f"each, refit={str(backtest.refit).lower()})",
         fontsize=10,
     )
     ax.set_ylabel("RMSE")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from typing import Annotated, Any, Literal
 
 import pandas as pd
@@ -11,20 +12,28 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
-from sqlalchemy import Connection
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from app.config import Settings
-from app.deps import BundleCacheDep, DatabaseDep, ForecastCacheDep, SessionDep, SettingsDep
+from app.db.session import Database
+from app.deps import DatabaseDep, SessionDep, SettingsDep
 from app.errors import ErrorItem, InvalidRequest, SeriesGone
 from app.forecasting import service
-from app.forecasting.cache import BundleCache
+from app.forecasting.bundles import BundleCache
+from app.forecasting.deps import BundleCacheDep, LatencyDep, LatencyObserver, ResponseCacheDep
 from app.forecasting.plots import ImageFormat, render_report
 from app.forecasting.report import backtest_summary, compare, report_csv, version_report
-from app.forecasting.schemas import DEFAULT_LEVELS, ForecastRequest, ForecastResponse
-from app.metrics import timed_forecast
-from app.params import MAX_ID
+from app.forecasting.schemas import (
+    DEFAULT_LEVELS,
+    Comparison,
+    ForecastRequest,
+    ForecastResponse,
+    VersionReport,
+)
+from app.forecasting.versions import resolve_version
 from app.registry import service as registry
-from app.registry.router import NamePath, VersionPath
+from app.vocabulary import MAX_ID, NamePath, VersionPath
 
 router = APIRouter(tags=["forecasts"])
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
@@ -38,31 +47,37 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _run(
-    request: ForecastRequest, conn: Connection, settings: Settings, cache: BundleCache
+def _forecast(
+    request: ForecastRequest,
+    session: Session,
+    settings: Settings,
+    cache: BundleCache,
+    observe: LatencyObserver | None = None,
 ) -> dict[str, Any]:
-    """Resolve, load, read, forecast. Forecasts only read, so they use a plain connection
-    rather than an ORM session: on this hot path the session's overhead was larger than the
-    queries (BENCHMARKS.md)."""
+    """Resolve, load, read, forecast (timed when it succeeds)."""
+    started = time.perf_counter()
     if request.horizon > settings.max_horizon:
         raise InvalidRequest(
             f"horizon {request.horizon} is over the maximum of {settings.max_horizon} "
             "(FORECAST_MAX_HORIZON).",
             errors=[ErrorItem(loc="horizon", message=f"at most {settings.max_horizon}")],
         )
-    version = service.resolve_version(
-        conn, request.model, version=request.version, alias=request.alias
-    )
-    loaded = cache.get(conn, version)
+    version = resolve_version(session, request.model, version=request.version, alias=request.alias)
+    loaded = cache.get(session, version)
     history = service.load_history(
-        conn,
+        session,
         version,
         loaded,
         series_id=request.series_id,
         values=request.values,
         as_of=pd.Timestamp(request.as_of).tz_localize(None) if request.as_of else None,
     )
-    return service.forecast(loaded, version, history, horizon=request.horizon, levels=request.level)
+    result = service.forecast(
+        loaded, version, history, horizon=request.horizon, levels=request.level
+    )
+    if observe is not None:
+        observe(time.perf_counter() - started)
+    return result
 
 
 @router.post(
@@ -72,16 +87,28 @@ def _run(
     responses=_RESPONSES,
 )
 def post_forecast(
-    request: Request,
     body: ForecastRequest,
-    db: DatabaseDep,
+    session: SessionDep,
     settings: SettingsDep,
     cache: BundleCacheDep,
+    observe: LatencyDep,
 ) -> Response:
     """Recursive multi-step forecast from the version's series as it is now (days appended
     after training are used, no retraining needed), another series, or sent `values`."""
-    with db.engine.connect() as conn, timed_forecast(request):
-        return JSONResponse(_run(body, conn, settings, cache))
+    return JSONResponse(_forecast(body, session, settings, cache, observe))
+
+
+def _cached_forecast(
+    body: ForecastRequest,
+    db: Database,
+    settings: Settings,
+    cache: BundleCache,
+    observe: LatencyObserver,
+) -> tuple[str, bytes]:
+    with db.session_scope() as session:
+        result = _forecast(body, session, settings, cache, observe)
+    content = json.dumps(result).encode()
+    return f'"{hashlib.sha256(content).hexdigest()[:32]}"', content
 
 
 @router.get(
@@ -95,7 +122,8 @@ async def get_forecast(
     db: DatabaseDep,
     settings: SettingsDep,
     cache: BundleCacheDep,
-    responses: ForecastCacheDep,
+    responses: ResponseCacheDep,
+    observe: LatencyDep,
     model: str,
     version: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     alias: str | None = None,
@@ -103,9 +131,10 @@ async def get_forecast(
     horizon: Annotated[int, Query(ge=1)] = 1,
     level: Annotated[list[int] | None, Query()] = None,
 ) -> Response:
-    """Runs on the event loop, not in a worker thread: the work is a few hundred
-    microseconds of CPU and two local queries, and thread hand-offs cost more than that under
-    load (BENCHMARKS.md). Identical requests within FORECAST_FORECAST_CACHE_S share a result."""
+    """The same forecast as `POST /v1/forecast` from a stored series. Identical requests within
+    `FORECAST_FORECAST_CACHE_S` share one computed response."""
+    # Async so that a cached answer never leaves the event loop; a miss reads the database in
+    # the threadpool, where a slow query cannot stall other requests.
     key = (model, version, alias, series_id, horizon, tuple(sorted(set(level or DEFAULT_LEVELS))))
     cached = responses.get(key)
     if cached is None:
@@ -120,10 +149,7 @@ async def get_forecast(
             raise RequestValidationError(
                 [{**e, "loc": ("query", *e["loc"])} for e in exc.errors(include_url=False)]
             ) from exc
-        with db.engine.connect() as conn, timed_forecast(request):
-            result = _run(body, conn, settings, cache)
-        content = json.dumps(result).encode()
-        cached = (f'"{hashlib.sha256(content).hexdigest()[:32]}"', content)
+        cached = await run_in_threadpool(_cached_forecast, body, db, settings, cache, observe)
         responses.put(key, cached)
     etag, content = cached
     headers = {"ETag": etag, "Cache-Control": "private, max-age=60"}
@@ -134,6 +160,7 @@ async def get_forecast(
 
 @router.get(
     "/v1/models/{name}/versions/{version}/report",
+    response_model=VersionReport,
     summary="Accuracy report next to the naive and drift baselines (JSON or CSV)",
     responses={**_NOT_FOUND, 200: {"content": {"text/csv": {}}}},
 )
@@ -143,43 +170,42 @@ def get_report(
     session: SessionDep,
     format: Literal["json", "csv"] = "json",  # noqa: A002
 ) -> Response:
-    found = registry.get_version(session, name, version)
-    registry.require_ready(found)
+    """The holdout evaluation (one-step metrics, RMSE per step, interval coverage) and the
+    latest backtest. `format=csv`: tidy rows of section, forecaster, h, metric, value."""
+    found = registry.get_ready_version(session, name, version)
     report = version_report(found, registry.latest_backtest(session, found))
     if format == "csv":
         return Response(report_csv(report), media_type="text/csv")
-    return JSONResponse(report)
+    return JSONResponse(report.model_dump(mode="json"))
 
 
 def _plot(
     image_format: ImageFormat,
     name: str,
     version: int,
-    session: SessionDep,
-    settings: SettingsDep,
-    cache: BundleCacheDep,
+    session: Session,
+    settings: Settings,
+    cache: BundleCache,
 ) -> Response:
-    found = registry.get_version(session, name, version)
-    registry.require_ready(found)
-    conn = session.connection()
-    loaded = cache.get(conn, service.resolve_version(conn, name, version=version, alias=None))
+    found = registry.get_ready_version(session, name, version)
+    loaded = cache.get(session, resolve_version(session, name, version=version, alias=None))
     try:
-        forecast = _run(
+        forecast = _forecast(
             ForecastRequest(model=name, version=version, horizon=min(20, settings.max_horizon)),
-            conn,
+            session,
             settings,
             cache,
         )
     except SeriesGone:
         forecast = None  # the holdout part still tells the story
-    holdout = loaded.evaluation["holdout"]
+    holdout = loaded.evaluation.holdout
     backtest = registry.latest_backtest(session, found)
     image = render_report(
         title=f"{name} v{version}: {found.target}",
         field=found.target,
-        holdout_dates=holdout["dates"],
-        actual=holdout["actual"],
-        predicted=holdout["predicted"],
+        holdout_dates=holdout.dates,
+        actual=holdout.actual,
+        predicted=holdout.predicted,
         forecast=forecast,
         backtest=backtest_summary(found, backtest) if backtest is not None else None,
         image_format=image_format,
@@ -198,6 +224,8 @@ def get_report_png(
     name: NamePath, version: VersionPath, session: SessionDep, settings: SettingsDep,
     cache: BundleCacheDep,
 ) -> Response:  # fmt: skip
+    """The holdout (actual and one-step forecasts), a 20-step forecast with its intervals and,
+    when the version has one, its backtest per fold."""
     return _plot("png", name, version, session, settings, cache)
 
 
@@ -211,11 +239,13 @@ def get_report_svg(
     name: NamePath, version: VersionPath, session: SessionDep, settings: SettingsDep,
     cache: BundleCacheDep,
 ) -> Response:  # fmt: skip
+    """The same plot as `report.png`, as SVG."""
     return _plot("svg", name, version, session, settings, cache)
 
 
 @router.get(
     "/v1/models/{name}/compare",
+    response_model=Comparison,
     summary="Versions' metrics side by side",
     responses=_NOT_FOUND,
 )
@@ -223,11 +253,9 @@ def compare_versions(
     name: NamePath,
     session: SessionDep,
     versions: Annotated[str, Query(pattern=r"^\d+(,\d+)*$", examples=["1,2"])],
-) -> dict[str, Any]:
+) -> Comparison:
     numbers = [int(v) for v in versions.split(",")]
     if max(numbers) > MAX_ID:
         raise InvalidRequest(f"version numbers go up to {MAX_ID}.")
-    found = [registry.get_version(session, name, n) for n in numbers]
-    for v in found:
-        registry.require_ready(v)
-    return {"model": name, "versions": compare(found)}
+    found = [registry.get_ready_version(session, name, n) for n in numbers]
+    return Comparison(model=name, versions=compare(found))

@@ -8,9 +8,9 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from app.ml.evaluate import LEVELS
-from app.params import MAX_ID
-from app.training.schemas import AliasName, ModelName
+from app.ml.intervals import LEVELS
+from app.ml.records import ByForecaster, DateRange, HoldoutRange
+from app.vocabulary import MAX_ID, AliasName, ModelName
 
 DEFAULT_LEVELS = [80, 95]
 
@@ -113,3 +113,105 @@ class ForecastResponse(BaseModel):
     frequency: str
     levels: list[int]
     points: list[ForecastPoint]
+
+
+class OneStepRow(BaseModel):
+    forecaster: str = Field(description="`model` or a baseline (`naive`, `drift`, …).")
+    rmse: float
+    mae: float
+    mape: float | None
+    mase: float | None
+    skill_vs_naive: float | None = Field(description="1 − RMSE/RMSE_naive.")
+
+
+class MultiStepRow(BaseModel):
+    h: int = Field(description="Steps ahead.")
+    points: int = Field(description="Holdout origins with an actual value h steps ahead.")
+    model_rmse: float | None
+    naive_rmse: float | None
+    drift_rmse: float | None
+    seasonal_naive_rmse: float | None
+
+
+class IntervalRow(BaseModel):
+    level: int
+    nominal: float
+    measured: float | None = Field(
+        description="Share of holdout actuals inside the interval (calibrated on the first half "
+        "of the holdout, counted on the second)."
+    )
+
+
+class BacktestFoldSummary(BaseModel):
+    fold: int
+    cutoff: str
+    origins: int
+    model_rmse: float
+    naive_rmse: float
+    drift_rmse: float
+    seasonal_naive_rmse: float | None
+    skill_vs_naive: float | None
+    coverage_80: float | None
+    coverage_95: float | None
+
+
+class BacktestMeans(BaseModel):
+    model_rmse: float
+    naive_rmse: float
+    drift_rmse: float
+    seasonal_naive_rmse: float | None
+    skill_vs_naive: float | None
+    coverage: dict[str, float | None] | None
+
+
+class BacktestSummary(BaseModel):
+    id: int
+    url: str = Field(description="The whole backtest result.")
+    created_at: str
+    windows: int
+    step: int
+    horizon: int
+    refit: bool
+    folds: list[BacktestFoldSummary]
+    mean: BacktestMeans | None = Field(description="One-step numbers averaged over the folds.")
+    per_step_rmse: ByForecaster[list[float]] | None
+
+
+class VersionReport(BaseModel):
+    """How good a version is on data it never trained on, next to the baselines."""
+
+    model: str
+    version: int
+    target: str
+    data: DateRange
+    holdout: HoldoutRange
+    one_step: list[OneStepRow]
+    multi_step: list[MultiStepRow] = Field(description="RMSE of recursive forecasts per step.")
+    intervals: list[IntervalRow]
+    coverage_method: str
+    backtest: BacktestSummary | None = Field(description="The version's latest backtest.")
+
+
+class VersionComparison(BaseModel):
+    version: int
+    architecture: str
+    target_transform: str
+    window: int
+    holdout: HoldoutRange
+    rmse: float
+    mae: float
+    mase: float | None
+    naive_rmse: float
+    drift_rmse: float
+    seasonal_naive_rmse: float | None
+    skill: float | None
+    skill_vs_drift: float | None
+    skill_vs_seasonal_naive: float | None
+    coverage: dict[str, float | None]
+    train_seconds: float
+    epochs_run: int
+
+
+class Comparison(BaseModel):
+    model: str
+    versions: list[VersionComparison]

@@ -1,28 +1,29 @@
-"""Forecast use cases: which version, which data, which dates; then the numbers."""
+"""Forecast use cases: which data and which dates for a resolved version, then the numbers.
+
+Forecasts only read: the hot path runs prebuilt Core statements on the request session's
+connection (ORM objects cost more than the queries there, BENCHMARKS.md).
+"""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, NoReturn
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db.orm import ModelAlias, ModelVersion, RegisteredModel, Series
-from app.db.session import Database
-from app.errors import AliasNotFound, ErrorItem, InvalidRequest, SeriesGone, VersionNotFound
-from app.forecasting.cache import LoadedBundle
+from app.db.orm import Series
+from app.errors import ErrorItem, InvalidRequest, SeriesGone
+from app.forecasting.bundles import LoadedBundle
+from app.forecasting.versions import ResolvedVersion
 from app.ml.calendar import format_period, next_period_labels, next_periods
 from app.ml.transforms import needs_positive
-from app.registry import service as registry
 from app.series.observations import read_tail
 
 log = logging.getLogger(__name__)
-DEFAULT_ALIAS = "champion"
 
 
 @dataclass(frozen=True)
@@ -32,82 +33,8 @@ class History:
     series_id: int | None
 
 
-@dataclass(frozen=True)
-class ResolvedVersion:
-    """The few columns of a version a forecast needs (no JSON parsing on the hot path)."""
-
-    id: int
-    model: str
-    version: int
-    target: str
-    series_id: int | None
-    created_at: datetime
-
-
-def resolve_version(
-    conn: Connection, name: str, *, version: int | None, alias: str | None
-) -> ResolvedVersion:
-    """An explicit version, else the alias, else ``champion``, else the latest ready version.
-
-    One query on the hot path; the slower lookups below run only to explain a miss.
-    """
-    if version is not None:
-        stmt, params = _BY_NUMBER, {"name": name, "version": version}
-    elif alias is not None:
-        stmt, params = _BY_ALIAS, {"name": name, "alias": alias}
-    else:
-        stmt, params = _DEFAULT, {"name": name, "alias": DEFAULT_ALIAS}
-    row = conn.execute(stmt, params).first()
-    if row is not None and row.status == "ready":
-        return ResolvedVersion(
-            id=row.id,
-            model=name,
-            version=row.version,
-            target=row.target,
-            series_id=row.series_id,
-            created_at=row.created_at,
-        )
-    _explain_missing_version(Session(bind=conn), name, version=version, alias=alias)
-
-
-# The three lookups, built once with bound parameters (the forecast hot path).
-_VERSION = (
-    select(
-        ModelVersion.id,
-        ModelVersion.version,
-        ModelVersion.status,
-        ModelVersion.target,
-        ModelVersion.series_id,
-        ModelVersion.created_at,
-    )
-    .join(RegisteredModel, RegisteredModel.id == ModelVersion.model_id)
-    .where(RegisteredModel.name == bindparam("name"))
-    .limit(1)
-)
-_POINTED = (ModelAlias.version_id == ModelVersion.id) & (ModelAlias.alias == bindparam("alias"))
-_BY_NUMBER = _VERSION.where(ModelVersion.version == bindparam("version"))
-_BY_ALIAS = _VERSION.join(ModelAlias, _POINTED)
-_DEFAULT = (  # champion first, else the highest ready version
-    _VERSION.outerjoin(ModelAlias, _POINTED)
-    .where(ModelVersion.status == "ready")
-    .order_by(ModelAlias.alias.is_(None), ModelVersion.version.desc())
-)
-
-
-def _explain_missing_version(
-    session: Session, name: str, *, version: int | None, alias: str | None
-) -> NoReturn:
-    """Raise the precise 404 or 409 for a version that the fast query did not find."""
-    registry.get_model(session, name)
-    if version is not None:
-        registry.require_ready(registry.get_version(session, name, version))
-    elif alias is not None:
-        raise AliasNotFound(f"Model '{name}' has no alias '{alias}'.")
-    raise VersionNotFound(f"Model '{name}' has no ready version yet.")
-
-
 def load_history(
-    conn: Connection,
+    session: Session,
     version: ResolvedVersion,
     loaded: LoadedBundle,
     *,
@@ -120,7 +47,7 @@ def load_history(
     forecaster = loaded.forecaster
     need = forecaster.history_needed
     history = _client_or_stored_history(
-        conn, version, need, loaded.history_wanted, series_id, values, as_of
+        session, version, need, loaded.history_wanted, series_id, values, as_of
     )
     non_positive = int((history.values[-need:] <= 0).sum())
     if needs_positive(forecaster.transform) and non_positive:
@@ -133,7 +60,7 @@ def load_history(
 
 
 def _client_or_stored_history(
-    conn: Connection,
+    session: Session,
     version: ResolvedVersion,
     need: int,
     wanted_values: int,
@@ -154,10 +81,10 @@ def _client_or_stored_history(
             "The series this version was trained on was deleted; send `values` "
             f"(at least {need}) to forecast from your own data."
         )
-    history, last_date = read_tail(conn, wanted, version.target, wanted_values)
+    history, last_date = read_tail(session.connection(), wanted, version.target, wanted_values)
     if len(history) >= need:
         return History(history, last_date, wanted)
-    series = Session(bind=conn).get(Series, wanted)
+    series = session.get(Series, wanted)
     if series is None:
         if series_id is not None:
             raise InvalidRequest(f"No series with id {series_id}.")
@@ -185,9 +112,9 @@ def forecast(
     point = loaded.forecaster.recursive(history.values[None, :], horizon)[0]
     if not np.isfinite(point).all():  # e.g. values so large that exp() overflows
         raise InvalidRequest("The forecast is not a finite number for these values.")
-    frequency = str(loaded.manifest.get("frequency") or "irregular")
+    frequency = loaded.manifest.frequency or "irregular"
     labels = (
-        next_period_labels(history.last_date, frequency, loaded.manifest.get("exchange"), horizon)
+        next_period_labels(history.last_date, frequency, loaded.manifest.exchange, horizon)
         if history.last_date is not None
         else None
     )
@@ -228,17 +155,13 @@ def forecast(
     }
 
 
-def warm_calendars(db: Database) -> None:
+def warm_calendars(session: Session) -> None:
     """Build the exchange calendars forecasts will need (the first build takes ~0.1 s each),
     so that no client request pays for it."""
-    try:
-        with db.session_scope() as session:
-            rows = session.execute(
-                select(Series.last_date, Series.frequency, Series.exchange).where(
-                    Series.exchange.is_not(None)
-                )
-            ).all()
-        for last, frequency, exchange in rows:
-            next_periods(pd.Timestamp(last), frequency, exchange, 1)
-    except Exception:  # warming is an optimisation; never fail start-up over it
-        log.exception("could not warm exchange calendars")
+    rows = session.execute(
+        select(Series.last_date, Series.frequency, Series.exchange).where(
+            Series.exchange.is_not(None)
+        )
+    ).all()
+    for last, frequency, exchange in rows:
+        next_periods(pd.Timestamp(last), frequency, exchange, 1)

@@ -38,6 +38,7 @@ from app.ml.calendar import format_period
 from app.ml.dataset import DatasetError, DatasetPlan, plan_dataset, select_range
 from app.ml.evaluate import FittedForecaster, holdout_intervals
 from app.ml.inference import PointForecaster
+from app.ml.records import BacktestResult
 from app.ml.spec import MAX_BACKTEST_FORECASTS, BacktestSpec, TrainingSpec
 
 __all__ = ["MAX_FORECAST_ROWS", "Fit", "Fold", "OnFold", "check_folds", "fold_layout",
@@ -161,13 +162,11 @@ def run_backtest(
     fixed: FittedForecaster | PointForecaster | None = None,
     earliest_cutoff: int = 0,
     on_fold: OnFold | None = None,
-) -> dict[str, Any]:
+) -> BacktestResult:
     """Score ``fit`` (refit on every fold) or ``fixed`` (one version) on rolling-origin folds.
 
-    ``prices``/``dates``: the selected range (e.g. a DatasetPlan's). Returns JSON-ready
-    ``{"windows", "step", "horizon", "refit", "season_length", "cancelled", "folds": [...],
-    "aggregate": {"mean": …, "pooled": …}, "forecasts": {…} | None}``; metrics are in the
-    units of the values. Raises DatasetError when the data cannot hold the folds.
+    ``prices``/``dates``: the selected range (e.g. a DatasetPlan's). Metrics are in the units of
+    the values. Raises DatasetError when the data cannot hold the folds.
     """
     if fixed is None and fit is None:
         raise ValueError("run_backtest needs fit (refit per fold) or fixed (one version)")
@@ -205,17 +204,19 @@ def run_backtest(
             cancelled = fold.index + 1 < len(folds)
             if cancelled:
                 break
-    return {
-        "windows": backtest.windows,
-        "step": backtest.effective_step,
-        "horizon": horizon,
-        "refit": fixed is None,
-        "season_length": season_length,
-        "cancelled": cancelled,
-        "folds": rows,
-        "aggregate": aggregate(rows, pooled) if rows else None,
-        "forecasts": forecasts_table(dates, pooled),
-    }
+    return BacktestResult.model_validate(
+        {
+            "windows": backtest.windows,
+            "step": backtest.effective_step,
+            "horizon": horizon,
+            "refit": fixed is None,
+            "season_length": season_length,
+            "cancelled": cancelled,
+            "folds": rows,
+            "aggregate": aggregate(rows, pooled) if rows else None,
+            "forecasts": forecasts_table(dates, pooled),
+        }
+    )
 
 
 def _call(fit: Fit | None, plan: DatasetPlan) -> FittedForecaster | PointForecaster:

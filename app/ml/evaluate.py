@@ -30,6 +30,7 @@ from app.ml.intervals import (
     volatility,
 )
 from app.ml.metrics import naive_scale, point_metrics, rmse, skill
+from app.ml.records import Evaluation
 from app.ml.spec import TrainingSpec
 
 __all__ = [
@@ -169,8 +170,8 @@ def _coverage_split(
 
 def evaluate(
     forecaster: PointForecaster, plan: DatasetPlan, horizon: int, season_length: int = 1
-) -> dict[str, Any]:
-    """Everything reports and forecasts need, JSON-ready (the bundle's ``evaluation.json``)."""
+) -> Evaluation:
+    """Everything reports and forecasts need (the bundle's ``evaluation.json``)."""
     prices = plan.prices
     origins = np.arange(plan.holdout_start, len(prices))
     predicted, actual = forecast_origins(forecaster, prices, origins, horizon)
@@ -204,20 +205,24 @@ def evaluate(
     for method in METHODS:
         series = base[method]
         multi_step[f"{method}_rmse"] = None if series is None else rmse_per_step(actual, series)
-    return {
-        "holdout": {
-            "dates": [d.strftime("%Y-%m-%dT%H:%M:%S") for d in plan.dates[plan.holdout_start :]],
-            "actual": actual[:, 0].tolist(),
-            "predicted": predicted[:, 0].tolist(),
-        },
-        "season_length": season_length,
-        "one_step": one_step,
-        "multi_step": multi_step,
-        "intervals": intervals.to_json(),
-        "coverage": {
-            "method": "volatility-normalised split conformal: calibrated on the first half of "
-            "the holdout origins, counted on the second half, over all steps",
-            "nominal": {str(level): level / 100 for level in LEVELS},
-            "measured": {str(k): v for k, v in measured.items()},
-        },
-    }
+    return Evaluation.model_validate(
+        {
+            "holdout": {
+                "dates": [
+                    d.strftime("%Y-%m-%dT%H:%M:%S") for d in plan.dates[plan.holdout_start :]
+                ],
+                "actual": actual[:, 0].tolist(),
+                "predicted": predicted[:, 0].tolist(),
+            },
+            "season_length": season_length,
+            "one_step": one_step,
+            "multi_step": multi_step,
+            "intervals": intervals.to_json(),
+            "coverage": {
+                "method": "volatility-normalised split conformal: calibrated on the first half of "
+                "the holdout origins, counted on the second half, over all steps",
+                "nominal": {str(level): level / 100 for level in LEVELS},
+                "measured": {str(k): v for k, v in measured.items()},
+            },
+        }
+    )

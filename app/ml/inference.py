@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol, cast
 
 import numpy as np
 import onnxruntime as ort
 
 from app.ml.baselines import BaselineForecaster
+from app.ml.records import ForecasterManifest
 from app.ml.scaling import AffineScaler
 from app.ml.spec import TrainingSpec
 from app.ml.transforms import TargetTransform, features, history_length, to_price
@@ -44,16 +45,19 @@ class PointForecaster(Protocol):
         ...
 
 
-def load_forecaster(directory: Path, manifest: dict[str, Any]) -> PointForecaster:
-    """The forecaster of a bundle: its ONNX network (``kind`` "network", or no ``kind`` in
-    bundles written before baselines existed), or a baseline from ``manifest["baseline"]``
-    (``kind`` "baseline")."""
-    kind = manifest.get("kind", "network")
-    if kind == "baseline":
-        return BaselineForecaster.from_json(manifest["baseline"])
-    if kind != "network":
-        raise ValueError(f"unknown bundle kind {kind!r}")
-    return Forecaster.load(directory / ONNX_FILE, manifest)
+def load_forecaster(directory: Path, manifest: ForecasterManifest) -> PointForecaster:
+    """The forecaster of a bundle: its ONNX network (``kind`` "network"), or a baseline from
+    the manifest's ``baseline`` parameters (``kind`` "baseline")."""
+    if manifest.kind == "baseline" and manifest.baseline is not None:
+        return BaselineForecaster.from_json(manifest.baseline)
+    if manifest.kind != "network" or manifest.scaler is None:
+        raise ValueError(f"unknown or incomplete bundle of kind {manifest.kind!r}")
+    return Forecaster(
+        session=onnx_session(directory / ONNX_FILE),
+        window=manifest.window,
+        transform=cast(TargetTransform, manifest.target_transform),
+        scaler=AffineScaler.from_json(manifest.scaler),
+    )
 
 
 def onnx_session(path: Path) -> ort.InferenceSession:
@@ -74,15 +78,6 @@ class Forecaster:
 
     def __post_init__(self) -> None:
         self.input_name: str = self.session.get_inputs()[0].name
-
-    @classmethod
-    def load(cls, onnx_path: Path, manifest: dict[str, Any]) -> Forecaster:
-        return cls(
-            session=onnx_session(onnx_path),
-            window=int(manifest["window"]),
-            transform=manifest["target_transform"],
-            scaler=AffineScaler.from_json(manifest["scaler"]),
-        )
 
     @classmethod
     def from_spec(cls, onnx_path: Path, spec: TrainingSpec, scaler: AffineScaler) -> Forecaster:

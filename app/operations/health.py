@@ -11,19 +11,30 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request
 from sqlalchemy import text
 
-from app.config import Settings
 from app.db.migrate import current_revision, head_revision
 from app.db.session import Database
 from app.errors import NotReady
-from app.registry.store import ArtifactStore
 
 CHECK_TIMEOUT_S = 3.0
 BROKER_TIMEOUT_S = 2.0
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """What ``/readyz`` checks, handed over by :func:`app.main.create_app`."""
+
+    db: Database
+    broker_url: str | None
+    store_writable: Callable[[], bool]
+    # Why this process cannot run the jobs it would be sent (None: it can, or they run elsewhere).
+    cannot_train: Callable[[], str | None]
+
 
 router = APIRouter(tags=["operations"])
 
@@ -39,21 +50,21 @@ async def healthz() -> dict[str, str]:
     responses={503: {"description": "A dependency is not ready; `checks` says which."}},
 )
 def readyz(request: Request) -> dict[str, Any]:
-    """Runs in a worker thread; every check runs in its own thread with a deadline, so a
-    dependency that hangs makes the probe fail in ``CHECK_TIMEOUT_S`` rather than hang it."""
-    settings: Settings = request.app.state.settings
-    db: Database = request.app.state.db
-    store: ArtifactStore = request.app.state.store
+    """200 when this instance can do its work; 503 with `checks` naming what is not ready."""
+    # Runs in a worker thread; every check runs in its own thread with a deadline, so a
+    # dependency that hangs makes the probe fail in CHECK_TIMEOUT_S rather than hang it.
+    readiness: Readiness = request.app.state.readiness
+    broker_url = readiness.broker_url
     checks: dict[str, Callable[[], dict[str, str]]] = {
-        "database": lambda: _database(db),
+        "database": lambda: _database(readiness.db),
         "artifact_store": lambda: {
-            "artifact_store": "ok" if store.is_writable() else "not writable"
+            "artifact_store": "ok" if readiness.store_writable() else "not writable"
         },
     }
-    if settings.broker_url:
-        checks["broker"] = lambda: _broker(settings.broker_url or "")
+    if broker_url:
+        checks["broker"] = lambda: _broker(broker_url)
     results = _run_checks(checks, CHECK_TIMEOUT_S)
-    cannot_train = request.app.state.dispatcher.queue.unavailable
+    cannot_train = readiness.cannot_train()
     if cannot_train is not None:  # embedded mode in an environment without TensorFlow
         results["workers"] = f"cannot train: {cannot_train}; set FORECAST_BROKER_URL"
     if any(v != "ok" for v in results.values()):

@@ -1,8 +1,8 @@
 """Prometheus metrics, one registry per app (several apps in one process never collide).
 
 - ``http_requests_total{method,route,status}``, ``http_request_duration_seconds{method,route}``:
-  observed by :class:`app.middleware.RequestContextMiddleware`, labelled by route template
-  (``/v1/series/{series_id}``; ``<unmatched>`` for paths no route knows). Scrapes of
+  observed by :class:`app.operations.middleware.RequestContextMiddleware`, labelled by route
+  template (``/v1/series/{series_id}``; ``<unmatched>`` for paths no route knows). Scrapes of
   ``/metrics`` itself are not counted.
 - ``forecast_latency_seconds``: time spent computing a forecast (cached responses excluded).
 - ``forecast_bundle_cache_hits_total`` / ``…_misses_total`` / ``forecast_bundle_cache_size``.
@@ -14,10 +14,8 @@
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Protocol
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import (
@@ -39,23 +37,31 @@ from sqlalchemy import ColumnElement, Executable, case, func, select
 
 from app.db.orm import TrainingJob
 from app.db.session import Database
-from app.forecasting.cache import BundleCache
+from app.vocabulary import JobStatus
 
 log = logging.getLogger(__name__)
 # No *_created series: they double the output and nobody reads them.
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
 METRICS_PATH = "/metrics"
-JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
 TRAINING_BUCKETS = (1, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200)
 FORECAST_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
+class CacheStats(Protocol):
+    """What the bundle cache reports (the forecasting package's, handed over by main)."""
+
+    hits: int
+    misses: int
+
+    def count(self) -> int: ...
+
+
 class Metrics:
     """The app's registry and the instruments the request path observes."""
 
-    def __init__(self, db: Database, bundles: BundleCache) -> None:
+    def __init__(self, db: Database, bundles: CacheStats) -> None:
         self.registry = CollectorRegistry()
         self.http_requests = Counter(
             "http_requests_total",
@@ -90,7 +96,7 @@ class Metrics:
 
 
 class BundleCacheCollector(Collector):
-    def __init__(self, cache: BundleCache) -> None:
+    def __init__(self, cache: CacheStats) -> None:
         self.cache = cache
 
     def collect(self) -> Iterable[Metric]:
@@ -135,8 +141,8 @@ class JobCollector(Collector):
         jobs = GaugeMetricFamily(
             "forecast_jobs", "Training jobs by state (from the database).", labels=["state"]
         )
-        for state in (*JOB_STATES, *sorted(set(counts) - set(JOB_STATES))):
-            jobs.add_metric([state], counts.get(state, 0))
+        for state in JobStatus:
+            jobs.add_metric([state.value], counts.get(state, 0))
         yield jobs
         total, seconds, *cumulative = histogram
         buckets = [
@@ -165,18 +171,7 @@ def _training_histogram(dialect: str) -> Executable:
         func.count(),
         func.sum(duration),
         *(func.sum(case((duration <= le, 1), else_=0)) for le in TRAINING_BUCKETS),
-    ).where(TrainingJob.status == "succeeded", start.is_not(None), end.is_not(None))
-
-
-@contextmanager
-def timed_forecast(request: Request) -> Iterator[None]:
-    """Observe ``forecast_latency_seconds`` for a forecast computed in this block (if it
-    succeeds)."""
-    started = time.perf_counter()
-    yield
-    metrics: Metrics | None = getattr(request.app.state, "metrics", None)
-    if metrics is not None:
-        metrics.forecast_latency.observe(time.perf_counter() - started)
+    ).where(TrainingJob.status == JobStatus.SUCCEEDED, start.is_not(None), end.is_not(None))
 
 
 router = APIRouter(tags=["operations"])
@@ -189,6 +184,7 @@ router = APIRouter(tags=["operations"])
     responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
 )
 def metrics(request: Request) -> Response:
-    """Runs in a worker thread: the job metrics query the database."""
+    """HTTP, forecast, bundle-cache and job metrics in the Prometheus text format."""
+    # Runs in a worker thread: the job metrics query the database.
     registry: Metrics = request.app.state.metrics
     return Response(registry.render(), media_type=CONTENT_TYPE_LATEST)

@@ -5,19 +5,18 @@ from __future__ import annotations
 import logging
 import re
 import time
-import uuid
 from typing import TYPE_CHECKING, Any
 
+from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi.routing import iter_route_contexts
-from starlette.datastructures import MutableHeaders
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import PayloadTooLarge, internal_error_response, problem_response
-from app.logs import ACCESS_LOGGER, request_id_var
+from app.logs import ACCESS_LOGGER
 
 if TYPE_CHECKING:
-    from app.metrics import Metrics
+    from app.operations.metrics import Metrics
 
 access_log = logging.getLogger(ACCESS_LOGGER)
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -25,15 +24,16 @@ _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 UNMATCHED = "<unmatched>"
 
 
-def request_id_from(scope: Scope) -> str:
-    """The client's ``X-Request-ID`` if it is 1–128 of ``[A-Za-z0-9._-]``, else a new one."""
-    for name, value in scope.get("headers") or []:
-        if name == b"x-request-id":
-            candidate: str = value.decode("latin-1")
-            if _VALID_REQUEST_ID.match(candidate):
-                return candidate
-            break
-    return uuid.uuid4().hex
+def valid_request_id(candidate: str) -> bool:
+    """A client's ``X-Request-ID`` is kept if it is 1–128 of ``[A-Za-z0-9._-]`` (so it is safe
+    in logs and headers); otherwise the request gets a new one."""
+    return _VALID_REQUEST_ID.match(candidate) is not None
+
+
+def request_ids(app: ASGIApp) -> ASGIApp:
+    """``X-Request-ID`` in (the client's, if valid) or a new one, in every log record written
+    while serving the request, and out in the response."""
+    return CorrelationIdMiddleware(app, header_name=REQUEST_ID_HEADER, validator=valid_request_id)
 
 
 class RouteTemplates:
@@ -84,9 +84,9 @@ def _template_of(route: Any) -> str | None:
 
 
 class RequestContextMiddleware:
-    """Outermost: gives each request an id (``X-Request-ID`` in, out and in every log record),
-    writes one access line, observes the HTTP metrics and turns an unhandled exception into a
-    generic 500 problem (traceback to the log only) that still carries the request id."""
+    """Just inside :func:`request_ids`: writes one access line per request, observes the HTTP
+    metrics and turns an unhandled exception into a generic 500 problem (traceback to the log
+    only), which still gets the request id on its way out."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics | None = None) -> None:
         self.app = app
@@ -97,27 +97,24 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = request_id_from(scope)
-        token = request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500
         response_started = False
 
-        async def send_with_id(message: Message) -> None:
+        async def observed_send(message: Message) -> None:
             nonlocal status, response_started
             if message["type"] == "http.response.start":
                 response_started = True
                 status = message["status"]
-                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, observed_send)
         except Exception as exc:
             if response_started:
                 raise
             response = internal_error_response(scope["method"], scope["path"], exc)
-            await response(scope, receive, send_with_id)
+            await response(scope, receive, observed_send)
         except BaseException:
             if not response_started:
                 status = 499  # the client went away first (as nginx counts it)
@@ -142,7 +139,6 @@ class RequestContextMiddleware:
                         "duration_ms": round(seconds * 1000, 2),
                     },
                 )
-            request_id_var.reset(token)
 
 
 class _BodyTooLarge(Exception):

@@ -8,9 +8,10 @@ import json
 import zipfile
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
 
+from app.db.records import BundleFile
 from app.errors import BundleCorrupt
+from app.ml.records import Evaluation, ForecasterManifest
 
 MANIFEST = "bundle.json"
 SCALER = "scaler.json"
@@ -19,6 +20,17 @@ ONNX = "network.onnx"
 EVALUATION = "evaluation.json"
 BUNDLE_FORMAT = 1
 _LIBRARIES = ("tensorflow-cpu", "tensorflow", "keras", "onnx", "onnxruntime", "tf2onnx", "numpy")
+
+
+class BundleManifest(ForecasterManifest):
+    """``bundle.json``: the forecaster's manifest, whose version of which model it is, and the
+    digest of every other file of the bundle."""
+
+    format: int = BUNDLE_FORMAT
+    model: str
+    job_id: int
+    series_id: int | None
+    files: dict[str, BundleFile]
 
 
 def library_versions() -> dict[str, str]:
@@ -31,27 +43,49 @@ def library_versions() -> dict[str, str]:
     return found
 
 
-def file_digest(path: Path) -> dict[str, Any]:
+def file_digest(path: Path) -> BundleFile:
     digest = hashlib.sha256()
     with path.open("rb") as f:
         while chunk := f.read(1 << 20):
             digest.update(chunk)
-    return {"sha256": digest.hexdigest(), "size": path.stat().st_size}
+    return BundleFile(sha256=digest.hexdigest(), size=path.stat().st_size)
 
 
-def write_manifest(directory: Path, manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Write scaler and manifest next to the network files; return every file's digest."""
+def write_manifest(
+    directory: Path, forecaster: ForecasterManifest, *, model: str, job_id: int, series_id: int
+) -> dict[str, BundleFile]:
+    """Write ``bundle.json`` next to the other files; return every file's digest (its own
+    included)."""
     files = {
         name: file_digest(directory / name)
         for name in sorted(p.name for p in directory.iterdir())
         if name != MANIFEST
     }
-    body = {"format": BUNDLE_FORMAT, **manifest, "files": files}
+    manifest = BundleManifest(
+        **dict(forecaster),
+        model=model,
+        job_id=job_id,
+        series_id=series_id,
+        files=files,
+    )
+    body = manifest.model_dump(mode="json")
     (directory / MANIFEST).write_text(json.dumps(body, indent=2, sort_keys=True))
     return {**files, MANIFEST: file_digest(directory / MANIFEST)}
 
 
-def verify_bundle(directory: Path, files: dict[str, dict[str, Any]]) -> None:
+def read_manifest(directory: Path) -> BundleManifest:
+    return BundleManifest.model_validate_json((directory / MANIFEST).read_bytes())
+
+
+def write_evaluation(directory: Path, evaluation: Evaluation) -> None:
+    (directory / EVALUATION).write_text(evaluation.model_dump_json())
+
+
+def read_evaluation(directory: Path) -> Evaluation:
+    return Evaluation.model_validate_json((directory / EVALUATION).read_bytes())
+
+
+def verify_bundle(directory: Path, files: dict[str, BundleFile]) -> None:
     """Check every file against its recorded sha256 and size; BundleCorrupt says which failed."""
     problems = []
     for name, expected in files.items():
@@ -62,7 +96,7 @@ def verify_bundle(directory: Path, files: dict[str, dict[str, Any]]) -> None:
         actual = file_digest(path)
         if actual != expected:
             problems.append(
-                f"{name} has sha256 {actual['sha256'][:12]}…, expected {expected['sha256'][:12]}…"
+                f"{name} has sha256 {actual.sha256[:12]}…, expected {expected.sha256[:12]}…"
             )
     if problems:
         raise BundleCorrupt(
@@ -71,7 +105,7 @@ def verify_bundle(directory: Path, files: dict[str, dict[str, Any]]) -> None:
         )
 
 
-def zip_bundle(directory: Path, files: dict[str, dict[str, Any]]) -> bytes:
+def zip_bundle(directory: Path, files: dict[str, BundleFile]) -> bytes:
     """The verified bundle as a zip archive (manifest included)."""
     verify_bundle(directory, files)
     buffer = io.BytesIO()

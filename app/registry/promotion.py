@@ -11,32 +11,16 @@ was made on.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db.orm import ModelAlias, ModelVersion, RegisteredModel
+from app.db.records import Metric, PromotionCheck, PromotionOutcome, PromotionRule
 from app.errors import PromotionRefused
+from app.ml.records import PointMetrics
 from app.registry import service
-
-Metric = Literal["rmse", "mae", "mase"]
-
-
-class PromotionRule(BaseModel):
-    """What must hold for the alias to move (both checks on by default)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    beats_naive: bool = Field(
-        default=True, description="The version's error is below the naive forecast's."
-    )
-    beats_current: bool = Field(
-        default=True,
-        description="The version's error is below that of the version the alias points at now.",
-    )
-    metric: Metric = "rmse"
 
 
 @dataclass(frozen=True)
@@ -57,37 +41,40 @@ class Evidence:
 
 def evidence(session: Session, version: ModelVersion, metric: Metric) -> Evidence:
     backtest = service.latest_backtest(session, version)
-    if backtest is not None:
-        mean = backtest.result["aggregate"]["mean"]["one_step"]
+    aggregate = backtest.result.aggregate if backtest is not None else None
+    if backtest is not None and aggregate is not None:
+        result = backtest.result
+        mean = aggregate.mean.one_step
         return Evidence(
             source=f"backtest {backtest.id}",
             basis=(
                 "backtest",
                 version.series_id,
                 version.target,
-                tuple(fold["cutoff"] for fold in backtest.result["folds"]),
-                backtest.result["step"],
-                backtest.result["horizon"],
+                tuple(fold.cutoff for fold in result.folds),
+                result.step,
+                result.horizon,
             ),
-            model=_number(mean["model"][metric]),
-            naive=_number(mean["naive"][metric]),
+            model=_value(mean.model, metric),
+            naive=_value(mean.naive, metric),
         )
-    metrics = version.metrics
+    holdout = version.metrics
     return Evidence(
         source="holdout",
         basis=(
             "holdout",
             version.training_rows_sha256,
-            metrics["holdout"]["start"],
-            metrics["holdout"]["end"],
+            holdout.holdout.start,
+            holdout.holdout.end,
         ),
-        model=_number(metrics["model"][metric]),
-        naive=_number(metrics["naive"][metric]),
+        model=_value(holdout.model, metric),
+        naive=_value(holdout.naive, metric),
     )
 
 
-def _number(value: Any) -> float | None:
-    return None if value is None else float(value)
+def _value(metrics: PointMetrics, metric: Metric) -> float | None:
+    value: float | None = getattr(metrics, metric)
+    return value
 
 
 def _below(value: float | None, reference: float | None) -> bool:
@@ -102,20 +89,20 @@ def _text(value: float | None) -> str:
 
 def check(
     session: Session, candidate: ModelVersion, current: ModelVersion | None, rule: PromotionRule
-) -> list[dict[str, Any]]:
+) -> list[PromotionCheck]:
     """Evaluate the rule; one entry per check with the numbers behind it."""
     mine = evidence(session, candidate, rule.metric)
-    checks: list[dict[str, Any]] = []
+    checks: list[PromotionCheck] = []
     if rule.beats_naive:
         checks.append(
-            {
-                "check": "beats_naive",
-                "holds": _below(mine.model, mine.naive),
-                "metric": rule.metric,
-                "basis": mine.source,
-                "candidate": mine.model,
-                "naive": mine.naive,
-            }
+            PromotionCheck(
+                check="beats_naive",
+                holds=_below(mine.model, mine.naive),
+                metric=rule.metric,
+                basis=mine.source,
+                candidate=mine.model,
+                naive=mine.naive,
+            )
         )
     if rule.beats_current and current is not None and current.id != candidate.id:
         theirs = evidence(session, current, rule.metric)
@@ -124,51 +111,65 @@ def check(
             (mine.model, theirs.model) if same_data else (mine.relative, theirs.relative)
         )
         checks.append(
-            {
-                "check": "beats_current",
-                "holds": _below(ours, reference),
-                "metric": rule.metric if same_data else f"{rule.metric} / naive {rule.metric}",
-                "basis": mine.source
+            PromotionCheck(
+                check="beats_current",
+                holds=_below(ours, reference),
+                metric=rule.metric if same_data else f"{rule.metric} / naive {rule.metric}",
+                basis=mine.source
                 if same_data
                 else f"candidate {mine.source}, current {theirs.source} (different data: "
                 "compared relative to the naive forecast on each)",
-                "current_version": current.version,
-                "candidate": ours,
-                "current": reference,
-            }
+                current_version=current.version,
+                candidate=ours,
+                current=reference,
+            )
         )
     return checks
 
 
 def promote(
     session: Session, name: str, alias: str, version: int, rule: PromotionRule
-) -> tuple[int | None, list[dict[str, Any]]]:
+) -> tuple[int | None, list[PromotionCheck]]:
     """Move ``alias`` to ``version`` if the rule holds and return the version number it pointed
     at before, with the checks; else raise PromotionRefused (409).
 
     The model row is locked (PostgreSQL) so concurrent promotions of one model are decided one
     after the other, each against the alias as the previous one left it.
     """
-    candidate = service.get_version(session, name, version)
-    service.require_ready(candidate)
+    candidate = service.get_ready_version(session, name, version)
     session.scalar(
         select(RegisteredModel.id).where(RegisteredModel.id == candidate.model_id).with_for_update()
     )
     pointer = session.get(ModelAlias, (candidate.model_id, alias), populate_existing=True)
     current = session.get(ModelVersion, pointer.version_id) if pointer is not None else None
     checks = check(session, candidate, current, rule)
-    failed = [c for c in checks if not c["holds"]]
+    failed = [c for c in checks if not c.holds]
     if failed:
         reasons = "; ".join(
-            f"{c['check']}: {c['metric']} {_text(c['candidate'])} is not below "
-            f"{_text(c['naive'] if c['check'] == 'beats_naive' else c['current'])}"
+            f"{c.check}: {c.metric} {_text(c.candidate)} is not below "
+            f"{_text(c.naive if c.check == 'beats_naive' else c.current)}"
             for c in failed
         )
         raise PromotionRefused(
             f"Alias '{alias}' of '{name}' stays "
             + (f"at version {current.version}" if current is not None else "unset")
             + f"; version {version} does not pass the rule ({reasons}).",
-            extra={"checks": checks},
+            extra={"checks": [c.model_dump(mode="json", exclude_unset=True) for c in checks]},
         )
     service.set_alias(session, name, alias, version)
     return (current.version if current is not None else None), checks
+
+
+def promote_for_job(
+    session: Session, version: ModelVersion, asked: PromotionOutcome
+) -> PromotionOutcome:
+    """A train job's ``promote_to``, decided in the transaction that makes its version ready:
+    what was asked, with whether the alias moved and the numbers."""
+    try:
+        _, checks = promote(
+            session, version.model.name, asked.alias, version.version, asked.require
+        )
+    except PromotionRefused as exc:
+        refused = [PromotionCheck.model_validate(c) for c in exc.extra["checks"]]
+        return asked.model_copy(update={"promoted": False, "detail": exc.detail, "checks": refused})
+    return asked.model_copy(update={"promoted": True, "detail": None, "checks": checks})

@@ -1,87 +1,22 @@
-"""Response bodies of the model registry API."""
+"""Request and response bodies of the model registry API."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from app.db.records import BundleFile, PromotionCheck, PromotionRule
+from app.ml.records import BacktestResult, HoldoutMetrics
 from app.ml.spec import BacktestSpec, TrainingSpec
-from app.params import Id
-from app.registry.promotion import PromotionRule
-
-
-class PointMetrics(BaseModel):
-    rmse: float
-    mae: float
-    mape: float | None
-    mase: float | None
-
-
-class HoldoutRange(BaseModel):
-    start: str
-    end: str
-    points: int
-
-
-class DateRange(BaseModel):
-    start: str
-    end: str
-
-
-class MultiStepErrors(BaseModel):
-    """Recursive forecasts from every holdout origin: RMSE at each step ahead."""
-
-    h: list[int]
-    points: list[int] = Field(description="Origins with an actual value h steps ahead.")
-    model_rmse: list[float | None]
-    naive_rmse: list[float | None]
-    drift_rmse: list[float | None]
-    seasonal_naive_rmse: list[float | None] | None = Field(
-        default=None, description="None where the holdout starts before one full season."
-    )
-
-
-class Coverage(BaseModel):
-    method: str
-    nominal: dict[str, float]
-    measured: dict[str, float | None]
-
-
-class HoldoutMetrics(BaseModel):
-    """Accuracy of the served model on data it never trained on, next to the baselines."""
-
-    holdout: HoldoutRange
-    data: DateRange = Field(description="Observations the version was trained and evaluated on.")
-    model: PointMetrics
-    naive: PointMetrics = Field(description="Persistence: tomorrow = today.")
-    drift: PointMetrics = Field(
-        description="Random walk with drift: last value plus h × the mean change over the "
-        "training data."
-    )
-    seasonal_naive: PointMetrics | None = Field(
-        default=None,
-        description="The value one season earlier (`season_length` in the version's bundle); "
-        "None where the holdout starts before one full season (and for versions trained before "
-        "seasonal naive was reported).",
-    )
-    skill: float | None = Field(description="1 − RMSE/RMSE_naive (> 0 beats naive).")
-    skill_vs_drift: float | None
-    skill_vs_seasonal_naive: float | None = None
-    multi_step: MultiStepErrors
-    coverage: Coverage = Field(description="Empirical coverage of the prediction intervals.")
-
-
-class BundleFile(BaseModel):
-    sha256: str
-    size: int
+from app.vocabulary import Id, VersionStatus
 
 
 class ModelVersionRead(BaseModel):
     name: str
     version: int
-    status: Literal["pending", "ready", "failed"]
+    status: VersionStatus
     aliases: list[str]
     job_id: int | None
     series_id: int | None
@@ -110,7 +45,7 @@ class RegisteredModelRead(BaseModel):
 
 
 class AliasUpdate(BaseModel):
-    model_config = {"extra": "forbid"}
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"version": 2}]})
 
     version: Id
 
@@ -122,21 +57,18 @@ class AliasRead(BaseModel):
 
 
 class PromoteRequest(BaseModel):
-    model_config = {"extra": "forbid"}
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"version": 2},
+                {"version": 2, "require": {"beats_naive": True, "beats_current": False}},
+            ]
+        },
+    )
 
     version: Id
     require: PromotionRule = Field(default_factory=PromotionRule)
-
-
-class PromotionCheck(BaseModel):
-    check: Literal["beats_naive", "beats_current"]
-    holds: bool
-    metric: str
-    basis: str = Field(description="Which evaluation the numbers come from.")
-    candidate: float | None = Field(description="None: the metric could not be measured.")
-    naive: float | None = None
-    current: float | None = None
-    current_version: int | None = None
 
 
 class PromotionRead(AliasRead):
@@ -151,7 +83,4 @@ class BacktestRead(BaseModel):
     job_id: int | None
     created_at: datetime
     spec: BacktestSpec
-    result: dict[str, Any] = Field(
-        description="Per-fold (with `cutoff`) and aggregate metrics of the model next to the "
-        "naive, drift and seasonal naive baselines, RMSE per step, interval coverage."
-    )
+    result: BacktestResult

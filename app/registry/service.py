@@ -1,8 +1,13 @@
-"""Registered models, immutable numbered versions and aliases (in the spirit of MLflow's)."""
+"""Registered models, immutable numbered versions and aliases (in the spirit of MLflow's).
+
+Services take the caller's session and only flush; the caller's unit of work commits.
+"""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -10,18 +15,30 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.db.orm import Backtest, ModelAlias, ModelVersion, RegisteredModel, TrainingJob
-from app.db.session import Database
 from app.errors import (
     AliasNotFound,
+    BacktestNotFound,
     ModelNotFound,
     VersionInUse,
     VersionNotFound,
     VersionNotReady,
 )
-from app.registry.store import ArtifactStore, bundle_key
+from app.registry.store import bundle_key
+from app.vocabulary import JobKind, JobStatus, VersionStatus
 
 log = logging.getLogger(__name__)
 _VERSION_RETRIES = 20
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    """A registered model with its aliases (→ version numbers) and highest ready version."""
+
+    name: str
+    aliases: dict[str, int]
+    latest_version: int | None
+    created_at: datetime
+    updated_at: datetime
 
 
 def get_model(session: Session, name: str) -> RegisteredModel:
@@ -31,10 +48,34 @@ def get_model(session: Session, name: str) -> RegisteredModel:
     return model
 
 
-def list_models(session: Session, *, limit: int, offset: int) -> tuple[list[RegisteredModel], int]:
+def summarize(session: Session, models: list[RegisteredModel]) -> list[ModelSummary]:
+    """Aliases and latest versions of several models in two queries, whatever their number."""
+    ids = [m.id for m in models]
+    aliases: dict[int, dict[str, int]] = {i: {} for i in ids}
+    for model_id, alias, number in session.execute(
+        select(ModelAlias.model_id, ModelAlias.alias, ModelVersion.version)
+        .join(ModelVersion, ModelVersion.id == ModelAlias.version_id)
+        .where(ModelAlias.model_id.in_(ids))
+        .order_by(ModelAlias.alias)
+    ):
+        aliases[model_id][alias] = number
+    latest = dict(
+        session.execute(
+            select(ModelVersion.model_id, func.max(ModelVersion.version))
+            .where(ModelVersion.model_id.in_(ids), ModelVersion.status == VersionStatus.READY)
+            .group_by(ModelVersion.model_id)
+        ).all()
+    )
+    return [
+        ModelSummary(m.name, aliases[m.id], latest.get(m.id), m.created_at, m.updated_at)
+        for m in models
+    ]
+
+
+def list_models(session: Session, *, limit: int, offset: int) -> tuple[list[ModelSummary], int]:
     total = session.scalar(select(func.count()).select_from(RegisteredModel)) or 0
     stmt = select(RegisteredModel).order_by(RegisteredModel.name).limit(limit).offset(offset)
-    return list(session.scalars(stmt)), total
+    return summarize(session, list(session.scalars(stmt))), total
 
 
 def list_versions(session: Session, model: RegisteredModel) -> list[ModelVersion]:
@@ -42,16 +83,6 @@ def list_versions(session: Session, model: RegisteredModel) -> list[ModelVersion
         select(ModelVersion).where(ModelVersion.model_id == model.id).order_by(ModelVersion.version)
     )
     return list(session.scalars(stmt))
-
-
-def latest_version(session: Session, model: RegisteredModel) -> ModelVersion | None:
-    stmt = (
-        select(ModelVersion)
-        .where(ModelVersion.model_id == model.id, ModelVersion.status == "ready")
-        .order_by(ModelVersion.version.desc())
-        .limit(1)
-    )
-    return session.scalar(stmt)
 
 
 def get_version(session: Session, name: str, version: int) -> ModelVersion:
@@ -66,24 +97,40 @@ def get_version(session: Session, name: str, version: int) -> ModelVersion:
     return found
 
 
-def latest_backtest(session: Session, version: ModelVersion) -> Backtest | None:
-    return session.scalar(
-        select(Backtest)
-        .where(Backtest.model_version_id == version.id)
-        .order_by(Backtest.id.desc())
-        .limit(1)
-    )
+def get_ready_version(session: Session, name: str, version: int) -> ModelVersion:
+    found = get_version(session, name, version)
+    require_ready(found)
+    return found
 
 
 def require_ready(version: ModelVersion) -> None:
-    if version.status != "ready":
+    if version.status != VersionStatus.READY:
         raise VersionNotReady(
             f"Version {version.version} of '{version.model.name}' is {version.status}, not ready."
         )
 
 
-def aliases_of(model: RegisteredModel, version: ModelVersion) -> list[str]:
-    return sorted(a.alias for a in model.aliases if a.version_id == version.id)
+def aliases_of(version: ModelVersion) -> list[str]:
+    return sorted(a.alias for a in version.model.aliases if a.version_id == version.id)
+
+
+def list_backtests(session: Session, version: ModelVersion) -> list[Backtest]:
+    stmt = select(Backtest).where(Backtest.model_version_id == version.id)
+    return list(session.scalars(stmt.order_by(Backtest.id.desc())))
+
+
+def latest_backtest(session: Session, version: ModelVersion) -> Backtest | None:
+    stmt = select(Backtest).where(Backtest.model_version_id == version.id)
+    return session.scalar(stmt.order_by(Backtest.id.desc()).limit(1))
+
+
+def get_backtest(session: Session, version: ModelVersion, backtest_id: int) -> Backtest:
+    backtest = session.get(Backtest, backtest_id)
+    if backtest is None or backtest.model_version_id != version.id:
+        raise BacktestNotFound(
+            f"Version {version.version} of '{version.model.name}' has no backtest {backtest_id}."
+        )
+    return backtest
 
 
 def _get_or_create_model(session: Session, name: str) -> RegisteredModel:
@@ -113,7 +160,7 @@ def reserve_version(session: Session, name: str, **fields: Any) -> ModelVersion:
         try:
             with session.begin_nested():
                 version = ModelVersion(
-                    model_id=model.id, version=number, status="pending", **fields
+                    model_id=model.id, version=number, status=VersionStatus.PENDING, **fields
                 )
                 session.add(version)
             return version
@@ -122,21 +169,22 @@ def reserve_version(session: Session, name: str, **fields: Any) -> ModelVersion:
     raise RuntimeError(f"could not reserve a version number for {name!r}")
 
 
-def discard_version(db: Database, store: ArtifactStore, version_id: int) -> None:
-    """A pending version whose job did not complete: mark it failed and remove its files."""
-    with db.session_scope() as session:
-        version = session.get(ModelVersion, version_id)
-        if version is None or version.status != "pending":
-            return
-        version.status = "failed"
-        key = bundle_key(version.model.name, version.version)
-    store.delete(key)
+def fail_pending_version(session: Session, version_id: int) -> str | None:
+    """A pending version whose job did not complete is marked failed; returns the bundle key
+    whose files the caller removes once this is committed (None if there is nothing to do)."""
+    version = session.get(ModelVersion, version_id)
+    if version is None or version.status != VersionStatus.PENDING:
+        return None
+    version.status = VersionStatus.FAILED
+    session.flush()
+    return bundle_key(version.model.name, version.version)
 
 
-def delete_version(session: Session, name: str, version: int) -> str:
-    """Delete a version's row; returns its bundle key, to delete the files after commit."""
+def delete_version(session: Session, name: str, version: int) -> ModelVersion:
+    """Delete a version's row; returns it (its bundle key and id tell the caller which files and
+    cached bundle to drop once this is committed)."""
     found = get_version(session, name, version)
-    if found.status == "pending":
+    if found.status == VersionStatus.PENDING:
         raise VersionNotReady(
             f"Version {version} of '{name}' is still being written by its job; try again when "
             "the job has finished."
@@ -144,8 +192,8 @@ def delete_version(session: Session, name: str, version: int) -> str:
     backtesting = session.scalar(
         select(TrainingJob.id).where(
             TrainingJob.model_version_id == found.id,
-            TrainingJob.kind == "backtest",
-            TrainingJob.status.in_(("queued", "running")),
+            TrainingJob.kind == JobKind.BACKTEST,
+            TrainingJob.status.in_((JobStatus.QUEUED, JobStatus.RUNNING)),
         )
     )
     if backtesting is not None:
@@ -153,7 +201,7 @@ def delete_version(session: Session, name: str, version: int) -> str:
             f"Version {version} of '{name}' is being backtested by job {backtesting}; cancel "
             "that job or wait for it to finish."
         )
-    aliases = aliases_of(found.model, found)
+    aliases = aliases_of(found)
     if aliases:
         raise VersionInUse(
             f"Version {version} of '{name}' is the target of alias(es) {aliases}; move or delete "
@@ -161,12 +209,11 @@ def delete_version(session: Session, name: str, version: int) -> str:
         )
     session.delete(found)
     session.flush()
-    return bundle_key(name, version)
+    return found
 
 
 def set_alias(session: Session, name: str, alias: str, version: int) -> ModelAlias:
-    target = get_version(session, name, version)
-    require_ready(target)
+    target = get_ready_version(session, name, version)
     existing = session.get(ModelAlias, (target.model_id, alias))
     if existing is None:
         try:

@@ -15,11 +15,9 @@ from app.db.orm import Series
 from app.deps import SessionDep
 from app.ml.calendar import format_period
 from app.pagination import Page, PageDep
-from app.params import IdPath
 from app.series import service
 from app.series.schemas import (
     AppendResult,
-    DataQuality,
     ObservationsAppend,
     ObservationsRead,
     SeriesCreate,
@@ -28,6 +26,7 @@ from app.series.schemas import (
     UploadOptions,
 )
 from app.series.uploads import Upload, read_upload
+from app.vocabulary import IdPath
 
 router = APIRouter(prefix="/v1/series", tags=["series"])
 
@@ -74,7 +73,7 @@ def series_read(series: Series) -> SeriesRead:
         last_date=format_period(pd.Timestamp(series.last_date)),
         content_sha256=series.content_sha256,
         source_filename=series.source_filename,
-        quality=DataQuality.model_validate(series.quality),
+        quality=series.quality,
         created_at=series.created_at,
         updated_at=series.updated_at,
     )
@@ -133,6 +132,8 @@ def get_series(series_id: IdPath, session: SessionDep) -> SeriesRead:
     summary="Delete a series and its observations",
 )
 def delete_series(series_id: IdPath, session: SessionDep) -> Response:
+    """Its observations go with it. Versions trained on it stay; they forecast from sent
+    `values` (a forecast from the deleted series answers 409)."""
     service.delete_series(session, series_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue
 
+from app.db.records import DataQuality
 from app.ml.calendar import is_known_exchange
 from app.series.parsing import RESAMPLE_PATTERN, ParseOptions
 
@@ -101,34 +102,6 @@ class ObservationsAppend(JsonObservations):
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"observations": _OBSERVATIONS_EXAMPLE}]}
     )
-
-
-class LargestGap(BaseModel):
-    after: str | None = Field(description="Last period present before the gap.")
-    before: str | None = Field(description="First period present after the gap.")
-    missing: int
-
-
-class Gaps(BaseModel):
-    calendar: str = Field(description="Exchange code or frequency the gaps are counted against.")
-    missing_periods: int | None = Field(
-        description="Expected periods with no data (null if the frequency is irregular)."
-    )
-    largest: LargestGap | None
-    off_calendar: int = Field(description="Observations on periods the calendar does not expect.")
-
-
-class DataQuality(BaseModel):
-    source_rows: int = Field(description="Data rows in the last upload, before cleaning.")
-    duplicate_rows: int = Field(description="Exact repeats of a row that were dropped.")
-    empty_cells: dict[str, int] = Field(description="Empty cells per field in the upload.")
-    filled_cells: int = Field(description="Empty cells filled by `fill=ffill`.")
-    non_positive_prices: dict[str, int] = Field(description="Price fields with values ≤ 0.")
-    unsorted_input: bool = Field(
-        description="True if the upload was not in date order (it was sorted)."
-    )
-    ignored_columns: list[str] = Field(description="Text-only columns that were not stored.")
-    gaps: Gaps
 
 
 class SeriesRead(BaseModel):

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.db.orm import Observation, Series, SeriesField
+from app.db.records import DataQuality
 from app.errors import (
     ErrorItem,
     InvalidUpload,
@@ -61,7 +62,6 @@ def create_series(
         row_count=len(frame),
         first_date=index[0].to_pydatetime(),
         last_date=index[-1].to_pydatetime(),
-        quality={},
     )
     series.quality = _quality(series, parsed, frame)
     session.add(series)
@@ -82,20 +82,31 @@ def create_series(
     return series
 
 
-def _quality(series: Series, parsed: ParsedFrame, frame: pd.DataFrame) -> dict[str, object]:
-    return {
-        "source_rows": parsed.source_rows,
-        "ignored_columns": parsed.ignored_columns,
-        **quality_summary(
-            frame,
-            frequency=series.frequency,
-            exchange=series.exchange,
-            duplicate_rows=parsed.duplicate_rows,
-            empty_cells=parsed.empty_cells,
-            filled_cells=parsed.filled_cells,
-            unsorted_input=not parsed.was_sorted,
-        ),
-    }
+def _quality(
+    series: Series,
+    parsed: ParsedFrame,
+    frame: pd.DataFrame,
+    *,
+    previous: DataQuality | None = None,
+) -> DataQuality:
+    """The quality summary of what is stored now; counts of what the uploads dropped or filled
+    add up over a series' uploads (``previous``)."""
+    summary = quality_summary(
+        frame,
+        frequency=series.frequency,
+        exchange=series.exchange,
+        duplicate_rows=parsed.duplicate_rows + (previous.duplicate_rows if previous else 0),
+        empty_cells=parsed.empty_cells,
+        filled_cells=parsed.filled_cells + (previous.filled_cells if previous else 0),
+        unsorted_input=not parsed.was_sorted,
+    )
+    return DataQuality.model_validate(
+        {
+            "source_rows": parsed.source_rows,
+            "ignored_columns": parsed.ignored_columns,
+            **summary,
+        }
+    )
 
 
 def get_series(session: Session, series_id: int, *, for_update: bool = False) -> Series:
@@ -222,11 +233,7 @@ def _refresh_stats(session: Session, series: Series, parsed: ParsedFrame) -> Non
     series.first_date = index[0].to_pydatetime()
     series.last_date = index[-1].to_pydatetime()
     series.frequency = infer_frequency(index)
-    previous = series.quality
-    quality = _quality(series, parsed, frame)
-    quality["duplicate_rows"] = int(previous.get("duplicate_rows", 0)) + parsed.duplicate_rows
-    quality["filled_cells"] = int(previous.get("filled_cells", 0)) + parsed.filled_cells
-    series.quality = quality
+    series.quality = _quality(series, parsed, frame, previous=series.quality)
     session.flush()
 
 

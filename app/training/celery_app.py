@@ -63,7 +63,7 @@ def _preload_training_code(**_: object) -> None:
 
     Importing is fork-safe; running a TF op in the parent is not, and nothing here does.
     """
-    from app.training.worker import preload_training_code
+    from app.training.pipeline import preload_training_code
 
     preload_training_code()
 
@@ -71,7 +71,7 @@ def _preload_training_code(**_: object) -> None:
 @celery.task(name=TRAIN_TASK, bind=True, max_retries=None)
 def train(self: Task, job_id: int) -> None:
     """Run a job; if another worker still holds its lease, try again once the lease lapses."""
-    from app.training.worker import run_job
+    from app.training.runner import run_job
 
     claim = run_job(job_id, settings)
     if claim.kind == "busy":

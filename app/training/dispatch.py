@@ -17,9 +17,9 @@ from datetime import timedelta
 from app.config import Settings
 from app.db.session import Database
 from app.db.types import utcnow
-from app.registry.service import discard_version
 from app.registry.store import make_store
-from app.training import service
+from app.training import lifecycle
+from app.training.pipeline import discard_version
 from app.training.queue import JobQueue, make_queue
 
 log = logging.getLogger(__name__)
@@ -53,23 +53,34 @@ class Dispatcher:
         except Exception:
             log.exception("could not enqueue job %s; the reconciler will retry", job_id)
             return
-        service.mark_enqueued(self.db, job_id)
+        with self.db.session_scope() as session:
+            lifecycle.mark_enqueued(session, job_id)
 
     def _lost(self, job_id: int, worker: str | None, reason: str) -> None:
-        if service.release_lost_job(self.db, job_id, worker, reason):
+        with self.db.session_scope() as session:
+            send_again = lifecycle.release_lost(session, job_id, worker, reason)
+        if send_again:
             self.submit(job_id)
 
     def reconcile(self) -> None:
-        for job_id, worker, reason in service.lost_jobs(self.db):
+        with self.db.session_scope() as session:
+            lost = lifecycle.lost_jobs(session)
+        for job_id, worker, reason in lost:
             self._lost(job_id, worker, reason)
-        for job_id in service.unsent_jobs(self.db, utcnow() - _UNSENT_GRACE):
+        with self.db.session_scope() as session:
+            unsent = lifecycle.unsent_jobs(session, utcnow() - _UNSENT_GRACE)
+        for job_id in unsent:
             self.submit(job_id)
-        for version in service.orphan_pending_versions(self.db, utcnow() - _PENDING_GRACE):
-            discard_version(self.db, self.store, version.id)
+        with self.db.session_scope() as session:
+            orphans = lifecycle.orphan_pending_versions(session, utcnow() - _PENDING_GRACE)
+        for version_id in orphans:
+            discard_version(self.db, self.store, version_id)
 
     def _resume_queued(self) -> None:
         """An embedded queue lives in memory: after a restart, queued jobs must be resent."""
-        for job_id in service.queued_jobs(self.db):
+        with self.db.session_scope() as session:
+            queued = lifecycle.queued_jobs(session)
+        for job_id in queued:
             self.submit(job_id)
 
     def _loop(self) -> None:

@@ -16,8 +16,10 @@ from typing import Protocol
 
 from app.config import Settings
 from app.db.session import Database
-from app.training import service
-from app.training.worker import READY, job_process_main
+from app.training import lifecycle
+from app.training.lifecycle import Outcome
+from app.training.runner import READY, job_process_main
+from app.vocabulary import JobStatus
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +182,11 @@ class EmbeddedQueue:
 
     def _hand_back(self, run: _Running) -> None:
         try:
-            if service.hand_back_job(self.db, run.job_id, _worker_of(run.worker.process)):
+            with self.db.session_scope() as session:
+                handed_back = lifecycle.hand_back(
+                    session, run.job_id, _worker_of(run.worker.process)
+                )
+            if handed_back:
                 log.info("job %s handed back: it runs again when the service starts", run.job_id)
         except Exception:  # the reconciler of the next start treats it as lost instead
             log.exception("could not hand back job %s", run.job_id)
@@ -294,15 +300,13 @@ class EmbeddedQueue:
             self._pending.put(job_id)
 
     def _time_limit(self, job_id: int, run: _Running) -> None:
-        service.finish_job(
-            self.db,
-            job_id,
-            _worker_of(run.worker.process),
-            "failed",
-            error=f"time limit of {self.settings.job_time_limit_s} s exceeded",
-        )
+        error = f"time limit of {self.settings.job_time_limit_s} s exceeded"
+        with self.db.session_scope() as session:
+            lifecycle.finish(
+                session, job_id, _worker_of(run.worker.process), Outcome(JobStatus.FAILED, error)
+            )
 
 
 def _worker_of(process: BaseProcess) -> str:
     """The worker id the job process recorded when it claimed the job (host:pid)."""
-    return f"{service.worker_id().rpartition(':')[0]}:{process.pid}"
+    return f"{lifecycle.worker_id().rpartition(':')[0]}:{process.pid}"

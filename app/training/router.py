@@ -1,4 +1,4 @@
-"""HTTP endpoints for training jobs."""
+"""HTTP endpoints of training jobs, and of backtests (a job run on an existing version)."""
 
 from __future__ import annotations
 
@@ -6,46 +6,35 @@ from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Query, Response
 from fastapi import status as http_status
-from sqlalchemy import select
 
-from app.db.orm import Backtest, ModelVersion, TrainingJob
-from app.deps import DispatcherDep, SessionDep, SettingsDep
-from app.ml.progress import EpochProgress
+from app.db.orm import TrainingJob
+from app.deps import SessionDep, SettingsDep
+from app.ml.spec import BacktestSpec
 from app.pagination import Page, PageDep
-from app.params import MAX_ID, IdPath
+from app.registry import service as registry
 from app.training import service
-from app.training.dispatch import Dispatcher
-from app.training.schemas import (
-    JobKind,
-    JobStatus,
-    Promotion,
-    TrainingJobCreate,
-    TrainingJobRead,
-    VersionRef,
-)
+from app.training.deps import DispatcherDep
+from app.training.schemas import TrainingJobCreate, TrainingJobRead, VersionRef
+from app.training.service import JobView
+from app.vocabulary import MAX_ID, IdPath, JobKind, JobStatus, NamePath, VersionPath
 
-router = APIRouter(prefix="/v1/training-jobs", tags=["training"])
+router = APIRouter(tags=["training"])
 
 
-def accept_job(
-    job: TrainingJob, dispatcher: Dispatcher, response: Response, background: BackgroundTasks
-) -> None:
+def _accept(job: TrainingJob, dispatcher: DispatcherDep, response: Response,
+            background: BackgroundTasks) -> None:  # fmt: skip
     """202 bookkeeping for a new job: its id goes to the queue after the response (so after the
     commit), and ``Location`` points at it."""
     background.add_task(dispatcher.submit, job.id)
     response.headers["Location"] = f"/v1/training-jobs/{job.id}"
 
 
-def job_read(
-    job: TrainingJob, version: ModelVersion | None, backtest_id: int | None = None
-) -> TrainingJobRead:
+def job_read(view: JobView) -> TrainingJobRead:
+    job = view.job
     ref = None
-    if version is not None:
-        ref = VersionRef(
-            name=version.model.name,
-            version=version.version,
-            url=f"/v1/models/{version.model.name}/versions/{version.version}",
-        )
+    if view.version is not None:
+        name, number = view.version
+        ref = VersionRef(name=name, version=number, url=f"/v1/models/{name}/versions/{number}")
     return TrainingJobRead(
         id=job.id,
         kind=job.kind,
@@ -57,30 +46,26 @@ def job_read(
         attempts=job.attempts,
         max_attempts=job.max_attempts,
         cancel_requested=job.cancel_requested,
-        progress=EpochProgress(**job.progress) if job.progress else None,
+        progress=job.progress,
         error=job.error,
         worker=job.worker,
         created_at=job.created_at,
         started_at=job.started_at,
         finished_at=job.finished_at,
         model_version=ref,
-        backtest_url=f"{ref.url}/backtests/{backtest_id}" if ref and backtest_id else None,
-        promotion=Promotion.model_validate(job.promotion) if job.promotion else None,
+        backtest_url=f"{ref.url}/backtests/{view.backtest_id}"
+        if ref and view.backtest_id
+        else None,
+        promotion=job.promotion,
     )
 
 
 def _read(session: SessionDep, job: TrainingJob) -> TrainingJobRead:
-    version = session.get(ModelVersion, job.model_version_id) if job.model_version_id else None
-    backtest_id = (
-        session.scalar(select(Backtest.id).where(Backtest.job_id == job.id))
-        if job.kind == "backtest" and job.status == "succeeded"
-        else None
-    )
-    return job_read(job, version, backtest_id)
+    return job_read(service.views(session, [job])[0])
 
 
 @router.post(
-    "",
+    "/v1/training-jobs",
     status_code=http_status.HTTP_202_ACCEPTED,
     response_model=TrainingJobRead,
     summary="Start training a model (network or baseline) in the background",
@@ -94,7 +79,8 @@ def create_job(
     response: Response,
     background: BackgroundTasks,
 ) -> TrainingJobRead:
-    """The job row is committed before its id is queued (the queue runs after the response)."""
+    """The job is queued (202) and runs in a worker; follow it at `Location`. The spec is checked
+    against the series first, so a job that cannot train is refused here with 422."""
     job = service.create_job(
         session,
         settings,
@@ -104,11 +90,11 @@ def create_job(
         spec=body.spec(),
         promotion=body.promotion_request(),
     )
-    accept_job(job, dispatcher, response, background)
-    return job_read(job, None)
+    _accept(job, dispatcher, response, background)
+    return _read(session, job)
 
 
-@router.get("", response_model=Page[TrainingJobRead], summary="List training jobs")
+@router.get("/v1/training-jobs", response_model=Page[TrainingJobRead], summary="List training jobs")
 def list_jobs(
     session: SessionDep,
     paging: PageDep,
@@ -116,7 +102,8 @@ def list_jobs(
     kind: JobKind | None = None,
     series_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> Page[TrainingJobRead]:
-    jobs, total = service.list_jobs(
+    """Newest first."""
+    views, total = service.list_jobs(
         session,
         status=status,
         kind=kind,
@@ -124,20 +111,52 @@ def list_jobs(
         limit=paging.limit,
         offset=paging.offset,
     )
-    return paging.page([_read(session, j) for j in jobs], total)
+    return paging.page([job_read(v) for v in views], total)
 
 
-@router.get("/{job_id}", response_model=TrainingJobRead, summary="Job status and progress")
+@router.get(
+    "/v1/training-jobs/{job_id}", response_model=TrainingJobRead, summary="Job status and progress"
+)
 def get_job(job_id: IdPath, session: SessionDep) -> TrainingJobRead:
     return _read(session, service.get_job(session, job_id))
 
 
 @router.post(
-    "/{job_id}/cancel",
+    "/v1/training-jobs/{job_id}/cancel",
     response_model=TrainingJobRead,
     summary="Cancel a job",
     responses={409: {"description": "The job already finished."}},
 )
 def cancel_job(job_id: IdPath, session: SessionDep) -> TrainingJobRead:
-    """A queued job is cancelled at once; a running one stops at the end of its current epoch."""
+    """A queued job is cancelled at once; a running one stops at the end of its current epoch
+    (or backtest fold) and then reads `cancelled`."""
     return _read(session, service.cancel_job(session, job_id))
+
+
+@router.post(
+    "/v1/models/{name}/versions/{version}/backtests",
+    status_code=http_status.HTTP_202_ACCEPTED,
+    response_model=TrainingJobRead,
+    tags=["registry"],
+    summary="Start a walk-forward backtest of a version (a background job)",
+    responses={
+        409: {"description": "The version is not ready or its series was deleted."},
+        422: {"description": "The data cannot hold the requested folds (`detail` says why)."},
+    },
+)
+def start_backtest(
+    name: NamePath,
+    version: VersionPath,
+    body: BacktestSpec,
+    session: SessionDep,
+    settings: SettingsDep,
+    dispatcher: DispatcherDep,
+    response: Response,
+    background: BackgroundTasks,
+) -> TrainingJobRead:
+    """With `refit` every fold retrains the version's spec on data up to its cutoff; without,
+    the version itself is scored on folds after the data it was trained on."""
+    found = registry.get_version(session, name, version)
+    job = service.create_backtest_job(session, settings, found, body)
+    _accept(job, dispatcher, response, background)
+    return _read(session, job)

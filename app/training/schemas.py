@@ -3,29 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, JsonValue
 
+from app.db.records import PromotionOutcome, PromotionRule
 from app.ml.progress import EpochProgress
 from app.ml.spec import TrainingSpec
-from app.params import Id
-from app.registry.promotion import PromotionRule
-
-ModelName = Annotated[
-    str,
-    Field(
-        pattern=r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}$",
-        description="Registered model name: letters, digits, `.`, `_`, `-` (not first), ≤ 100.",
-        examples=["MSFT-lstm"],
-    ),
-]
-JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
-JobKind = Literal["train", "backtest"]
-AliasName = Annotated[
-    str,
-    Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,63}$", examples=["champion"]),
-]
+from app.vocabulary import AliasName, Id, JobKind, JobStatus, ModelName
 
 TUTORIAL_LSTM: dict[str, JsonValue] = {
     "series_id": 1,
@@ -84,10 +68,10 @@ class TrainingJobCreate(TrainingSpec):
     def spec(self) -> TrainingSpec:
         return TrainingSpec.model_validate(self.model_dump(exclude=_JOB_FIELDS))
 
-    def promotion_request(self) -> dict[str, JsonValue] | None:
+    def promotion_request(self) -> PromotionOutcome | None:
         if self.promote_to is None:
             return None
-        return {"alias": self.promote_to, "require": self.promote_require.model_dump()}
+        return PromotionOutcome(alias=self.promote_to, require=self.promote_require)
 
 
 _JOB_FIELDS = {"series_id", "target", "model_name", "promote_to", "promote_require"}
@@ -97,16 +81,6 @@ class VersionRef(BaseModel):
     name: str
     version: int
     url: str
-
-
-class Promotion(BaseModel):
-    alias: str
-    require: PromotionRule
-    promoted: bool | None = Field(
-        default=None, description="Null until the job has finished; then whether the alias moved."
-    )
-    detail: str | None = None
-    checks: list[dict[str, JsonValue]] = Field(default_factory=list)
 
 
 class TrainingJobRead(BaseModel):
@@ -132,4 +106,4 @@ class TrainingJobRead(BaseModel):
     backtest_url: str | None = Field(
         default=None, description="Backtest jobs, once succeeded: where the result is."
     )
-    promotion: Promotion | None = None
+    promotion: PromotionOutcome | None = None

@@ -43,7 +43,7 @@ def test_refit_trains_only_on_data_before_each_cutoff() -> None:
     backtest = BacktestSpec(windows=4, step=10, horizon=5)
     result = run_backtest(
         values.to_numpy(), pd.DatetimeIndex(values.index), NAIVE, backtest, season_length=5, fit=fit
-    )
+    ).model_dump()
     folds = fold_layout(300, backtest)
     assert [len(p.prices) for p in seen] == [f.cutoff for f in folds]
     for plan, fold, row in zip(seen, folds, result["folds"], strict=True):
@@ -64,7 +64,7 @@ def test_naive_model_equals_the_naive_baseline_and_metrics_are_rmse() -> None:
         backtest,
         season_length=5,
         fit=lambda plan: fitted_baseline(plan, NAIVE, 5, 4),
-    )
+    ).model_dump()
     fold = fold_layout(300, backtest)[0]
     origins = np.arange(fold.cutoff, fold.end)
     first = result["folds"][0]
@@ -98,10 +98,10 @@ def test_fixed_version_may_not_see_its_training_data() -> None:
     with pytest.raises(DatasetError, match="on or after"):
         run_backtest(
             prices, dates, NAIVE, backtest, season_length=5, fixed=fixed, earliest_cutoff=270
-        )
+        ).model_dump()
     result = run_backtest(
         prices, dates, NAIVE, backtest, season_length=5, fixed=fixed, earliest_cutoff=260
-    )
+    ).model_dump()
     assert result["refit"] is False
     assert result["folds"][0]["coverage"] is None  # a bare forecaster has no intervals
     spec = NAIVE.model_copy(update={"backtest": backtest})
@@ -133,7 +133,7 @@ def test_on_fold_can_cancel() -> None:
         season_length=5,
         fit=lambda plan: fitted_baseline(plan, NAIVE, 5, 5),
         on_fold=on_fold,
-    )
+    ).model_dump()
     assert calls == [(1, 4), (2, 4)]
     assert result["cancelled"] is True
     assert len(result["folds"]) == 2

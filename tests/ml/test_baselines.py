@@ -11,6 +11,7 @@ import pytest
 from app.ml.baselines import BaselineForecaster, fit_baseline, fit_method
 from app.ml.dataset import DatasetError, plan_dataset
 from app.ml.inference import PointForecaster, load_forecaster
+from app.ml.records import ForecasterManifest
 from app.ml.spec import TrainingSpec
 
 HISTORY = np.array([[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], [10.0, 9.0, 8.0, 7.0, 6.0, 5.0]])
@@ -40,11 +41,16 @@ def test_seasonal_naive_repeats_the_last_season() -> None:
 def test_json_round_trip_and_loader(tmp_path: Path) -> None:
     drift = BaselineForecaster("drift", slope=0.25)
     assert BaselineForecaster.from_json(drift.to_json()) == drift
-    manifest = {"kind": "baseline", "baseline": drift.to_json()}
+    common = {
+        "target": "close", "target_transform": "level", "window": 1, "frequency": "B",
+        "exchange": None, "training_rows_sha256": "0" * 64, "libraries": {},
+        "created_at": "2026-12-02T00:00:00+00:00",
+    }  # fmt: skip
+    manifest = ForecasterManifest(**common, kind="baseline", baseline=drift.to_json())
     loaded: PointForecaster = load_forecaster(tmp_path, manifest)
     np.testing.assert_allclose(loaded.recursive(HISTORY, 2), drift.recursive(HISTORY, 2))
-    with pytest.raises(ValueError, match="unknown bundle kind"):
-        load_forecaster(tmp_path, {"kind": "pickle"})
+    with pytest.raises(ValueError, match="unknown or incomplete bundle"):
+        load_forecaster(tmp_path, ForecasterManifest(**common, kind="pickle"))
 
 
 def test_fit_baseline_uses_the_training_part_only() -> None:

@@ -96,7 +96,7 @@ def test_evaluate_reports_every_baseline() -> None:
     values = pd.Series(prices, index=pd.bdate_range("2001-01-01", periods=500))
     spec = TrainingSpec(architecture="drift")
     plan = plan_dataset(values, spec)
-    report = evaluate(BaselineForecaster("naive"), plan, horizon=10, season_length=5)
+    report = evaluate(BaselineForecaster("naive"), plan, horizon=10, season_length=5).model_dump()
     one = report["one_step"]
     assert {"model", "naive", "drift", "seasonal_naive"} <= set(one)
     assert one["model"] == one["naive"]

@@ -29,7 +29,7 @@ def test_default_spec_beats_seasonal_naive_on_a_seasonal_series(architecture: st
     spec = TrainingSpec.model_validate({"architecture": architecture})  # real defaults, uncapped
     plan = plan_dataset(values, spec, season_length=season)
     fitted = fit_forecaster(plan, spec, horizon=24, season_length=season)
-    report = evaluate(fitted.forecaster, plan, horizon=24, season_length=season)
+    report = evaluate(fitted.forecaster, plan, horizon=24, season_length=season).model_dump()
     one = report["one_step"]
     assert one["model"]["rmse"] <= 0.9 * one["seasonal_naive"]["rmse"], one
     assert one["skill_vs_seasonal_naive"] >= 0.1
@@ -51,7 +51,7 @@ def test_same_spec_data_and_seed_give_the_same_metrics() -> None:
                 BacktestSpec(windows=2, step=10, horizon=5),
                 season_length=5,
                 fit=lambda plan: fit_forecaster(plan, spec, horizon=5),
-            )
+            ).model_dump()
         )
     first, second = (np.array(r["forecasts"]["model"], dtype=float) for r in runs)
     np.testing.assert_allclose(first, second, rtol=0, atol=1e-6)

@@ -1,0 +1,90 @@
+"""The shape of every JSON column that is not an ML record (those are in
+:mod:`app.ml.records`): a series' data-quality summary, a version's bundle record and a job's
+promotion. Columns are parsed into these once, by :class:`app.db.types.JsonRecord`."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.ml.records import ForecasterManifest
+
+Metric = Literal["rmse", "mae", "mase"]
+
+
+class LargestGap(BaseModel):
+    after: str | None = Field(description="Last period present before the gap.")
+    before: str | None = Field(description="First period present after the gap.")
+    missing: int
+
+
+class Gaps(BaseModel):
+    calendar: str = Field(description="Exchange code or frequency the gaps are counted against.")
+    missing_periods: int | None = Field(
+        description="Expected periods with no data (null if the frequency is irregular)."
+    )
+    largest: LargestGap | None
+    off_calendar: int = Field(description="Observations on periods the calendar does not expect.")
+
+
+class DataQuality(BaseModel):
+    source_rows: int = Field(description="Data rows in the last upload, before cleaning.")
+    duplicate_rows: int = Field(description="Exact repeats of a row that were dropped.")
+    empty_cells: dict[str, int] = Field(description="Empty cells per field in the upload.")
+    filled_cells: int = Field(description="Empty cells filled by `fill=ffill`.")
+    non_positive_prices: dict[str, int] = Field(description="Price fields with values ≤ 0.")
+    unsorted_input: bool = Field(
+        description="True if the upload was not in date order (it was sorted)."
+    )
+    ignored_columns: list[str] = Field(description="Text-only columns that were not stored.")
+    gaps: Gaps
+
+
+class BundleFile(BaseModel):
+    sha256: str
+    size: int
+
+
+class BundleRecord(ForecasterManifest):
+    """A version's bundle as the registry keeps it: the manifest and every file's digest."""
+
+    files: dict[str, BundleFile]
+
+
+class PromotionRule(BaseModel):
+    """What must hold for the alias to move (both checks on by default)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    beats_naive: bool = Field(
+        default=True, description="The version's error is below the naive forecast's."
+    )
+    beats_current: bool = Field(
+        default=True,
+        description="The version's error is below that of the version the alias points at now.",
+    )
+    metric: Metric = "rmse"
+
+
+class PromotionCheck(BaseModel):
+    check: Literal["beats_naive", "beats_current"]
+    holds: bool
+    metric: str
+    basis: str = Field(description="Which evaluation the numbers come from.")
+    candidate: float | None = Field(description="None: the metric could not be measured.")
+    naive: float | None = None
+    current: float | None = None
+    current_version: int | None = None
+
+
+class PromotionOutcome(BaseModel):
+    """A train job's ``promote_to``: the alias and rule asked for, then what happened."""
+
+    alias: str
+    require: PromotionRule
+    promoted: bool | None = Field(
+        default=None, description="Null until the job has finished; then whether the alias moved."
+    )
+    detail: str | None = None
+    checks: list[PromotionCheck] = Field(default_factory=list)

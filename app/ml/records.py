@@ -1,0 +1,241 @@
+"""What evaluations and backtests produce, as typed records.
+
+They are the JSON the registry stores (a version's ``metrics``, a backtest's ``result``) and the
+bundle's ``evaluation.json``: built once here, validated once where they are read back, and read
+by attribute everywhere else. Field names are part of the API (reports and version reads show
+them as they are).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+T = TypeVar("T")
+
+
+class Record(BaseModel):
+    """A stored record: never changed once written."""
+
+    model_config = ConfigDict(frozen=True)
+
+
+class PointMetrics(Record):
+    rmse: float
+    mae: float
+    mape: float | None
+    mase: float | None
+
+
+class OneStep(Record):
+    """One-step-ahead accuracy of the model next to the baselines, on the same points."""
+
+    model: PointMetrics
+    naive: PointMetrics
+    drift: PointMetrics
+    seasonal_naive: PointMetrics | None = Field(
+        default=None, description="None where an origin has less than one season of history."
+    )
+    skill_vs_naive: float | None
+    skill_vs_drift: float | None
+    skill_vs_seasonal_naive: float | None = None
+
+
+class MultiStepErrors(Record):
+    """Recursive forecasts from every holdout origin: RMSE at each step ahead."""
+
+    h: list[int]
+    points: list[int] = Field(description="Origins with an actual value h steps ahead.")
+    model_rmse: list[float | None]
+    naive_rmse: list[float | None]
+    drift_rmse: list[float | None]
+    seasonal_naive_rmse: list[float | None] | None = Field(
+        default=None, description="None where the holdout starts before one full season."
+    )
+
+
+class Coverage(Record):
+    method: str
+    nominal: dict[str, float]
+    measured: dict[str, float | None]
+
+
+class HoldoutSeries(Record):
+    """The holdout's dates with the actual values and the served model's one-step forecasts."""
+
+    dates: list[str]
+    actual: list[float]
+    predicted: list[float]
+
+
+class Evaluation(Record):
+    """A forecaster measured on its holdout (the bundle's ``evaluation.json``)."""
+
+    holdout: HoldoutSeries
+    season_length: int = 1
+    one_step: OneStep
+    multi_step: MultiStepErrors
+    intervals: dict[str, Any] = Field(
+        description="Calibrated interval quantiles (app.ml.intervals.Intervals.to_json)."
+    )
+    coverage: Coverage
+
+
+class DateRange(Record):
+    start: str
+    end: str
+
+
+class HoldoutRange(DateRange):
+    points: int
+
+
+class HoldoutMetrics(Record):
+    """Accuracy of the served model on data it never trained on, next to the baselines."""
+
+    holdout: HoldoutRange
+    data: DateRange = Field(description="Observations the version was trained and evaluated on.")
+    model: PointMetrics
+    naive: PointMetrics = Field(description="Persistence: tomorrow = today.")
+    drift: PointMetrics = Field(
+        description="Random walk with drift: last value plus h × the mean change over the "
+        "training data."
+    )
+    seasonal_naive: PointMetrics | None = Field(
+        default=None,
+        description="The value one season earlier (`season_length` in the version's bundle); "
+        "None where the holdout starts before one full season (and for versions trained before "
+        "seasonal naive was reported).",
+    )
+    skill: float | None = Field(description="1 − RMSE/RMSE_naive (> 0 beats naive).")
+    skill_vs_drift: float | None
+    skill_vs_seasonal_naive: float | None = None
+    multi_step: MultiStepErrors
+    coverage: Coverage = Field(description="Empirical coverage of the prediction intervals.")
+
+
+# ------------------------------------------------------------------------------ backtests
+
+
+class ByForecaster(Record, Generic[T]):
+    """One value per forecaster: the model and each baseline (None: not measurable)."""
+
+    model: T | None
+    naive: T | None
+    drift: T | None
+    seasonal_naive: T | None
+
+
+class HorizonRmse(Record):
+    """The two readings of "H-step RMSE": at step H, and averaged over steps 1…H."""
+
+    rmse_at_horizon: float
+    rmse_mean_over_steps: float
+
+
+class FoldTrain(Record):
+    start: str
+    end: str
+    points: int
+    holdout_start: str | None = Field(description="Refit folds: where the fold's holdout starts.")
+
+
+class FoldTest(Record):
+    start: str
+    end: str
+    origins: int
+    last_actual: str
+
+
+class BacktestFold(Record):
+    fold: int
+    cutoff: str = Field(description="First test origin: the fold trained on the data before it.")
+    train: FoldTrain
+    test: FoldTest
+    fit_seconds: float
+    train_seconds: float
+    epochs_run: int
+    one_step: OneStep
+    per_step_rmse: ByForecaster[list[float]]
+    multi_step: ByForecaster[HorizonRmse]
+    coverage: dict[str, float] | None = Field(description="Level → share covered, all steps.")
+    coverage_one_step: dict[str, float] | None
+
+
+class FoldMeans(Record):
+    """Each number averaged over the folds."""
+
+    one_step: OneStep
+    per_step_rmse: ByForecaster[list[float]]
+    multi_step: ByForecaster[HorizonRmse]
+    coverage: dict[str, float | None] | None
+    fit_seconds: float | None
+
+
+class Pooled(Record):
+    """Each number computed over the forecasts of every fold together."""
+
+    one_step: OneStep
+    per_step_rmse: ByForecaster[list[float]]
+    multi_step: ByForecaster[HorizonRmse]
+    coverage: dict[str, float] | None
+    coverage_one_step: dict[str, float] | None
+
+
+class BacktestAggregate(Record):
+    folds: int
+    nominal: dict[str, float]
+    mean: FoldMeans
+    pooled: Pooled
+
+
+class BacktestResult(Record):
+    """Per-fold (with `cutoff`) and aggregate metrics of the model next to the naive, drift and
+    seasonal naive baselines, RMSE per step, interval coverage."""
+
+    windows: int
+    step: int
+    horizon: int
+    refit: bool
+    season_length: int
+    cancelled: bool
+    folds: list[BacktestFold]
+    aggregate: BacktestAggregate | None
+    forecasts: dict[str, list[Any]] | None = Field(
+        description="One-step forecasts of every origin, column-oriented (`cutoff`, `ds`, `y`, "
+        "one column per forecaster, `lo_80` …); None beyond 10,000 origins."
+    )
+
+
+# ------------------------------------------------------------------------------ bundles
+
+
+class OnnxInput(Record):
+    name: str
+    shape: list[int | None]
+    dtype: str
+
+
+class ForecasterManifest(Record):
+    """What a bundle's forecaster is and was trained on: enough to load and serve it.
+
+    ``kind`` ``network``: the ONNX network with ``scaler`` and ``input``; ``baseline``: the
+    baseline's parameters in ``baseline``. Bundles written before baselines existed have no
+    ``kind`` (networks) and no ``season_length``.
+    """
+
+    kind: str = "network"
+    target: str
+    target_transform: str
+    window: int
+    season_length: int | None = None
+    frequency: str | None
+    exchange: str | None
+    training_rows_sha256: str
+    libraries: dict[str, str]
+    created_at: str
+    scaler: dict[str, Any] | None = None
+    input: OnnxInput | None = None
+    onnx_max_abs_diff: float | None = None
+    baseline: dict[str, Any] | None = None

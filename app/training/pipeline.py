@@ -1,0 +1,353 @@
+"""What a job computes, apart from how it is run: fit → evaluate → export → publish for a train
+job, walk-forward folds for a backtest job.
+
+TensorFlow is imported lazily, by the fit steps only (see :func:`preload_training_code`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+import pandas as pd
+from sqlalchemy.orm import Session
+
+from app.config import Settings
+from app.db.orm import ModelVersion, Series, TrainingJob
+from app.db.records import BundleFile, BundleRecord
+from app.db.session import Database
+from app.db.types import utcnow
+from app.ml.backtest import run_backtest
+from app.ml.baselines import fit_baseline
+from app.ml.calendar import resolve_season_length
+from app.ml.dataset import DatasetError, DatasetPlan, plan_dataset
+from app.ml.evaluate import FittedForecaster, evaluate
+from app.ml.inference import PointForecaster, load_forecaster, onnx_session
+from app.ml.progress import EpochProgress
+from app.ml.records import (
+    BacktestResult,
+    Evaluation,
+    ForecasterManifest,
+    HoldoutMetrics,
+    OnnxInput,
+)
+from app.ml.spec import BacktestSpec, TrainingSpec
+from app.registry import bundle
+from app.registry.service import fail_pending_version, reserve_version
+from app.registry.store import ArtifactStore, bundle_key
+from app.training.lifecycle import Outcome
+from app.training.service import load_target
+from app.vocabulary import JobKind, JobStatus
+
+if TYPE_CHECKING:
+    from app.ml.train import TrainResult
+
+log = logging.getLogger(__name__)
+
+
+class JobFailed(Exception):
+    """A job cannot succeed; the message is the one readable line users see."""
+
+
+class Cancelled(Exception):
+    """The job was cancelled (or taken over) while it ran."""
+
+
+class JobControl(Protocol):
+    """How a running job reports progress and learns it must stop."""
+
+    def on_epoch(self, progress: EpochProgress) -> bool:
+        """Record an epoch; False: stop (cancelled or taken over)."""
+        ...
+
+    def still_ours(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class VersionUnderTest:
+    """A backtest job's version: where its files are and where its holdout starts."""
+
+    key: str
+    files: dict[str, BundleFile]
+    holdout_start: str
+
+
+@dataclass(frozen=True)
+class JobInput:
+    """What a job works on, read in one transaction."""
+
+    job_id: int
+    kind: JobKind
+    spec: TrainingSpec
+    plan: DatasetPlan
+    season_length: int
+    model_name: str
+    series_id: int
+    target: str
+    frequency: str
+    exchange: str | None
+    subject: VersionUnderTest | None
+
+
+def load_input(session: Session, job_id: int) -> JobInput:
+    job = session.get(TrainingJob, job_id)
+    assert job is not None
+    series = session.get(Series, job.series_id) if job.series_id is not None else None
+    if series is None:
+        raise JobFailed("the series was deleted before the job started")
+    values = load_target(session, series, job.target)
+    season_length = resolve_season_length(job.spec, series.frequency)
+    subject = None
+    if job.kind == JobKind.BACKTEST:
+        version = session.get(ModelVersion, job.model_version_id or -1)
+        if version is None:
+            raise JobFailed("the version was deleted before the backtest started")
+        subject = VersionUnderTest(
+            bundle_key(version.model.name, version.version),
+            version.bundle.files,
+            version.metrics.holdout.start,
+        )
+    try:
+        plan = plan_dataset(values, job.spec, season_length=season_length)
+    except DatasetError as exc:
+        raise JobFailed(str(exc)) from exc
+    return JobInput(
+        job_id=job_id,
+        kind=job.kind,
+        spec=job.spec,
+        plan=plan,
+        season_length=season_length,
+        model_name=job.model_name,
+        series_id=series.id,
+        target=job.target,
+        frequency=series.frequency,
+        exchange=series.exchange,
+        subject=subject,
+    )
+
+
+def preload_training_code() -> None:
+    """Import the training stack (TensorFlow, Keras, scikit-learn) without running any op."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import app.ml.export
+    import app.ml.train  # noqa: F401
+
+
+_tf_configured = False
+
+
+def _configure_tensorflow(settings: Settings) -> None:
+    """Thread limits once per process: TensorFlow refuses changes after its first op."""
+    global _tf_configured
+    if not _tf_configured:
+        from app.ml.train import configure_tensorflow
+
+        configure_tensorflow(settings.tf_threads or None)
+        _tf_configured = True
+
+
+# --------------------------------------------------------------------------- train jobs
+
+
+def train_and_register(
+    db: Database, store: ArtifactStore, settings: Settings, job: JobInput, control: JobControl
+) -> Outcome:
+    """Fit, write the bundle to staging, evaluate (and backtest) what will be served, then
+    reserve a pending version and publish the files under it.
+
+    The version becomes ``ready`` in the same transaction that marks the job succeeded.
+    """
+    spec, plan = job.spec, job.plan
+    with store.staging() as staged:
+        if spec.is_baseline:
+            started = time.perf_counter()
+            baseline = fit_baseline(plan, spec, job.season_length)
+            forecaster_fields: dict[str, object] = {
+                "kind": "baseline",
+                "baseline": baseline.to_json(),
+            }
+            train_seconds, epochs_run = time.perf_counter() - started, 0
+        else:
+            result = _fit_network(settings, spec, plan, control)
+            if result.cancelled:
+                raise Cancelled
+            forecaster_fields = _save_network(staged, spec, plan, result)
+            train_seconds, epochs_run = result.train_seconds, result.epochs_run
+        manifest = ForecasterManifest.model_validate(
+            {
+                **forecaster_fields,
+                "target": job.target,
+                "target_transform": spec.target_transform,
+                "window": spec.window,
+                "season_length": job.season_length,
+                "frequency": job.frequency,
+                "exchange": job.exchange,
+                "training_rows_sha256": plan.rows_sha256(),
+                "libraries": bundle.library_versions(),
+                "created_at": utcnow().isoformat(),
+            }
+        )
+        forecaster = load_forecaster(staged, manifest)
+        evaluation = evaluate(forecaster, plan, settings.max_horizon, job.season_length)
+        bundle.write_evaluation(staged, evaluation)
+        backtest = None
+        if spec.backtest is not None:
+            fixed = None if spec.backtest.refit else forecaster
+            backtest = _backtest(settings, job, control, fixed=fixed, earliest=plan.holdout_start)
+        files = bundle.write_manifest(
+            staged, manifest, model=job.model_name, job_id=job.job_id, series_id=job.series_id
+        )
+        with db.session_scope() as session:
+            version = reserve_version(
+                session,
+                job.model_name,
+                job_id=job.job_id,
+                series_id=job.series_id,
+                training_rows_sha256=plan.rows_sha256(),
+                target=job.target,
+                spec=spec,
+                bundle=BundleRecord(**dict(manifest), files=files),
+                metrics=registry_metrics(plan, evaluation),
+                size_bytes=sum(f.size for f in files.values()),
+                train_seconds=train_seconds,
+                epochs_run=epochs_run,
+            )
+            version_id, key = version.id, bundle_key(job.model_name, version.version)
+        try:
+            store.publish(staged, key)
+        except BaseException:
+            discard_version(db, store, version_id)
+            raise
+    return Outcome(JobStatus.SUCCEEDED, version_id=version_id, backtest=backtest)
+
+
+def discard_version(db: Database, store: ArtifactStore, version_id: int) -> None:
+    """A pending version whose job did not complete: failed, and its files removed."""
+    with db.session_scope() as session:
+        key = fail_pending_version(session, version_id)
+    if key is not None:
+        store.delete(key)
+
+
+def _fit_network(
+    settings: Settings, spec: TrainingSpec, plan: DatasetPlan, control: JobControl
+) -> TrainResult:
+    from app.ml.train import train
+
+    _configure_tensorflow(settings)
+    return train(plan, spec, control.on_epoch)
+
+
+def _save_network(
+    staged: Path, spec: TrainingSpec, plan: DatasetPlan, result: TrainResult
+) -> dict[str, object]:
+    """ONNX (served) and Keras files plus the scaler; returns their part of the manifest."""
+    from app.ml.export import sample_windows, save_network
+
+    onnx_diff = save_network(result.network, staged, sample_windows(plan, spec, result.scaler))
+    (staged / bundle.SCALER).write_text(json.dumps(result.scaler.to_json()))
+    input_name = onnx_session(staged / bundle.ONNX).get_inputs()[0].name
+    return {
+        "kind": "network",
+        "scaler": result.scaler.to_json(),
+        "input": OnnxInput(name=input_name, shape=[None, spec.window, 1], dtype="float32"),
+        "onnx_max_abs_diff": onnx_diff,
+    }
+
+
+def registry_metrics(plan: DatasetPlan, evaluation: Evaluation) -> HoldoutMetrics:
+    """What the registry keeps for reports and comparisons (the holdout series stay in the
+    bundle): one-step metrics of the served model next to the baselines, the error per
+    horizon step, and interval coverage."""
+    one_step = evaluation.one_step
+    return HoldoutMetrics(
+        holdout={
+            "start": plan.dates[plan.holdout_start].isoformat(),
+            "end": plan.dates[-1].isoformat(),
+            "points": plan.holdout_samples,
+        },
+        data={"start": plan.dates[0].isoformat(), "end": plan.dates[-1].isoformat()},
+        model=one_step.model,
+        naive=one_step.naive,
+        drift=one_step.drift,
+        seasonal_naive=one_step.seasonal_naive,
+        skill=one_step.skill_vs_naive,
+        skill_vs_drift=one_step.skill_vs_drift,
+        skill_vs_seasonal_naive=one_step.skill_vs_seasonal_naive,
+        multi_step=evaluation.multi_step,
+        coverage=evaluation.coverage,
+    )
+
+
+# --------------------------------------------------------------------------- backtest jobs
+
+
+def backtest_version(
+    store: ArtifactStore, settings: Settings, job: JobInput, control: JobControl
+) -> Outcome:
+    """A backtest job: refit the version's spec per fold, or score the version itself on folds
+    after its holdout start."""
+    assert job.subject is not None
+    assert job.spec.backtest is not None
+    fixed = None
+    earliest = 0
+    if not job.spec.backtest.refit:
+        directory = store.local_path(job.subject.key)
+        bundle.verify_bundle(directory, job.subject.files)
+        fixed = load_forecaster(directory, bundle.read_manifest(directory))
+        earliest = int(job.plan.dates.searchsorted(pd.Timestamp(job.subject.holdout_start)))
+    backtest = _backtest(settings, job, control, fixed=fixed, earliest=earliest)
+    return Outcome(JobStatus.SUCCEEDED, backtest=backtest)
+
+
+def _backtest(
+    settings: Settings,
+    job: JobInput,
+    control: JobControl,
+    *,
+    fixed: PointForecaster | None,
+    earliest: int,
+) -> tuple[BacktestSpec, BacktestResult]:
+    """Run the spec's walk-forward backtest; returns its spec and result.
+
+    ``fixed`` (no refit) is scored without intervals: the version's own were calibrated on its
+    holdout, where these folds lie, so their coverage there would be measured in sample."""
+    spec, backtest_spec = job.spec, job.spec.backtest
+    assert backtest_spec is not None
+
+    def fit(plan: DatasetPlan) -> FittedForecaster:
+        from app.ml.train import fit_forecaster
+
+        if not spec.is_baseline:
+            _configure_tensorflow(settings)
+        return fit_forecaster(
+            plan,
+            spec,
+            horizon=backtest_spec.horizon,
+            season_length=job.season_length,
+            on_epoch=lambda _: control.still_ours(),  # cancel within a fold
+        )
+
+    def on_fold(done: int, total: int) -> bool:
+        log.info("job %s: backtest fold %s of %s done", job.job_id, done, total)
+        return control.still_ours()
+
+    result = run_backtest(
+        job.plan.prices,
+        job.plan.dates,
+        spec,
+        backtest_spec,
+        season_length=job.season_length,
+        fit=None if fixed is not None else fit,
+        fixed=fixed,
+        earliest_cutoff=earliest,
+        on_fold=on_fold,
+    )
+    if result.cancelled:
+        raise Cancelled
+    return backtest_spec, result

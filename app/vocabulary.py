@@ -1,0 +1,72 @@
+"""The service's shared words: ids and names as the API accepts them, and the states of jobs and
+versions. It sits below every domain package, so none of them has to import another's schemas
+for a name."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from fastapi import Path
+from pydantic import Field
+
+# The largest value of a 32-bit signed integer column (SQLite would fail with OverflowError
+# beyond 2**63, PostgreSQL beyond 2**31 on INTEGER columns).
+MAX_ID = 2**31 - 1
+
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+ModelName = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}$",
+        description="Registered model name: letters, digits, `.`, `_`, `-` (not first), ≤ 100.",
+        examples=["MSFT-lstm"],
+    ),
+]
+AliasName = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,63}$",
+        description="Alias: a letter, then letters, digits, `_`, `-`; at most 64.",
+        examples=["champion"],
+    ),
+]
+NamePath = Annotated[ModelName, Path(description="Registered model name.")]
+VersionPath = Annotated[int, Path(ge=1, le=MAX_ID, description="Version number.")]
+AliasPath = Annotated[AliasName, Path(description="Alias name.")]
+
+
+class JobStatus(StrEnum):
+    """``queued → running → succeeded | failed | cancelled``; a lost or handed-back job goes
+    from ``running`` back to ``queued``."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in FINISHED
+
+
+FINISHED = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
+
+
+class JobKind(StrEnum):
+    """``train`` registers a new version; ``backtest`` evaluates an existing one."""
+
+    TRAIN = "train"
+    BACKTEST = "backtest"
+
+
+class VersionStatus(StrEnum):
+    """``pending`` while a job moves its files into place, ``ready`` once the job succeeded,
+    ``failed`` when the job did not complete (its files are removed)."""
+
+    PENDING = "pending"
+    READY = "ready"
+    FAILED = "failed"
