@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from cachetools import LRUCache
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, select
 
 from app.db.orm import ModelVersion
 from app.errors import BundleCorrupt
@@ -51,7 +50,7 @@ class BundleCache:
         """Versions loaded now."""
         return len(self._items)
 
-    def get(self, session: Session, version: ResolvedVersion) -> LoadedBundle:
+    def get(self, conn: Connection, version: ResolvedVersion) -> LoadedBundle:
         key = (version.id, version.created_at)
         with self._lock:
             loaded = self._items.get(key)
@@ -59,7 +58,7 @@ class BundleCache:
                 self.hits += 1
                 return loaded
             self.misses += 1
-        loaded = self._load(session, version)  # outside the lock: it takes milliseconds
+        loaded = self._load(conn, version)  # outside the lock: it takes milliseconds
         with self._lock:
             self._items[key] = loaded
         return loaded
@@ -77,9 +76,9 @@ class BundleCache:
         with self._lock:
             self._items.clear()
 
-    def _load(self, session: Session, version: ResolvedVersion) -> LoadedBundle:
+    def _load(self, conn: Connection, version: ResolvedVersion) -> LoadedBundle:
         directory = self.store.local_path(bundle_key(version.model, version.version))
-        record = session.scalar(select(ModelVersion.bundle).where(ModelVersion.id == version.id))
+        record = conn.scalar(select(ModelVersion.bundle).where(ModelVersion.id == version.id))
         bundle.verify_bundle(directory, record.files if record is not None else {})
         try:
             manifest = bundle.read_manifest(directory)

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -49,7 +50,7 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 
 def _forecast(
     request: ForecastRequest,
-    session: Session,
+    conn: Connection,
     settings: Settings,
     cache: BundleCache,
     observe: LatencyObserver | None = None,
@@ -62,10 +63,10 @@ def _forecast(
             "(FORECAST_MAX_HORIZON).",
             errors=[ErrorItem(loc="horizon", message=f"at most {settings.max_horizon}")],
         )
-    version = resolve_version(session, request.model, version=request.version, alias=request.alias)
-    loaded = cache.get(session, version)
+    version = resolve_version(conn, request.model, version=request.version, alias=request.alias)
+    loaded = cache.get(conn, version)
     history = service.load_history(
-        session,
+        conn,
         version,
         loaded,
         series_id=request.series_id,
@@ -88,14 +89,15 @@ def _forecast(
 )
 def post_forecast(
     body: ForecastRequest,
-    session: SessionDep,
+    db: DatabaseDep,
     settings: SettingsDep,
     cache: BundleCacheDep,
     observe: LatencyDep,
 ) -> Response:
     """Recursive multi-step forecast from the version's series as it is now (days appended
     after training are used, no retraining needed), another series, or sent `values`."""
-    return JSONResponse(_forecast(body, session, settings, cache, observe))
+    with db.engine.connect() as conn:
+        return JSONResponse(_forecast(body, conn, settings, cache, observe))
 
 
 def _cached_forecast(
@@ -105,8 +107,8 @@ def _cached_forecast(
     cache: BundleCache,
     observe: LatencyObserver,
 ) -> tuple[str, bytes]:
-    with db.session_scope() as session:
-        result = _forecast(body, session, settings, cache, observe)
+    with db.engine.connect() as conn:
+        result = _forecast(body, conn, settings, cache, observe)
     content = json.dumps(result).encode()
     return f'"{hashlib.sha256(content).hexdigest()[:32]}"', content
 
@@ -133,8 +135,11 @@ async def get_forecast(
 ) -> Response:
     """The same forecast as `POST /v1/forecast` from a stored series. Identical requests within
     `FORECAST_FORECAST_CACHE_S` share one computed response."""
-    # Async so that a cached answer never leaves the event loop; a miss reads the database in
-    # the threadpool, where a slow query cannot stall other requests.
+    # Async, so a cached answer never leaves the event loop. A miss runs where it is fastest
+    # and safe (wrk, 16 connections, one process, BENCHMARKS.md): on SQLite, two local-file
+    # reads of microseconds, on the loop (a threadpool hop cut throughput to 0.7x); on
+    # PostgreSQL, network round trips, in the threadpool (as fast here, and a slow query never
+    # stalls the other requests).
     key = (model, version, alias, series_id, horizon, tuple(sorted(set(level or DEFAULT_LEVELS))))
     cached = responses.get(key)
     if cached is None:
@@ -149,7 +154,10 @@ async def get_forecast(
             raise RequestValidationError(
                 [{**e, "loc": ("query", *e["loc"])} for e in exc.errors(include_url=False)]
             ) from exc
-        cached = await run_in_threadpool(_cached_forecast, body, db, settings, cache, observe)
+        if db.backend == "sqlite":
+            cached = _cached_forecast(body, db, settings, cache, observe)
+        else:
+            cached = await run_in_threadpool(_cached_forecast, body, db, settings, cache, observe)
         responses.put(key, cached)
     etag, content = cached
     headers = {"ETag": etag, "Cache-Control": "private, max-age=60"}
@@ -188,11 +196,12 @@ def _plot(
     cache: BundleCache,
 ) -> Response:
     found = registry.get_ready_version(session, name, version)
-    loaded = cache.get(session, resolve_version(session, name, version=version, alias=None))
+    conn = session.connection()
+    loaded = cache.get(conn, resolve_version(conn, name, version=version, alias=None))
     try:
         forecast = _forecast(
             ForecastRequest(model=name, version=version, horizon=min(20, settings.max_horizon)),
-            session,
+            conn,
             settings,
             cache,
         )

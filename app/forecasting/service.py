@@ -1,7 +1,8 @@
 """Forecast use cases: which data and which dates for a resolved version, then the numbers.
 
-Forecasts only read: the hot path runs prebuilt Core statements on the request session's
-connection (ORM objects cost more than the queries there, BENCHMARKS.md).
+Forecasts only read: the hot path runs prebuilt Core statements on one connection per request.
+An ORM session there cost more than the queries (BENCHMARKS.md: an uncached forecast spent
+~0.1 ms of its ~1 ms in session setup and commit).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from app.db.orm import Series
@@ -34,7 +35,7 @@ class History:
 
 
 def load_history(
-    session: Session,
+    conn: Connection,
     version: ResolvedVersion,
     loaded: LoadedBundle,
     *,
@@ -47,7 +48,7 @@ def load_history(
     forecaster = loaded.forecaster
     need = forecaster.history_needed
     history = _client_or_stored_history(
-        session, version, need, loaded.history_wanted, series_id, values, as_of
+        conn, version, need, loaded.history_wanted, series_id, values, as_of
     )
     non_positive = int((history.values[-need:] <= 0).sum())
     if needs_positive(forecaster.transform) and non_positive:
@@ -60,7 +61,7 @@ def load_history(
 
 
 def _client_or_stored_history(
-    session: Session,
+    conn: Connection,
     version: ResolvedVersion,
     need: int,
     wanted_values: int,
@@ -81,10 +82,12 @@ def _client_or_stored_history(
             "The series this version was trained on was deleted; send `values` "
             f"(at least {need}) to forecast from your own data."
         )
-    history, last_date = read_tail(session.connection(), wanted, version.target, wanted_values)
+    history, last_date = read_tail(conn, wanted, version.target, wanted_values)
     if len(history) >= need:
         return History(history, last_date, wanted)
-    series = session.get(Series, wanted)
+    with Session(bind=conn) as session:
+        series = session.get(Series, wanted)
+        fields = {f.name for f in series.fields} if series is not None else set()
     if series is None:
         if series_id is not None:
             raise InvalidRequest(f"No series with id {series_id}.")
@@ -92,7 +95,7 @@ def _client_or_stored_history(
             f"The series this version was trained on (id {version.series_id}) was deleted; "
             f"send `values` (at least {need}) to forecast from your own data."
         )
-    if version.target not in {f.name for f in series.fields}:
+    if version.target not in fields:
         raise InvalidRequest(f"Series {series.id} has no field '{version.target}'.")
     raise InvalidRequest(
         f"Series {series.id} has {len(history)} observation(s); this model needs {need}."

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NoReturn
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
 from app.db.orm import ModelAlias, ModelVersion, RegisteredModel
@@ -31,7 +31,7 @@ class ResolvedVersion:
 
 
 # The three lookups, built once with bound parameters: the forecast hot path runs one of them
-# as Core on the session's connection (ORM objects cost more than the query, BENCHMARKS.md).
+# as Core on a plain connection (ORM objects cost more than the query, BENCHMARKS.md).
 _VERSION = (
     select(
         ModelVersion.id,
@@ -56,7 +56,7 @@ _DEFAULT = (  # champion first, else the highest ready version
 
 
 def resolve_version(
-    session: Session, name: str, *, version: int | None, alias: str | None
+    conn: Connection, name: str, *, version: int | None, alias: str | None
 ) -> ResolvedVersion:
     """An explicit version, else the alias, else ``champion``, else the latest ready version.
 
@@ -68,7 +68,7 @@ def resolve_version(
         stmt, params = _BY_ALIAS, {"name": name, "alias": alias}
     else:
         stmt, params = _DEFAULT, {"name": name, "alias": DEFAULT_ALIAS}
-    row = session.connection().execute(stmt, params).first()
+    row = conn.execute(stmt, params).first()
     if row is not None and row.status == VersionStatus.READY:
         return ResolvedVersion(
             id=row.id,
@@ -78,7 +78,8 @@ def resolve_version(
             series_id=row.series_id,
             created_at=row.created_at,
         )
-    _explain_missing_version(session, name, version=version, alias=alias)
+    with Session(bind=conn) as session:
+        _explain_missing_version(session, name, version=version, alias=alias)
 
 
 def _explain_missing_version(
