@@ -121,7 +121,9 @@ def test_other_architectures_train_and_export(client: httpx.Client, architecture
 
 def test_two_concurrent_jobs_for_one_model_get_versions_1_and_2(client: httpx.Client) -> None:
     series_id = random_walk_series(client)
-    jobs = [start_job(client, series_id=series_id, model_name="one-model", **TINY) for _ in range(2)]
+    jobs = [
+        start_job(client, series_id=series_id, model_name="one-model", **TINY) for _ in range(2)
+    ]
     finished = [wait_for(client, j["id"]) for j in jobs]
     assert all(j["status"] == "succeeded" for j in finished), finished
     assert sorted(j["model_version"]["version"] for j in finished) == [1, 2]
