@@ -85,6 +85,18 @@ class Settings(BaseSettings):
         description="Longest forecast (steps) a client may ask for; also the steps evaluated "
         "at training.",
     )
+    reference_budget_s: float = Field(
+        default=20,
+        gt=0,
+        description="Wall-clock seconds a training job gives its statistical references "
+        "(fitted alongside the network); one still fitting then is reported as timed out.",
+    )
+    auto_budget_s: float = Field(
+        default=120,
+        gt=0,
+        description="Seconds an `auto` tournament may spend on its candidates before the "
+        "winner is trained.",
+    )
     bundle_cache_size: int = Field(
         default=32, ge=1, description="Model versions kept loaded for forecasting (LRU)."
     )

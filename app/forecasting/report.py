@@ -1,4 +1,5 @@
-"""Accuracy reports of a version, always next to the naive, drift and seasonal naive baselines."""
+"""Accuracy reports of a version, always next to the naive, drift and seasonal naive baselines
+and the statistical references (AutoETS, AutoARIMA, AutoTheta) on the same points."""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ def version_report(version: ModelVersion, backtest: Backtest | None) -> VersionR
     # A baseline that could not be measured (seasonal naive on a holdout shorter than a
     # season, or a version trained before it was reported) is left out of the rows.
     measured: dict[str, PointMetrics | None] = {
-        "model": m.model, "naive": m.naive, "drift": m.drift, "seasonal_naive": m.seasonal_naive
+        "model": m.model, "naive": m.naive, "drift": m.drift, "seasonal_naive": m.seasonal_naive,
+        **m.references,
     }  # fmt: skip
     one_step = [
         OneStepRow(forecaster=name, **dict(metrics),
@@ -52,6 +54,7 @@ def version_report(version: ModelVersion, backtest: Backtest | None) -> VersionR
                 f"{name}_rmse": None if values is None else values[i]
                 for name, values in per_step.items()
             },
+            references_rmse={name: values[i] for name, values in steps.references_rmse.items()},
         )  # fmt: skip
         for i, h in enumerate(steps.h)
     ]
@@ -71,6 +74,9 @@ def version_report(version: ModelVersion, backtest: Backtest | None) -> VersionR
         intervals=intervals,
         coverage_method=coverage.method,
         backtest=backtest_summary(version, backtest) if backtest is not None else None,
+        choices=version.bundle.choices,
+        reference_fits=m.reference_fits,
+        tournament=version.bundle.tournament,
     )
 
 
@@ -139,6 +145,11 @@ def report_csv(report: VersionReport) -> str:
                 {"section": "multi_step", "forecaster": forecaster, "h": step.h,
                  "metric": "rmse", "value": getattr(step, f"{forecaster}_rmse")}
             )  # fmt: skip
+        for forecaster, value in step.references_rmse.items():
+            rows.append(
+                {"section": "multi_step", "forecaster": forecaster, "h": step.h,
+                 "metric": "rmse", "value": value}
+            )  # fmt: skip
     for interval in report.intervals:
         for metric in ("nominal", "measured"):
             rows.append(
@@ -176,6 +187,7 @@ def compare(versions: list[ModelVersion]) -> list[VersionComparison]:
             skill=v.metrics.skill,
             skill_vs_drift=v.metrics.skill_vs_drift,
             skill_vs_seasonal_naive=v.metrics.skill_vs_seasonal_naive,
+            references_rmse={name: r.rmse for name, r in v.metrics.references.items()},
             coverage=v.metrics.coverage.measured,
             train_seconds=v.train_seconds,
             epochs_run=v.epochs_run,

@@ -9,7 +9,14 @@ from typing import Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.ml.intervals import LEVELS
-from app.ml.records import ByForecaster, DateRange, HoldoutRange
+from app.ml.records import (
+    ByForecaster,
+    Choice,
+    DateRange,
+    HoldoutRange,
+    ReferenceStatus,
+    Tournament,
+)
 from app.vocabulary import MAX_ID, AliasName, ModelName
 
 DEFAULT_LEVELS = [80, 95]
@@ -116,7 +123,10 @@ class ForecastResponse(BaseModel):
 
 
 class OneStepRow(BaseModel):
-    forecaster: str = Field(description="`model` or a baseline (`naive`, `drift`, …).")
+    forecaster: str = Field(
+        description="`model`, a baseline (`naive`, `drift`, `seasonal_naive`) or a statistical "
+        "reference (`ets`, `arima`, `theta`), all on the same holdout points."
+    )
     rmse: float
     mae: float
     mape: float | None
@@ -131,6 +141,9 @@ class MultiStepRow(BaseModel):
     naive_rmse: float | None
     drift_rmse: float | None
     seasonal_naive_rmse: float | None
+    references_rmse: dict[str, float | None] = Field(
+        default_factory=dict, description="Each fitted statistical reference's RMSE at step h."
+    )
 
 
 class IntervalRow(BaseModel):
@@ -190,13 +203,23 @@ class VersionReport(BaseModel):
     intervals: list[IntervalRow]
     coverage_method: str
     backtest: BacktestSummary | None = Field(description="The version's latest backtest.")
+    choices: dict[str, Choice] = Field(
+        default_factory=dict, description="Every choice the service made, and why."
+    )
+    reference_fits: dict[str, ReferenceStatus] = Field(
+        default_factory=dict,
+        description="How fitting each statistical reference went (fitted, failed, timed_out).",
+    )
+    tournament: Tournament | None = Field(
+        default=None, description="For `auto`: every candidate and its validation score."
+    )
 
 
 class VersionComparison(BaseModel):
     version: int
-    architecture: str
-    target_transform: str
-    window: int
+    architecture: str | None
+    target_transform: str | None
+    window: int | None
     holdout: HoldoutRange
     rmse: float
     mae: float
@@ -207,6 +230,9 @@ class VersionComparison(BaseModel):
     skill: float | None
     skill_vs_drift: float | None
     skill_vs_seasonal_naive: float | None
+    references_rmse: dict[str, float] = Field(
+        default_factory=dict, description="One-step RMSE of each fitted statistical reference."
+    )
     coverage: dict[str, float | None]
     train_seconds: float
     epochs_run: int

@@ -57,9 +57,9 @@ def first_target(spec: TrainingSpec, season_length: int = 1) -> int:
     """Observations the forecaster needs before its first target (its history length)."""
     if spec.architecture == "seasonal_naive":
         return season_length
-    if spec.is_baseline:
+    if not spec.is_network:
         return 1
-    return history_length(spec.target_transform, spec.window)
+    return history_length(spec.transform, spec.input_window)
 
 
 def plan_dataset(
@@ -75,16 +75,17 @@ def plan_dataset(
         season_length = resolve_season_length(spec, infer_frequency(pd.DatetimeIndex(series.index)))
     n = len(prices)
     first = first_target(spec, season_length)
-    what = f"season_length {season_length}" if spec.is_baseline else f"window {spec.window}"
+    what = f"window {spec.window}" if spec.is_network else f"season_length {season_length}"
     if first + 2 > n:
         raise DatasetError(
             f"{what} needs at least {first + 2} observations "
             f"(a window, a training target and a holdout target); the selected range has {n}."
         )
-    if not spec.is_baseline and needs_positive(spec.target_transform) and (prices <= 0).any():
+    if spec.is_network and needs_positive(spec.transform) and (prices <= 0).any():
         raise DatasetError(
-            f"target_transform '{spec.target_transform}' needs positive values; the target has "
-            f"{int((prices <= 0).sum())} value(s) ≤ 0. Use target_transform 'level'."
+            f"target_transform '{spec.transform}' needs positive values; the target has "
+            f"{int((prices <= 0).sum())} value(s) ≤ 0. Leave target_transform unset to let the "
+            "service choose from the data, or ask for 'difference' or 'level'."
         )
     if spec.test_start is not None:
         holdout_start = int(dates.searchsorted(pd.Timestamp(spec.test_start)))
@@ -103,7 +104,7 @@ def plan_dataset(
             f"first target with a full {what} is observation {first}."
         )
     training = holdout_start - first
-    early_stopping = bool(spec.patience) and not spec.is_baseline
+    early_stopping = bool(spec.patience) and spec.is_network
     validation = math.floor(spec.validation_fraction * training) if early_stopping else 0
     if early_stopping and validation < 1:
         raise DatasetError(

@@ -9,8 +9,10 @@ architectures' own code (:mod:`app.ml.baselines`), fitted on the plan's training
 
 from __future__ import annotations
 
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -32,6 +34,9 @@ from app.ml.intervals import (
 from app.ml.metrics import naive_scale, point_metrics, rmse, skill
 from app.ml.records import Evaluation
 from app.ml.spec import TrainingSpec
+
+if TYPE_CHECKING:
+    from app.ml.references import ReferenceFit
 
 __all__ = [
     "LEVELS",
@@ -143,6 +148,24 @@ def fitted_baseline(
     return FittedForecaster(baseline, holdout_intervals(baseline, plan, horizon))
 
 
+def fitted_reference(
+    plan: DatasetPlan, spec: TrainingSpec, season_length: int, horizon: int
+) -> FittedForecaster:
+    """A statistical model fitted on the plan's training part, with intervals calibrated on
+    its holdout (the ``fit`` callback of a reference's backtest)."""
+    from app.ml.references import fit_reference
+
+    started = time.perf_counter()
+    reference = fit_reference(
+        spec.reference_method, plan.prices[: plan.holdout_start], season_length
+    )
+    return FittedForecaster(
+        reference,
+        holdout_intervals(reference, plan, horizon),
+        train_seconds=time.perf_counter() - started,
+    )
+
+
 def _coverage_split(
     prices: np.ndarray,
     origins: np.ndarray,
@@ -169,9 +192,14 @@ def _coverage_split(
 
 
 def evaluate(
-    forecaster: PointForecaster, plan: DatasetPlan, horizon: int, season_length: int = 1
+    forecaster: PointForecaster,
+    plan: DatasetPlan,
+    horizon: int,
+    season_length: int = 1,
+    references: Mapping[str, ReferenceFit] | None = None,
 ) -> Evaluation:
-    """Everything reports and forecasts need (the bundle's ``evaluation.json``)."""
+    """Everything reports and forecasts need (the bundle's ``evaluation.json``), with the
+    fitted ``references`` measured on the same points as the model."""
     prices = plan.prices
     origins = np.arange(plan.holdout_start, len(prices))
     predicted, actual = forecast_origins(forecaster, prices, origins, horizon)
@@ -191,6 +219,16 @@ def evaluate(
         one_step[method] = (
             None if series is None else point_metrics(actual[first, 0], series[first, 0], scale)
         )
+    fits = dict(references or {})
+    ref_forecasts = {
+        method: forecast_origins(fit.forecaster, prices, origins, horizon)[0]
+        for method, fit in fits.items()
+        if fit.forecaster is not None
+    }
+    one_step["references"] = {
+        method: point_metrics(actual[first, 0], series[first, 0], scale)
+        for method, series in ref_forecasts.items()
+    }
     model_rmse = float(one_step["model"]["rmse"])
     for method in METHODS:
         base_metrics = one_step[method]
@@ -205,6 +243,9 @@ def evaluate(
     for method in METHODS:
         series = base[method]
         multi_step[f"{method}_rmse"] = None if series is None else rmse_per_step(actual, series)
+    multi_step["references_rmse"] = {
+        method: rmse_per_step(actual, series) for method, series in ref_forecasts.items()
+    }
     return Evaluation.model_validate(
         {
             "holdout": {
@@ -223,6 +264,15 @@ def evaluate(
                 "the holdout origins, counted on the second half, over all steps",
                 "nominal": {str(level): level / 100 for level in LEVELS},
                 "measured": {str(k): v for k, v in measured.items()},
+            },
+            "references": {
+                method: {
+                    "status": fit.status,
+                    "seconds": round(fit.seconds, 3),
+                    "config": fit.config,
+                    "detail": fit.detail,
+                }
+                for method, fit in fits.items()
             },
         }
     )

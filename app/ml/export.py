@@ -31,7 +31,8 @@ class ExportMismatch(RuntimeError):
 
 def sample_windows(plan: DatasetPlan, spec: TrainingSpec, scaler: AffineScaler) -> np.ndarray:
     """The last few real input windows, scaled: what the ONNX check compares on."""
-    data = supervised(plan.prices[-(spec.window + 10) :], spec.window, spec.target_transform)
+    window = spec.input_window
+    data = supervised(plan.prices[-(window + 10) :], window, spec.transform)
     return scaler.transform(data.x).astype(np.float32)[..., None]
 
 

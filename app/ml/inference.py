@@ -21,6 +21,8 @@ from app.ml.transforms import TargetTransform, features, history_length, to_pric
 
 # File name of the exported network inside a bundle (app.registry.bundle.ONNX).
 ONNX_FILE = "network.onnx"
+# File name of a fitted statistical model inside a bundle.
+REFERENCE_FILE = "reference.pkl"
 
 
 class PointForecaster(Protocol):
@@ -46,10 +48,15 @@ class PointForecaster(Protocol):
 
 
 def load_forecaster(directory: Path, manifest: ForecasterManifest) -> PointForecaster:
-    """The forecaster of a bundle: its ONNX network (``kind`` "network"), or a baseline from
-    the manifest's ``baseline`` parameters (``kind`` "baseline")."""
+    """The forecaster of a bundle: its ONNX network (``kind`` "network"), a baseline from
+    the manifest's ``baseline`` parameters (``kind`` "baseline"), or a fitted statistical model
+    (``kind`` "reference", from ``reference.pkl``)."""
     if manifest.kind == "baseline" and manifest.baseline is not None:
         return BaselineForecaster.from_json(manifest.baseline)
+    if manifest.kind == "reference":
+        from app.ml.references import ReferenceForecaster  # imports statsforecast when used
+
+        return ReferenceForecaster.from_bytes((directory / REFERENCE_FILE).read_bytes())
     if manifest.kind != "network" or manifest.scaler is None:
         raise ValueError(f"unknown or incomplete bundle of kind {manifest.kind!r}")
     return Forecaster(
@@ -57,6 +64,7 @@ def load_forecaster(directory: Path, manifest: ForecasterManifest) -> PointForec
         window=manifest.window,
         transform=cast(TargetTransform, manifest.target_transform),
         scaler=AffineScaler.from_json(manifest.scaler),
+        outputs=manifest.outputs,
     )
 
 
@@ -75,31 +83,34 @@ class Forecaster:
     window: int
     transform: TargetTransform
     scaler: AffineScaler
+    outputs: int = 1
 
     def __post_init__(self) -> None:
         self.input_name: str = self.session.get_inputs()[0].name
 
     @classmethod
     def from_spec(cls, onnx_path: Path, spec: TrainingSpec, scaler: AffineScaler) -> Forecaster:
-        return cls(onnx_session(onnx_path), spec.window, spec.target_transform, scaler)
+        return cls(onnx_session(onnx_path), spec.input_window, spec.transform, scaler, spec.outputs)
 
     @property
     def history_needed(self) -> int:
         return history_length(self.transform, self.window)
 
     def recursive(self, histories: np.ndarray, horizon: int) -> np.ndarray:
-        """Forecast ``horizon`` steps for each row of price histories, feeding every prediction
-        back as the newest observation. One ONNX call per step for all rows at once."""
+        """Forecast ``horizon`` steps for each row of price histories, feeding predictions
+        back as the newest observations: one ONNX call per step for all rows at once, or per
+        ``outputs`` steps for a direct network (all of them relative to the same anchor)."""
         need = self.history_needed
         rows = np.atleast_2d(np.asarray(histories, dtype=np.float64))
         if rows.shape[1] < need:
             raise ValueError(f"need at least {need} values, got {rows.shape[1]}")
-        buffer = np.empty((rows.shape[0], need + horizon))
+        buffer = np.empty((rows.shape[0], need + horizon + self.outputs))
         buffer[:, :need] = rows[:, -need:]
-        for step in range(horizon):
+        for step in range(0, horizon, self.outputs):
             history = buffer[:, step : step + need]
             x = self.scaler.transform(features(history, self.window, self.transform))
             y = self.session.run(None, {self.input_name: x.astype(np.float32)[..., None]})[0]
-            y_hat = self.scaler.inverse(y.reshape(-1).astype(np.float64))
-            buffer[:, need + step] = to_price(y_hat, history[:, -1], self.transform)
-        return buffer[:, need:]
+            y_hat = self.scaler.inverse(y.reshape(len(rows), self.outputs).astype(np.float64))
+            prices = to_price(y_hat, history[:, -1:], self.transform)
+            buffer[:, need + step : need + step + self.outputs] = prices
+        return buffer[:, need : need + horizon]

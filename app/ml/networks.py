@@ -1,6 +1,9 @@
-"""Keras networks: stacked LSTM/GRU/SimpleRNN with dropout, or a dense MLP. Imports TensorFlow."""
+"""Keras networks: stacked LSTM/GRU/SimpleRNN with dropout, or a dense MLP, as a seed ensemble.
+Imports TensorFlow."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import keras
 
@@ -9,29 +12,53 @@ from app.ml.spec import TrainingSpec
 _RECURRENT = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "rnn": keras.layers.SimpleRNN}
 
 
-def build_network(spec: TrainingSpec) -> keras.Model:
-    """Input ``(window, 1)`` → ``layers`` × (layer, dropout) → ``Dense(1)``, compiled with MSE."""
-    network = keras.Sequential(name=f"{spec.architecture}_{spec.layers}x{spec.units}")
-    network.add(keras.Input(shape=(spec.window, 1)))
-    if spec.architecture == "mlp":
-        network.add(keras.layers.Flatten())
-    for i in range(spec.layers):
-        if spec.architecture == "mlp":
-            network.add(keras.layers.Dense(spec.units, activation="relu"))
-        else:
-            last = i == spec.layers - 1
-            network.add(_RECURRENT[spec.architecture](spec.units, return_sequences=not last))
-        if spec.dropout:
-            network.add(keras.layers.Dropout(spec.dropout))
+@dataclass(frozen=True)
+class Networks:
+    """``trained``: one output per ensemble member, each fitted to the targets (members start
+    from different random weights and never see each other's errors); ``served``: the same
+    layers with the members' outputs averaged, the one graph that is exported and served."""
+
+    trained: keras.Model
+    served: keras.Model
+    heads: list[keras.layers.Dense]
+
+
+def build_network(spec: TrainingSpec) -> Networks:
+    """Input ``(window, 1)`` → per member ``layers`` × (layer, dropout) → ``Dense(outputs)``,
+    compiled with MSE on every member's output."""
+    inputs = keras.Input(shape=(spec.input_window, 1))
+    heads: list[keras.layers.Dense] = []
+    outputs = []
     # A relative-move network starts as the no-change forecast (a zero output kernel: every
     # prediction is the bias, i.e. the mean move) and departs from it only as far as training
     # pays; random output weights add seed-dependent noise that recursion compounds.
-    start_flat = spec.target_transform != "level"
-    network.add(
-        keras.layers.Dense(1, kernel_initializer="zeros" if start_flat else "glorot_uniform")
+    start_flat = spec.transform != "level"
+    for member in range(spec.ensemble):
+        x = keras.layers.Flatten()(inputs) if spec.kind == "mlp" else inputs
+        for i in range(spec.layers):
+            if spec.kind == "mlp":
+                x = keras.layers.Dense(spec.units, activation="relu")(x)
+            else:
+                last = i == spec.layers - 1
+                x = _RECURRENT[spec.kind](spec.units, return_sequences=not last)(x)
+            if spec.dropout:
+                x = keras.layers.Dropout(spec.dropout)(x)
+        head = keras.layers.Dense(
+            spec.outputs,
+            kernel_initializer="zeros" if start_flat else "glorot_uniform",
+            name=f"member_{member}",
+        )
+        heads.append(head)
+        outputs.append(head(x))
+    name = f"{spec.kind}_{spec.layers}x{spec.units}"
+    trained = keras.Model(inputs, outputs if len(outputs) > 1 else outputs[0], name=name)
+    trained.compile(optimizer=_optimizer(spec), loss="mean_squared_error")
+    served = (
+        keras.Model(inputs, keras.layers.Average()(outputs), name=f"{name}_x{spec.ensemble}")
+        if len(outputs) > 1
+        else trained
     )
-    network.compile(optimizer=_optimizer(spec), loss="mean_squared_error")
-    return network
+    return Networks(trained=trained, served=served, heads=heads)
 
 
 def _optimizer(spec: TrainingSpec) -> keras.optimizers.Optimizer:

@@ -21,6 +21,13 @@ class Record(BaseModel):
     model_config = ConfigDict(frozen=True)
 
 
+class Choice(Record):
+    """A choice the service made for a spec field left unset (or ``set in the spec``)."""
+
+    value: int | str
+    reason: str
+
+
 class PointMetrics(Record):
     rmse: float
     mae: float
@@ -40,6 +47,10 @@ class OneStep(Record):
     skill_vs_naive: float | None
     skill_vs_drift: float | None
     skill_vs_seasonal_naive: float | None = None
+    references: dict[str, PointMetrics] = Field(
+        default_factory=dict,
+        description="Each statistical reference that was fitted (ets, arima, theta).",
+    )
 
 
 class MultiStepErrors(Record):
@@ -53,6 +64,18 @@ class MultiStepErrors(Record):
     seasonal_naive_rmse: list[float | None] | None = Field(
         default=None, description="None where the holdout starts before one full season."
     )
+    references_rmse: dict[str, list[float | None]] = Field(
+        default_factory=dict, description="RMSE per step of each fitted statistical reference."
+    )
+
+
+class ReferenceStatus(Record):
+    """How fitting a statistical reference on the training data went."""
+
+    status: str = Field(description="fitted, failed or timed_out.")
+    seconds: float
+    config: str = Field(description="The statsforecast model as configured.")
+    detail: str | None = None
 
 
 class Coverage(Record):
@@ -80,6 +103,7 @@ class Evaluation(Record):
         description="Calibrated interval quantiles (app.ml.intervals.Intervals.to_json)."
     )
     coverage: Coverage
+    references: dict[str, ReferenceStatus] = Field(default_factory=dict)
 
 
 class DateRange(Record):
@@ -111,6 +135,12 @@ class HoldoutMetrics(Record):
     skill: float | None = Field(description="1 − RMSE/RMSE_naive (> 0 beats naive).")
     skill_vs_drift: float | None
     skill_vs_seasonal_naive: float | None = None
+    references: dict[str, PointMetrics] = Field(
+        default_factory=dict,
+        description="Statistical references fitted on the same training data (AutoETS, "
+        "AutoARIMA, AutoTheta), on the same points; see `reference_fits` for any that failed.",
+    )
+    reference_fits: dict[str, ReferenceStatus] = Field(default_factory=dict)
     multi_step: MultiStepErrors
     coverage: Coverage = Field(description="Empirical coverage of the prediction intervals.")
 
@@ -211,6 +241,28 @@ class BacktestResult(Record):
 # ------------------------------------------------------------------------------ bundles
 
 
+class Candidate(Record):
+    """One entry of an ``auto`` tournament, scored on walk-forward folds inside the training
+    data (never the holdout)."""
+
+    candidate: str
+    spec: dict[str, Any]
+    validation_rmse: float | None = Field(description="Pooled one-step RMSE; None: it failed.")
+    ratio_to_naive: float | None
+    seconds: float
+    detail: str | None = None
+
+
+class Tournament(Record):
+    winner: str
+    reason: str
+    folds: int
+    validation_points: int
+    budget_s: float
+    seconds: float
+    candidates: list[Candidate]
+
+
 class OnnxInput(Record):
     name: str
     shape: list[int | None]
@@ -239,3 +291,11 @@ class ForecasterManifest(Record):
     input: OnnxInput | None = None
     onnx_max_abs_diff: float | None = None
     baseline: dict[str, Any] | None = None
+    outputs: int = Field(default=1, description="Steps one network call predicts (direct > 1).")
+    strategy: str = "recursive"
+    ensemble: int = 1
+    reference: str | None = Field(default=None, description="A statistical model's configuration.")
+    choices: dict[str, Choice] = Field(
+        default_factory=dict, description="Every choice the service made for this version, and why."
+    )
+    tournament: Tournament | None = None

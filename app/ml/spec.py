@@ -13,9 +13,15 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from app.ml.scaling import ScalerKind
 from app.ml.transforms import TargetTransform
 
-Architecture = Literal["lstm", "gru", "rnn", "mlp", "naive", "drift", "seasonal_naive"]
+Architecture = Literal[
+    "lstm", "gru", "rnn", "mlp", "naive", "drift", "seasonal_naive", "ets", "arima", "theta", "auto"
+]
 BaselineMethod = Literal["naive", "drift", "seasonal_naive"]
+ReferenceMethod = Literal["ets", "arima", "theta"]
+Strategy = Literal["recursive", "direct"]
 BASELINES: frozenset[str] = frozenset({"naive", "drift", "seasonal_naive"})
+REFERENCES: tuple[ReferenceMethod, ...] = ("ets", "arima", "theta")
+NETWORKS: frozenset[str] = frozenset({"lstm", "gru", "rnn", "mlp"})
 Optimizer = Literal["adam", "rmsprop", "sgd"]
 DriftMode = Literal["learned", "none", "baseline"]
 
@@ -60,23 +66,42 @@ class BacktestSpec(BaseModel):
 
 
 class TrainingSpec(BaseModel):
-    """How to fit one network (or one baseline) to one field of a series.
+    """How to fit one network (or a baseline, or a statistical model) to one field of a series.
 
-    For the baselines (``naive``, ``drift``, ``seasonal_naive``) the network fields (layers,
-    units, window, epochs, optimizer, scaler, target transform, …) are ignored.
+    For the baselines (``naive``, ``drift``, ``seasonal_naive``) and the statistical models
+    (``ets``, ``arima``, ``theta``) the network fields (layers, units, window, epochs, optimizer,
+    scaler, target transform, …) are ignored. ``auto`` runs a tournament (see README).
+    Unset ``window``, ``target_transform`` and ``season_length`` are chosen from the training
+    data (:mod:`app.ml.choices`); the version records each choice and why.
     """
 
     model_config = ConfigDict(extra="forbid")
 
-    architecture: Architecture = Field(
-        default="lstm", description="Network type, or a baseline: naive, drift, seasonal_naive."
+    architecture: Architecture | None = Field(
+        default=None,
+        description="Network type (lstm, gru, rnn, mlp), a baseline (naive, drift, "
+        "seasonal_naive), a statistical model (ets, arima, theta), or auto: a walk-forward "
+        "tournament inside the training data among all of these, whose winner is served. "
+        "Unset: lstm, or naive where the series is too short for a network.",
     )
     layers: int = Field(default=1, ge=1, le=8, description="Stacked recurrent (or dense) layers.")
     units: int = Field(default=32, ge=1, le=1024, description="Units per layer.")
     dropout: float = Field(default=0.0, ge=0.0, lt=1.0, description="Dropout after each layer.")
-    window: int = Field(default=20, ge=2, le=2000, description="Past observations per input.")
+    window: int | None = Field(
+        default=None,
+        ge=2,
+        le=2000,
+        description="Past observations per input; unset: 20, or enough to cover the dominant "
+        "cycle of the training data (up to 200).",
+    )
     epochs: int = Field(default=30, ge=1, description="At most this many epochs.")
-    batch_size: int = Field(default=64, ge=1, le=65536)
+    batch_size: int | None = Field(
+        default=None,
+        ge=1,
+        le=65536,
+        description="Unset: 64 for every 32 steps of window (up to 512): a long window makes "
+        "each step dearer, so fewer, larger steps.",
+    )
     optimizer: Optimizer = "adam"
     learning_rate: float | None = Field(
         default=None, gt=0, le=10, description="Default: adam/rmsprop 0.001, sgd 0.01."
@@ -103,7 +128,31 @@ class TrainingSpec(BaseModel):
     restore_best_weights: bool = True
     seed: int = Field(default=42, ge=0, le=2**31 - 1)
     scaler: ScalerKind = "standard"
-    target_transform: TargetTransform = "log_return"
+    target_transform: TargetTransform | None = Field(
+        default=None,
+        description="What the network predicts; unset: log_return for a positive series, "
+        "difference otherwise.",
+    )
+    strategy: Strategy = Field(
+        default="recursive",
+        description="recursive: one step per network call, fed back; direct: one call returns "
+        "every step up to `direct_horizon` (longer forecasts continue from those).",
+    )
+    direct_horizon: int = Field(
+        default=20, ge=2, le=1000, description="Steps a direct network predicts at once."
+    )
+    ensemble: int = Field(
+        default=3,
+        ge=1,
+        le=10,
+        description="Networks trained from seeds seed, seed+1, … at once and averaged in one "
+        "ONNX graph: steadier results than one seed (see BENCHMARKS.md).",
+    )
+    references: list[ReferenceMethod] = Field(
+        default=list(REFERENCES),
+        description="Statistical models fitted on the same training data and reported next to "
+        "the model on the same points; [] for none.",
+    )
     drift: DriftMode = Field(
         default="baseline",
         description="The mean move per step that a relative-move network's forecasts carry: "
@@ -115,9 +164,10 @@ class TrainingSpec(BaseModel):
         default=None,
         ge=1,
         le=10_000,
-        description="Observations per season for seasonal_naive and seasonal reports; "
-        "null derives it from the series frequency (business days 5, days 7, hours 24, "
-        "weeks 52, months 12, quarters 4, otherwise 1).",
+        description="Observations per season for seasonal_naive, the statistical models and "
+        "seasonal reports; null derives it from the series frequency (business days 5, days 7, "
+        "hours 24, weeks 52, months 12, quarters 4), or else from the dominant cycle of the "
+        "training data.",
     )
     backtest: BacktestSpec | None = Field(
         default=None, description="Also run a walk-forward backtest of this spec."
@@ -136,6 +186,45 @@ class TrainingSpec(BaseModel):
     @property
     def is_baseline(self) -> bool:
         return self.architecture in BASELINES
+
+    @property
+    def is_reference(self) -> bool:
+        return self.architecture in REFERENCES
+
+    @property
+    def reference_method(self) -> ReferenceMethod:
+        for method in REFERENCES:
+            if self.architecture == method:
+                return method
+        raise ValueError(f"architecture {self.architecture!r} is not a statistical model")
+
+    @property
+    def is_network(self) -> bool:
+        return self.architecture in NETWORKS or self.architecture is None
+
+    @property
+    def kind(self) -> Architecture:
+        """The architecture, ``lstm`` where unset."""
+        return self.architecture or "lstm"
+
+    @property
+    def input_window(self) -> int:
+        """The window, once chosen (:func:`app.ml.choices.choose` fills it)."""
+        if self.window is None:
+            raise ValueError("window not chosen yet: resolve the spec with app.ml.choices")
+        return self.window
+
+    @property
+    def transform(self) -> TargetTransform:
+        """The target transform, once chosen (:func:`app.ml.choices.choose` fills it)."""
+        if self.target_transform is None:
+            raise ValueError("target_transform not chosen yet: resolve the spec first")
+        return self.target_transform
+
+    @property
+    def outputs(self) -> int:
+        """Steps one network call predicts."""
+        return self.direct_horizon if self.strategy == "direct" else 1
 
     @property
     def effective_learning_rate(self) -> float:

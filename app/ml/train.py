@@ -12,8 +12,8 @@ import numpy as np
 import tensorflow as tf
 
 from app.ml.baselines import drift_slope
-from app.ml.dataset import DatasetPlan
-from app.ml.evaluate import FittedForecaster, fitted_baseline, holdout_intervals
+from app.ml.dataset import DatasetError, DatasetPlan
+from app.ml.evaluate import FittedForecaster, fitted_baseline, fitted_reference, holdout_intervals
 from app.ml.export import sample_windows, save_network
 from app.ml.inference import Forecaster
 from app.ml.networks import build_network
@@ -71,37 +71,39 @@ class _ProgressCallback(keras.callbacks.Callback):
 
 
 def train(plan: DatasetPlan, spec: TrainingSpec, on_epoch: EpochHook | None = None) -> TrainResult:
-    """Train on targets before ``plan.holdout_start`` (the tail of them for validation).
+    """Train on targets before ``plan.holdout_start`` (the tail of them for validation); a
+    direct network's every step must lie before it too.
 
     For relative transforms the network's drift is then set as ``spec.drift`` asks (see
     :func:`drift_shift`).
     """
-    if spec.is_baseline:
-        raise ValueError(f"{spec.architecture} is a baseline: fit it with fit_baseline")
+    if not spec.is_network:
+        raise ValueError(f"{spec.architecture} is not a network")
     keras.backend.clear_session()  # same result whatever ran in this process before
     keras.utils.set_random_seed(spec.seed)
     tf.config.experimental.enable_op_determinism()
-    data = supervised(plan.prices, spec.window, spec.target_transform)
-    in_training = data.target_index < plan.holdout_start
-    fit_on = (
-        plan.prices[: plan.holdout_start]
-        if spec.target_transform == "level"
-        else data.y[in_training]
-    )
-    scaler = fit_scaler(spec.scaler, fit_on)
-    x = scaler.transform(data.x).astype(np.float32)[..., None]
-    y = scaler.transform(data.y).astype(np.float32)
-    n_train = int(in_training.sum()) - plan.validation_samples
-    validation = (
-        (
-            x[n_train : n_train + plan.validation_samples],
-            y[n_train : n_train + plan.validation_samples],
+    data = supervised(plan.prices, spec.input_window, spec.transform, spec.outputs)
+    in_training = data.target_index + spec.outputs - 1 < plan.holdout_start
+    n_in = int(in_training.sum())
+    if n_in < 2:
+        raise DatasetError(
+            f"{n_in} training sample(s) with every step before the holdout; train on more data "
+            "or lower direct_horizon."
         )
-        if plan.validation_samples
-        else None
-    )
+    fit_on = plan.prices[: plan.holdout_start] if spec.transform == "level" else data.y[in_training]
+    scaler = fit_scaler(spec.scaler, fit_on)
+    x = scaler.transform(data.x[:n_in]).astype(np.float32)[..., None]
+    y = scaler.transform(data.y[:n_in]).astype(np.float32)
+    n_val = min(plan.validation_samples, n_in // 2)
+    n_train = n_in - n_val
+    members = spec.ensemble
+
+    def targets(part: np.ndarray) -> np.ndarray | list[np.ndarray]:
+        return [part] * members if members > 1 else part
+
+    validation = (x[n_train:], targets(y[n_train:])) if n_val else None
     callbacks: list[keras.callbacks.Callback] = []
-    if spec.patience:
+    if spec.patience and n_val:
         callbacks.append(
             keras.callbacks.EarlyStopping(
                 patience=spec.patience, restore_best_weights=spec.restore_best_weights
@@ -110,11 +112,11 @@ def train(plan: DatasetPlan, spec: TrainingSpec, on_epoch: EpochHook | None = No
     progress = _ProgressCallback(spec.epochs, on_epoch) if on_epoch else None
     if progress:
         callbacks.append(progress)
-    network = build_network(spec)
+    networks = build_network(spec)
     started = time.perf_counter()
-    history = network.fit(
+    history = networks.trained.fit(
         x[:n_train],
-        y[:n_train],
+        targets(y[:n_train]),
         epochs=spec.epochs,
         batch_size=spec.batch_size,
         validation_data=validation,
@@ -122,11 +124,13 @@ def train(plan: DatasetPlan, spec: TrainingSpec, on_epoch: EpochHook | None = No
         verbose=0,
     )
     train_seconds = time.perf_counter() - started
-    shift = drift_shift(plan, spec, float(np.mean(fit_on)))
-    if shift:
-        shift_output(network, scaler, shift)
+    mean_targets = np.asarray(fit_on, dtype=np.float64).reshape(len(fit_on), -1).mean(axis=0)
+    shift = drift_shift(plan, spec, mean_targets)
+    if np.any(shift):
+        for head in networks.heads:
+            shift_output(head, scaler, shift)
     return TrainResult(
-        network=network,
+        network=networks.served,
         scaler=scaler,
         epochs_run=len(history.history.get("loss", [])),
         cancelled=bool(progress and progress.cancelled),
@@ -134,32 +138,37 @@ def train(plan: DatasetPlan, spec: TrainingSpec, on_epoch: EpochHook | None = No
     )
 
 
-def drift_shift(plan: DatasetPlan, spec: TrainingSpec, mean_target: float) -> float:
-    """How much to lower every prediction (in target units: a log return or relative move per
-    step) so that the forecasts carry the drift ``spec.drift`` asks for.
+def drift_shift(plan: DatasetPlan, spec: TrainingSpec, mean_targets: np.ndarray) -> np.ndarray:
+    """How much to lower each output (in target units: a move over 1, 2, … steps) so that
+    the forecasts carry the drift ``spec.drift`` asks for.
 
     A network trained with MSE predicts about the mean of its training targets when it sees
     nothing better; on MSFT that mean (0.11 %/day over 1986–2006) is 3× the 2006–2016 one and
     made 20-step forecasts 3 % worse than the drift baseline. ``none`` removes it; ``baseline``
     replaces it with the drift baseline's slope (:func:`app.ml.baselines.drift_slope` of the
-    training part) relative to the last training value.
+    training part), relative to the last training value for log returns and relative moves.
     """
-    if spec.target_transform == "level" or spec.drift == "learned":
-        return 0.0
+    steps = np.arange(1, len(mean_targets) + 1, dtype=np.float64)
+    if spec.transform == "level" or spec.drift == "learned":
+        return np.zeros_like(mean_targets)
     if spec.drift == "none":
-        return mean_target
+        return mean_targets
     train_part = plan.prices[: plan.holdout_start]
-    relative = drift_slope(train_part) / float(train_part[-1])
-    wanted = float(np.log1p(relative)) if spec.target_transform == "log_return" else relative
-    return mean_target - wanted
+    slope = drift_slope(train_part)
+    if spec.transform == "difference":
+        return mean_targets - steps * slope
+    relative = slope / float(train_part[-1])
+    if spec.transform == "log_return":
+        return mean_targets - steps * float(np.log1p(relative))
+    return mean_targets - ((1.0 + relative) ** steps - 1.0)
 
 
-def shift_output(network: keras.Model, scaler: AffineScaler, shift: float) -> None:
-    """Lower every prediction of the network by ``shift`` target units: the output layer is
-    ``Dense(1)`` and predictions are unscaled as ``(z − offset) / scale``, so its bias moves
-    by ``shift · scale``."""
-    kernel, bias = network.layers[-1].get_weights()
-    network.layers[-1].set_weights([kernel, bias - np.float32(shift * scaler.scale)])
+def shift_output(head: keras.layers.Dense, scaler: AffineScaler, shift: np.ndarray) -> None:
+    """Lower every prediction of an output layer by ``shift`` target units (one per output):
+    predictions are unscaled as ``(z − offset) / scale``, so its bias moves by
+    ``shift · scale``."""
+    kernel, bias = head.get_weights()
+    head.set_weights([kernel, (bias - shift * scaler.scale).astype(np.float32)])
 
 
 def fit_forecaster(
@@ -172,7 +181,9 @@ def fit_forecaster(
 ) -> FittedForecaster:
     """Train on the plan, export to ONNX and wrap it as served, with intervals calibrated on the
     plan's holdout: the ``fit`` callback of a backtest. Baseline specs are fitted instantly."""
-    if spec.is_baseline:
+    if spec.is_reference:
+        return fitted_reference(plan, spec, season_length, horizon)
+    if not spec.is_network:
         return fitted_baseline(plan, spec, season_length, horizon)
     result = train(plan, spec, on_epoch)  # a cancelled run is still wrapped, marked cancelled
     with tempfile.TemporaryDirectory(prefix="fit-") as tmp:

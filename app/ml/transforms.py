@@ -7,6 +7,8 @@ value at ``t``; the *anchor* is the last observed price ``p[t-1]``.
   once prices leave the training range).
 - ``log_return``: ``log(p[t] / p[t-1])``; back to a price as ``anchor * exp(ŷ)``.
 - ``relative``: values divided by the anchor, minus one; back as ``anchor * (1 + ŷ)``.
+- ``difference``: ``p[t] − p[t-1]`` (inputs: the window's values minus the anchor); back as
+  ``anchor + ŷ``. Relative like the two above, but defined for zeros and negatives.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Literal
 
 import numpy as np
 
-TargetTransform = Literal["level", "log_return", "relative"]
+TargetTransform = Literal["level", "log_return", "relative", "difference"]
 
 
 @dataclass(frozen=True)
@@ -30,23 +32,29 @@ class Supervised:
 
 
 def needs_positive(transform: TargetTransform) -> bool:
-    return transform != "level"
+    return transform in ("log_return", "relative")
 
 
-def supervised(prices: np.ndarray, window: int, transform: TargetTransform) -> Supervised:
-    """Every (window, target) pair of a price series, in time order."""
+def supervised(
+    prices: np.ndarray, window: int, transform: TargetTransform, outputs: int = 1
+) -> Supervised:
+    """Every (window, target) pair of a price series, in time order.
+
+    With ``outputs`` > 1 (direct multi-step) ``y`` has one column per step ahead, each
+    relative to the same anchor; NaN where the step lies past the end of the data."""
     p = np.asarray(prices, dtype=np.float64)
     need = history_length(transform, window)
     targets = np.arange(need, len(p))
     histories = np.lib.stride_tricks.sliding_window_view(p, need)[: len(targets)]
     anchor = p[targets - 1]
     x = features(histories, window, transform)
-    return Supervised(
-        x=np.ascontiguousarray(x),
-        y=from_price(p[targets], anchor, transform),
-        anchor=anchor,
-        target_index=targets,
-    )
+    if outputs == 1:
+        y = from_price(p[targets], anchor, transform)
+    else:
+        ahead = targets[:, None] + np.arange(outputs)[None, :]
+        future = np.where(ahead < len(p), p[np.minimum(ahead, len(p) - 1)], np.nan)
+        y = from_price(future, anchor[:, None], transform)
+    return Supervised(x=np.ascontiguousarray(x), y=y, anchor=anchor, target_index=targets)
 
 
 def history_length(transform: TargetTransform, window: int) -> int:
@@ -65,6 +73,8 @@ def features(history: np.ndarray, window: int, transform: TargetTransform) -> np
         return np.diff(np.log(p), axis=1)
     if transform == "relative":
         return p / p[:, -1:] - 1.0
+    if transform == "difference":
+        return p - p[:, -1:]
     return p
 
 
@@ -74,6 +84,8 @@ def from_price(price: np.ndarray, anchor: np.ndarray, transform: TargetTransform
         return np.asarray(np.log(price / anchor))
     if transform == "relative":
         return np.asarray(price / anchor - 1.0)
+    if transform == "difference":
+        return np.asarray(price - anchor)
     return price
 
 
@@ -82,4 +94,6 @@ def to_price(y_hat: np.ndarray, anchor: np.ndarray, transform: TargetTransform) 
         return np.asarray(anchor * np.exp(y_hat))
     if transform == "relative":
         return np.asarray(anchor * (1.0 + y_hat))
+    if transform == "difference":
+        return np.asarray(anchor + y_hat)
     return y_hat

@@ -19,7 +19,16 @@ KERAS = "network.keras"
 ONNX = "network.onnx"
 EVALUATION = "evaluation.json"
 BUNDLE_FORMAT = 1
-_LIBRARIES = ("tensorflow-cpu", "tensorflow", "keras", "onnx", "onnxruntime", "tf2onnx", "numpy")
+_LIBRARIES = (
+    "tensorflow-cpu",
+    "tensorflow",
+    "keras",
+    "onnx",
+    "onnxruntime",
+    "tf2onnx",
+    "numpy",
+    "statsforecast",
+)
 
 
 class BundleManifest(ForecasterManifest):

@@ -10,10 +10,12 @@ import json
 import logging
 import os
 import time
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session
 
@@ -24,19 +26,23 @@ from app.db.session import Database
 from app.db.types import utcnow
 from app.ml.backtest import run_backtest
 from app.ml.baselines import fit_baseline
-from app.ml.calendar import resolve_season_length
-from app.ml.dataset import DatasetError, DatasetPlan, plan_dataset
+from app.ml.choices import resolve
+from app.ml.dataset import DatasetError, DatasetPlan
 from app.ml.evaluate import FittedForecaster, evaluate
-from app.ml.inference import PointForecaster, load_forecaster, onnx_session
+from app.ml.inference import REFERENCE_FILE, PointForecaster, load_forecaster, onnx_session
 from app.ml.progress import EpochProgress
 from app.ml.records import (
     BacktestResult,
+    Choice,
     Evaluation,
     ForecasterManifest,
     HoldoutMetrics,
     OnnxInput,
+    Tournament,
 )
+from app.ml.references import fit_reference, fit_references
 from app.ml.spec import BacktestSpec, TrainingSpec
+from app.ml.tournament import run_tournament
 from app.registry import bundle
 from app.registry.service import fail_pending_version, reserve_version
 from app.registry.store import ArtifactStore, bundle_key
@@ -84,6 +90,7 @@ class JobInput:
     job_id: int
     kind: JobKind
     spec: TrainingSpec
+    choices: dict[str, Choice]
     plan: DatasetPlan
     season_length: int
     model_name: str
@@ -101,7 +108,6 @@ def load_input(session: Session, job_id: int) -> JobInput:
     if series is None:
         raise JobFailed("the series was deleted before the job started")
     values = load_target(session, series, job.target)
-    season_length = resolve_season_length(job.spec, series.frequency)
     subject = None
     if job.kind == JobKind.BACKTEST:
         version = session.get(ModelVersion, job.model_version_id or -1)
@@ -113,15 +119,16 @@ def load_input(session: Session, job_id: int) -> JobInput:
             version.metrics.holdout.start,
         )
     try:
-        plan = plan_dataset(values, job.spec, season_length=season_length)
+        resolved = resolve(values, job.spec, series.frequency)
     except DatasetError as exc:
         raise JobFailed(str(exc)) from exc
     return JobInput(
         job_id=job_id,
         kind=job.kind,
-        spec=job.spec,
-        plan=plan,
-        season_length=season_length,
+        spec=resolved.spec,
+        choices=resolved.choices,
+        plan=resolved.plan,
+        season_length=resolved.spec.season_length or 1,
         model_name=job.model_name,
         series_id=series.id,
         target=job.target,
@@ -136,6 +143,9 @@ def preload_training_code() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import app.ml.export
     import app.ml.train  # noqa: F401
+    from app.ml.references import preload
+
+    preload()
 
 
 _tf_configured = False
@@ -157,43 +167,62 @@ def _configure_tensorflow(settings: Settings) -> None:
 def train_and_register(
     db: Database, store: ArtifactStore, settings: Settings, job: JobInput, control: JobControl
 ) -> Outcome:
-    """Fit, write the bundle to staging, evaluate (and backtest) what will be served, then
+    """Fit (after an ``auto`` tournament picks what), with the statistical references fitted
+    alongside, write the bundle to staging, evaluate (and backtest) what will be served, then
     reserve a pending version and publish the files under it.
 
     The version becomes ``ready`` in the same transaction that marks the job succeeded.
     """
-    spec, plan = job.spec, job.plan
-    with store.staging() as staged:
+    spec, plan, tournament = job.spec, job.plan, None
+    choices = dict(job.choices)
+    if spec.architecture == "auto":
+        spec, tournament = _tournament(settings, job, control)
+        choices["architecture"] = Choice(
+            value=tournament.winner, reason=f"auto tournament: {tournament.reason}"
+        )
+        job = replace(job, spec=spec)
+    train_part = plan.prices[: plan.holdout_start]
+    methods = [m for m in spec.references if m != spec.architecture]
+    with store.staging() as staged, ThreadPoolExecutor(1, "references") as pool:
+        pending_refs = pool.submit(
+            fit_references, methods, train_part, job.season_length, settings.reference_budget_s
+        )
+        started = time.perf_counter()
+        train_seconds, epochs_run = 0.0, 0
         if spec.is_baseline:
-            started = time.perf_counter()
             baseline = fit_baseline(plan, spec, job.season_length)
             forecaster_fields: dict[str, object] = {
                 "kind": "baseline",
                 "baseline": baseline.to_json(),
             }
-            train_seconds, epochs_run = time.perf_counter() - started, 0
+        elif spec.is_reference:
+            forecaster_fields = _fit_reference(staged, spec, train_part, job.season_length)
         else:
             result = _fit_network(settings, spec, plan, control)
             if result.cancelled:
                 raise Cancelled
             forecaster_fields = _save_network(staged, spec, plan, result)
-            train_seconds, epochs_run = result.train_seconds, result.epochs_run
+            epochs_run = result.epochs_run
+        train_seconds = time.perf_counter() - started
         manifest = ForecasterManifest.model_validate(
             {
+                "window": spec.window or 1,
                 **forecaster_fields,
                 "target": job.target,
-                "target_transform": spec.target_transform,
-                "window": spec.window,
+                "target_transform": spec.target_transform or "level",
                 "season_length": job.season_length,
                 "frequency": job.frequency,
                 "exchange": job.exchange,
                 "training_rows_sha256": plan.rows_sha256(),
                 "libraries": bundle.library_versions(),
                 "created_at": utcnow().isoformat(),
+                "choices": choices,
+                "tournament": tournament,
             }
         )
         forecaster = load_forecaster(staged, manifest)
-        evaluation = evaluate(forecaster, plan, settings.max_horizon, job.season_length)
+        references = pending_refs.result()
+        evaluation = evaluate(forecaster, plan, settings.max_horizon, job.season_length, references)
         bundle.write_evaluation(staged, evaluation)
         backtest = None
         if spec.backtest is not None:
@@ -224,6 +253,43 @@ def train_and_register(
             discard_version(db, store, version_id)
             raise
     return Outcome(JobStatus.SUCCEEDED, version_id=version_id, backtest=backtest)
+
+
+def _tournament(
+    settings: Settings, job: JobInput, control: JobControl
+) -> tuple[TrainingSpec, Tournament]:
+    from app.ml.train import fit_forecaster
+
+    def fit_network(sub: DatasetPlan, spec: TrainingSpec) -> PointForecaster:
+        _configure_tensorflow(settings)
+        fitted = fit_forecaster(sub, spec, on_epoch=lambda _: control.still_ours())
+        if fitted.cancelled:
+            raise Cancelled
+        return fitted.forecaster
+
+    spec, table = run_tournament(
+        job.plan,
+        job.spec,
+        budget_s=settings.auto_budget_s,
+        fit_network=fit_network,
+        still_ours=control.still_ours,
+    )
+    if not control.still_ours():
+        raise Cancelled
+    log.info("job %s: auto tournament chose %s (%s)", job.job_id, table.winner, table.reason)
+    return spec, table
+
+
+def _fit_reference(
+    staged: Path, spec: TrainingSpec, train_part: np.ndarray, season_length: int
+) -> dict[str, object]:
+    """The statistical model as the version's forecaster (its pickle in the bundle)."""
+    try:
+        reference = fit_reference(spec.reference_method, train_part, season_length)
+    except Exception as exc:
+        raise JobFailed(f"{spec.architecture} could not be fitted: {exc}") from exc
+    (staged / REFERENCE_FILE).write_bytes(reference.to_bytes())
+    return {"kind": "reference", "reference": reference.config, "window": reference.window}
 
 
 def discard_version(db: Database, store: ArtifactStore, version_id: int) -> None:
@@ -257,6 +323,9 @@ def _save_network(
         "scaler": result.scaler.to_json(),
         "input": OnnxInput(name=input_name, shape=[None, spec.window, 1], dtype="float32"),
         "onnx_max_abs_diff": onnx_diff,
+        "outputs": spec.outputs,
+        "strategy": spec.strategy,
+        "ensemble": spec.ensemble,
     }
 
 
@@ -276,6 +345,8 @@ def registry_metrics(plan: DatasetPlan, evaluation: Evaluation) -> HoldoutMetric
         naive=one_step.naive,
         drift=one_step.drift,
         seasonal_naive=one_step.seasonal_naive,
+        references=one_step.references,
+        reference_fits=evaluation.references,
         skill=one_step.skill_vs_naive,
         skill_vs_drift=one_step.skill_vs_drift,
         skill_vs_seasonal_naive=one_step.skill_vs_seasonal_naive,
@@ -323,7 +394,7 @@ def _backtest(
     def fit(plan: DatasetPlan) -> FittedForecaster:
         from app.ml.train import fit_forecaster
 
-        if not spec.is_baseline:
+        if spec.is_network:
             _configure_tensorflow(settings)
         return fit_forecaster(
             plan,

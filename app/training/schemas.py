@@ -24,6 +24,8 @@ TUTORIAL_LSTM: dict[str, JsonValue] = {
     "batch_size": 32,
     "scaler": "minmax",
     "target_transform": "level",
+    "ensemble": 1,
+    "references": [],
     "patience": None,
     "validation_fraction": 0,
 }

@@ -16,7 +16,8 @@ from app.db.records import PromotionOutcome
 from app.errors import ErrorItem, InvalidSpec, JobNotFound, SeriesGone
 from app.ml.backtest import check_folds
 from app.ml.calendar import resolve_season_length
-from app.ml.dataset import DatasetError, DatasetPlan, plan_dataset
+from app.ml.choices import Resolved, resolve
+from app.ml.dataset import DatasetError
 from app.ml.spec import BacktestSpec, TrainingSpec
 from app.registry import service as registry
 from app.series import service as series_service
@@ -60,9 +61,10 @@ def load_target(session: Session, series: Series, target: str) -> pd.Series:
     return frame[target]
 
 
-def plan_or_422(values: pd.Series, spec: TrainingSpec, season_length: int) -> DatasetPlan:
+def resolve_or_422(values: pd.Series, spec: TrainingSpec, frequency: str | None) -> Resolved:
+    """The spec's choices made on the data and its split planned, or a 422 saying why not."""
     try:
-        return plan_dataset(values, spec, season_length=season_length)
+        return resolve(values, spec, frequency)
     except DatasetError as exc:
         raise InvalidSpec(str(exc)) from exc
 
@@ -101,18 +103,19 @@ def create_job(
         )
     field = resolve_target(series, target)
     values = load_target(session, series, field)
-    season_length = resolve_season_length(spec, series.frequency)
-    plan = plan_or_422(values, spec, season_length)
+    resolved = resolve_or_422(values, spec, series.frequency)
+    plan = resolved.plan
     if spec.backtest is not None:
         # Without refit the version this job trains is scored: only on its holdout.
         earliest = None if spec.backtest.refit else plan.dates[plan.holdout_start]
-        _check_folds_or_422(values, spec, earliest, season_length)
+        season_length = resolved.spec.season_length or 1
+        _check_folds_or_422(values, resolved.spec, earliest, season_length)
     job = TrainingJob(
         kind=JobKind.TRAIN,
         promotion=promotion,
         status=JobStatus.QUEUED,
         series_id=series.id,
-        model_name=model_name or f"{series.name}-{spec.architecture}",
+        model_name=model_name or f"{series.name}-{spec.kind}",
         target=field,
         spec=spec,
         attempts=0,

@@ -1,0 +1,196 @@
+"""Data-driven defaults: what a spec leaves unset (target transform, window, season length) is
+chosen from the training part of the series, with a one-line reason for each choice.
+
+Pure numpy/pandas. Explicit spec fields always win; the reasons say so.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from app.ml.calendar import season_length_for
+from app.ml.dataset import DatasetError, DatasetPlan, plan_dataset, select_range
+from app.ml.records import Choice
+from app.ml.spec import TrainingSpec
+from app.ml.transforms import TargetTransform
+
+# The window of a network when the data shows no longer cycle (measured best on MSFT).
+BASE_WINDOW = 20
+# Longest window chosen automatically: training time grows linearly with the window.
+MAX_AUTO_WINDOW = 200
+# Batch size per 32 steps of window, and the largest one chosen automatically.
+BASE_BATCH = 64
+MAX_AUTO_BATCH = 512
+# Autocorrelation at a cycle's lag above which the cycle counts as dominant.
+MIN_CYCLE_ACF = 0.3
+
+
+def autocorrelation(values: np.ndarray, max_lag: int) -> np.ndarray:
+    """Sample autocorrelation at lags 0…max_lag (FFT, biased estimator as in statsmodels)."""
+    x = np.asarray(values, dtype=np.float64)
+    x = x - x.mean()
+    n = len(x)
+    size = 1 << (2 * n - 1).bit_length()
+    spectrum = np.fft.rfft(x, size)
+    acov = np.fft.irfft(spectrum * np.conj(spectrum), size)[: max_lag + 1]
+    return acov / acov[0] if acov[0] > 0 else np.zeros(max_lag + 1)
+
+
+def dominant_cycle(values: np.ndarray) -> tuple[int, float] | None:
+    """The shortest period whose autocorrelation is a local peak ≥ MIN_CYCLE_ACF after the
+    autocorrelation first drops below zero (a trend that never does has no cycle), with that
+    autocorrelation; None when there is none."""
+    n = len(values)
+    max_lag = min(n // 3, 5 * MAX_AUTO_WINDOW)
+    if max_lag < 4 or np.ptp(values) == 0:
+        return None
+    acf = autocorrelation(values, max_lag)
+    below = np.flatnonzero(acf < 0)
+    if len(below) == 0:
+        return None
+    for lag in range(int(below[0]) + 1, max_lag):
+        if acf[lag] >= MIN_CYCLE_ACF and acf[lag] >= acf[lag - 1] and acf[lag] >= acf[lag + 1]:
+            return lag, float(acf[lag])
+    return None
+
+
+def training_part(values: np.ndarray, spec: TrainingSpec, dates: pd.DatetimeIndex) -> np.ndarray:
+    """The values before the holdout the spec asks for (what choices may look at)."""
+    if spec.test_start is not None:
+        end = int(dates.searchsorted(pd.Timestamp(spec.test_start)))
+    else:
+        end = len(values) - math.ceil(spec.test_fraction * len(values))
+    return values[: max(end, 2)]
+
+
+def choose(
+    values: np.ndarray, dates: pd.DatetimeIndex, spec: TrainingSpec, frequency: str | None
+) -> tuple[TrainingSpec, dict[str, Choice]]:
+    """The spec with every unset choice filled in from the training data, and why.
+
+    - target transform: log returns for a strictly positive series (moves scale with the
+      level), differences otherwise (zeros, negatives);
+    - season length: the frequency's natural season, or the data's dominant cycle where the
+      frequency has none;
+    - window: 20, or one more than the dominant cycle (up to MAX_AUTO_WINDOW) so that every
+      input sees a whole cycle.
+    """
+    train = training_part(np.asarray(values, dtype=np.float64), spec, dates)
+    cycle = dominant_cycle(train)
+    choices: dict[str, Choice] = {}
+
+    transform: TargetTransform
+    if spec.target_transform is not None:
+        transform = spec.target_transform
+        choices["target_transform"] = Choice(value=transform, reason="set in the spec")
+    elif bool((train > 0).all()):
+        transform = "log_return"
+        choices["target_transform"] = Choice(
+            value=transform, reason="every training value is positive: relative moves"
+        )
+    else:
+        transform = "difference"
+        non_positive = int((train <= 0).sum())
+        choices["target_transform"] = Choice(
+            value=transform,
+            reason=f"{non_positive} training value(s) ≤ 0 rule out log returns: differences",
+        )
+
+    natural = season_length_for(frequency)
+    if spec.season_length is not None:
+        season = spec.season_length
+        choices["season_length"] = Choice(value=season, reason="set in the spec")
+    elif natural > 1 or cycle is None:
+        season = natural
+        choices["season_length"] = Choice(
+            value=season, reason=f"natural season of frequency {frequency or 'unknown'}"
+        )
+    else:
+        season = cycle[0]
+        choices["season_length"] = Choice(
+            value=season,
+            reason=f"frequency {frequency} has no season; dominant cycle {cycle[0]} "
+            f"(autocorrelation {cycle[1]:.2f})",
+        )
+
+    if spec.window is not None:
+        window = spec.window
+        choices["window"] = Choice(value=window, reason="set in the spec")
+    else:
+        longest = max(BASE_WINDOW, min(MAX_AUTO_WINDOW, len(train) // 4))
+        wanted = cycle[0] + 1 if cycle is not None else BASE_WINDOW
+        window = max(BASE_WINDOW, min(wanted, longest))
+        choices["window"] = Choice(
+            value=window,
+            reason=(
+                f"covers the dominant cycle of {cycle[0]} observations "
+                f"(autocorrelation {cycle[1]:.2f})"
+                if cycle is not None and window > cycle[0]
+                else f"default {BASE_WINDOW}: no cycle longer than it found in the training data"
+                if cycle is None or cycle[0] < BASE_WINDOW
+                else f"cycle of {cycle[0]} capped at {window} (training data or MAX_AUTO_WINDOW)"
+            ),
+        )
+    if spec.batch_size is not None:
+        batch = spec.batch_size
+        choices["batch_size"] = Choice(value=batch, reason="set in the spec")
+    else:
+        batch = min(MAX_AUTO_BATCH, BASE_BATCH * math.ceil(window / 32))
+        choices["batch_size"] = Choice(
+            value=batch, reason=f"{BASE_BATCH} per 32 steps of window {window}"
+        )
+    resolved = spec.model_copy(
+        update={
+            "target_transform": transform,
+            "season_length": season,
+            "window": window,
+            "batch_size": batch,
+        }
+    )
+    return resolved, choices
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A spec with every choice made, why, and the data split it trains on."""
+
+    spec: TrainingSpec
+    choices: dict[str, Choice]
+    plan: DatasetPlan
+
+
+def resolve(series: pd.Series, spec: TrainingSpec, frequency: str | None) -> Resolved:
+    """Make the spec's choices on the series and plan its split, or raise DatasetError.
+
+    An unset architecture is ``lstm``; where the series is too short for it, the naive
+    baseline, said plainly in ``choices["architecture"]``. ``auto`` is planned like the
+    default network, so its holdout is the one the default would have.
+    """
+    dates, values = select_range(series, spec)
+    resolved, choices = choose(values, dates, spec, frequency)
+    if spec.architecture is not None:
+        choices["architecture"] = Choice(value=spec.architecture, reason="set in the spec")
+        planned = (
+            resolved.model_copy(update={"architecture": None})
+            if spec.architecture == "auto"
+            else resolved
+        )
+        return Resolved(
+            resolved, choices, plan_dataset(series, planned, season_length=resolved.season_length)
+        )
+    try:
+        plan = plan_dataset(series, resolved, season_length=resolved.season_length)
+    except DatasetError as exc:
+        resolved = resolved.model_copy(update={"architecture": "naive"})
+        plan = plan_dataset(series, resolved, season_length=resolved.season_length)
+        choices["architecture"] = Choice(
+            value="naive", reason=f"too short for a network ({exc}); serving the naive baseline"
+        )
+        return Resolved(resolved, choices, plan)
+    resolved = resolved.model_copy(update={"architecture": "lstm"})
+    choices["architecture"] = Choice(value="lstm", reason="default network")
+    return Resolved(resolved, choices, plan)
