@@ -112,7 +112,11 @@ def test_fixed_version_may_not_see_its_training_data() -> None:
 
 def test_check_folds_refuses_a_first_fold_too_short_to_train() -> None:
     values = random_walk(200)
-    spec = TrainingSpec(window=60, backtest=BacktestSpec(windows=6, step=20, horizon=10))
+    spec = TrainingSpec(
+        window=60,
+        target_transform="log_return",
+        backtest=BacktestSpec(windows=6, step=20, horizon=10),
+    )
     with pytest.raises(DatasetError, match="fold 1"):
         check_folds(values, spec)
 

@@ -72,7 +72,7 @@ def test_baseline_plans_ignore_network_fields() -> None:
     )
     # a network with log returns would refuse values ≤ 0 and a window of 60
     with pytest.raises(DatasetError):
-        plan_dataset(values, TrainingSpec())
+        plan_dataset(values, TrainingSpec(target_transform="log_return", window=20))
     plan = plan_dataset(values, TrainingSpec(architecture="seasonal_naive"))
     assert plan.validation_samples == 0
     assert plan.holdout_start == 60 - int(np.ceil(0.2 * (60 - 7)))  # daily: season 7

@@ -10,7 +10,8 @@ import pytest
 pytest.importorskip("tensorflow")
 
 from app.ml.backtest import run_backtest  # noqa: E402
-from app.ml.calendar import infer_frequency, season_length_for  # noqa: E402
+from app.ml.calendar import infer_frequency  # noqa: E402
+from app.ml.choices import resolve  # noqa: E402
 from app.ml.dataset import plan_dataset  # noqa: E402
 from app.ml.evaluate import evaluate  # noqa: E402
 from app.ml.spec import BacktestSpec, TrainingSpec  # noqa: E402
@@ -24,10 +25,14 @@ configure_tensorflow(1)
 @pytest.mark.parametrize("architecture", ["lstm", "gru"])
 def test_default_spec_beats_seasonal_naive_on_a_seasonal_series(architecture: str) -> None:
     values = seasonal_load()
-    season = season_length_for(infer_frequency(pd.DatetimeIndex(values.index)))
+    frequency = infer_frequency(pd.DatetimeIndex(values.index))
+    # real defaults, uncapped, chosen from the data
+    resolved = resolve(
+        values, TrainingSpec.model_validate({"architecture": architecture}), frequency
+    )
+    spec, plan, season = resolved.spec, resolved.plan, resolved.spec.season_length or 1
     assert season == 24
-    spec = TrainingSpec.model_validate({"architecture": architecture})  # real defaults, uncapped
-    plan = plan_dataset(values, spec, season_length=season)
+    assert (spec.window or 0) > 24  # it covers the daily cycle
     fitted = fit_forecaster(plan, spec, horizon=24, season_length=season)
     report = evaluate(fitted.forecaster, plan, horizon=24, season_length=season).model_dump()
     one = report["one_step"]
@@ -40,7 +45,9 @@ def test_default_spec_beats_seasonal_naive_on_a_seasonal_series(architecture: st
 @pytest.mark.slow
 def test_same_spec_data_and_seed_give_the_same_metrics() -> None:
     values = random_walk(260, seed=7)
-    spec = TrainingSpec(units=4, epochs=2, window=10, batch_size=32, seed=3)
+    spec = TrainingSpec(
+        units=4, epochs=2, window=10, batch_size=32, seed=3, target_transform="log_return"
+    )
     runs = []
     for _ in range(2):
         runs.append(
@@ -68,7 +75,8 @@ def test_same_spec_data_and_seed_give_the_same_metrics() -> None:
 @pytest.mark.slow
 def test_drift_modes_move_the_forecasts_by_the_chosen_mean_step() -> None:
     values = random_walk(300, seed=2)
-    base = {"units": 4, "epochs": 2, "window": 10, "batch_size": 32, "seed": 1}
+    base = {"units": 4, "epochs": 2, "window": 10, "batch_size": 32, "seed": 1, "ensemble": 1}
+    base["target_transform"] = "log_return"
     plan = plan_dataset(values, TrainingSpec(**base))
     history = values.to_numpy()[None, -11:]
     one = {
