@@ -116,7 +116,12 @@ class ForecastResponse(BaseModel):
     field: str
     as_of: str | None = Field(description="Date of the last observation used.")
     horizon: int
-    strategy: Literal["recursive"] = "recursive"
+    strategy: Literal["recursive", "direct"] = Field(
+        default="recursive",
+        description="recursive: one step at a time, fed back; direct: a network call returns "
+        "several steps at once (statistical models and baselines forecast every step at once "
+        "and report recursive).",
+    )
     frequency: str
     levels: list[int]
     points: list[ForecastPoint]

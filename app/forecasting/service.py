@@ -151,7 +151,7 @@ def forecast(
         "field": version.target,
         "as_of": format_period(history.last_date) if history.last_date is not None else None,
         "horizon": horizon,
-        "strategy": "recursive",
+        "strategy": loaded.manifest.strategy,
         "frequency": frequency,
         "levels": levels,
         "points": points,

@@ -13,7 +13,13 @@ import numpy as np
 import pandas as pd
 
 from app.ml.calendar import season_length_for
-from app.ml.dataset import DatasetError, DatasetPlan, plan_dataset, select_range
+from app.ml.dataset import (
+    DatasetError,
+    DatasetPlan,
+    NeedsPositive,
+    plan_dataset,
+    select_range,
+)
 from app.ml.records import Choice
 from app.ml.spec import TrainingSpec
 from app.ml.transforms import TargetTransform
@@ -184,6 +190,8 @@ def resolve(series: pd.Series, spec: TrainingSpec, frequency: str | None) -> Res
         )
     try:
         plan = plan_dataset(series, resolved, season_length=resolved.season_length)
+    except NeedsPositive:
+        raise
     except DatasetError as exc:
         resolved = resolved.model_copy(update={"architecture": "naive"})
         plan = plan_dataset(series, resolved, season_length=resolved.season_length)

@@ -21,6 +21,10 @@ class DatasetError(ValueError):
     """The spec cannot be trained on this data; the message says why."""
 
 
+class NeedsPositive(DatasetError):
+    """The target transform is defined for positive values only, and the data has others."""
+
+
 @dataclass(frozen=True)
 class DatasetPlan:
     """Prices in the spec's date range; targets from ``holdout_start`` on are never trained on."""
@@ -82,7 +86,7 @@ def plan_dataset(
             f"(a window, a training target and a holdout target); the selected range has {n}."
         )
     if spec.is_network and needs_positive(spec.transform) and (prices <= 0).any():
-        raise DatasetError(
+        raise NeedsPositive(
             f"target_transform '{spec.transform}' needs positive values; the target has "
             f"{int((prices <= 0).sum())} value(s) ≤ 0. Leave target_transform unset to let the "
             "service choose from the data, or ask for 'difference' or 'level'."

@@ -8,7 +8,7 @@ them as they are).
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -292,7 +292,7 @@ class ForecasterManifest(Record):
     onnx_max_abs_diff: float | None = None
     baseline: dict[str, Any] | None = None
     outputs: int = Field(default=1, description="Steps one network call predicts (direct > 1).")
-    strategy: str = "recursive"
+    strategy: Literal["recursive", "direct"] = "recursive"
     ensemble: int = 1
     reference: str | None = Field(default=None, description="A statistical model's configuration.")
     choices: dict[str, Choice] = Field(

@@ -7,8 +7,8 @@ TensorFlow). A fitted model is kept as a pickle in its bundle, written by our ow
 checked against the sha256 the registry holds before it is loaded.
 
 Seasonal AutoARIMA is the trap (season 24 on 7,000 hourly points took ~9 min here): ARIMA is
-seasonal only for short seasons, ETS only up to MAX_ETS_SEASON, and every fit runs under a time
-budget; a fit that fails or overruns is reported as such, never fatal to the job.
+seasonal only for short seasons on short series, and every fit runs under a time budget; a fit
+that fails or overruns is reported as such, never fatal to the job.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from app.ml.transforms import TargetTransform
 # monthly values overran 20 s here, on 580 it took 4-17 s).
 MAX_ARIMA_SEASON = 12
 MAX_SEASONAL_ARIMA_VALUES = 1500
-MAX_ETS_SEASON = 48
 # Values of history a fitted reference forecasts from (its filter restarts on them): enough
 # for four seasons, at least 200.
 MIN_HISTORY = 200
@@ -45,8 +44,11 @@ def _model(method: ReferenceMethod, season_length: int, values: int) -> tuple[An
     from statsforecast.models import AutoARIMA, AutoETS, AutoTheta  # ~2 s import: lazily
 
     if method == "ets":
-        m = season_length if season_length <= MAX_ETS_SEASON else 1
-        return AutoETS(season_length=m), f"AutoETS(season_length={m})"
+        # Non-seasonal: statsforecast's ETS `forward` restarts from the fitted initial states,
+        # whose seasonal phase is that of the first training value; a served history starts
+        # anywhere, so a seasonal ETS would forecast out of phase (AutoARIMA and AutoTheta
+        # restart without that phase and keep their seasons).
+        return AutoETS(season_length=1), "AutoETS(season_length=1)"
     if method == "arima":
         short = season_length <= MAX_ARIMA_SEASON and values <= MAX_SEASONAL_ARIMA_VALUES
         m = season_length if short else 1
@@ -160,9 +162,8 @@ def fit_references(
 
 
 def _config_name(method: ReferenceMethod, season_length: int) -> str:
-    return {"ets": "AutoETS", "arima": "AutoARIMA", "theta": "AutoTheta"}[method] + (
-        f"(season_length={season_length})"
-    )
+    name = {"ets": "AutoETS", "arima": "AutoARIMA", "theta": "AutoTheta"}[method]
+    return f"{name}(season_length={1 if method == 'ets' else season_length})"
 
 
 def _timed_fit(method: ReferenceMethod, train: np.ndarray, season_length: int) -> ReferenceFit:

@@ -62,7 +62,7 @@ IMAGE_WORKDIR = "/srv/forecast"
 IMAGE_VENV = "/opt/venv"
 IMAGE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"  # python:3.11-slim
 JOB = {"target": "close", "start": "2016-01-01", "test_start": "2016-09-01", "epochs": 1,
-       "units": 4, "window": 10, "batch_size": 32}  # fmt: skip
+       "units": 4, "window": 10, "batch_size": 32, "ensemble": 1, "references": []}  # fmt: skip
 JOBS = 4
 
 

@@ -10,7 +10,9 @@ import numpy as np
 import pandas as pd
 
 FINISHED = {"succeeded", "failed", "cancelled"}
-TINY = {"units": 4, "epochs": 2, "window": 10, "batch_size": 32}
+# A tiny network: one seed and no statistical references (tests/training/test_any_series.py
+# covers those), so that a job takes a second or two.
+TINY = {"units": 4, "epochs": 2, "window": 10, "batch_size": 32, "ensemble": 1, "references": []}
 
 
 def random_walk_series(

@@ -1,0 +1,83 @@
+"""Data-driven defaults: what an unset spec field becomes, from the training data only."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from app.ml.choices import BASE_WINDOW, dominant_cycle, resolve
+from app.ml.spec import TrainingSpec
+from tests.ml.helpers import random_walk
+
+
+def monthly(values: np.ndarray) -> pd.Series:
+    return pd.Series(values, index=pd.date_range("1900-01-01", periods=len(values), freq="MS"))
+
+
+def test_a_positive_price_gets_log_returns_and_the_base_window() -> None:
+    resolved = resolve(random_walk(400), TrainingSpec(), "B")
+    assert resolved.spec.target_transform == "log_return"
+    assert resolved.spec.window == BASE_WINDOW
+    assert resolved.spec.season_length == 5
+    assert resolved.spec.architecture == "lstm"
+    assert set(resolved.choices) >= {"target_transform", "window", "season_length", "batch_size"}
+    assert all(choice.reason for choice in resolved.choices.values())
+
+
+def test_zeros_or_negatives_get_differences_and_say_why() -> None:
+    values = monthly(np.sin(np.arange(600) / 5.0) * 10)  # crosses zero
+    resolved = resolve(values, TrainingSpec(), "MS")
+    assert resolved.spec.target_transform == "difference"
+    assert "≤ 0" in resolved.choices["target_transform"].reason
+
+
+def test_the_window_covers_a_dominant_cycle_found_in_the_data() -> None:
+    rng = np.random.default_rng(0)
+    t = np.arange(1200)
+    values = monthly(50 + 20 * np.sin(2 * np.pi * t / 60) + rng.normal(0, 2, len(t)))
+    cycle = dominant_cycle(values.to_numpy()[:960])
+    assert cycle is not None
+    assert 57 <= cycle[0] <= 63
+    resolved = resolve(values, TrainingSpec(), "MS")
+    assert resolved.spec.window is not None
+    assert resolved.spec.window > cycle[0]
+    assert "cycle" in resolved.choices["window"].reason
+
+
+def test_a_trend_has_no_cycle() -> None:
+    assert dominant_cycle(np.linspace(1, 100, 500)) is None
+    assert dominant_cycle(np.full(500, 3.0)) is None  # a flat series neither
+
+
+def test_the_holdout_never_informs_the_choices() -> None:
+    values = random_walk(400).to_numpy()
+    values[-50:] = -1.0  # only the holdout goes negative
+    series = pd.Series(values, index=pd.bdate_range("2010-01-04", periods=len(values)))
+    resolved = resolve(series, TrainingSpec(), "B")
+    assert resolved.spec.target_transform == "log_return"
+
+
+def test_explicit_fields_win() -> None:
+    spec = TrainingSpec(window=7, target_transform="level", season_length=3, batch_size=16)
+    resolved = resolve(random_walk(400), spec, "B")
+    assert (resolved.spec.window, resolved.spec.target_transform) == (7, "level")
+    assert (resolved.spec.season_length, resolved.spec.batch_size) == (3, 16)
+    reasons = {name: c.reason for name, c in resolved.choices.items() if name != "architecture"}
+    assert set(reasons.values()) == {"set in the spec"}
+
+
+def test_a_series_too_short_for_a_network_gets_naive_said_plainly() -> None:
+    resolved = resolve(random_walk(60), TrainingSpec(), "B")
+    assert resolved.spec.architecture == "naive"
+    assert "too short for a network" in resolved.choices["architecture"].reason
+
+
+@pytest.mark.parametrize("transform", ["log_return", "relative"])
+def test_an_explicit_positive_only_transform_is_refused_with_the_way_out(transform: str) -> None:
+    from app.ml.dataset import DatasetError
+
+    values = monthly(np.linspace(-5, 5, 300))
+    spec = TrainingSpec.model_validate({"target_transform": transform, "architecture": "lstm"})
+    with pytest.raises(DatasetError, match="Leave target_transform unset"):
+        resolve(values, spec, "MS")

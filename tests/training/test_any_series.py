@@ -1,0 +1,121 @@
+"""The default trains on any real series, statistical references are in every report, and
+``auto``, ``ets`` and direct networks serve their forecasts (real files from tests/data)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import DATA_DIR
+from tests.series.helpers import assert_problem, upload_csv
+from tests.training.helpers import start_job, wait_for
+
+# The default spec, but short: two epochs, one seed (every choice is still the service's).
+QUICK = {"epochs": 2, "units": 4, "ensemble": 1}
+
+pytestmark = pytest.mark.sqlite_only
+
+
+def upload(client: httpx.Client, name: str, filename: str) -> int:
+    response = upload_csv(client, name, (DATA_DIR / filename).read_bytes(), filename)
+    assert response.status_code == 201, response.text
+    series_id: int = response.json()["id"]
+    return series_id
+
+
+def trained_version(client: httpx.Client, **spec: Any) -> dict[str, Any]:
+    job = wait_for(client, start_job(client, **spec)["id"], timeout=240)
+    assert job["status"] == "succeeded", job
+    version: dict[str, Any] = client.get(
+        f"/v1/models/{job['model_name']}/versions/{job['model_version']['version']}"
+    ).json()
+    return version
+
+
+def test_the_default_trains_on_negatives_and_reports_every_reference(client: httpx.Client) -> None:
+    series_id = upload(client, "realint", "realint_quarterly.csv")
+    version = trained_version(client, series_id=series_id, **QUICK)
+    choices = version["bundle"]["choices"]
+    assert choices["target_transform"]["value"] == "difference"
+    assert "≤ 0" in choices["target_transform"]["reason"]
+    assert choices["season_length"]["value"] == 4  # quarterly
+    assert choices["architecture"]["value"] == "lstm"
+    assert version["spec"]["window"] == choices["window"]["value"]
+    report = client.get("/v1/models/realint-lstm/versions/1/report").json()
+    rows = {row["forecaster"]: row for row in report["one_step"]}
+    assert {"model", "naive", "drift", "seasonal_naive", "ets", "arima", "theta"} <= set(rows)
+    assert all(row["rmse"] > 0 for row in rows.values())
+    assert {fit["status"] for fit in report["reference_fits"].values()} == {"fitted"}
+    assert set(report["multi_step"][4]["references_rmse"]) == {"ets", "arima", "theta"}
+    assert report["choices"] == choices
+    csv = client.get("/v1/models/realint-lstm/versions/1/report", params={"format": "csv"}).text
+    assert ",theta,5,rmse," in csv
+    compared = client.get("/v1/models/realint-lstm/compare", params={"versions": "1"}).json()
+    compare = compared["versions"][0]
+    assert set(compare["references_rmse"]) == {"ets", "arima", "theta"}
+
+
+def test_an_explicit_log_return_on_negatives_says_why_and_the_way_out(
+    client: httpx.Client,
+) -> None:
+    series_id = upload(client, "realint", "realint_quarterly.csv")
+    response = client.post(
+        "/v1/training-jobs", json={"series_id": series_id, "target_transform": "log_return"}
+    )
+    problem = assert_problem(response, 422)
+    assert "needs positive values" in problem["detail"]
+    assert "Leave target_transform unset" in problem["detail"]
+
+
+def test_a_statistical_version_serves_forecasts_with_intervals(client: httpx.Client) -> None:
+    series_id = upload(client, "elnino", "elnino_monthly.csv")
+    version = trained_version(client, series_id=series_id, architecture="theta", references=[])
+    assert version["bundle"]["kind"] == "reference"
+    assert version["bundle"]["reference"].startswith("AutoTheta(season_length=12")
+    result = client.get("/v1/forecast", params={"model": "elnino-theta", "horizon": 12}).json()
+    assert [p["date"] for p in result["points"]][:2] == ["2011-01-01", "2011-02-01"]
+    assert all(p["lo_80"] < p["value"] < p["hi_80"] for p in result["points"])
+    # the forecast follows the season: February–April (warm) above August–October (cool)
+    values = [p["value"] for p in result["points"]]
+    assert min(values[1:4]) > max(values[7:10])
+
+
+def test_auto_serves_the_winner_of_its_tournament(client: httpx.Client) -> None:
+    series_id = upload(client, "elnino", "elnino_monthly.csv")
+    version = trained_version(client, series_id=series_id, architecture="auto", **QUICK)
+    tournament = version["bundle"]["tournament"]
+    names = {row["candidate"] for row in tournament["candidates"]}
+    assert {"naive", "seasonal_naive", "ets", "arima", "theta", "lstm", "gru"} <= names
+    scored = [r for r in tournament["candidates"] if r["validation_rmse"] is not None]
+    best = min(scored, key=lambda r: r["validation_rmse"])
+    naive = next(r for r in scored if r["candidate"] == "naive")
+    assert tournament["winner"] in (best["candidate"], "naive")
+    assert best["validation_rmse"] < naive["validation_rmse"]  # El Niño has a season to learn
+    assert version["bundle"]["choices"]["architecture"]["reason"].startswith("auto tournament")
+    assert version["metrics"]["holdout"]["points"] > 0
+    model = client.get(f"/v1/training-jobs/{version['job_id']}").json()["model_name"]
+    result = client.get("/v1/forecast", params={"model": model, "horizon": 3}).json()
+    assert len(result["points"]) == 3
+
+
+def test_a_direct_network_says_so_in_its_forecasts(client: httpx.Client) -> None:
+    series_id = upload(client, "elnino", "elnino_monthly.csv")
+    spec = {**QUICK, "strategy": "direct", "direct_horizon": 6, "references": []}
+    version = trained_version(client, series_id=series_id, **spec)
+    assert version["bundle"]["outputs"] == 6
+    result = client.get("/v1/forecast", params={"model": "elnino-lstm", "horizon": 14}).json()
+    assert result["strategy"] == "direct"
+    assert len(result["points"]) == 14
+
+
+def test_a_series_too_short_for_a_network_trains_naive_and_says_so(client: httpx.Client) -> None:
+    quarterly = "date,value\n" + "\n".join(
+        f"{2000 + i // 4}-{3 * (i % 4) + 1:02d}-01,{(i * 7) % 5 - 2}" for i in range(60)
+    )
+    response = upload_csv(client, "short", quarterly.encode(), "short.csv")
+    assert response.status_code == 201, response.text
+    version = trained_version(client, series_id=response.json()["id"], references=[])
+    assert version["spec"]["architecture"] == "naive"
+    assert "too short for a network" in version["bundle"]["choices"]["architecture"]["reason"]
