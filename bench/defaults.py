@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from app.ml.dataset import plan_dataset
+from app.ml.choices import resolve
 from app.ml.spec import TrainingSpec
 from bench.common import MSFT_CSV, machine
 
@@ -48,8 +48,8 @@ def main() -> None:
     print("| candidate | wall | epochs | holdout RMSE | naive RMSE | RMSE / naive |")
     print("|---|---|---|---|---|---|")
     for label, change in CANDIDATES.items():
-        spec = TrainingSpec.model_validate({**SPLIT, **change})
-        plan = plan_dataset(frame["High"], spec)
+        resolved = resolve(frame["High"], TrainingSpec.model_validate({**SPLIT, **change}), "B")
+        spec, plan = resolved.spec, resolved.plan
         started = time.perf_counter()
         result = train(plan, spec)
         wall = time.perf_counter() - started

@@ -1,0 +1,334 @@
+"""Forecast quality on any series: five real series × the default, the references and auto.
+
+    python -m bench.series            # the table (~40 min): rewrites its section of BENCHMARKS.md
+    python -m bench.series --quick    # two seeds, no auto, prints only
+    python -m bench.series --direct   # direct vs recursive LSTM at h = 1, 5, 20, prints only
+    python -m bench.series --timing   # default and auto jobs through the API, 10,000 points
+    python -m bench.series --msft-folds 3   # auto vs naive on MSFT yearly walk-forward folds
+
+Series (``tests/data``, see its README): MSFT ``High`` (a price), monthly sunspots (zeros, an
+~11-year cycle), half-hourly electricity demand (daily and weekly seasons), monthly El Niño
+1+2 sea temperatures (a yearly season) and the quarterly US real interest rate (negatives,
+short). For each, the last 20 % is held out and every forecaster makes one-step forecasts from
+the true history over it, as the service's report does (the same code: ``app.ml``): naive,
+seasonal naive, the statistical references fitted on the training part with the service's
+budget, the default spec (LSTM; 5 seeds, mean and spread), the default GRU, and ``auto``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from app.config import Settings
+from app.ml.calendar import infer_frequency
+from app.ml.choices import Resolved, resolve
+from app.ml.dataset import DatasetPlan
+from app.ml.evaluate import evaluate, forecast_origins
+from app.ml.inference import PointForecaster
+from app.ml.metrics import rmse
+from app.ml.references import fit_references
+from app.ml.spec import BacktestSpec, TrainingSpec
+from app.ml.tournament import run_tournament
+from bench.common import ROOT, machine
+
+DATA = ROOT / "tests" / "data"
+BENCHMARKS = ROOT / "BENCHMARKS.md"
+BEGIN, END = "<!-- series:begin -->", "<!-- series:end -->"
+SERIES = {
+    "MSFT High (daily)": ("msft_daily_1986_2016.csv", "High"),
+    "sunspots (monthly)": ("sunspots_monthly.csv", "value"),
+    "electricity demand (half-hourly)": ("taylor_halfhourly.csv", "value"),
+    "El Niño 1+2 SST (monthly)": ("elnino_monthly.csv", "value"),
+    "US real interest rate (quarterly)": ("realint_quarterly.csv", "value"),
+}
+SEEDS = (42, 43, 44, 45, 46)
+SETTINGS = Settings()
+
+
+def load(filename: str, column: str) -> pd.Series:
+    frame = pd.read_csv(DATA / filename)
+    index = pd.DatetimeIndex(pd.to_datetime(frame.iloc[:, 0]))
+    return pd.Series(frame[column].to_numpy(dtype=float), index=index)
+
+
+def resolved_default(series: pd.Series, **fields: Any) -> Resolved:
+    return resolve(series, TrainingSpec(**fields), infer_frequency(pd.DatetimeIndex(series.index)))
+
+
+def fit_network(plan: DatasetPlan, spec: TrainingSpec) -> tuple[PointForecaster, float]:
+    from app.ml.train import fit_forecaster
+
+    started = time.perf_counter()
+    fitted = fit_forecaster(plan, spec, season_length=spec.season_length or 1)
+    return fitted.forecaster, time.perf_counter() - started
+
+
+def one_step(forecaster: PointForecaster, plan: DatasetPlan) -> float:
+    origins = np.arange(plan.holdout_start, len(plan.prices))
+    predicted, actual = forecast_origins(forecaster, plan.prices, origins, 1)
+    return rmse(actual[:, 0], predicted[:, 0])
+
+
+@dataclass
+class Row:
+    series: str
+    points: int
+    choices: str
+    ratios: dict[str, float | None]
+    seconds: dict[str, float]
+    spread: float
+    notes: str
+
+
+def bench_series(name: str, series: pd.Series, seeds: tuple[int, ...], with_auto: bool) -> Row:
+    from app.ml.train import configure_tensorflow
+
+    configure_tensorflow(None)
+    default = resolved_default(series)
+    spec, plan = default.spec, default.plan
+    season = spec.season_length or 1
+    started = time.perf_counter()
+    refs = fit_references(
+        list(spec.references),
+        plan.prices[: plan.holdout_start],
+        season,
+        SETTINGS.reference_budget_s,
+    )
+    ref_seconds = time.perf_counter() - started
+    lstm_scores, lstm_seconds = [], []
+    evaluation = None
+    for seed in seeds:
+        forecaster, seconds = fit_network(plan, spec.model_copy(update={"seed": seed}))
+        if evaluation is None:
+            evaluation = evaluate(forecaster, plan, 1, season, refs)
+        lstm_scores.append(one_step(forecaster, plan))
+        lstm_seconds.append(seconds)
+    assert evaluation is not None
+    naive = evaluation.one_step.naive.rmse
+    ratios: dict[str, float | None] = {
+        "seasonal naive": (
+            evaluation.one_step.seasonal_naive.rmse / naive
+            if evaluation.one_step.seasonal_naive
+            else None
+        ),
+        **{
+            m: (evaluation.one_step.references[m].rmse / naive)
+            if m in evaluation.one_step.references
+            else None
+            for m in ("ets", "arima", "theta")
+        },
+        "default LSTM": float(np.mean(lstm_scores)) / naive,
+    }
+    gru = resolved_default(series, architecture="gru")
+    gru_forecaster, gru_seconds = fit_network(gru.plan, gru.spec)
+    ratios["default GRU"] = one_step(gru_forecaster, gru.plan) / naive
+    seconds = {
+        "references": ref_seconds,
+        "LSTM (mean)": float(np.mean(lstm_seconds)),
+        "GRU": gru_seconds,
+    }
+    notes = "; ".join(
+        f"{m} {fit.status}" for m, fit in evaluation.references.items() if fit.status != "fitted"
+    )
+    if with_auto:
+        auto = resolved_default(series, architecture="auto")
+        started = time.perf_counter()
+        winner, table = run_tournament(
+            auto.plan,
+            auto.spec,
+            budget_s=SETTINGS.auto_budget_s,
+            fit_network=lambda sub, s: fit_network(sub, s)[0],
+        )
+        forecaster = _fit_winner(auto.plan, winner)
+        ratios["auto"] = one_step(forecaster, auto.plan) / naive
+        seconds["auto"] = time.perf_counter() - started
+        notes = "; ".join(filter(None, [notes, f"auto chose {table.winner}"]))
+    spread = (max(lstm_scores) - min(lstm_scores)) / float(np.mean(lstm_scores))
+    choices = ", ".join(f"{k} {c.value}" for k, c in default.choices.items() if k != "architecture")
+    return Row(name, len(plan.prices), choices, ratios, seconds, spread, notes)
+
+
+def _fit_winner(plan: DatasetPlan, spec: TrainingSpec) -> PointForecaster:
+    from app.ml.baselines import fit_baseline
+    from app.ml.references import fit_reference
+
+    train = plan.prices[: plan.holdout_start]
+    if spec.is_baseline:
+        return fit_baseline(plan, spec, spec.season_length or 1)
+    if spec.is_reference:
+        return fit_reference(spec.reference_method, train, spec.season_length or 1)
+    return fit_network(plan, spec)[0]
+
+
+def table(rows: list[Row], seeds: int) -> str:
+    columns = list(rows[0].ratios)
+    lines = [
+        f"One-step RMSE ÷ naive on the last 20 % (lower is better; < 1 beats naive). "
+        f"Default LSTM: mean of {seeds} seeds; spread = (max − min) / mean of those seeds.",
+        "",
+        "| series | points | " + " | ".join(columns) + " | LSTM seed spread | best ref | "
+        "default ÷ best ref | auto ÷ best ref |",
+        "|---|---|" + "---|" * (len(columns) + 4),
+    ]
+    for r in rows:
+        refs = [r.ratios[m] for m in ("ets", "arima", "theta") if r.ratios.get(m) is not None]
+        best = min(refs) if refs else None
+        auto = r.ratios.get("auto")
+        cells = [f"{v:.3f}" if v is not None else "—" for v in r.ratios.values()]
+        lines.append(
+            f"| {r.series} | {r.points:,} | " + " | ".join(cells) + f" | {r.spread:.1%} | "
+            + (f"{best:.3f}" if best else "—") + " | "
+            + (f"{r.ratios['default LSTM'] / best:.3f}" if best else "—") + " | "
+            + (f"{auto / best:.3f}" if best and auto is not None else "—") + " |"
+        )  # fmt: skip
+    lines += ["", "| series | choices of the default | fit seconds | notes |", "|---|---|---|---|"]
+    for r in rows:
+        secs = ", ".join(f"{k} {v:.1f}" for k, v in r.seconds.items())
+        lines.append(f"| {r.series} | {r.choices} | {secs} | {r.notes or '—'} |")
+    return "\n".join(lines)
+
+
+def bench_direct() -> None:
+    """Recursive vs direct LSTM on each series: RMSE at h = 1, 5, 20 over the holdout."""
+    from app.ml.train import configure_tensorflow
+
+    configure_tensorflow(None)
+    print("\n| series | strategy | h=1 | h=5 | h=20 | fit s |\n|---|---|---|---|---|---|")
+    for name, (filename, column) in SERIES.items():
+        series = load(filename, column)
+        for strategy in ("recursive", "direct"):
+            resolved = resolved_default(series, strategy=strategy)
+            forecaster, seconds = fit_network(resolved.plan, resolved.spec)
+            plan = resolved.plan
+            origins = np.arange(plan.holdout_start, len(plan.prices))
+            predicted, actual = forecast_origins(forecaster, plan.prices, origins, 20)
+            cells = []
+            for h in (1, 5, 20):
+                ok = ~np.isnan(actual[:, h - 1])
+                cells.append(f"{rmse(actual[ok, h - 1], predicted[ok, h - 1]):.4g}")
+            print(f"| {name} | {strategy} | " + " | ".join(cells) + f" | {seconds:.1f} |")
+
+
+def bench_timing() -> None:
+    """Default and auto jobs through the API on a 10,000-point series, queued → succeeded."""
+    import httpx
+
+    from bench.common import database, server
+    from bench.training import run_job
+
+    rng = np.random.default_rng(0)
+    dates = pd.bdate_range("1980-01-01", periods=10_000)
+    values = 50 * np.exp(np.cumsum(rng.normal(0.0003, 0.015, len(dates))))
+    body = {
+        "name": "walk10k",
+        "observations": [
+            {"date": d.strftime("%Y-%m-%d"), "close": float(v)}
+            for d, v in zip(dates, values, strict=True)
+        ],
+    }
+    with (
+        database("sqlite") as url,
+        server(url) as srv,
+        httpx.Client(base_url=srv.base_url, timeout=120) as client,
+    ):
+        series_id = client.post("/v1/series", json=body).json()["id"]
+        print(
+            "\n| job | status | wall (202 → succeeded) | train s | served |\n|---|---|---|---|---|"
+        )
+        for label, spec in (("default", {}), ("auto", {"architecture": "auto"})):
+            job = run_job(client, {"series_id": series_id, **spec})
+            ref = job.get("model_version")
+            version = client.get(ref["url"]).json() if ref else {}
+            print(
+                f"| {label} | {job['status']} | {job['wall_s']:.1f} s | "
+                f"{version.get('train_seconds', float('nan')):.1f} | "
+                f"{version.get('spec', {}).get('architecture', '—')} |"
+            )
+
+
+def bench_msft_folds(folds: int) -> None:
+    """auto vs naive on MSFT yearly walk-forward folds (the last ``folds`` of bench.accuracy's
+    ten): auto refitted on the data before each cutoff, one-step RMSE over each fold's year."""
+    from app.ml.backtest import fold_layout
+
+    series = load(*SERIES["MSFT High (daily)"])
+    prices, dates = series.to_numpy(), pd.DatetimeIndex(series.index)
+    layout = fold_layout(len(prices), BacktestSpec(windows=10, step=252, horizon=20))[-folds:]
+    print(
+        "\n| cutoff | auto chose | auto RMSE | naive RMSE | auto ÷ naive |\n|---|---|---|---|---|"
+    )
+    ratios = []
+    for fold in layout:
+        cutoff = fold.cutoff
+        before = pd.Series(prices[: cutoff + 252], index=dates[: cutoff + 252])
+        test_start = dates[cutoff].date()
+        auto = resolve(before, TrainingSpec(architecture="auto", test_start=test_start), "B")
+        winner, tournament = run_tournament(
+            auto.plan,
+            auto.spec,
+            budget_s=SETTINGS.auto_budget_s,
+            fit_network=lambda sub, s: fit_network(sub, s)[0],
+        )
+        forecaster = _fit_winner(auto.plan, winner)
+        model = one_step(forecaster, auto.plan)
+        naive_plan = auto.plan
+        last = naive_plan.prices[naive_plan.holdout_start - 1 : -1]
+        naive = rmse(naive_plan.prices[naive_plan.holdout_start :], last)
+        ratios.append(model / naive)
+        print(
+            f"| {dates[cutoff]:%Y-%m-%d} | {tournament.winner} | {model:.4f} | {naive:.4f} | "
+            f"{model / naive:.4f} |"
+        )
+    print(f"\nmean auto ÷ naive over {len(ratios)} folds: {np.mean(ratios):.4f}")
+
+
+def write_section(text: str) -> None:
+    body = BENCHMARKS.read_text()
+    block = f"{BEGIN}\n{text}\n{END}"
+    if BEGIN in body:
+        body = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, body, flags=re.S)
+    else:
+        body += f"\n## Any series (`python -m bench.series`)\n\n{block}\n"
+    BENCHMARKS.write_text(body)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--direct", action="store_true")
+    parser.add_argument("--timing", action="store_true")
+    parser.add_argument("--msft-folds", type=int, default=0)
+    parser.add_argument("--only", help="a substring of one series name")
+    args = parser.parse_args()
+    if args.direct:
+        bench_direct()
+        return
+    if args.timing:
+        bench_timing()
+        return
+    if args.msft_folds:
+        bench_msft_folds(args.msft_folds)
+        return
+    seeds = SEEDS[:2] if args.quick else SEEDS
+    rows = []
+    for name, (filename, column) in SERIES.items():
+        if args.only and args.only not in name:
+            continue
+        started = time.perf_counter()
+        rows.append(bench_series(name, load(filename, column), seeds, with_auto=not args.quick))
+        print(f"{name}: {time.perf_counter() - started:.0f} s", flush=True)
+    text = f"{machine()}\n\n" + table(rows, len(seeds))
+    print(text)
+    if not args.quick and not args.only:
+        write_section(text)
+
+
+if __name__ == "__main__":
+    main()
