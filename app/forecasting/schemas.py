@@ -168,6 +168,9 @@ class BacktestFoldSummary(BaseModel):
     naive_rmse: float
     drift_rmse: float
     seasonal_naive_rmse: float | None
+    references_rmse: dict[str, float] = Field(
+        default_factory=dict, description="One-step RMSE of each statistical reference."
+    )
     skill_vs_naive: float | None
     coverage_80: float | None
     coverage_95: float | None
@@ -178,6 +181,7 @@ class BacktestMeans(BaseModel):
     naive_rmse: float
     drift_rmse: float
     seasonal_naive_rmse: float | None
+    references_rmse: dict[str, float] = Field(default_factory=dict)
     skill_vs_naive: float | None
     coverage: dict[str, float | None] | None
 

@@ -18,7 +18,7 @@ code as the baseline architectures.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -39,7 +39,8 @@ from app.ml.dataset import DatasetError, DatasetPlan, plan_dataset, select_range
 from app.ml.evaluate import FittedForecaster, holdout_intervals
 from app.ml.inference import PointForecaster
 from app.ml.records import BacktestResult
-from app.ml.spec import MAX_BACKTEST_FORECASTS, BacktestSpec, TrainingSpec
+from app.ml.references import fit_references
+from app.ml.spec import MAX_BACKTEST_FORECASTS, BacktestSpec, ReferenceMethod, TrainingSpec
 
 __all__ = ["MAX_FORECAST_ROWS", "Fit", "Fold", "OnFold", "check_folds", "fold_layout",
            "fold_plan", "run_backtest"]  # fmt: skip
@@ -162,8 +163,12 @@ def run_backtest(
     fixed: FittedForecaster | PointForecaster | None = None,
     earliest_cutoff: int = 0,
     on_fold: OnFold | None = None,
+    references: Sequence[ReferenceMethod] = (),
+    reference_budget_s: float = 20.0,
 ) -> BacktestResult:
-    """Score ``fit`` (refit on every fold) or ``fixed`` (one version) on rolling-origin folds.
+    """Score ``fit`` (refit on every fold) or ``fixed`` (one version) on rolling-origin folds,
+    next to the baselines and the statistical ``references``, fitted on the data before each
+    cutoff (each within ``reference_budget_s``).
 
     ``prices``/``dates``: the selected range (e.g. a DatasetPlan's). Metrics are in the units of
     the values. Raises DatasetError when the data cannot hold the folds.
@@ -197,7 +202,10 @@ def run_backtest(
         if scored.cancelled:
             cancelled = True
             break
-        errors = fold_errors(prices, fold, scored, horizon, season_length)
+        fits = fit_references(
+            list(references), prices[: fold.cutoff], season_length, reference_budget_s
+        )
+        errors = fold_errors(prices, fold, scored, horizon, season_length, fits)
         rows.append(fold_row(dates, plan, fold, scored, errors, fit_seconds, fixed is None))
         pooled.append(errors)
         if on_fold is not None and not on_fold(fold.index + 1, len(folds)):

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,9 @@ from app.ml.evaluate import baseline_forecasts, forecast_origins, interval_histo
 from app.ml.inference import PointForecaster
 from app.ml.intervals import LEVELS, Intervals, inside
 from app.ml.metrics import mae, mape, naive_scale, rmse, skill
+
+if TYPE_CHECKING:
+    from app.ml.references import ReferenceFit
 
 # One-step rows (Nixtla-style, with a cutoff column) are returned up to this many origins.
 MAX_FORECAST_ROWS = 10_000
@@ -58,6 +62,7 @@ def fold_errors(
     scored: Scored,
     horizon: int,
     season_length: int,
+    references: Mapping[str, ReferenceFit] | None = None,
 ) -> FoldErrors:
     origins = np.arange(fold.cutoff, fold.end)
     predicted, actual = forecast_origins(scored.forecaster, prices, origins, horizon)
@@ -66,6 +71,9 @@ def fold_errors(
     train = prices[: fold.cutoff]
     series: dict[str, np.ndarray | None] = {"model": predicted}
     series.update(baseline_forecasts(train, prices, origins, horizon, season_length))
+    for method, fit in (references or {}).items():
+        if fit.forecaster is not None:
+            series[method] = forecast_origins(fit.forecaster, prices, origins, horizon)[0]
     covered = bounds = None
     if scored.intervals is not None:
         intervals = scored.intervals
@@ -118,14 +126,19 @@ def _skills(one_step: dict[str, Any]) -> dict[str, float | None]:
     }
 
 
-def _multi(per_step: dict[str, list[float] | None]) -> dict[str, dict[str, float] | None]:
+def _multi(per_step: dict[str, Any]) -> dict[str, Any]:
     """The two readings of "H-step RMSE": at step H, and averaged over steps 1…H."""
-    return {
-        name: None
-        if steps is None
-        else {"rmse_at_horizon": steps[-1], "rmse_mean_over_steps": float(np.mean(steps))}
-        for name, steps in per_step.items()
+
+    def reading(steps: list[float] | None) -> dict[str, float] | None:
+        if steps is None:
+            return None
+        return {"rmse_at_horizon": steps[-1], "rmse_mean_over_steps": float(np.mean(steps))}
+
+    out: dict[str, Any] = {
+        name: reading(steps) for name, steps in per_step.items() if name != "references"
     }
+    out["references"] = {n: reading(s) for n, s in per_step.get("references", {}).items()}
+    return out
 
 
 def _coverage(errors: list[FoldErrors], one_step: bool) -> dict[str, float] | None:
@@ -144,6 +157,18 @@ def _coverage(errors: list[FoldErrors], one_step: bool) -> dict[str, float] | No
     return out
 
 
+def reference_names(errors: list[FoldErrors]) -> list[str]:
+    """The references every one of these folds has forecasts of."""
+    names = [n for n in errors[0].predicted if n != "model" and n not in METHODS] if errors else []
+    return [n for n in names if all(e.predicted.get(n) is not None for e in errors)]
+
+
+def _with_references(
+    values: dict[str, Any], errors: list[FoldErrors], score: Callable[[list[FoldErrors], str], Any]
+) -> dict[str, Any]:
+    return {**values, "references": {n: score(errors, n) for n in reference_names(errors)}}
+
+
 def fold_row(
     dates: pd.DatetimeIndex,
     plan: DatasetPlan,
@@ -156,7 +181,10 @@ def fold_row(
     names = ["model", *METHODS]
     one_step: dict[str, Any] = {name: _one_step([errors], name) for name in names}
     one_step.update(_skills(one_step))
-    per_step = {name: _per_step([errors], name) for name in names}
+    one_step = _with_references(one_step, [errors], _one_step)
+    per_step = _with_references(
+        {name: _per_step([errors], name) for name in names}, [errors], _per_step
+    )
     last_actual = min(fold.end - 1 + errors.actual.shape[1] - 1, len(dates) - 1)
     return {
         "fold": fold.index + 1,
@@ -208,15 +236,30 @@ def aggregate(rows: list[dict[str, Any]], errors: list[FoldErrors]) -> dict[str,
         )
     pooled_one: dict[str, Any] = {name: _one_step(errors, name) for name in names}
     pooled_one.update(_skills(pooled_one))
-    pooled_steps = {name: _per_step(errors, name) for name in names}
+    pooled_one = _with_references(pooled_one, errors, _one_step)
+    pooled_steps = _with_references(
+        {name: _per_step(errors, name) for name in names}, errors, _per_step
+    )
+    common = reference_names(errors)
+    mean_one["references"] = {
+        n: {
+            k: _mean([row["one_step"]["references"][n][k] for row in rows])
+            for k in ("rmse", "mae", "mape", "mase")
+        }
+        for n in common
+    }
+    mean_steps_refs = {
+        n: np.mean([row["per_step_rmse"]["references"][n] for row in rows], axis=0).tolist()
+        for n in common
+    }
     coverage_rows = [row["coverage"] for row in rows]
     return {
         "folds": len(rows),
         "nominal": {str(level): level / 100 for level in LEVELS},
         "mean": {
             "one_step": mean_one,
-            "per_step_rmse": mean_steps,
-            "multi_step": _multi(mean_steps),
+            "per_step_rmse": {**mean_steps, "references": mean_steps_refs},
+            "multi_step": _multi({**mean_steps, "references": mean_steps_refs}),
             "coverage": None
             if any(c is None for c in coverage_rows)
             else {k: _mean([c[k] for c in coverage_rows]) for k in coverage_rows[0]},

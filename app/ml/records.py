@@ -155,6 +155,9 @@ class ByForecaster(Record, Generic[T]):
     naive: T | None
     drift: T | None
     seasonal_naive: T | None
+    references: dict[str, T] = Field(
+        default_factory=dict, description="Each statistical reference fitted on every fold."
+    )
 
 
 class HorizonRmse(Record):

@@ -418,6 +418,8 @@ def _backtest(
         fixed=fixed,
         earliest_cutoff=earliest,
         on_fold=on_fold,
+        references=[m for m in spec.references if m != spec.architecture],
+        reference_budget_s=settings.reference_budget_s,
     )
     if result.cancelled:
         raise Cancelled
