@@ -141,3 +141,22 @@ def test_on_fold_can_cancel() -> None:
     assert calls == [(1, 4), (2, 4)]
     assert result["cancelled"] is True
     assert len(result["folds"]) == 2
+
+
+def test_every_fold_scores_the_statistical_references_on_the_same_points() -> None:
+    values = random_walk(400)
+    spec = TrainingSpec(architecture="naive")
+    result = run_backtest(
+        values.to_numpy(), pd.DatetimeIndex(values.index), spec,
+        BacktestSpec(windows=2, step=20, horizon=5), season_length=5,
+        fit=lambda plan: fitted_baseline(plan, spec, 5, 5), references=["ets", "theta"],
+    )  # fmt: skip
+    assert result.aggregate is not None
+    for fold in result.folds:
+        assert set(fold.one_step.references) == {"ets", "theta"}
+        assert len(fold.per_step_rmse.references["theta"]) == 5
+    assert set(result.aggregate.mean.one_step.references) == {"ets", "theta"}
+    assert set(result.aggregate.pooled.multi_step.references) == {"ets", "theta"}
+    # on a random walk the references are close to naive, as they should be
+    ets = result.aggregate.pooled.one_step.references["ets"].rmse
+    assert 0.9 < ets / result.aggregate.pooled.one_step.naive.rmse < 1.1
