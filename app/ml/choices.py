@@ -79,7 +79,7 @@ def choose(
     """The spec with every unset choice filled in from the training data, and why.
 
     - target transform: log returns for a strictly positive series (moves scale with the
-      level), differences otherwise (zeros, negatives);
+      level), differences otherwise (zeros, negatives anywhere in the range);
     - season length: the frequency's natural season, or the data's dominant cycle where the
       frequency has none;
     - window: 20, or one more than the dominant cycle (up to MAX_AUTO_WINDOW) so that every
@@ -93,17 +93,19 @@ def choose(
     if spec.target_transform is not None:
         transform = spec.target_transform
         choices["target_transform"] = Choice(value=transform, reason="set in the spec")
-    elif bool((train > 0).all()):
+    elif bool((np.asarray(values) > 0).all()):
         transform = "log_return"
         choices["target_transform"] = Choice(
-            value=transform, reason="every training value is positive: relative moves"
+            value=transform, reason="every value is positive: relative moves"
         )
     else:
+        # Over every value, not the training part only: forecasts are made from the holdout's
+        # history too, and a log return of a value ≤ 0 does not exist.
         transform = "difference"
-        non_positive = int((train <= 0).sum())
+        non_positive = int((np.asarray(values) <= 0).sum())
         choices["target_transform"] = Choice(
             value=transform,
-            reason=f"{non_positive} training value(s) ≤ 0 rule out log returns: differences",
+            reason=f"{non_positive} value(s) ≤ 0 rule out log returns: differences",
         )
 
     natural = season_length_for(frequency)
@@ -172,8 +174,9 @@ class Resolved:
 def resolve(series: pd.Series, spec: TrainingSpec, frequency: str | None) -> Resolved:
     """Make the spec's choices on the series and plan its split, or raise DatasetError.
 
-    An unset architecture is ``lstm``; where the series is too short for it, the naive
-    baseline, said plainly in ``choices["architecture"]``. ``auto`` is planned like the
+    An unset architecture is ``lstm``; where the series is too short for it (with the window
+    chosen here, not one the spec asks for), the naive baseline, said plainly in
+    ``choices["architecture"]``. ``auto`` is planned like the
     default network, so its holdout is the one the default would have.
     """
     dates, values = select_range(series, spec)
@@ -193,6 +196,8 @@ def resolve(series: pd.Series, spec: TrainingSpec, frequency: str | None) -> Res
     except NeedsPositive:
         raise
     except DatasetError as exc:
+        if spec.window is not None:  # a window asked for that does not fit: say so
+            raise
         resolved = resolved.model_copy(update={"architecture": "naive"})
         plan = plan_dataset(series, resolved, season_length=resolved.season_length)
         choices["architecture"] = Choice(

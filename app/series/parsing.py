@@ -14,6 +14,7 @@ import re
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import IO, Any, Literal
 
 import numpy as np
@@ -222,6 +223,18 @@ def _validate(
     return parsed
 
 
+def _bad_date(cell: Any) -> str:
+    """Why a date cell did not parse: empty, beyond what pandas holds (it coerces dates past
+    2262 to NaT; ISO dates are recognised as such), or not a date at all."""
+    if pd.isna(cell):
+        return "empty date"
+    try:
+        when = datetime.fromisoformat(str(cell).strip())
+    except ValueError:
+        return f"unparseable date '{cell}'"
+    return f"date {when.replace(tzinfo=None)} out of range"
+
+
 def _parse_dates(
     column: pd.Series, rows: np.ndarray, name: str, errors: list[ErrorItem]
 ) -> pd.DatetimeIndex:
@@ -234,9 +247,7 @@ def _parse_dates(
         parsed = pd.to_datetime(column, errors="coerce", utc=True).dt.tz_localize(None)
     bad = parsed.isna().to_numpy()
     for i in np.flatnonzero(bad)[:50]:
-        cell = column.iloc[i]
-        message = "empty date" if pd.isna(cell) else f"unparseable date '{cell}'"
-        errors.append(ErrorItem(row=int(rows[i]), column=name, message=message))
+        errors.append(ErrorItem(row=int(rows[i]), column=name, message=_bad_date(column.iloc[i])))
     index = pd.DatetimeIndex(parsed).as_unit("us")
     out_of_range = ~bad & ((index < EARLIEST_DATE) | (index > LATEST_DATE))
     for i in np.flatnonzero(out_of_range)[:20]:

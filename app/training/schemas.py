@@ -25,7 +25,6 @@ TUTORIAL_LSTM: dict[str, JsonValue] = {
     "scaler": "minmax",
     "target_transform": "level",
     "ensemble": 1,
-    "references": [],
     "patience": None,
     "validation_fraction": 0,
 }

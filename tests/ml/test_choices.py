@@ -50,12 +50,21 @@ def test_a_trend_has_no_cycle() -> None:
     assert dominant_cycle(np.full(500, 3.0)) is None  # a flat series neither
 
 
-def test_the_holdout_never_informs_the_choices() -> None:
+def test_the_holdout_never_informs_the_window() -> None:
+    rng = np.random.default_rng(1)
+    t = np.arange(1000)
+    cycle = 50 + 20 * np.sin(2 * np.pi * t / 60)
+    values = np.where(t < 800, 50 + rng.normal(0, 2, len(t)), cycle)  # a cycle in the holdout only
+    resolved = resolve(monthly(values), TrainingSpec(), "MS")
+    assert resolved.spec.window == BASE_WINDOW
+
+
+def test_a_holdout_that_turns_negative_still_trains_by_default() -> None:
     values = random_walk(400).to_numpy()
-    values[-50:] = -1.0  # only the holdout goes negative
+    values[-50:] = -1.0
     series = pd.Series(values, index=pd.bdate_range("2010-01-04", periods=len(values)))
     resolved = resolve(series, TrainingSpec(), "B")
-    assert resolved.spec.target_transform == "log_return"
+    assert resolved.spec.target_transform == "difference"
 
 
 def test_explicit_fields_win() -> None:

@@ -38,7 +38,7 @@ def test_version_without_seasonal_naive_still_reports(
 ) -> None:
     # 300 observations, a holdout of 60: a season of 500 never fits before it.
     series_id = random_walk_series(client)
-    train(client, series_id, architecture="naive", season_length=500)
+    train(client, series_id, architecture="naive", season_length=500, references=[])
     version = read_ok(client, f"/v1/models/{MODEL}/versions/1")
     assert version["metrics"]["seasonal_naive"] is None
     assert version["metrics"]["multi_step"]["seasonal_naive_rmse"] is None

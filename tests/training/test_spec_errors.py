@@ -63,7 +63,9 @@ def test_spec_shape_errors(client: httpx.Client, spec: dict[str, Any], loc: str)
     assert any(e["loc"].startswith(loc) for e in body["errors"]), body["errors"]
 
 
-def test_log_returns_need_positive_prices(client: httpx.Client) -> None:
+def test_log_returns_need_positive_prices_and_the_default_needs_none(
+    client: httpx.Client,
+) -> None:
     observations = [
         {"date": f"2024-{1 + i // 28:02d}-{1 + i % 28:02d}", "value": float(i % 7 - 1)}
         for i in range(200)
@@ -71,12 +73,14 @@ def test_log_returns_need_positive_prices(client: httpx.Client) -> None:
     series_id = client.post(
         "/v1/series", json={"name": "signed", "observations": observations}
     ).json()["id"]
-    body = assert_problem(client.post("/v1/training-jobs", json={"series_id": series_id}), 422)
+    asked = {"series_id": series_id, "target_transform": "log_return"}
+    body = assert_problem(client.post("/v1/training-jobs", json=asked), 422)
     assert "needs positive values" in body["detail"]
-    ok = client.post(
-        "/v1/training-jobs",
-        json={"series_id": series_id, "target_transform": "level", "epochs": 1, "units": 4},
-    )
-    assert ok.status_code == 202
+    for spec in ({"target_transform": "level"}, {}):  # the default chooses differences
+        ok = client.post(
+            "/v1/training-jobs",
+            json={"series_id": series_id, "epochs": 1, "units": 4, "ensemble": 1, **spec},
+        )
+        assert ok.status_code == 202, ok.text
     job_id = ok.json()["id"]
     client.post(f"/v1/training-jobs/{job_id}/cancel")
