@@ -99,8 +99,8 @@ class TrainingSpec(BaseModel):
         default=None,
         ge=1,
         le=65536,
-        description="Unset: 64 for every 32 steps of window (up to 512): a long window makes "
-        "each step dearer, so fewer, larger steps.",
+        description="Unset: 64 for every 32 steps of window, or enough for about 32 steps per "
+        "epoch on a long series (up to 512): on CPUs few large steps beat many small ones.",
     )
     optimizer: Optimizer = "adam"
     learning_rate: float | None = Field(
