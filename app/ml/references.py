@@ -33,8 +33,10 @@ MAX_SEASONAL_ARIMA_VALUES = 1500
 # Values of history a fitted reference forecasts from (its filter restarts on them): enough
 # for four seasons, at least 200.
 MIN_HISTORY = 200
-# Fewest training values a reference is fitted on.
+# Fewest training values a reference is fitted on, and the most (the latest ones): on 8,000
+# values the three took 11.6 s of both cores here, on the last 3,000 2.0 s.
 MIN_FIT_VALUES = 10
+MAX_FIT_VALUES = 3000
 
 FitStatus = Literal["fitted", "failed", "timed_out"]
 
@@ -116,7 +118,11 @@ def fit_reference(
         raise ValueError(f"{len(y)} training values; at least {MIN_FIT_VALUES} are needed")
     if method == "theta" and season_length > 1 and len(y) < 2 * season_length:
         season_length = 1
+    if len(y) > MAX_FIT_VALUES:
+        y = y[-MAX_FIT_VALUES:]
     model, config = _model(method, season_length, len(y))
+    if len(y) == MAX_FIT_VALUES:
+        config += f" on the last {MAX_FIT_VALUES:,} training values"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model.fit(y)
