@@ -33,7 +33,7 @@ def build_network(spec: TrainingSpec) -> Networks:
     # prediction is the bias, i.e. the mean move) and departs from it only as far as training
     # pays; random output weights add seed-dependent noise that recursion compounds.
     start_flat = spec.transform != "level"
-    for member in range(spec.ensemble):
+    for member in range(spec.members):
         x = keras.layers.Flatten()(inputs) if spec.kind == "mlp" else inputs
         for i in range(spec.layers):
             if spec.kind == "mlp":
@@ -54,7 +54,7 @@ def build_network(spec: TrainingSpec) -> Networks:
     trained = keras.Model(inputs, outputs if len(outputs) > 1 else outputs[0], name=name)
     trained.compile(optimizer=_optimizer(spec), loss="mean_squared_error")
     served = (
-        keras.Model(inputs, keras.layers.Average()(outputs), name=f"{name}_x{spec.ensemble}")
+        keras.Model(inputs, keras.layers.Average()(outputs), name=f"{name}_x{spec.members}")
         if len(outputs) > 1
         else trained
     )

@@ -96,7 +96,7 @@ def train(plan: DatasetPlan, spec: TrainingSpec, on_epoch: EpochHook | None = No
     y = scaler.transform(data.y[:n_in]).astype(np.float32)
     n_val = min(plan.validation_samples, n_in // 2)
     n_train = n_in - n_val
-    members = spec.ensemble
+    members = spec.members
 
     def targets(part: np.ndarray) -> np.ndarray | list[np.ndarray]:
         return [part] * members if members > 1 else part

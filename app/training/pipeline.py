@@ -325,7 +325,7 @@ def _save_network(
         "onnx_max_abs_diff": onnx_diff,
         "outputs": spec.outputs,
         "strategy": spec.strategy,
-        "ensemble": spec.ensemble,
+        "ensemble": spec.members,
     }
 
 

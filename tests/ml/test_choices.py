@@ -22,6 +22,8 @@ def test_a_positive_price_gets_log_returns_and_the_base_window() -> None:
     assert resolved.spec.season_length == 5
     assert resolved.spec.architecture == "lstm"
     assert set(resolved.choices) >= {"target_transform", "window", "season_length", "batch_size"}
+    assert resolved.spec.ensemble == 8  # a short series: members are cheap
+    assert resolve(random_walk(3000), TrainingSpec(), "B").spec.ensemble == 3
     assert all(choice.reason for choice in resolved.choices.values())
 
 

@@ -46,8 +46,9 @@ def test_default_spec_beats_seasonal_naive_on_a_seasonal_series(architecture: st
 def test_same_spec_data_and_seed_give_the_same_metrics() -> None:
     values = random_walk(260, seed=7)
     spec = TrainingSpec(
-        units=4, epochs=2, window=10, batch_size=32, seed=3, target_transform="log_return"
-    )
+        units=4, epochs=2, window=10, batch_size=32, seed=3, target_transform="log_return",
+        ensemble=2,
+    )  # fmt: skip
     runs = []
     for _ in range(2):
         runs.append(
