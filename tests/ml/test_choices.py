@@ -70,7 +70,9 @@ def test_a_holdout_that_turns_negative_still_trains_by_default() -> None:
 
 
 def test_explicit_fields_win() -> None:
-    spec = TrainingSpec(window=7, target_transform="level", season_length=3, batch_size=16)
+    spec = TrainingSpec(
+        window=7, target_transform="level", season_length=3, batch_size=16, ensemble=2
+    )
     resolved = resolve(random_walk(400), spec, "B")
     assert (resolved.spec.window, resolved.spec.target_transform) == (7, "level")
     assert (resolved.spec.season_length, resolved.spec.batch_size) == (3, 16)
