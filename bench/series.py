@@ -242,7 +242,12 @@ def bench_timing() -> None:
         print(
             "\n| job | status | wall (202 → succeeded) | train s | served |\n|---|---|---|---|---|"
         )
-        for label, spec in (("default", {}), ("auto", {"architecture": "auto"})):
+        runs = (
+            ("default, first job after start", {}),
+            ("default", {"model_name": "again"}),
+            ("auto", {"architecture": "auto"}),
+        )
+        for label, spec in runs:
             job = run_job(client, {"series_id": series_id, **spec})
             ref = job.get("model_version")
             version = client.get(ref["url"]).json() if ref else {}
