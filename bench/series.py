@@ -27,14 +27,17 @@ import numpy as np
 import pandas as pd
 
 from app.config import Settings
+from app.ml.baselines import fit_method
 from app.ml.calendar import infer_frequency
 from app.ml.choices import Resolved, resolve
 from app.ml.dataset import DatasetPlan
 from app.ml.evaluate import evaluate, forecast_origins
 from app.ml.inference import PointForecaster
 from app.ml.metrics import rmse
+from app.ml.records import Tournament
 from app.ml.references import fit_references
 from app.ml.spec import BacktestSpec, TrainingSpec
+from app.ml.tournament import one_step_rmse as one_step
 from app.ml.tournament import run_tournament
 from bench.common import ROOT, machine
 
@@ -70,10 +73,15 @@ def fit_network(plan: DatasetPlan, spec: TrainingSpec) -> tuple[PointForecaster,
     return fitted.forecaster, time.perf_counter() - started
 
 
-def one_step(forecaster: PointForecaster, plan: DatasetPlan) -> float:
-    origins = np.arange(plan.holdout_start, len(plan.prices))
-    predicted, actual = forecast_origins(forecaster, plan.prices, origins, 1)
-    return rmse(actual[:, 0], predicted[:, 0])
+def auto_forecaster(auto: Resolved) -> tuple[PointForecaster, Tournament]:
+    """The tournament on a resolved ``auto`` spec, and its winner fitted on the training part."""
+    winner, table = run_tournament(
+        auto.plan,
+        auto.spec,
+        budget_s=SETTINGS.auto_budget_s,
+        fit_network=lambda sub, s: fit_network(sub, s)[0],
+    )
+    return _fit_winner(auto.plan, winner), table
 
 
 @dataclass
@@ -140,13 +148,7 @@ def bench_series(name: str, series: pd.Series, seeds: tuple[int, ...], with_auto
     if with_auto:
         auto = resolved_default(series, architecture="auto")
         started = time.perf_counter()
-        winner, table = run_tournament(
-            auto.plan,
-            auto.spec,
-            budget_s=SETTINGS.auto_budget_s,
-            fit_network=lambda sub, s: fit_network(sub, s)[0],
-        )
-        forecaster = _fit_winner(auto.plan, winner)
+        forecaster, table = auto_forecaster(auto)
         ratios["auto"] = one_step(forecaster, auto.plan) / naive
         seconds["auto"] = time.perf_counter() - started
         notes = "; ".join(filter(None, [notes, f"auto chose {table.winner}"]))
@@ -275,17 +277,11 @@ def bench_msft_folds(folds: int) -> None:
         before = pd.Series(prices[: cutoff + 252], index=dates[: cutoff + 252])
         test_start = dates[cutoff].date()
         auto = resolve(before, TrainingSpec(architecture="auto", test_start=test_start), "B")
-        winner, tournament = run_tournament(
-            auto.plan,
-            auto.spec,
-            budget_s=SETTINGS.auto_budget_s,
-            fit_network=lambda sub, s: fit_network(sub, s)[0],
-        )
-        forecaster = _fit_winner(auto.plan, winner)
+        forecaster, tournament = auto_forecaster(auto)
         model = one_step(forecaster, auto.plan)
-        naive_plan = auto.plan
-        last = naive_plan.prices[naive_plan.holdout_start - 1 : -1]
-        naive = rmse(naive_plan.prices[naive_plan.holdout_start :], last)
+        naive = one_step(
+            fit_method("naive", auto.plan.prices[: auto.plan.holdout_start], 1), auto.plan
+        )
         ratios.append(model / naive)
         print(
             f"| {dates[cutoff]:%Y-%m-%d} | {tournament.winner} | {model:.4f} | {naive:.4f} | "

@@ -19,6 +19,7 @@ import numpy as np
 
 from app.ml.baselines import fit_method
 from app.ml.dataset import DatasetPlan, first_target
+from app.ml.evaluate import forecast_origins
 from app.ml.inference import PointForecaster
 from app.ml.metrics import rmse
 from app.ml.records import Candidate, Tournament
@@ -79,12 +80,11 @@ def validation_plan(plan: DatasetPlan, spec: TrainingSpec) -> DatasetPlan | None
     )
 
 
-def one_step_rmse(forecaster: PointForecaster, sub: DatasetPlan) -> float:
-    origins = np.arange(sub.holdout_start, len(sub.prices))
-    need = forecaster.history_needed
-    histories = np.stack([sub.prices[t - need : t] for t in origins])
-    predicted = forecaster.recursive(histories, 1)[:, 0]
-    return rmse(sub.prices[origins], predicted)
+def one_step_rmse(forecaster: PointForecaster, plan: DatasetPlan) -> float:
+    """RMSE of one-step forecasts from the true history over the plan's holdout."""
+    origins = np.arange(plan.holdout_start, len(plan.prices))
+    predicted, actual = forecast_origins(forecaster, plan.prices, origins, 1)
+    return rmse(actual[:, 0], predicted[:, 0])
 
 
 def run_tournament(
