@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -44,15 +43,13 @@ from app.ml.dataset import DatasetPlan
 from app.ml.evaluate import FittedForecaster, fitted_baseline, recursive_holdout
 from app.ml.intervals import calibrate, residuals
 from app.ml.spec import BacktestSpec, TrainingSpec
-from bench.common import MSFT_CSV, OUT, ROOT, machine
+from bench.common import MSFT_CSV, OUT, machine, write_benchmarks_section
 
 TARGET = "High"
 SEASON = 5  # business days: a week
 FOLDS = BacktestSpec(windows=10, step=252, horizon=20)
 QUICK_FOLDS = BacktestSpec(windows=3, step=252, horizon=20)
 TUTORIAL_HOLDOUT = 0.05  # of the ~5,200 sessions before the first cutoff: about one year
-BENCHMARKS = ROOT / "BENCHMARKS.md"
-BEGIN, END = "<!-- accuracy:begin -->", "<!-- accuracy:end -->"
 
 
 def tutorial_specs() -> dict[str, TrainingSpec]:
@@ -328,18 +325,6 @@ def section(results: list[dict[str, Any]], started: str, wall: float) -> str:
     )
 
 
-def rewrite_benchmarks(text: str) -> None:
-    current = BENCHMARKS.read_text()
-    block = f"{BEGIN}\n{text}\n{END}"
-    if BEGIN in current and END in current:
-        updated = re.sub(
-            re.escape(BEGIN) + r".*?" + re.escape(END), lambda _: block, current, flags=re.S
-        )
-    else:
-        updated = current.rstrip("\n") + "\n\n## Accuracy (`python -m bench.accuracy`)\n\n" + block
-    BENCHMARKS.write_text(updated if updated.endswith("\n") else updated + "\n")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 folds, no tutorials, no rewrite")
@@ -362,7 +347,7 @@ def main() -> None:
     out = Path(OUT / ("accuracy-quick.json" if args.quick else "accuracy.json"))
     out.write_text(json.dumps(results))
     if not args.quick:
-        rewrite_benchmarks(text)
+        write_benchmarks_section("accuracy", "## Accuracy (`python -m bench.accuracy`)", text)
         print(f"\nBENCHMARKS.md updated; full results in {out}")
 
 

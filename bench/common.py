@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import socket
 import subprocess
 import sys
@@ -20,11 +21,25 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS = ROOT / "BENCHMARKS.md"
 OUT = ROOT / "bench" / "out"
 MSFT_CSV = ROOT / "tests" / "data" / "msft_daily_1986_2016.csv"  # see tests/data/README.md
 ADMIN_POSTGRES_URL = os.environ.get(
     "FORECAST_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
+
+
+def write_benchmarks_section(name: str, heading: str, text: str) -> None:
+    """Replace the ``<!-- name:begin -->`` … ``<!-- name:end -->`` block of BENCHMARKS.md with
+    ``text``, or append it under ``heading`` the first time."""
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    body = BENCHMARKS.read_text()
+    block = f"{begin}\n{text}\n{end}"
+    if begin in body and end in body:
+        body = re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda _: block, body, flags=re.S)
+    else:
+        body = body.rstrip("\n") + f"\n\n{heading}\n\n{block}\n"
+    BENCHMARKS.write_text(body)
 
 
 def machine() -> str:

@@ -18,7 +18,6 @@ budget, the default spec (LSTM; 5 seeds, mean and spread), the default GRU, and 
 from __future__ import annotations
 
 import argparse
-import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -39,11 +38,9 @@ from app.ml.references import fit_references
 from app.ml.spec import BacktestSpec, TrainingSpec
 from app.ml.tournament import one_step_rmse as one_step
 from app.ml.tournament import run_tournament
-from bench.common import ROOT, machine
+from bench.common import ROOT, machine, write_benchmarks_section
 
 DATA = ROOT / "tests" / "data"
-BENCHMARKS = ROOT / "BENCHMARKS.md"
-BEGIN, END = "<!-- series:begin -->", "<!-- series:end -->"
 SERIES = {
     "MSFT High (daily)": ("msft_daily_1986_2016.csv", "High"),
     "sunspots (monthly)": ("sunspots_monthly.csv", "value"),
@@ -290,16 +287,6 @@ def bench_msft_folds(folds: int) -> None:
     print(f"\nmean auto ÷ naive over {len(ratios)} folds: {np.mean(ratios):.4f}")
 
 
-def write_section(text: str) -> None:
-    body = BENCHMARKS.read_text()
-    block = f"{BEGIN}\n{text}\n{END}"
-    if BEGIN in body:
-        body = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, body, flags=re.S)
-    else:
-        body += f"\n## Any series (`python -m bench.series`)\n\n{block}\n"
-    BENCHMARKS.write_text(body)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true")
@@ -328,7 +315,7 @@ def main() -> None:
     text = f"{machine()}\n\n" + table(rows, len(seeds))
     print(text)
     if not args.quick and not args.only:
-        write_section(text)
+        write_benchmarks_section("series", "## Any series (`python -m bench.series`)", text)
 
 
 if __name__ == "__main__":
