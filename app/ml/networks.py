@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import keras
+import numpy as np
 
 from app.ml.spec import TrainingSpec
 
@@ -23,12 +24,37 @@ class Networks:
     heads: list[keras.layers.Dense]
 
 
-def build_network(spec: TrainingSpec) -> Networks:
+@dataclass(frozen=True)
+class Autoregression:
+    """A fixed linear map from the (scaled) window to the (scaled) outputs."""
+
+    kernel: np.ndarray  # (window, outputs)
+    bias: np.ndarray  # (outputs,)
+
+
+def fit_autoregression(x: np.ndarray, y: np.ndarray) -> Autoregression:
+    """Ridge least squares of ``y`` (samples, outputs) on ``x`` (samples, window), the penalty
+    chosen by generalised cross-validation: deterministic, so it adds no seed dependence."""
+    from sklearn.linear_model import RidgeCV
+
+    ridge = RidgeCV(alphas=np.logspace(-3, 3, 7)).fit(x, y.reshape(len(y), -1))
+    kernel = np.asarray(ridge.coef_, dtype=np.float32).reshape(-1, x.shape[1]).T
+    bias = np.asarray(ridge.intercept_, dtype=np.float32).reshape(-1)
+    return Autoregression(kernel=kernel, bias=bias)
+
+
+def build_network(spec: TrainingSpec, autoregression: Autoregression | None = None) -> Networks:
     """Input ``(window, 1)`` → per member ``layers`` × (layer, dropout) → ``Dense(outputs)``,
-    compiled with MSE on every member's output."""
+    plus ``autoregression`` of the window where given (one frozen layer shared by every
+    member), compiled with MSE on every member's output."""
     inputs = keras.Input(shape=(spec.input_window, 1))
     heads: list[keras.layers.Dense] = []
     outputs = []
+    linear = None
+    if autoregression is not None:
+        layer = keras.layers.Dense(spec.outputs, trainable=False, name="autoregression")
+        linear = layer(keras.layers.Flatten()(inputs))
+        layer.set_weights([autoregression.kernel, autoregression.bias])
     # A relative-move network starts as the no-change forecast (a zero output kernel: every
     # prediction is the bias, i.e. the mean move) and departs from it only as far as training
     # pays; random output weights add seed-dependent noise that recursion compounds.
@@ -49,7 +75,7 @@ def build_network(spec: TrainingSpec) -> Networks:
             name=f"member_{member}",
         )
         heads.append(head)
-        outputs.append(head(x))
+        outputs.append(head(x) if linear is None else keras.layers.Add()([head(x), linear]))
     name = f"{spec.kind}_{spec.layers}x{spec.units}"
     trained = keras.Model(inputs, outputs if len(outputs) > 1 else outputs[0], name=name)
     trained.compile(optimizer=_optimizer(spec), loss="mean_squared_error")

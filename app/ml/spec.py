@@ -149,6 +149,13 @@ class TrainingSpec(BaseModel):
         "one ONNX graph: steadier results than one (see BENCHMARKS.md). Unset: 3, or 8 on a "
         "training part under 1,000 values, where they are cheap and the seed matters most.",
     )
+    autoregression: bool = Field(
+        default=True,
+        description="Add to the network's output a linear autoregression of its window, fitted "
+        "by ridge least squares on the training part and kept fixed, so the network learns only "
+        "what the linear model misses (LSTNet's highway): results move far less with the seed "
+        "(see BENCHMARKS.md). false: the tutorials' pure network.",
+    )
     references: list[ReferenceMethod] = Field(
         default=list(REFERENCES),
         description="Statistical models fitted on the same training data and reported next to "

@@ -16,7 +16,7 @@ from app.ml.dataset import DatasetError, DatasetPlan
 from app.ml.evaluate import FittedForecaster, fitted_baseline, fitted_reference, holdout_intervals
 from app.ml.export import sample_windows, save_network
 from app.ml.inference import Forecaster
-from app.ml.networks import build_network
+from app.ml.networks import build_network, fit_autoregression
 from app.ml.progress import EpochHook, EpochProgress
 from app.ml.scaling import AffineScaler, fit_scaler
 from app.ml.spec import TrainingSpec
@@ -112,7 +112,10 @@ def train(plan: DatasetPlan, spec: TrainingSpec, on_epoch: EpochHook | None = No
     progress = _ProgressCallback(spec.epochs, on_epoch) if on_epoch else None
     if progress:
         callbacks.append(progress)
-    networks = build_network(spec)
+    autoregression = (
+        fit_autoregression(x[:n_train, :, 0], y[:n_train]) if spec.autoregression else None
+    )
+    networks = build_network(spec, autoregression)
     started = time.perf_counter()
     history = networks.trained.fit(
         x[:n_train],
