@@ -27,15 +27,12 @@ from typing import Any
 
 import httpx
 
+from app.training.schemas import TUTORIAL_LSTM as TUTORIAL
 from bench.common import MSFT_CSV, OUT, ROOT, database, machine, server
 
-TUTORIAL_LSTM = {
-    "architecture": "lstm", "layers": 4, "units": 50, "dropout": 0.2, "window": 60,
-    "optimizer": "rmsprop", "batch_size": 32, "scaler": "minmax", "target_transform": "level",
-    "patience": None, "validation_fraction": 0,
-}  # fmt: skip
+TUTORIAL_LSTM = {k: v for k, v in TUTORIAL.items() if k not in ("series_id", "target")}
 HOLDOUT = {"target": "high", "start": "2006-01-01", "test_start": "2016-01-01"}
-SMALL_JOB = {"units": 8, "epochs": 3, "window": 20, "patience": None, "validation_fraction": 0}
+SMALL_JOB = {"units": 8, "epochs": 3, "window": 20, "patience": 0, "validation_fraction": 0}
 
 
 def upload_msft(client: httpx.Client) -> int:

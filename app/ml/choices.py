@@ -42,6 +42,11 @@ MAX_AUTO_BATCH = 512
 BASE_ENSEMBLE = 3
 SMALL_ENSEMBLE = 8
 SMALL_SERIES = 1000
+# Early stopping where the validation part holds at least this many windows; on fewer, the
+# epoch of least validation loss is noise (electricity demand, 322 windows: the default moved
+# 4.6 % between seeds with early stopping, 2.2 % without; El Niño, 58: 6.1 % and 1.4 %).
+BASE_PATIENCE = 5
+MIN_STOPPING_VALIDATION = 500
 # Autocorrelation at a cycle's lag above which the cycle counts as dominant.
 MIN_CYCLE_ACF = 0.3
 
@@ -178,8 +183,22 @@ def choose(
             reason=f"{len(train):,} training values: "
             + ("few, so members are cheap and the seed matters most" if small else "the default"),
         )
+    if spec.patience is not None:
+        patience = spec.patience
+        choices["patience"] = Choice(value=patience, reason="set in the spec")
+    else:
+        validation = math.floor(spec.validation_fraction * max(0, len(train) - window))
+        patience = BASE_PATIENCE if validation >= MIN_STOPPING_VALIDATION else 0
+        choices["patience"] = Choice(
+            value=patience,
+            reason=f"early stopping on {validation:,} validation windows"
+            if patience
+            else f"every epoch: {validation:,} validation windows (under "
+            f"{MIN_STOPPING_VALIDATION}) cannot tell the best epoch from noise",
+        )
     resolved = spec.model_copy(
         update={
+            "patience": patience,
             "target_transform": transform,
             "season_length": season,
             "window": window,

@@ -113,7 +113,7 @@ def plan_dataset(
     if early_stopping and validation < 1:
         raise DatasetError(
             f"{training} training samples leave none for early-stopping validation; "
-            "train on more data, raise validation_fraction or set patience to null."
+            "train on more data, raise validation_fraction or set patience to 0."
         )
     return DatasetPlan(
         dates=dates,

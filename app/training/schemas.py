@@ -25,8 +25,9 @@ TUTORIAL_LSTM: dict[str, JsonValue] = {
     "scaler": "minmax",
     "target_transform": "level",
     "ensemble": 1,
-    "patience": None,
+    "patience": 0,
     "validation_fraction": 0,
+    "autoregression": False,
 }
 TUTORIAL_GRU: dict[str, JsonValue] = {
     **TUTORIAL_LSTM,

@@ -71,13 +71,23 @@ def test_a_holdout_that_turns_negative_still_trains_by_default() -> None:
 
 def test_explicit_fields_win() -> None:
     spec = TrainingSpec(
-        window=7, target_transform="level", season_length=3, batch_size=16, ensemble=2
+        window=7, target_transform="level", season_length=3, batch_size=16, ensemble=2, patience=3
     )
     resolved = resolve(random_walk(400), spec, "B")
     assert (resolved.spec.window, resolved.spec.target_transform) == (7, "level")
     assert (resolved.spec.season_length, resolved.spec.batch_size) == (3, 16)
+    assert resolved.spec.patience == 3
     reasons = {name: c.reason for name, c in resolved.choices.items() if name != "architecture"}
     assert set(reasons.values()) == {"set in the spec"}
+
+
+def test_early_stopping_only_where_the_validation_part_can_tell_the_best_epoch() -> None:
+    short = resolve(random_walk(2_000), TrainingSpec(), "B")  # ~158 validation windows
+    long = resolve(random_walk(8_000), TrainingSpec(), "B")  # ~638
+    assert short.spec.patience == 0
+    assert "cannot tell the best epoch" in short.choices["patience"].reason
+    assert long.spec.patience == 5
+    assert "early stopping on" in long.choices["patience"].reason
 
 
 def test_a_series_too_short_for_a_network_gets_naive_said_plainly() -> None:

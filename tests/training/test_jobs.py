@@ -90,12 +90,12 @@ def test_tutorial_recipes_are_expressible(client: httpx.Client) -> None:
     lstm = start_job(
         client, series_id=series_id, architecture="lstm", layers=4, units=50, dropout=0.2,
         window=60, optimizer="rmsprop", epochs=1, batch_size=32, scaler="minmax",
-        target_transform="level", patience=None, validation_fraction=0,
+        target_transform="level", patience=0, validation_fraction=0,
     )  # fmt: skip
     gru = start_job(
         client, series_id=series_id, architecture="gru", layers=4, units=50, dropout=0.2,
         window=60, optimizer="sgd", learning_rate=0.01, momentum=0.9, epochs=1,
-        batch_size=150, scaler="minmax", target_transform="level", patience=None,
+        batch_size=150, scaler="minmax", target_transform="level", patience=0,
         validation_fraction=0,
     )  # fmt: skip
     for job in (lstm, gru):
@@ -137,7 +137,7 @@ def test_cancel_running_job_stops_within_an_epoch(
 ) -> None:
     series_id = random_walk_series(client, n=600)
     job = start_job(
-        client, series_id=series_id, model_name="to-cancel", epochs=500, patience=None,
+        client, series_id=series_id, model_name="to-cancel", epochs=500, patience=0,
         units=8, window=20,
     )  # fmt: skip
     wait_for_progress(client, job["id"])
@@ -175,7 +175,7 @@ def _job_pid(job: dict[str, object]) -> int:
 def test_kill_9_mid_job_retries_then_fails_for_good(client: httpx.Client) -> None:
     """First kill: requeued as attempt 2. Second kill: failed with 'worker lost', never running."""
     series_id = random_walk_series(client, n=600)
-    job = start_job(client, series_id=series_id, epochs=500, patience=None, units=8, window=20)
+    job = start_job(client, series_id=series_id, epochs=500, patience=0, units=8, window=20)
     first = wait_for_progress(client, job["id"])
     os.kill(_job_pid(first), signal.SIGKILL)
     second = wait_for_attempt(client, job["id"], 2)
