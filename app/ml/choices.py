@@ -99,7 +99,9 @@ def choose(
     - season length: the frequency's natural season, or the data's dominant cycle where the
       frequency has none;
     - window: 20, or one more than the dominant cycle (up to MAX_AUTO_WINDOW) so that every
-      input sees a whole cycle.
+      input sees a whole cycle;
+    - batch size, ensemble size, and early stopping (only where the validation part can tell
+      the best epoch from noise).
     """
     train = training_part(np.asarray(values, dtype=np.float64), spec, dates)
     cycle = dominant_cycle(train)
