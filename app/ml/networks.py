@@ -56,9 +56,10 @@ def build_network(spec: TrainingSpec, autoregression: Autoregression | None = No
         linear = layer(keras.layers.Flatten()(inputs))
         layer.set_weights([autoregression.kernel, autoregression.bias])
     # A relative-move network starts as the no-change forecast (a zero output kernel: every
-    # prediction is the bias, i.e. the mean move) and departs from it only as far as training
-    # pays; random output weights add seed-dependent noise that recursion compounds.
-    start_flat = spec.transform != "level"
+    # prediction is the bias, i.e. the mean move), one over an autoregression as that
+    # autoregression; either departs from it only as far as training pays: random output
+    # weights add seed-dependent noise that recursion compounds.
+    start_flat = spec.transform != "level" or linear is not None
     for member in range(spec.members):
         x = keras.layers.Flatten()(inputs) if spec.kind == "mlp" else inputs
         for i in range(spec.layers):

@@ -127,7 +127,7 @@ class TrainingSpec(BaseModel):
         ge=0,
         description="Early stopping patience in epochs; 0 trains every epoch. Unset: 5 where "
         "the validation part holds at least 500 windows, else 0: on fewer, the epoch of least "
-        "validation loss is noise and moved results by up to 19 % between seeds.",
+        "validation loss is noise that moves results between seeds (see BENCHMARKS.md).",
     )
     restore_best_weights: bool = True
     seed: int = Field(default=42, ge=0, le=2**31 - 1)
