@@ -1,10 +1,11 @@
 """``architecture: "auto"``: a tournament inside the training data, never the holdout.
 
 The training part is split once more: every candidate is fitted on its first 80 % and makes
-one-step forecasts from the true history through the last 20 % (the validation span); the
-lowest RMSE wins, but only a candidate that beats naive, and every simpler kind of model, by
-more than MARGIN (on a random walk nothing does: naive is then served, said plainly). Cheap
-candidates run first; a network is skipped when the budget would not cover it.
+one-step forecasts from the true history through the last 20 % (the validation span).
+Candidates run from the simplest to the most complex (COMPLEXITY); one is served only if its
+validation RMSE is more than MARGIN below that of every simpler candidate (on a random walk
+nothing beats naive so: naive is then served, said plainly). A network is skipped when the
+budget would not cover it.
 """
 
 from __future__ import annotations
@@ -24,12 +25,16 @@ from app.ml.inference import PointForecaster
 from app.ml.metrics import rmse
 from app.ml.records import Candidate, Tournament
 from app.ml.references import fit_references
-from app.ml.spec import REFERENCES, BaselineMethod, TrainingSpec
+from app.ml.spec import REFERENCES, BaselineMethod, ReferenceMethod, TrainingSpec
 
 VALIDATION_SHARE = 0.2
-# A candidate must beat naive's validation RMSE, and that of the best simpler candidate, by
-# more than this share to be served instead (see _winner).
+# A candidate must beat the validation RMSE of every simpler candidate by more than this share
+# to be served instead (see _winner).
 MARGIN = 0.01
+# The statistical references from the fewest parameters to the most: non-seasonal AutoETS (a
+# smoothing weight or two and the initial states), AutoTheta (SES with drift after a seasonal
+# adjustment), AutoARIMA (up to five AR and MA orders each, plus seasonal ones).
+REFERENCE_COMPLEXITY: tuple[ReferenceMethod, ...] = ("ets", "theta", "arima")
 MIN_VALIDATION = 10
 
 FitNetwork = Callable[[DatasetPlan, TrainingSpec], PointForecaster]
@@ -42,8 +47,9 @@ class Entry:
 
 
 def candidates(spec: TrainingSpec) -> list[Entry]:
-    """Baselines, statistical models, then the networks: the LSTM and GRU defaults and the
-    LSTM with direct multi-step outputs (``spec`` is resolved: window and transform chosen)."""
+    """Every candidate from the simplest to the most complex: the baselines, the statistical
+    models, then the networks (the LSTM and GRU defaults and the LSTM with direct multi-step
+    outputs); ``spec`` is resolved: window and transform chosen."""
     base = spec.model_copy(update={"backtest": None})
     entries = [Entry("naive", base.model_copy(update={"architecture": "naive"}))]
     entries.append(Entry("drift", base.model_copy(update={"architecture": "drift"})))
@@ -51,7 +57,7 @@ def candidates(spec: TrainingSpec) -> list[Entry]:
         entries.append(
             Entry("seasonal_naive", base.model_copy(update={"architecture": "seasonal_naive"}))
         )
-    entries += [Entry(m, base.model_copy(update={"architecture": m})) for m in REFERENCES]
+    entries += [Entry(m, base.model_copy(update={"architecture": m})) for m in REFERENCE_COMPLEXITY]
     entries.append(Entry("lstm", base.model_copy(update={"architecture": "lstm"})))
     entries.append(Entry("gru", base.model_copy(update={"architecture": "gru"})))
     entries.append(
@@ -164,7 +170,7 @@ def run_tournament(
         )
         for r in rows
     ]
-    winner, reason = _winner(scores, specs)
+    winner, reason = _winner(scores)
     table = Tournament(
         winner=winner,
         reason=reason,
@@ -177,30 +183,21 @@ def run_tournament(
     return specs[winner], table
 
 
-def _tier(spec: TrainingSpec) -> int:
-    """How much a candidate assumes: naive, the other baselines, statistical models, networks."""
-    if spec.architecture == "naive":
-        return 0
-    if spec.is_baseline:
-        return 1
-    return 2 if spec.is_reference else 3
-
-
-def _winner(scores: dict[str, float], specs: dict[str, TrainingSpec]) -> tuple[str, str]:
-    """Naive, unless a candidate beats it by more than MARGIN; a candidate of a more complex
-    tier (baselines, statistical models, networks) must also beat the best of the simpler
-    tiers by more than MARGIN. A short validation span cannot tell a 1 % difference from
-    noise, and the simpler model is then the safer one to serve."""
+def _winner(scores: dict[str, float]) -> tuple[str, str]:
+    """The most complex candidate whose validation RMSE is more than MARGIN below that of every
+    simpler one (``scores`` is in order of complexity, naive first); naive when none is. A
+    validation span cannot tell a 1 % difference from noise (on the quarterly real interest
+    rate AutoARIMA was 0.1 % ahead of AutoETS on validation and 6 % behind on the holdout), and
+    the simpler model is then the safer one to serve."""
     naive = scores.get("naive")
     if naive is None:
         return min(scores, key=scores.__getitem__), "lowest validation RMSE (no naive score)"
     current = "naive"
-    for tier in (1, 2, 3):
-        in_tier = [n for n in scores if _tier(specs[n]) == tier]
-        if in_tier:
-            best = min(in_tier, key=scores.__getitem__)
-            if scores[best] < scores[current] * (1 - MARGIN):
-                current = best
+    best_simpler = naive
+    for name, score in scores.items():
+        if name != "naive" and score < best_simpler * (1 - MARGIN):
+            current = name
+        best_simpler = min(best_simpler, score)
     if current == "naive":
         return "naive", (
             f"no candidate beat naive by more than {MARGIN:.0%} on the validation span: "
