@@ -160,6 +160,13 @@ class TrainingSpec(BaseModel):
         "what the linear model misses (LSTNet's highway): results move far less with the seed "
         "(see BENCHMARKS.md). false: the tutorials' pure network.",
     )
+    shuffle: bool = Field(
+        default=False,
+        description="Shuffle the training windows every epoch (what Keras does by default). "
+        "false: mini-batches in time order, so the seed only draws each ensemble member's "
+        "initial weights, which the ensemble averages; a shuffled order is one draw shared by "
+        "every member, which no ensemble averages away (see BENCHMARKS.md).",
+    )
     references: list[ReferenceMethod] = Field(
         default=list(REFERENCES),
         description="Statistical models fitted on the same training data and reported next to "

@@ -122,6 +122,7 @@ def train(plan: DatasetPlan, spec: TrainingSpec, on_epoch: EpochHook | None = No
         targets(y[:n_train]),
         epochs=spec.epochs,
         batch_size=spec.batch_size,
+        shuffle=spec.shuffle,
         validation_data=validation,
         callbacks=callbacks,
         verbose=0,

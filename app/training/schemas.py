@@ -28,6 +28,7 @@ TUTORIAL_LSTM: dict[str, JsonValue] = {
     "patience": 0,
     "validation_fraction": 0,
     "autoregression": False,
+    "shuffle": True,
 }
 TUTORIAL_GRU: dict[str, JsonValue] = {
     **TUTORIAL_LSTM,

@@ -91,3 +91,18 @@ def test_drift_modes_move_the_forecasts_by_the_chosen_mean_step() -> None:
     slope = (train[-1] - train[0]) / (len(train) - 1) / train[-1]
     assert np.log(one["learned"] / one["none"]) == pytest.approx(mean_move, rel=1e-3)
     assert np.log(one["baseline"] / one["none"]) == pytest.approx(np.log1p(slope), rel=1e-3)
+
+
+def test_the_shuffle_field_decides_the_batch_order() -> None:
+    """Same seed, same initial weights: only the order of the mini-batches differs."""
+    from app.ml.train import train
+
+    values = random_walk(200, seed=4)
+    base = {"units": 4, "epochs": 2, "window": 10, "batch_size": 16, "seed": 1, "ensemble": 1}
+    base |= {"target_transform": "log_return", "references": [], "patience": 0}
+    plan = plan_dataset(values, TrainingSpec(**base))
+    in_order, shuffled = (
+        train(plan, TrainingSpec(**base, shuffle=shuffle)).network.get_weights()
+        for shuffle in (False, True)
+    )
+    assert any(not np.allclose(a, b) for a, b in zip(in_order, shuffled, strict=True))

@@ -91,18 +91,20 @@ def test_tutorial_recipes_are_expressible(client: httpx.Client) -> None:
         client, series_id=series_id, architecture="lstm", layers=4, units=50, dropout=0.2,
         window=60, optimizer="rmsprop", epochs=1, batch_size=32, scaler="minmax",
         target_transform="level", patience=0, validation_fraction=0, autoregression=False,
+        shuffle=True,
     )  # fmt: skip
     gru = start_job(
         client, series_id=series_id, architecture="gru", layers=4, units=50, dropout=0.2,
         window=60, optimizer="sgd", learning_rate=0.01, momentum=0.9, epochs=1,
         batch_size=150, scaler="minmax", target_transform="level", patience=0,
-        validation_fraction=0, autoregression=False,
+        validation_fraction=0, autoregression=False, shuffle=True,
     )  # fmt: skip
     for job in (lstm, gru):
         assert wait_for(client, job["id"])["status"] == "succeeded"
     version = client.get("/v1/models/walk-gru/versions/1").json()
     assert version["spec"]["momentum"] == 0.9
     assert version["spec"]["autoregression"] is False
+    assert version["spec"]["shuffle"] is True
     assert version["bundle"]["scaler"]["kind"] == "minmax"
 
 
