@@ -62,7 +62,7 @@ def run_job(client: httpx.Client, spec: dict[str, Any], timeout: float = 1800) -
         time.sleep(0.2)
 
 
-def _seconds_between(a: str, b: str) -> float:
+def seconds_between(a: str, b: str) -> float:
     return (datetime.fromisoformat(b) - datetime.fromisoformat(a)).total_seconds()
 
 
@@ -90,7 +90,7 @@ def bench_recipes(tutorial_epochs: int) -> None:
             ref = job["model_version"]
             version = client.get(f"/v1/models/{ref['name']}/versions/{ref['version']}").json()
             model, naive = version["metrics"]["model"]["rmse"], version["metrics"]["naive"]["rmse"]
-            wait = _seconds_between(job["created_at"], job["started_at"])
+            wait = seconds_between(job["created_at"], job["started_at"])
             print(
                 f"| {label} | {job['wall_s']:.1f} s | {wait:.2f} s | {version['epochs_run']} | "
                 f"{model:.3f} | {naive:.3f} | {model / naive:.2f} |"
@@ -173,7 +173,7 @@ def bench_embedded(jobs: int = 6) -> None:
                 job = run_job(client, {"series_id": series_id, **HOLDOUT, **SMALL_JOB})
                 if job["status"] != "succeeded":
                     raise RuntimeError(f"{job['status']} {job['error']}")
-                waits.append(_seconds_between(job["created_at"], job["started_at"]))
+                waits.append(seconds_between(job["created_at"], job["started_at"]))
             timings[per_process] = time.perf_counter() - started
         print(
             f"| FORECAST_JOBS_PER_PROCESS={per_process} | {timings[per_process]:.1f} s "
