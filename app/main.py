@@ -25,6 +25,7 @@ from app.forecasting.router import router as forecasting_router
 from app.forecasting.service import warm_calendars
 from app.logs import configure_logging
 from app.operations import health
+from app.operations.docs import create_api
 from app.operations.health import Readiness
 from app.operations.metrics import Metrics
 from app.operations.metrics import router as metrics_router
@@ -87,7 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await run_in_threadpool(dispatcher.stop)
         db.dispose()
 
-    app = FastAPI(
+    app = create_api(
         title="Forecast service", version="0.1.0", description=DESCRIPTION, lifespan=lifespan
     )
     app.state.settings = settings

@@ -17,11 +17,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.config import Settings
 from app.errors import Unauthorized, problem_response
+from app.operations.docs import is_docs_asset
 
 log = logging.getLogger(__name__)
 
 READ_METHODS = frozenset({"GET", "HEAD"})
-# Open even when reads are protected: orchestrator probes, and the docs (to reach Authorize).
+# Open even when reads are protected: orchestrator probes, and the docs (to reach Authorize)
+# with their assets.
 OPEN_PATHS = frozenset(
     {"/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
 )
@@ -43,7 +45,7 @@ def requires_key(settings: Settings, method: str, path: str) -> bool:
     if settings.api_key is None or method == "OPTIONS":
         return False
     if method in READ_METHODS:
-        return settings.protect_reads and path not in OPEN_PATHS
+        return settings.protect_reads and path not in OPEN_PATHS and not is_docs_asset(path)
     return True
 
 
