@@ -25,6 +25,7 @@ from app.forecasting.router import router as forecasting_router
 from app.forecasting.service import warm_calendars
 from app.logs import configure_logging
 from app.operations import health
+from app.operations.contract import install_contract
 from app.operations.docs import create_api
 from app.operations.health import Readiness
 from app.operations.metrics import Metrics
@@ -126,6 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.add_middleware(request_ids)
     install_openapi_security(app, settings)
+    install_contract(app, settings)  # after the security hook: its 401s become problems too
     app.include_router(health.router)
     app.include_router(metrics_router)
     app.include_router(series_router)

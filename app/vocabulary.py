@@ -4,11 +4,13 @@ for a name."""
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
 from fastapi import Path
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 # The largest value of a 32-bit signed integer column (SQLite would fail with OverflowError
 # beyond 2**63, PostgreSQL beyond 2**31 on INTEGER columns).
@@ -36,6 +38,17 @@ AliasName = Annotated[
 NamePath = Annotated[ModelName, Path(description="Registered model name.")]
 VersionPath = Annotated[int, Path(ge=1, le=MAX_ID, description="Version number.")]
 AliasPath = Annotated[AliasName, Path(description="Alias name.")]
+
+
+def _iso_8601(value: object) -> object:
+    """Text must be an ISO 8601 date or date-time (pydantic would also read "0.5" as a Unix
+    time, which the document's ``format: date-time`` does not allow)."""
+    if isinstance(value, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}([T ].*)?", value.strip()):
+        raise ValueError("expected an ISO 8601 date or date-time, e.g. 2016-12-30")
+    return value
+
+
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_8601)]
 
 
 class JobStatus(StrEnum):

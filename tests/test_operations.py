@@ -450,6 +450,44 @@ def test_docs_pages_load_every_asset_from_the_service_itself(make_client: MakeCl
             assert asset.status_code == 200, url
             assert len(asset.content) > 100, url
     assert '"validatorUrl": null' in client.get("/docs").text  # no badge from validator.swagger.io
-    assert client.get("/docs/assets/swagger-ui-bundle.js").headers["content-type"].startswith(
-        "text/javascript"
+    assert (
+        client.get("/docs/assets/swagger-ui-bundle.js")
+        .headers["content-type"]
+        .startswith("text/javascript")
     )
+
+
+def test_a_405_allows_every_method_of_the_path(make_client: MakeClient) -> None:
+    client = make_client(migrate=False)
+    response = client.delete("/v1/forecast")
+    assert_problem(response, 405)
+    assert {"GET", "POST"} <= {m.strip() for m in response.headers["allow"].split(",")}
+    assert "GET" in response.json()["detail"]
+
+
+def test_the_document_declares_problems_and_examples(make_client: MakeClient) -> None:
+    spec = make_client(api_key=KEY, migrate=False).get("/openapi.json").json()
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    assert spec["components"]["schemas"]["Problem"]["required"] == [
+        "type", "title", "status", "detail",
+    ]  # fmt: skip
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            where = f"{method.upper()} {path}"
+            responses = operation["responses"]
+            errors = {s: r for s, r in responses.items() if s[0] in "45"}
+            assert "422" in errors or not operation.get("parameters"), where
+            for status, response in errors.items():
+                assert set(response["content"]) == {"application/problem+json"}, (where, status)
+            if "{" in path:
+                assert "404" in errors, where
+            body = operation.get("requestBody")
+            if body:
+                assert {"400", "413", "415", "422"} <= set(errors), where
+                for media, content in body["content"].items():
+                    schema = content["schema"]
+                    if "$ref" in schema:
+                        schema = spec["components"]["schemas"][schema["$ref"].split("/")[-1]]
+                    assert schema.get("examples"), (where, media)
+    forecast = spec["components"]["schemas"]["ForecastRequest"]["properties"]["horizon"]
+    assert forecast["maximum"] == Settings().max_horizon

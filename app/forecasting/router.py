@@ -33,8 +33,9 @@ from app.forecasting.schemas import (
     VersionReport,
 )
 from app.forecasting.versions import resolve_version
+from app.ml.intervals import LEVELS
 from app.registry import service as registry
-from app.vocabulary import MAX_ID, NamePath, VersionPath
+from app.vocabulary import MAX_ID, AliasName, ModelName, NamePath, VersionPath
 
 router = APIRouter(tags=["forecasts"])
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
@@ -74,7 +75,7 @@ def _forecast(
         as_of=pd.Timestamp(request.as_of).tz_localize(None) if request.as_of else None,
     )
     result = service.forecast(
-        loaded, version, history, horizon=request.horizon, levels=request.level
+        loaded, version, history, horizon=request.horizon, levels=list(request.level)
     )
     if observe is not None:
         observe(time.perf_counter() - started)
@@ -126,15 +127,22 @@ async def get_forecast(
     cache: BundleCacheDep,
     responses: ResponseCacheDep,
     observe: LatencyDep,
-    model: str,
+    model: ModelName,
     version: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
-    alias: str | None = None,
+    alias: AliasName | None = None,
     series_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     horizon: Annotated[int, Query(ge=1)] = 1,
-    level: Annotated[list[int] | None, Query()] = None,
+    level: Annotated[
+        list[int] | None,
+        Query(
+            description="Interval levels in percent; default 80 and 95.",
+            json_schema_extra={"items": {"type": "integer", "enum": list(LEVELS)}},
+        ),
+    ] = None,
 ) -> Response:
-    """The same forecast as `POST /v1/forecast` from a stored series. Identical requests within
-    `FORECAST_FORECAST_CACHE_S` share one computed response."""
+    """The same forecast as `POST /v1/forecast` from a stored series (give `version` or
+    `alias`, not both). Identical requests within `FORECAST_FORECAST_CACHE_S` share one
+    computed response."""
     # Async, so a cached answer never leaves the event loop. A miss runs where it is fastest
     # and safe (wrk, 16 connections, one process, BENCHMARKS.md): on SQLite, two local-file
     # reads of microseconds, on the loop (a threadpool hop cut throughput to 0.7x); on
@@ -261,10 +269,15 @@ def get_report_svg(
 def compare_versions(
     name: NamePath,
     session: SessionDep,
-    versions: Annotated[str, Query(pattern=r"^\d+(,\d+)*$", examples=["1,2"])],
+    versions: Annotated[
+        str,
+        Query(
+            pattern=r"^[1-9][0-9]{0,8}(,[1-9][0-9]{0,8})*$",
+            examples=["1,2"],
+            description="Version numbers, comma-separated.",
+        ),
+    ],
 ) -> Comparison:
     numbers = [int(v) for v in versions.split(",")]
-    if max(numbers) > MAX_ID:
-        raise InvalidRequest(f"version numbers go up to {MAX_ID}.")
     found = [registry.get_ready_version(session, name, n) for n in numbers]
     return Comparison(model=name, versions=compare(found))

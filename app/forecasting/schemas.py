@@ -8,7 +8,7 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from app.ml.intervals import LEVELS
+from app.ml.intervals import LEVELS, IntervalLevel
 from app.ml.records import (
     ByForecaster,
     Choice,
@@ -19,18 +19,28 @@ from app.ml.records import (
 )
 from app.vocabulary import MAX_ID, AliasName, ModelName
 
-DEFAULT_LEVELS = [80, 95]
+DEFAULT_LEVELS: list[IntervalLevel] = [80, 95]
 
 
 class ForecastRequest(BaseModel):
+    """Which version forecasts from which history: ``version`` or ``alias``, not both (neither:
+    the alias champion, else the latest version); a stored series (``series_id``, default the
+    version's own) or your own ``values``, not both (``as_of`` goes with ``values``)."""
+
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
+            # What _one_source checks, for clients and client generators.
+            "allOf": [
+                {"not": {"required": ["version", "alias"]}},
+                {"not": {"required": ["series_id", "values"]}},
+                {"anyOf": [{"not": {"required": ["as_of"]}}, {"required": ["values"]}]},
+            ],
             "examples": [
                 {"model": "MSFT-lstm", "horizon": 5},
                 {"model": "MSFT-lstm", "alias": "champion", "horizon": 1, "level": [95]},
                 {"model": "MSFT-lstm", "version": 2, "values": [61.9, 62.1, 61.8], "horizon": 3},
-            ]
+            ],
         },
     )
 
@@ -56,7 +66,7 @@ class ForecastRequest(BaseModel):
         default=None, description="With `values`: the date of the last value, to date the points."
     )
     horizon: int = Field(default=1, ge=1, description="Steps ahead (1 = next period).")
-    level: list[int] = Field(
+    level: list[IntervalLevel] = Field(
         default_factory=lambda: list(DEFAULT_LEVELS),
         description=f"Prediction interval levels in percent, among {list(LEVELS)}.",
     )
@@ -79,10 +89,7 @@ class ForecastRequest(BaseModel):
 
     @field_validator("level")
     @classmethod
-    def _known_levels(cls, levels: list[int]) -> list[int]:
-        unknown = sorted(set(levels) - set(LEVELS))
-        if unknown:
-            raise ValueError(f"levels {unknown} are not calibrated; choose among {list(LEVELS)}")
+    def _distinct_levels(cls, levels: list[IntervalLevel]) -> list[IntervalLevel]:
         return sorted(set(levels))
 
     @model_validator(mode="after")

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from app.db.orm import Series
-from app.errors import ErrorItem, InvalidRequest, SeriesGone
+from app.errors import ErrorItem, InvalidRequest, SeriesGone, SeriesNotFound
 from app.forecasting.bundles import LoadedBundle
 from app.forecasting.versions import ResolvedVersion
 from app.ml.calendar import format_period, next_period_labels, next_periods
@@ -90,7 +90,7 @@ def _client_or_stored_history(
         fields = {f.name for f in series.fields} if series is not None else set()
     if series is None:
         if series_id is not None:
-            raise InvalidRequest(f"No series with id {series_id}.")
+            raise SeriesNotFound(f"No series with id {series_id}.")
         raise SeriesGone(
             f"The series this version was trained on (id {version.series_id}) was deleted; "
             f"send `values` (at least {need}) to forecast from your own data."

@@ -17,12 +17,13 @@ normalised ones 75.5–86 % (80.8 %); for 95 %: 78–99.7 % before, 90.8–97.4 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 
 # Interval levels (percent) calibrated at training time; forecasts may ask for any of them.
-LEVELS = (50, 80, 90, 95, 99)
+IntervalLevel = Literal[50, 80, 90, 95, 99]
+LEVELS: tuple[int, ...] = get_args(IntervalLevel)
 # Fewest residuals a horizon step is calibrated from; later steps borrow the last well-covered
 # step's width, grown like a random walk (√h). Equals dataset.MIN_HOLDOUT.
 MIN_RESIDUALS = 10

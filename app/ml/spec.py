@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from app.ml.scaling import ScalerKind
 from app.ml.transforms import TargetTransform
@@ -39,7 +39,15 @@ class BacktestSpec(BaseModel):
     the last observation: every origin is scored at every step.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"windows": 5, "horizon": 20},
+                {"windows": 10, "step": 21, "horizon": 5, "refit": False},
+            ]
+        },
+    )
 
     windows: int = Field(default=5, ge=1, le=100, description="Number of folds (cutoffs).")
     step: int | None = Field(
@@ -49,7 +57,7 @@ class BacktestSpec(BaseModel):
         description="Observations between cutoffs, and test origins per fold (default: horizon).",
     )
     horizon: int = Field(default=20, ge=1, le=1000, description="Steps forecast from an origin.")
-    refit: bool = Field(
+    refit: StrictBool = Field(
         default=True,
         description="Train on the data before each cutoff (true), or score one trained version "
         "on every fold (false; every cutoff must then lie after the data it trained on).",
@@ -129,7 +137,7 @@ class TrainingSpec(BaseModel):
         "the validation part holds at least 500 windows, else 0: on fewer, the epoch of least "
         "validation loss is noise that moves results between seeds (see BENCHMARKS.md).",
     )
-    restore_best_weights: bool = True
+    restore_best_weights: StrictBool = True
     seed: int = Field(default=42, ge=0, le=2**31 - 1)
     scaler: ScalerKind = "standard"
     target_transform: TargetTransform | None = Field(
@@ -153,14 +161,14 @@ class TrainingSpec(BaseModel):
         "one ONNX graph: steadier results than one (see BENCHMARKS.md). Unset: 3, or 8 on a "
         "training part under 1,000 values, where they are cheap and the seed matters most.",
     )
-    autoregression: bool = Field(
+    autoregression: StrictBool = Field(
         default=True,
         description="Add to the network's output a linear autoregression of its window, fitted "
         "by ridge least squares on the training part and kept fixed, so the network learns only "
         "what the linear model misses (LSTNet's highway): results move far less with the seed "
         "(see BENCHMARKS.md). false: the tutorials' pure network.",
     )
-    shuffle: bool = Field(
+    shuffle: StrictBool = Field(
         default=False,
         description="Shuffle the training windows every epoch (what Keras does by default). "
         "false: mini-batches in time order, so the seed only draws each ensemble member's "

@@ -165,6 +165,11 @@ def reserve_version(session: Session, name: str, **fields: Any) -> ModelVersion:
                 session.add(version)
             return version
         except IntegrityError:
+            taken = select(ModelVersion.id).where(
+                ModelVersion.model_id == model.id, ModelVersion.version == number
+            )
+            if session.scalar(taken) is None:  # another constraint: not ours to retry
+                raise
             log.info("version %s of %s taken concurrently; retrying", number, name)
     raise RuntimeError(f"could not reserve a version number for {name!r}")
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import pandas as pd
@@ -26,12 +25,15 @@ from app.series.schemas import (
     UploadOptions,
 )
 from app.series.uploads import Upload, read_upload
-from app.vocabulary import IdPath
+from app.vocabulary import IdPath, IsoDateTime
 
 router = APIRouter(prefix="/v1/series", tags=["series"])
 
 SeriesUpload = Upload[SeriesUploadForm, SeriesCreate]
 AppendUpload = Upload[UploadOptions, ObservationsAppend]
+
+
+CSV_EXAMPLE = "date,close\n2016-12-28,62.99\n2016-12-29,62.90\n2016-12-30,62.14\n"
 
 
 def _upload_body(form_model: type[BaseModel], json_model: type[BaseModel]) -> dict[str, Any]:
@@ -42,6 +44,8 @@ def _upload_body(form_model: type[BaseModel], json_model: type[BaseModel]) -> di
         **form["properties"],
     }
     form["required"] = ["file", *form.get("required", [])]
+    named = {"name": "MSFT"} if "name" in form["properties"] else {}
+    form["examples"] = [{"file": CSV_EXAMPLE, **named}]
     return {
         "requestBody": {
             "required": True,
@@ -151,8 +155,8 @@ def read_observations(
         list[str] | None,
         Query(description="Field(s) to return; repeat or comma-separate. Default: all."),
     ] = None,
-    start: Annotated[datetime | None, Query(description="First date, inclusive.")] = None,
-    end: Annotated[datetime | None, Query(description="Last date, inclusive.")] = None,
+    start: Annotated[IsoDateTime | None, Query(description="First date, inclusive.")] = None,
+    end: Annotated[IsoDateTime | None, Query(description="Last date, inclusive.")] = None,
     format: Annotated[Literal["json", "csv"], Query()] = "json",  # noqa: A002
 ) -> Response:
     series = service.get_series(session, series_id)

@@ -232,6 +232,10 @@ def train_and_register(
             staged, manifest, model=job.model_name, job_id=job.job_id, series_id=job.series_id
         )
         with db.session_scope() as session:
+            if session.get(Series, job.series_id) is None:
+                raise JobFailed(
+                    f"Series {job.series_id} was deleted while the job ran; nothing was registered."
+                )
             version = reserve_version(
                 session,
                 job.model_name,

@@ -69,7 +69,13 @@ def _read(session: SessionDep, job: TrainingJob) -> TrainingJobRead:
     status_code=http_status.HTTP_202_ACCEPTED,
     response_model=TrainingJobRead,
     summary="Start training a model (network or baseline) in the background",
-    responses={422: {"description": "Invalid or impossible spec (the reason is in `detail`)."}},
+    responses={
+        404: {"description": "No series with this `series_id`."},
+        422: {
+            "description": "Invalid spec, or one this series cannot train (`target` not one of "
+            "its fields, window or holdout longer than its data …): the reason is in `detail`."
+        },
+    },
 )
 def create_job(
     body: TrainingJobCreate,

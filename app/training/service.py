@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from app.config import Settings
 from app.db.orm import Backtest, ModelVersion, RegisteredModel, Series, TrainingJob
 from app.db.records import PromotionOutcome
-from app.errors import ErrorItem, InvalidSpec, JobNotFound, SeriesGone
+from app.errors import ErrorItem, InvalidSpec, JobNotFound, SeriesGone, SeriesNotFound
 from app.ml.backtest import check_folds
 from app.ml.calendar import resolve_season_length
 from app.ml.choices import Resolved, resolve
@@ -91,7 +91,7 @@ def create_job(
     """Validate the spec against the data (so impossible jobs never queue) and queue it."""
     series = session.get(Series, series_id)
     if series is None:
-        raise InvalidSpec(
+        raise SeriesNotFound(
             f"No series with id {series_id}.",
             errors=[ErrorItem(loc="body.series_id", message="unknown series")],
         )

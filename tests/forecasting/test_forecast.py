@@ -218,7 +218,7 @@ def test_bad_forecast_requests(client: httpx.Client) -> None:
         ({"model": MODEL, "values": [1.0, 2.0]}, 422, "needs at least 11"),
         ({"model": MODEL, "level": [42]}, 422, ""),
         ({"model": MODEL, "version": 1, "alias": "champion"}, 422, ""),
-        ({"model": MODEL, "series_id": 999}, 422, "No series with id 999"),
+        ({"model": MODEL, "series_id": 999}, 404, "No series with id 999"),
     ]
     for body, status, detail in cases:
         problem = assert_problem(client.post("/v1/forecast", json=body), status)

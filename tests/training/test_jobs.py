@@ -216,3 +216,17 @@ def test_corrupt_bundle_is_detected(client: httpx.Client, live_server: LiveServe
     onnx.unlink()
     body = assert_problem(client.get("/v1/models/walk-lstm/versions/1/artifact"), 503)
     assert "missing" in body["detail"]
+
+
+@pytest.mark.sqlite_only
+def test_a_job_whose_series_is_deleted_while_it_runs_fails_and_registers_nothing(
+    client: httpx.Client,
+) -> None:
+    series_id = random_walk_series(client)
+    job = start_job(client, series_id=series_id, **{**TINY, "epochs": 40})
+    wait_for(client, job["id"], {"running", "succeeded", "failed"})
+    assert client.delete(f"/v1/series/{series_id}").status_code == 204
+    finished = wait_for(client, job["id"])
+    assert finished["status"] == "failed", finished
+    assert "was deleted while the job ran" in finished["error"]
+    assert client.get("/v1/models/walk-lstm").status_code == 404

@@ -20,7 +20,6 @@ from tests.training.helpers import random_walk_series
         pytest.param({"epochs": 5000}, "FORECAST_MAX_EPOCHS", id="too-many-epochs"),
         pytest.param({"test_start": "2016-02-20"}, "at least 10", id="holdout-too-small"),
         pytest.param({"target": "volume"}, "no field 'volume'", id="unknown-target"),
-        pytest.param({"series_id": 9999}, "No series with id 9999", id="unknown-series"),
         pytest.param(
             {"start": "2016-02-20", "window": 10}, "window 10 needs", id="range-too-short"
         ),
@@ -84,3 +83,9 @@ def test_log_returns_need_positive_prices_and_the_default_needs_none(
         assert ok.status_code == 202, ok.text
     job_id = ok.json()["id"]
     client.post(f"/v1/training-jobs/{job_id}/cancel")
+
+
+def test_an_unknown_series_is_not_found(client: httpx.Client) -> None:
+    body = assert_problem(client.post("/v1/training-jobs", json={"series_id": 9999}), 404)
+    assert "No series with id 9999" in body["detail"]
+    assert body["errors"] == [{"message": "unknown series", "loc": "body.series_id"}]
