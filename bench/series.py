@@ -4,6 +4,7 @@
     python -m bench.series --quick    # two seeds, no auto, prints only
     python -m bench.series --direct   # direct vs recursive LSTM at h = 1, 5, 20, prints only
     python -m bench.series --timing   # default and auto jobs through the API, 10,000 points
+    python -m bench.series --api      # the default spec on each series through the API
     python -m bench.series --msft-folds 3   # auto vs naive on MSFT yearly walk-forward folds
 
 Series (``tests/data``, see its README): MSFT ``High`` (a price), monthly sunspots (zeros, an
@@ -269,6 +270,44 @@ def bench_timing() -> None:
                 )
 
 
+def bench_api_defaults() -> None:
+    """Each series uploaded as its CSV file and trained with the default spec (only
+    ``series_id`` and ``target``) through the API, as a user would: the job's outcome, what the
+    service chose and the version's holdout RMSE ÷ naive."""
+    import httpx
+
+    from bench.common import database, server
+    from bench.training import run_job
+
+    print(
+        "\n| series | status | wall (202 → succeeded) | served | window | transform "
+        "| holdout RMSE ÷ naive |\n|---|---|---|---|---|---|---|"
+    )
+    with (
+        database("sqlite") as url,
+        server(url) as srv,
+        httpx.Client(base_url=srv.base_url, timeout=120) as client,
+    ):
+        for number, (name, (filename, column)) in enumerate(SERIES.items()):
+            upload = client.post(
+                "/v1/series",
+                files={"file": (filename, (DATA / filename).read_bytes(), "text/csv")},
+                data={"name": f"series-{number}"},
+            )
+            upload.raise_for_status()
+            job = run_job(client, {"series_id": upload.json()["id"], "target": column.lower()})
+            ref = job.get("model_version")
+            version = client.get(ref["url"]).json() if ref else {}
+            metrics, spec = version.get("metrics", {}), version.get("spec", {})
+            ratio = metrics["model"]["rmse"] / metrics["naive"]["rmse"] if metrics else float("nan")
+            print(
+                f"| {name} | {job['status']} | {job['wall_s']:.1f} s | "
+                f"{spec.get('architecture', '—')} | {spec.get('window', '—')} | "
+                f"{spec.get('target_transform', '—')} | {ratio:.3f} |",
+                flush=True,
+            )
+
+
 def bench_msft_folds(folds: int) -> None:
     """auto vs naive on MSFT yearly walk-forward folds (the last ``folds`` of bench.accuracy's
     ten): auto refitted on the data before each cutoff, one-step RMSE over each fold's year."""
@@ -304,6 +343,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--direct", action="store_true")
     parser.add_argument("--timing", action="store_true")
+    parser.add_argument("--api", action="store_true")
     parser.add_argument("--msft-folds", type=int, default=0)
     parser.add_argument("--only", help="a substring of one series name")
     args = parser.parse_args()
@@ -312,6 +352,9 @@ def main() -> None:
         return
     if args.timing:
         bench_timing()
+        return
+    if args.api:
+        bench_api_defaults()
         return
     if args.msft_folds:
         bench_msft_folds(args.msft_folds)
