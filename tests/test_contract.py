@@ -23,7 +23,7 @@ from tests.training.helpers import TINY, random_walk_series, start_job, wait_for
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 # Examples per operation and phase: the whole run stays around a minute on 2 cores.
-MAX_EXAMPLES = 25
+MAX_EXAMPLES = 15
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import io
 import json
 import os
 import signal
+import time
 import zipfile
 
 import httpx
@@ -90,14 +91,14 @@ def test_tutorial_recipes_are_expressible(client: httpx.Client) -> None:
     lstm = start_job(
         client, series_id=series_id, architecture="lstm", layers=4, units=50, dropout=0.2,
         window=60, optimizer="rmsprop", epochs=1, batch_size=32, scaler="minmax",
-        target_transform="level", patience=0, validation_fraction=0, autoregression=False,
-        shuffle=True,
+        target_transform="level", ensemble=1, patience=0, validation_fraction=0,
+        autoregression=False, shuffle=True,
     )  # fmt: skip
     gru = start_job(
         client, series_id=series_id, architecture="gru", layers=4, units=50, dropout=0.2,
         window=60, optimizer="sgd", learning_rate=0.01, momentum=0.9, epochs=1,
         batch_size=150, scaler="minmax", target_transform="level", patience=0,
-        validation_fraction=0, autoregression=False, shuffle=True,
+        ensemble=1, validation_fraction=0, autoregression=False, shuffle=True,
     )  # fmt: skip
     for job in (lstm, gru):
         assert wait_for(client, job["id"])["status"] == "succeeded"
@@ -105,6 +106,7 @@ def test_tutorial_recipes_are_expressible(client: httpx.Client) -> None:
     assert version["spec"]["momentum"] == 0.9
     assert version["spec"]["autoregression"] is False
     assert version["spec"]["shuffle"] is True
+    assert version["spec"]["ensemble"] == 1
     assert version["bundle"]["scaler"]["kind"] == "minmax"
 
 
@@ -223,10 +225,14 @@ def test_a_job_whose_series_is_deleted_while_it_runs_fails_and_registers_nothing
     client: httpx.Client,
 ) -> None:
     series_id = random_walk_series(client)
-    job = start_job(client, series_id=series_id, **{**TINY, "epochs": 40})
-    wait_for(client, job["id"], {"running", "succeeded", "failed"})
+    job = start_job(client, series_id=series_id, **{**TINY, "epochs": 60})
+    deadline = time.monotonic() + 60
+    while client.get(f"/v1/training-jobs/{job['id']}").json()["progress"] is None:
+        assert time.monotonic() < deadline, "no epoch reported"
+        time.sleep(0.05)
+    # It has read its data and is training.
     assert client.delete(f"/v1/series/{series_id}").status_code == 204
     finished = wait_for(client, job["id"])
     assert finished["status"] == "failed", finished
-    assert "was deleted while the job ran" in finished["error"]
+    assert "was deleted while the job ran" in finished["error"], finished["error"]
     assert client.get("/v1/models/walk-lstm").status_code == 404
