@@ -4,7 +4,6 @@ for a name."""
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
@@ -41,11 +40,14 @@ AliasPath = Annotated[AliasName, Path(description="Alias name.")]
 
 
 def _iso_8601(value: object) -> object:
-    """Text must be an ISO 8601 date or date-time (pydantic would also read "0.5" as a Unix
-    time, which the document's ``format: date-time`` does not allow)."""
-    if isinstance(value, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}([T ].*)?", value.strip()):
-        raise ValueError("expected an ISO 8601 date or date-time, e.g. 2016-12-30")
-    return value
+    """Text is read as ISO 8601 (pydantic would also read "0.5" as a Unix time, which the
+    document's ``format: date-time`` does not allow)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError("expected an ISO 8601 date or date-time, e.g. 2016-12-30") from None
 
 
 IsoDateTime = Annotated[datetime, BeforeValidator(_iso_8601)]

@@ -466,7 +466,7 @@ def test_a_405_allows_every_method_of_the_path(make_client: MakeClient) -> None:
 
 
 def test_the_document_declares_problems_and_examples(make_client: MakeClient) -> None:
-    spec = make_client(api_key=KEY, migrate=False).get("/openapi.json").json()
+    spec = make_client(api_key=KEY, migrate=False, max_horizon=7).get("/openapi.json").json()
     assert "HTTPValidationError" not in spec["components"]["schemas"]
     assert spec["components"]["schemas"]["Problem"]["required"] == [
         "type", "title", "status", "detail",
@@ -490,4 +490,15 @@ def test_the_document_declares_problems_and_examples(make_client: MakeClient) ->
                         schema = spec["components"]["schemas"][schema["$ref"].split("/")[-1]]
                     assert schema.get("examples"), (where, media)
     forecast = spec["components"]["schemas"]["ForecastRequest"]["properties"]["horizon"]
-    assert forecast["maximum"] == Settings().max_horizon
+    assert forecast["maximum"] == 7  # this deployment's FORECAST_MAX_HORIZON
+
+
+def test_what_the_document_rules_out_is_refused(make_client: MakeClient) -> None:
+    """Values pydantic would coerce but the schema does not allow: a number as a date, 1 as
+    a boolean."""
+    client = make_client()
+    assert_problem(client.get("/v1/series/1/observations", params={"start": "0.5"}), 422)
+    assert (
+        client.get("/v1/series/1/observations", params={"start": "2016-12-30"}).status_code == 404
+    )
+    assert_problem(client.post("/v1/training-jobs", json={"series_id": 1, "shuffle": 1}), 422)

@@ -75,7 +75,7 @@ def _forecast(
         as_of=pd.Timestamp(request.as_of).tz_localize(None) if request.as_of else None,
     )
     result = service.forecast(
-        loaded, version, history, horizon=request.horizon, levels=list(request.level)
+        loaded, version, history, horizon=request.horizon, levels=request.level
     )
     if observe is not None:
         observe(time.perf_counter() - started)
@@ -132,6 +132,7 @@ async def get_forecast(
     alias: AliasName | None = None,
     series_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     horizon: Annotated[int, Query(ge=1)] = 1,
+    # Integers here (a query string's "95" is no Literal[95]); ForecastRequest checks them.
     level: Annotated[
         list[int] | None,
         Query(

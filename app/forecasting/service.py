@@ -8,6 +8,7 @@ An ORM session there cost more than the queries (BENCHMARKS.md: an uncached fore
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,7 +109,7 @@ def forecast(
     history: History,
     *,
     horizon: int,
-    levels: list[int],
+    levels: Sequence[int],
 ) -> dict[str, Any]:
     """The forecast as a JSON-ready dict in the shape of :class:`ForecastResponse` (built
     directly: this is the hot path of every dashboard refresh)."""

@@ -2,7 +2,7 @@
 
 The training part is split once more: every candidate is fitted on its first 80 % and makes
 one-step forecasts from the true history through the last 20 % (the validation span).
-Candidates run from the simplest to the most complex (COMPLEXITY); one is served only if its
+Candidates run from the simplest to the most complex (:func:`candidates`); one is served only if its
 validation RMSE is more than MARGIN below that of every simpler candidate (on a random walk
 nothing beats naive so: naive is then served, said plainly). A network is skipped when the
 budget would not cover it.

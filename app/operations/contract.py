@@ -2,7 +2,7 @@
 
 Every error response is an RFC 9457 problem document (``application/problem+json``, the
 ``Problem`` schema): FastAPI declares only its own 422 as ``application/json``, so
-:func:`install_problem_responses` rewrites each operation's error responses and adds the
+:func:`install_contract` rewrites each operation's error responses and adds the
 statuses any operation of its shape can answer: 404 where the path names a resource, 400, 413
 and 415 where it takes a body, 422 where it takes any input. Routers declare the rest (409,
 503 …) with a description saying when.
