@@ -8,7 +8,7 @@ PORT ?= 8000
 # extra) and development (+ the dev extra). `make lock` writes them from pyproject.toml.
 LOCK_FLAGS := --universal --generate-hashes --quiet
 
-.PHONY: run test lint format services bench lock clean
+.PHONY: run test lint format services browser bench lock clean
 
 # The venv is rebuilt when the lock changes: the pinned, hashed dependencies of the train extra
 # (TensorFlow, Keras, ONNX export: `make run` trains in local worker processes) and the dev extra
@@ -24,8 +24,9 @@ $(BIN)/.installed: requirements/dev.txt pyproject.toml
 run: $(BIN)/.installed
 	$(BIN)/uvicorn app.main:create_app --factory --host $(HOST) --port $(PORT)
 
-## test: install, start PostgreSQL and Redis if needed, lint, run the whole suite
-test: $(BIN)/.installed services lint
+## test: install, start PostgreSQL and Redis if needed, install chromium (as root) for the
+## browser tests, lint, run the whole suite
+test: $(BIN)/.installed services browser lint
 	$(BIN)/python -m pytest
 
 lint: $(BIN)/.installed
@@ -40,6 +41,9 @@ format: $(BIN)/.installed
 
 services:
 	./.ci/services
+
+browser:
+	./.ci/browser
 
 ## lock: re-resolve the dependencies of pyproject.toml into requirements/*.txt (needs PyPI);
 ## the three locks agree: api and worker are constrained to the versions of dev
@@ -60,4 +64,4 @@ bench: $(BIN)/.installed services
 	$(BIN)/python -m bench.accuracy
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache bench/out
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache bench/out test-output

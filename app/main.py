@@ -26,6 +26,7 @@ from app.forecasting.service import warm_calendars
 from app.logs import configure_logging
 from app.operations import health
 from app.operations.contract import install_contract
+from app.operations.dashboard import install_dashboard
 from app.operations.docs import create_api
 from app.operations.health import Readiness
 from app.operations.metrics import Metrics
@@ -134,4 +135,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(training_router)
     app.include_router(registry_router)
     app.include_router(forecasting_router)
+    install_dashboard(app)
     return app

@@ -3,7 +3,7 @@
 The check looks only at the method and the path, never at the routes, so an endpoint added
 later is covered without doing anything: with a key configured every request that is not a
 read (GET, HEAD, OPTIONS) needs it; with ``FORECAST_PROTECT_READS`` reads need it too, except
-the probes and the API documentation. ``/metrics`` counts as a read.
+the probes, the API documentation and the dashboard's pages. ``/metrics`` counts as a read.
 """
 
 from __future__ import annotations
@@ -17,13 +17,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.config import Settings
 from app.errors import Unauthorized, problem_response
+from app.operations.dashboard import is_dashboard_path
 from app.operations.docs import is_docs_asset
 
 log = logging.getLogger(__name__)
 
 READ_METHODS = frozenset({"GET", "HEAD"})
-# Open even when reads are protected: orchestrator probes, and the docs (to reach Authorize)
-# with their assets.
+# Open even when reads are protected: orchestrator probes, the docs (to reach Authorize) with
+# their assets, and the dashboard's pages (code only; the person types the key into them).
 OPEN_PATHS = frozenset(
     {"/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
 )
@@ -45,7 +46,12 @@ def requires_key(settings: Settings, method: str, path: str) -> bool:
     if settings.api_key is None or method == "OPTIONS":
         return False
     if method in READ_METHODS:
-        return settings.protect_reads and path not in OPEN_PATHS and not is_docs_asset(path)
+        return (
+            settings.protect_reads
+            and path not in OPEN_PATHS
+            and not is_docs_asset(path)
+            and not is_dashboard_path(path)
+        )
     return True
 
 

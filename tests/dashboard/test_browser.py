@@ -1,0 +1,153 @@
+"""The dashboard in a real browser against a real server: what a person does with it."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.conftest import LiveServer, empty_database, server_settings, start_server
+from tests.dashboard.conftest import screenshot
+from tests.training.helpers import TINY
+
+pytestmark = pytest.mark.slow
+
+DROP_FILE = """([name, text]) => {
+  const data = new DataTransfer();
+  data.items.add(new File([text], name, { type: "text/csv" }));
+  const zone = document.querySelector("#drop-zone");
+  for (const type of ["dragenter", "drop"]) {
+    const event = { dataTransfer: data, bubbles: true, cancelable: true };
+    zone.dispatchEvent(new DragEvent(type, event));
+  }
+}"""
+
+
+def flat_tail_csv() -> str:
+    """A random walk whose last 120 days repeat one price: on the holdout the naive forecast is
+    exact (RMSE 0), so no network can beat it and the gate must refuse."""
+    rng = np.random.default_rng(5)
+    prices = 50 * np.exp(np.cumsum(rng.normal(0, 0.01, 300)))
+    prices[-120:] = prices[-121]
+    dates = pd.bdate_range("2019-01-02", periods=300)
+    frame = pd.DataFrame({"date": dates.strftime("%Y-%m-%d"), "close": prices.round(4)})
+    return frame.to_csv(index=False)
+
+
+def test_upload_train_promote_and_forecast(page: Page, server: LiveServer) -> None:
+    outside = []
+    page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(server.base_url)
+            else None)  # fmt: skip
+    page.goto(server.base_url + "/")
+    expect(page).to_have_url(server.base_url + "/ui/")
+
+    # Upload by dropping a file; the name comes from the file's.
+    page.evaluate(DROP_FILE, ["flat.csv", flat_tail_csv()])
+    expect(page.locator("#upload-form [name=name]")).to_have_value("flat")
+    page.get_by_role("button", name="Upload").click()
+    expect(page.locator("#upload-result")).to_contain_text("Stored flat")
+    expect(page.locator("#upload-result")).to_contain_text("300 rows")
+    expect(page.locator("#series-table tbody tr")).to_have_count(1)
+    screenshot(page, "series")
+
+    # Train from the jobs view and watch it finish.
+    page.locator("#series-table").get_by_role("link", name="Train").click()
+    page.locator("#train-form [name=spec]").fill(json.dumps(TINY))
+    page.get_by_role("button", name="Start training").click()
+    expect(page.locator("#jobs-table tbody tr[data-status=succeeded]")).to_have_count(
+        1, timeout=120_000
+    )
+    expect(page.locator("#jobs-table tbody tr").first).to_contain_text("2/2")
+    screenshot(page, "jobs")
+
+    # The gate refuses (naive is exact on the holdout) and says why, with the numbers.
+    page.locator("#jobs-table").get_by_role("link", name="flat-lstm v1").click()
+    expect(page.locator("#versions-table tbody tr")).to_have_count(1)
+    page.get_by_role("button", name="Promote").click()
+    refusal = page.locator("#promote-form .problem")
+    expect(refusal).to_contain_text("Promotion refused by its rule (409)")
+    expect(refusal).to_contain_text("beats_naive")
+    expect(refusal.locator("table.checks tr.warn")).to_have_count(1)
+    screenshot(page, "models-refused")
+    # Without the naive rule it moves, and the table shows the alias.
+    page.get_by_label("must beat naive").uncheck()
+    page.get_by_role("button", name="Promote").click()
+    expect(page.locator("#promote-result")).to_contain_text("champion → v1 (was unset)")
+    expect(refusal).to_be_hidden()
+    expect(page.locator("#versions-table tbody tr").first).to_contain_text("champion")
+
+    # The forecast chart draws history, forecast and both bands; the report sits below.
+    page.locator("#versions-table").get_by_role("link", name="Forecast").click()
+    chart = page.locator("#forecast-chart")
+    for selector in ("path.history", "path.forecast", "path.band-80", "path.band-95"):
+        expect(chart.locator(selector)).to_have_attribute("d", re.compile(r"^M[^L]+L"))
+    expect(page.locator("#forecast-table tbody tr")).to_have_count(10)
+    expect(page.locator("#report-table")).to_contain_text("naive")
+    screenshot(page, "forecast")
+
+    # Readable on a phone: nothing wider than the screen but the tables' own scrollers.
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    screenshot(page, "forecast-phone")
+    assert outside == []
+
+
+def test_problems_are_shown_next_to_the_form(page: Page, server: LiveServer) -> None:
+    page.goto(server.base_url + "/ui/#series")
+    page.locator("#upload-file").set_input_files(
+        files=[{"name": "bad.csv", "mimeType": "text/csv",
+                "buffer": b"date,close\n2020-01-02,10\n2020-01-03,abc\n2020-01-06,11\n"}]
+    )  # fmt: skip
+    page.get_by_role("button", name="Upload").click()
+    problem = page.locator("#upload-form .problem")
+    expect(problem).to_contain_text("Invalid upload (422)")
+    expect(problem.locator("li")).to_contain_text(["row 3, column close"])
+    screenshot(page, "upload-refused")
+
+
+def test_a_lost_connection_offers_a_retry(page: Page, server: LiveServer) -> None:
+    page.route("**/v1/series?limit=500", lambda route: route.abort("connectionrefused"))
+    page.goto(server.base_url + "/ui/#series")
+    banner = page.locator("#connection")
+    expect(banner).to_contain_text("cannot be reached")
+    page.unroute("**/v1/series?limit=500")
+    page.get_by_role("button", name="Retry").click()
+    expect(banner).to_be_hidden()
+    expect(page.locator("#series-table")).to_be_visible()
+
+
+def test_the_api_key_is_typed_once_and_kept_for_the_tab(
+    browser: Browser, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    tmp = tmp_path_factory.mktemp("locked")
+    with empty_database("sqlite", tmp) as url:
+        locked = start_server(
+            server_settings(url, tmp / "models", api_key="s3cret", protect_reads=True)
+        )
+        try:
+            context = browser.new_context()
+            page = context.new_page()
+            page.goto(locked.base_url + "/ui/#series")  # the page itself needs no key
+            banner = page.locator("#connection")
+            expect(banner).to_contain_text("Unauthorized (401)")
+            expect(banner).to_contain_text("Type the API key")
+            page.get_by_label("API key").fill("s3cret")
+            page.get_by_role("button", name="Use").click()
+            expect(banner).to_be_hidden()
+            expect(page.locator("#key-state")).to_have_text("key set for this tab")
+            page.reload()
+            expect(page.locator("#key-state")).to_have_text("key set for this tab")
+            expect(page.locator("#series-table")).to_be_visible()
+            expect(banner).to_be_hidden()
+            # Another tab (here: another browser context) starts without it.
+            other = browser.new_context().new_page()
+            other.goto(locked.base_url + "/ui/#series")
+            expect(other.locator("#connection")).to_contain_text("Unauthorized (401)")
+            context.close()
+            other.context.close()
+        finally:
+            locked.stop()
