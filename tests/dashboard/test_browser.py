@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 import re
 
-import numpy as np
-import pandas as pd
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.conftest import LiveServer, empty_database, server_settings, start_server
 from tests.dashboard.conftest import screenshot
-from tests.training.helpers import TINY
+from tests.training.helpers import TINY, flat_tail_csv
 
 pytestmark = pytest.mark.slow
 
@@ -25,17 +23,6 @@ DROP_FILE = """([name, text]) => {
     zone.dispatchEvent(new DragEvent(type, event));
   }
 }"""
-
-
-def flat_tail_csv() -> str:
-    """A random walk whose last 120 days repeat one price: on the holdout the naive forecast is
-    exact (RMSE 0), so no network can beat it and the gate must refuse."""
-    rng = np.random.default_rng(5)
-    prices = 50 * np.exp(np.cumsum(rng.normal(0, 0.01, 300)))
-    prices[-120:] = prices[-121]
-    dates = pd.bdate_range("2019-01-02", periods=300)
-    frame = pd.DataFrame({"date": dates.strftime("%Y-%m-%d"), "close": prices.round(4)})
-    return frame.to_csv(index=False)
 
 
 def test_upload_train_promote_and_forecast(page: Page, server: LiveServer) -> None:

@@ -32,6 +32,18 @@ def random_walk_series(
     return series_id
 
 
+def flat_tail_csv() -> str:
+    """A business-daily random walk whose last 120 days repeat one price: on the holdout the
+    naive forecast is exact (RMSE 0), so no network can beat it and the promotion gate must
+    refuse."""
+    rng = np.random.default_rng(5)
+    prices = 50 * np.exp(np.cumsum(rng.normal(0, 0.01, 300)))
+    prices[-120:] = prices[-121]
+    dates = pd.bdate_range("2019-01-02", periods=300)
+    frame = pd.DataFrame({"date": dates.strftime("%Y-%m-%d"), "close": prices.round(4)})
+    return frame.to_csv(index=False)
+
+
 def start_job(client: httpx.Client, **spec: Any) -> dict[str, Any]:
     response = client.post("/v1/training-jobs", json=spec)
     assert response.status_code == 202, response.text
