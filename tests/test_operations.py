@@ -28,6 +28,7 @@ from app.db.orm import TrainingJob
 from app.db.types import utcnow
 from app.logs import configure_logging, job_logging
 from app.main import create_app
+from app.operations.dashboard import is_dashboard_path
 from app.operations.security import OPEN_PATHS
 from tests.conftest import server_settings
 from tests.training.test_celery import REDIS_URL, require_redis
@@ -133,13 +134,15 @@ def test_reads_stay_open_unless_protected(make_client: MakeClient) -> None:
     assert client.get("/healthz").status_code == 200
 
 
-def test_protected_reads_need_the_key_except_probes_and_docs(make_client: MakeClient) -> None:
+def test_protected_reads_need_the_key_except_probes_docs_and_dashboard(
+    make_client: MakeClient,
+) -> None:
     client = make_client(api_key=KEY, protect_reads=True)
     reads = {path for path, methods in routes_of(client) if "GET" in methods}
     assert "/metrics" in reads
     for template in sorted(reads):
         response = client.get(concrete(template))
-        if template in OPEN_PATHS:
+        if template in OPEN_PATHS or is_dashboard_path(template):
             assert response.status_code != 401, template
         else:
             assert_problem(response, 401)
@@ -455,6 +458,33 @@ def test_docs_pages_load_every_asset_from_the_service_itself(make_client: MakeCl
         .headers["content-type"]
         .startswith("text/javascript")
     )
+
+
+def test_the_dashboard_is_open_same_origin_and_complete(make_client: MakeClient) -> None:
+    """The dashboard's pages need no key (the person types it into them), are told by their
+    CSP to load nothing from elsewhere, name no outside host, and every file they import is
+    served."""
+    client = make_client(api_key=KEY, protect_reads=True, migrate=False)
+    home = client.get("/", follow_redirects=False)
+    assert home.status_code == 307
+    assert home.headers["location"] == "/ui/"
+    page = client.get("/ui/")
+    assert page.status_code == 200
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    files = re.findall(r'(?:src|href)="([\w.]+\.(?:js|css))"', page.text)
+    seen: set[str] = set()
+    while files:
+        name = files.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        asset = client.get(f"/ui/{name}")
+        assert asset.status_code == 200, name
+        assert re.search(r"https?://(?!www\.w3\.org/2000/svg)", asset.text) is None, name
+        files += re.findall(r'from "\./([\w.]+\.js)"', asset.text)
+    assert {"app.js", "api.js", "chart.js", "style.css"} <= seen
+    assert client.get("/v1/series").status_code == 401  # the data still needs the key
+    assert client.post("/ui/").status_code in (401, 405)  # nothing to write there
 
 
 def test_a_405_allows_every_method_of_the_path(make_client: MakeClient) -> None:

@@ -64,16 +64,21 @@ def problem_text(response: httpx.Response) -> str:
     return "\n".join(lines)
 
 
+def _number(value: Any) -> str:
+    return "unavailable" if value is None else f"{value:.6g}"
+
+
 def check_text(check: dict[str, Any]) -> str:
+    """One check of the promotion gate, e.g. ``beats_naive fails: rmse 0.74 vs naive 0.73``."""
     against = (
-        f"naive {check.get('naive')}"
+        f"naive {_number(check.get('naive'))}"
         if check["check"] == "beats_naive"
-        else f"v{check.get('current_version')} {check.get('current')}"
+        else f"v{check.get('current_version')} {_number(check.get('current'))}"
     )
     verdict = "holds" if check["holds"] else "fails"
     return (
-        f"{check['check']} {verdict}: {check['metric']} {check.get('candidate')} vs {against} "
-        f"({check['basis']})"
+        f"{check['check']} {verdict}: {check['metric']} {_number(check.get('candidate'))} "
+        f"vs {against} ({check['basis']})"
     )
 
 

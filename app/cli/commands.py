@@ -162,7 +162,10 @@ def follow(api: Api, job_id: int) -> dict[str, Any]:
             progress = job.get("progress")
             if progress:
                 bar.length = progress["epochs"]
-                bar.label = f"job {job_id} loss {progress['loss']:.4g} eta {progress['eta_s']:.0f}s"
+                bar.label = (
+                    f"job {job_id} epoch {progress['epoch']}/{progress['epochs']} "
+                    f"loss {progress['loss']:.4g} eta {progress['eta_s']:.0f}s"
+                )
                 bar.update(progress["epoch"] - bar.pos)
             if job["status"] in FINISHED:
                 return job

@@ -13,10 +13,19 @@ import click
 
 def table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
     """Rows as aligned text columns."""
-    cells = [[("" if row.get(c) is None else str(row.get(c))) for c in columns] for row in rows]
+    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
     widths = [max([len(c), *(len(line[i]) for line in cells)]) for i, c in enumerate(columns)]
     for line in [list(columns), *cells]:
-        click.echo("  ".join(value.ljust(width) for value, width in zip(line, widths, strict=True)))
+        cells_text = "  ".join(
+            value.ljust(width) for value, width in zip(line, widths, strict=True)
+        )
+        click.echo(cells_text.rstrip())
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
 def emit(rows: Sequence[dict[str, Any]], columns: Sequence[str], output: str) -> None:
