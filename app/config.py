@@ -106,6 +106,23 @@ class Settings(BaseSettings):
         description="Identical `GET /v1/forecast` requests within this many seconds share one "
         "computed response (writes to this process clear it at once); 0 turns it off.",
     )
+    ledger: bool = Field(
+        default=True,
+        description="Keep every forecast served from a stored series in the ledger and score it "
+        "as observations arrive (`GET /v1/models/{name}/accuracy`).",
+    )
+    ledger_flush_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="Served forecasts are counted in memory and written to the ledger this "
+        "often (and at shutdown).",
+    )
+    ledger_retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="Delete served forecasts not served again for this many days (with their "
+        "scores); unset keeps them all.",
+    )
     tf_threads: int = Field(
         default=0, ge=0, description="TensorFlow threads per job; 0 lets TensorFlow decide."
     )

@@ -10,8 +10,10 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 
 from fastapi import FastAPI
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.cors import CORSMiddleware
 
@@ -22,7 +24,11 @@ from app.errors import install_handlers
 from app.forecasting.bundles import BundleCache
 from app.forecasting.responses import InvalidateOnWrite, ResponseCache
 from app.forecasting.router import router as forecasting_router
+from app.forecasting.served import ForecastServed
 from app.forecasting.service import warm_calendars
+from app.ledger import service as ledger
+from app.ledger.recorder import LedgerRecorder
+from app.ledger.router import router as ledger_router
 from app.logs import configure_logging
 from app.operations import health
 from app.operations.contract import install_contract
@@ -67,6 +73,16 @@ def _warm_calendars(db: Database) -> None:
         log.exception("could not warm exchange calendars")
 
 
+def _not_recorded(_: ForecastServed) -> None:
+    """FORECAST_LEDGER=false."""
+
+
+def _score_appended(
+    session: Session, series_id: int, rewritten: tuple[datetime, datetime] | None
+) -> None:
+    ledger.score(session, series_id=series_id, rewritten=rewritten)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging(settings)
@@ -76,6 +92,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     bundles = BundleCache(store, settings.bundle_cache_size)
     forecasts = ResponseCache(settings.forecast_cache_s)
     metrics = Metrics(db, bundles)
+    recorder = (
+        LedgerRecorder(db, flush_s=settings.ledger_flush_s,
+                       retention_days=settings.ledger_retention_days)
+        if settings.ledger
+        else None
+    )  # fmt: skip
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -83,10 +105,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await run_in_threadpool(upgrade_to_head, db.engine)
             log.info("database schema is at head")
         dispatcher.start()
+        if recorder is not None:
+            recorder.start()
         threading.Thread(
             target=_warm_calendars, args=(db,), name="warm-calendars", daemon=True
         ).start()
         yield
+        if recorder is not None:  # the server has finished its requests: write what is left
+            await run_in_threadpool(recorder.stop)
         await run_in_threadpool(dispatcher.stop)
         db.dispose()
 
@@ -102,6 +128,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = metrics
     app.state.observe_forecast_latency = metrics.forecast_latency.observe
     app.state.on_version_deleted = bundles.evict
+    app.state.record_forecast = recorder if recorder is not None else _not_recorded
+    app.state.ledger = recorder
+    app.state.on_observations_added = _score_appended
     app.state.readiness = Readiness(
         db=db,
         broker_url=settings.broker_url,
@@ -135,5 +164,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(training_router)
     app.include_router(registry_router)
     app.include_router(forecasting_router)
+    app.include_router(ledger_router)
     install_dashboard(app)
     return app

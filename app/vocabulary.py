@@ -78,6 +78,16 @@ class JobKind(StrEnum):
     BACKTEST = "backtest"
 
 
+class PointStatus(StrEnum):
+    """A ledger point: ``pending`` until its target date is observed, then ``scored`` (the
+    actual is known) or ``missing`` (the series went past the date without a value: a holiday
+    or a gap; never scored as zero). A later value for the date scores it after all."""
+
+    PENDING = "pending"
+    SCORED = "scored"
+    MISSING = "missing"
+
+
 class VersionStatus(StrEnum):
     """``pending`` while a job moves its files into place, ``ready`` once the job succeeded,
     ``failed`` when the job did not complete (its files are removed)."""

@@ -108,6 +108,7 @@ def server_settings(database_url: str, model_dir: Path, **overrides: object) -> 
         "job_lease_s": 3,
         "reconcile_interval_s": 0.5,
         "tf_threads": 1,
+        "ledger_flush_s": 0.2,
         "log_level": "WARNING",  # keep pytest's captured output to what matters
         **overrides,
     }

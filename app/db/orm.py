@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     Double,
@@ -23,7 +24,7 @@ from app.db.types import EnumText, JsonRecord, UnixTime, UtcDateTime, one_of, ut
 from app.ml.progress import EpochProgress
 from app.ml.records import BacktestResult, HoldoutMetrics
 from app.ml.spec import BacktestSpec, TrainingSpec
-from app.vocabulary import JobKind, JobStatus, VersionStatus
+from app.vocabulary import JobKind, JobStatus, PointStatus, VersionStatus
 
 
 class Series(Base):
@@ -208,3 +209,65 @@ class Backtest(Base):
     spec: Mapped[BacktestSpec] = mapped_column(JsonRecord(BacktestSpec))
     result: Mapped[BacktestResult] = mapped_column(JsonRecord(BacktestResult))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class ServedForecast(Base):
+    """The ledger: one forecast the service served, recorded once per (version, series, field,
+    as-of date, horizon, levels) and counted every time it is served again.
+
+    Names and numbers instead of foreign keys: the ledger outlives a deleted version or series
+    (their record stays readable and scored).
+    """
+
+    __tablename__ = "served_forecast"
+    __table_args__ = (
+        UniqueConstraint("model_name", "version", "series_id", "field", "as_of", "horizon",
+                         "levels"),
+        Index(None, "model_name", "version"),
+        {"sqlite_autoincrement": True},
+    )  # fmt: skip
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_name: Mapped[str] = mapped_column(String(100))
+    version: Mapped[int] = mapped_column(Integer)
+    series_id: Mapped[int] = mapped_column(Integer)
+    field: Mapped[str] = mapped_column(String(64))
+    as_of: Mapped[datetime] = mapped_column(UnixTime)
+    horizon: Mapped[int] = mapped_column(Integer)
+    levels: Mapped[str] = mapped_column(String(32), doc="Interval levels, e.g. '80,95'.")
+    base_value: Mapped[float] = mapped_column(
+        Double, doc="The last value at as_of: what the naive forecast said for every step."
+    )
+    first_served_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_served_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    served_count: Mapped[int] = mapped_column(Integer)
+
+
+class LedgerPoint(Base):
+    """One step of a served forecast and, once its date is observed, the actual value.
+
+    ``series_id``/``field_id``/``target_ts`` repeat the observation's key so that scoring is
+    one join on the observation table's primary key.
+    """
+
+    __tablename__ = "ledger_point"
+    __table_args__ = (
+        Index(None, "series_id", "field_id", "target_ts"),
+        one_of("status", PointStatus),
+        {"sqlite_with_rowid": False},
+    )
+
+    forecast_id: Mapped[int] = mapped_column(
+        ForeignKey("served_forecast.id", ondelete="CASCADE"), primary_key=True
+    )
+    step: Mapped[int] = mapped_column(Integer, primary_key=True)
+    series_id: Mapped[int] = mapped_column(Integer)
+    field_id: Mapped[int] = mapped_column(Integer)
+    target_ts: Mapped[datetime] = mapped_column(UnixTime)
+    value: Mapped[float] = mapped_column(Double)
+    bounds: Mapped[dict[str, float]] = mapped_column(
+        JSON, doc="lo_<level>/hi_<level> of each interval."
+    )
+    status: Mapped[PointStatus] = mapped_column(EnumText(PointStatus), default=PointStatus.PENDING)
+    actual: Mapped[float | None] = mapped_column(Double)
+    scored_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 
 from app.forecasting.bundles import BundleCache
 from app.forecasting.responses import ResponseCache
+from app.forecasting.served import ForecastRecorder
 
 # Given the seconds a computed forecast took (main wires it to the latency histogram).
 LatencyObserver = Callable[[float], None]
@@ -29,6 +30,12 @@ async def get_latency_observer(request: Request) -> LatencyObserver:
     return observe
 
 
+async def get_recorder(request: Request) -> ForecastRecorder:
+    record: ForecastRecorder = request.app.state.record_forecast
+    return record
+
+
 BundleCacheDep = Annotated[BundleCache, Depends(get_bundle_cache)]
 ResponseCacheDep = Annotated[ResponseCache, Depends(get_response_cache)]
 LatencyDep = Annotated[LatencyObserver, Depends(get_latency_observer)]
+RecorderDep = Annotated[ForecastRecorder, Depends(get_recorder)]

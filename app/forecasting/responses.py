@@ -15,8 +15,11 @@ from collections.abc import Hashable
 from cachetools import TTLCache
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-# A computed forecast response: its ETag and JSON body.
-CachedResponse = tuple[str, bytes]
+from app.forecasting.served import ForecastServed
+
+# A computed forecast response: its ETag, its JSON body and what the ledger keeps of it (each
+# time the cached response is served again, it is recorded again).
+CachedResponse = tuple[str, bytes, ForecastServed | None]
 
 
 class ResponseCache:

@@ -22,9 +22,16 @@ from app.deps import DatabaseDep, SessionDep, SettingsDep
 from app.errors import ErrorItem, InvalidRequest, SeriesGone
 from app.forecasting import service
 from app.forecasting.bundles import BundleCache
-from app.forecasting.deps import BundleCacheDep, LatencyDep, LatencyObserver, ResponseCacheDep
+from app.forecasting.deps import (
+    BundleCacheDep,
+    LatencyDep,
+    LatencyObserver,
+    RecorderDep,
+    ResponseCacheDep,
+)
 from app.forecasting.plots import ImageFormat, render_report
 from app.forecasting.report import backtest_summary, compare, report_csv, version_report
+from app.forecasting.responses import CachedResponse
 from app.forecasting.schemas import (
     DEFAULT_LEVELS,
     Comparison,
@@ -32,6 +39,7 @@ from app.forecasting.schemas import (
     ForecastResponse,
     VersionReport,
 )
+from app.forecasting.served import ForecastServed, served_forecast
 from app.forecasting.versions import resolve_version
 from app.ml.intervals import LEVELS
 from app.registry import service as registry
@@ -55,8 +63,8 @@ def _forecast(
     settings: Settings,
     cache: BundleCache,
     observe: LatencyObserver | None = None,
-) -> dict[str, Any]:
-    """Resolve, load, read, forecast (timed when it succeeds)."""
+) -> tuple[dict[str, Any], ForecastServed | None]:
+    """Resolve, load, read, forecast (timed when it succeeds); with what the ledger keeps."""
     started = time.perf_counter()
     if request.horizon > settings.max_horizon:
         raise InvalidRequest(
@@ -79,7 +87,13 @@ def _forecast(
     )
     if observe is not None:
         observe(time.perf_counter() - started)
-    return result
+    served = served_forecast(
+        result,
+        series_id=history.series_id if request.values is None else request.record_for_series,
+        as_of=history.last_date,
+        base_value=float(history.values[-1]),
+    )
+    return result, served
 
 
 @router.post(
@@ -94,11 +108,16 @@ def post_forecast(
     settings: SettingsDep,
     cache: BundleCacheDep,
     observe: LatencyDep,
+    record: RecorderDep,
 ) -> Response:
     """Recursive multi-step forecast from the version's series as it is now (days appended
-    after training are used, no retraining needed), another series, or sent `values`."""
+    after training are used, no retraining needed), another series, or sent `values`. Kept in
+    the ledger when it comes from a stored series (or `record_for_series`)."""
     with db.engine.connect() as conn:
-        return JSONResponse(_forecast(body, conn, settings, cache, observe))
+        result, served = _forecast(body, conn, settings, cache, observe)
+    if served is not None:
+        record(served)
+    return JSONResponse(result)
 
 
 def _cached_forecast(
@@ -107,11 +126,11 @@ def _cached_forecast(
     settings: Settings,
     cache: BundleCache,
     observe: LatencyObserver,
-) -> tuple[str, bytes]:
+) -> CachedResponse:
     with db.engine.connect() as conn:
-        result = _forecast(body, conn, settings, cache, observe)
+        result, served = _forecast(body, conn, settings, cache, observe)
     content = json.dumps(result).encode()
-    return f'"{hashlib.sha256(content).hexdigest()[:32]}"', content
+    return f'"{hashlib.sha256(content).hexdigest()[:32]}"', content, served
 
 
 @router.get(
@@ -127,6 +146,7 @@ async def get_forecast(
     cache: BundleCacheDep,
     responses: ResponseCacheDep,
     observe: LatencyDep,
+    record: RecorderDep,
     model: ModelName,
     version: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     alias: AliasName | None = None,
@@ -168,7 +188,9 @@ async def get_forecast(
         else:
             cached = await run_in_threadpool(_cached_forecast, body, db, settings, cache, observe)
         responses.put(key, cached)
-    etag, content = cached
+    etag, content, served = cached
+    if served is not None:
+        record(served)
     headers = {"ETag": etag, "Cache-Control": "private, max-age=60"}
     if etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
@@ -207,8 +229,8 @@ def _plot(
     found = registry.get_ready_version(session, name, version)
     conn = session.connection()
     loaded = cache.get(conn, resolve_version(conn, name, version=version, alias=None))
-    try:
-        forecast = _forecast(
+    try:  # drawn in the plot, not served as a forecast: not recorded in the ledger
+        forecast, _ = _forecast(
             ForecastRequest(model=name, version=version, horizon=min(20, settings.max_horizon)),
             conn,
             settings,

@@ -35,6 +35,12 @@ class ForecastRequest(BaseModel):
                 {"not": {"required": ["version", "alias"]}},
                 {"not": {"required": ["series_id", "values"]}},
                 {"anyOf": [{"not": {"required": ["as_of"]}}, {"required": ["values"]}]},
+                {
+                    "anyOf": [
+                        {"not": {"required": ["record_for_series"]}},
+                        {"required": ["values", "as_of"]},
+                    ]
+                },
             ],
             "examples": [
                 {"model": "MSFT-lstm", "horizon": 5},
@@ -64,6 +70,14 @@ class ForecastRequest(BaseModel):
     )
     as_of: datetime | None = Field(
         default=None, description="With `values`: the date of the last value, to date the points."
+    )
+    record_for_series: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_ID,
+        description="With `values` and `as_of`: the stored series these values are from. The "
+        "forecast is then kept in the ledger and scored once that series' dates are observed "
+        "(forecasts from a stored series always are).",
     )
     horizon: int = Field(default=1, ge=1, description="Steps ahead (1 = next period).")
     level: list[IntervalLevel] = Field(
@@ -100,6 +114,8 @@ class ForecastRequest(BaseModel):
             raise ValueError("give series_id or values, not both")
         if self.as_of is not None and self.values is None:
             raise ValueError("as_of goes with values")
+        if self.record_for_series is not None and (self.values is None or self.as_of is None):
+            raise ValueError("record_for_series goes with values and as_of")
         return self
 
 

@@ -15,6 +15,7 @@ from app.deps import SessionDep
 from app.ml.calendar import format_period
 from app.pagination import Page, PageDep
 from app.series import service
+from app.series.deps import ObservationsAddedDep
 from app.series.schemas import (
     AppendResult,
     ObservationsAppend,
@@ -192,14 +193,20 @@ def append_observations(
     series_id: IdPath,
     upload: Annotated[AppendUpload, Depends(_append_upload)],
     session: SessionDep,
+    observed: ObservationsAddedDep,
     on_conflict: Annotated[
         Literal["error", "replace"],
         Query(description="What to do with dates already stored with different values."),
     ] = "error",
 ) -> AppendResult:
-    """Rows must carry every field of the series. Re-sending stored rows is a no-op."""
+    """Rows must carry every field of the series. Re-sending stored rows is a no-op. Served
+    forecasts of the dates sent are scored in the same transaction (the ledger)."""
     series = service.get_series(session, series_id, for_update=True)
     counts = service.append_observations(session, series, upload.parsed, on_conflict=on_conflict)
+    if counts.inserted or counts.replaced:
+        dates = upload.parsed.frame.index
+        rewritten = (dates.min().to_pydatetime(), dates.max().to_pydatetime())
+        observed(session, series.id, rewritten if counts.replaced else None)
     return AppendResult(
         inserted=counts.inserted,
         replaced=counts.replaced,

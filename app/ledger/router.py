@@ -1,0 +1,136 @@
+"""Realized accuracy: how good the forecasts the service actually served turned out to be."""
+
+from __future__ import annotations
+
+import io
+from typing import Annotated, Any, Literal
+
+import pandas as pd
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
+
+from app.deps import SessionDep
+from app.errors import AliasNotFound, InvalidRequest
+from app.ledger import service
+from app.ledger.accuracy import grouped, summarize
+from app.ledger.plots import ImageFormat, render_accuracy
+from app.ledger.schemas import AccuracyReport, GroupBy
+from app.registry import service as registry
+from app.vocabulary import MAX_ID, AliasName, IsoDateTime, NamePath
+
+router = APIRouter(prefix="/v1/models", tags=["ledger"])
+_CSV_EXAMPLE = "group,forecasts,scored,missing,pending,rmse,…\nall,200,200,0,4,0.71,…\n"
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "Unknown model or alias."}}
+
+VersionQuery = Annotated[
+    list[Annotated[int, Query(ge=1, le=MAX_ID)]] | None,
+    Query(description="Only these versions (repeat for several). Default: every version."),
+]
+AliasQuery = Annotated[
+    AliasName | None, Query(description="Only the version this alias points at now.")
+]
+SeriesQuery = Annotated[int | None, Query(ge=1, le=MAX_ID, description="Only this series.")]
+StartQuery = Annotated[IsoDateTime | None, Query(description="First target date, inclusive.")]
+EndQuery = Annotated[IsoDateTime | None, Query(description="Last target date, inclusive.")]
+
+
+def _versions(
+    session: Session, name: str, versions: list[int] | None, alias: str | None
+) -> list[int] | None:
+    model = registry.get_model(session, name)  # 404 for an unknown name
+    if alias is None:
+        return versions
+    if versions is not None:
+        raise InvalidRequest("give version or alias, not both")
+    pointed = {a.alias: a.version_id for a in model.aliases}
+    if alias not in pointed:
+        raise AliasNotFound(f"Model '{name}' has no alias '{alias}'.")
+    return [v.version for v in registry.list_versions(session, model) if v.id == pointed[alias]]
+
+
+@router.get(
+    "/{name}/accuracy",
+    response_model=AccuracyReport,
+    summary="Realized accuracy of the served forecasts, next to naive and to what was promised",
+    responses={200: {"content": {"text/csv": {"example": _CSV_EXAMPLE}}}, **_NOT_FOUND},
+)
+def accuracy(
+    name: NamePath,
+    session: SessionDep,
+    version: VersionQuery = None,
+    alias: AliasQuery = None,
+    series_id: SeriesQuery = None,
+    start: StartQuery = None,
+    end: EndQuery = None,
+    group_by: Annotated[GroupBy, Query(description="One row per step, week, month, …")] = "none",
+    format: Annotated[Literal["json", "csv"], Query()] = "json",  # noqa: A002
+) -> Response:
+    """Every forecast served from a stored series is kept in the ledger and scored as the
+    series' dates are observed (appends). Points whose date passed without a value (holidays)
+    are counted as `missing`, never scored. `promised_rmse` comes from each version's holdout,
+    step by step; versions deleted since keep their realized figures but promise nothing."""
+    chosen = _versions(session, name, version, alias)
+    points = service.read_points(
+        session, name, versions=chosen, series_id=series_id, start=start, end=end
+    )
+    report = AccuracyReport(
+        model=name,
+        versions=sorted(int(v) for v in set(points["version"])),
+        series_id=series_id,
+        start=start.isoformat() if start else None,
+        end=end.isoformat() if end else None,
+        group_by=group_by,
+        total=summarize(points, "all"),
+        groups=grouped(points, group_by),
+    )
+    if format == "csv":
+        return Response(_csv(report), media_type="text/csv")
+    return JSONResponse(report.model_dump(mode="json"))
+
+
+def _csv(report: AccuracyReport) -> str:
+    rows = []
+    for group in [report.total, *report.groups]:
+        row = group.model_dump(exclude={"coverage"})
+        row.update({f"coverage_{level}": value for level, value in group.coverage.items()})
+        rows.append(row)
+    buffer = io.StringIO()
+    pd.DataFrame(rows).to_csv(buffer, index=False)
+    return buffer.getvalue()
+
+
+def _plot(
+    image_format: ImageFormat, name: str, session: Session, version: list[int] | None,
+    alias: str | None, series_id: int | None,
+) -> Response:  # fmt: skip
+    chosen = _versions(session, name, version, alias)
+    points = service.read_points(session, name, versions=chosen, series_id=series_id)
+    image = render_accuracy(points, title=name, image_format=image_format)
+    return Response(image, media_type="image/png" if image_format == "png" else "image/svg+xml")
+
+
+@router.get(
+    "/{name}/accuracy.png",
+    summary="Realized one-step error over time per version (PNG)",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}, **_NOT_FOUND},
+)
+def accuracy_png(
+    name: NamePath, session: SessionDep, version: VersionQuery = None, alias: AliasQuery = None,
+    series_id: SeriesQuery = None,
+) -> Response:  # fmt: skip
+    return _plot("png", name, session, version, alias, series_id)
+
+
+@router.get(
+    "/{name}/accuracy.svg",
+    summary="Realized one-step error over time per version (SVG)",
+    response_class=Response,
+    responses={200: {"content": {"image/svg+xml": {}}}, **_NOT_FOUND},
+)
+def accuracy_svg(
+    name: NamePath, session: SessionDep, version: VersionQuery = None, alias: AliasQuery = None,
+    series_id: SeriesQuery = None,
+) -> Response:  # fmt: skip
+    return _plot("svg", name, session, version, alias, series_id)

@@ -1,0 +1,50 @@
+"""Realized accuracy as the API returns it."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+GroupBy = Literal["none", "step", "week", "month", "version", "series"]
+
+
+class AccuracyGroup(BaseModel):
+    group: str = Field(
+        description="`all`, or the step, ISO week (`2017-W02`), month (`2017-01`), version or "
+        "series id the row is about."
+    )
+    forecasts: int = Field(description="Served forecasts with at least one scored point here.")
+    scored: int = Field(description="Points whose actual value is known.")
+    missing: int = Field(description="Points whose date passed without a value (not scored).")
+    pending: int = Field(description="Points whose date is not observed yet.")
+    rmse: float | None = Field(description="Realized RMSE of the served forecasts.")
+    mae: float | None
+    mase: float | None = Field(
+        description="MAE scaled by the in-sample naive MAE the version was trained with."
+    )
+    naive_rmse: float | None = Field(
+        description="The naive forecast (the last value at the forecast's as-of date) on the "
+        "very same target dates."
+    )
+    naive_mae: float | None
+    skill_vs_naive: float | None = Field(description="1 − rmse / naive_rmse.")
+    coverage: dict[str, float | None] = Field(
+        description="Share of actuals inside each interval level (nominal: the level)."
+    )
+    promised_rmse: float | None = Field(
+        description="What the holdout promised for the same points: the root mean square of "
+        "each point's version's holdout RMSE at that step."
+    )
+    realized_to_promised: float | None = Field(description="rmse / promised_rmse.")
+
+
+class AccuracyReport(BaseModel):
+    model: str
+    versions: list[int] = Field(description="Versions whose served forecasts are counted.")
+    series_id: int | None
+    start: str | None
+    end: str | None
+    group_by: GroupBy
+    total: AccuracyGroup
+    groups: list[AccuracyGroup]

@@ -1,0 +1,187 @@
+"""The ledger end to end: forecasts served over HTTP are kept, scored as days are appended,
+and read back as realized accuracy next to naive and to what the holdout promised."""
+
+from __future__ import annotations
+
+import io
+import math
+import time
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.training.helpers import start_job, wait_for
+
+TRAIN_DAYS = 300
+LOOP_DAYS = 200
+HORIZON = 5
+
+
+def upload(client: httpx.Client, name: str, dates: pd.DatetimeIndex, prices: np.ndarray) -> int:
+    observations = [
+        {"date": d.strftime("%Y-%m-%d"), "close": float(p)}
+        for d, p in zip(dates, prices, strict=True)
+    ]
+    response = client.post("/v1/series", json={"name": name, "observations": observations})
+    assert response.status_code == 201, response.text
+    series_id: int = response.json()["id"]
+    return series_id
+
+
+def append(client: httpx.Client, series_id: int, day: pd.Timestamp, price: float,
+           **params: str) -> None:  # fmt: skip
+    response = client.post(
+        f"/v1/series/{series_id}/observations",
+        params=params,
+        json={"observations": [{"date": day.strftime("%Y-%m-%d"), "close": price}]},
+    )
+    assert response.status_code == 200, response.text
+
+
+def accuracy(client: httpx.Client, model: str, expect_scored: int, **params: Any) -> Any:
+    """The accuracy report once the ledger has written and scored what was served."""
+    deadline = time.monotonic() + 20
+    while True:
+        response = client.get(f"/v1/models/{model}/accuracy", params=params)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        if body["total"]["scored"] >= expect_scored or time.monotonic() > deadline:
+            return body
+        time.sleep(0.1)
+
+
+def rmse(errors: list[float]) -> float:
+    return math.sqrt(sum(e * e for e in errors) / len(errors))
+
+
+def train_drift(client: httpx.Client, series_id: int, model: str) -> None:
+    job = start_job(client, series_id=series_id, architecture="drift", model_name=model)
+    assert wait_for(client, job["id"])["status"] == "succeeded"
+
+
+def test_a_daily_loop_is_scored_exactly(client: httpx.Client) -> None:
+    """Train, then for 200 days: forecast 5 days ahead, append the day. The ledger's realized
+    RMSE per step is the one computed here from the same forecasts and actuals."""
+    rng = np.random.default_rng(11)
+    dates = pd.bdate_range("2018-01-02", periods=TRAIN_DAYS + LOOP_DAYS)
+    prices = 40 * np.exp(np.cumsum(rng.normal(0.0004, 0.012, len(dates))))
+    series_id = upload(client, "loop", dates[:TRAIN_DAYS], prices[:TRAIN_DAYS])
+    train_drift(client, series_id, "loop-drift")
+
+    served: list[list[float]] = []
+    for i in range(LOOP_DAYS):
+        today = TRAIN_DAYS - 1 + i
+        forecast = client.get("/v1/forecast", params={"model": "loop-drift", "horizon": HORIZON})
+        assert forecast.status_code == 200, forecast.text
+        body = forecast.json()
+        assert body["as_of"] == dates[today].strftime("%Y-%m-%d")
+        served.append([p["value"] for p in body["points"]])
+        if i == 0:  # served twice: recorded once, counted twice
+            assert client.get("/v1/forecast", params={"model": "loop-drift", "horizon": HORIZON})
+        if today + 1 < len(dates):
+            append(client, series_id, dates[today + 1], float(prices[today + 1]))
+
+    # Forecast i (as of day TRAIN_DAYS-1+i) step k targets day TRAIN_DAYS-1+i+k.
+    last = len(dates) - 1
+    expected = sum(min(HORIZON, last - (TRAIN_DAYS - 1 + i)) for i in range(LOOP_DAYS))
+    report = accuracy(client, "loop-drift", expected, group_by="step")
+    assert report["total"]["scored"] == expected
+    assert report["total"]["pending"] == LOOP_DAYS * HORIZON - expected
+    assert report["total"]["missing"] == 0
+    assert report["versions"] == [1]
+    for row in report["groups"]:
+        k = int(row["group"])
+        model_errors, naive_errors = [], []
+        for i, points in enumerate(served):
+            origin = TRAIN_DAYS - 1 + i
+            if origin + k <= last:
+                model_errors.append(prices[origin + k] - points[k - 1])
+                naive_errors.append(prices[origin + k] - prices[origin])
+        assert row["scored"] == len(model_errors)
+        assert row["rmse"] == pytest.approx(rmse(model_errors), abs=1e-9)
+        assert row["naive_rmse"] == pytest.approx(rmse(naive_errors), abs=1e-9)
+        assert row["skill_vs_naive"] == pytest.approx(1 - row["rmse"] / row["naive_rmse"])
+        assert row["promised_rmse"] is not None
+        assert row["realized_to_promised"] == pytest.approx(row["rmse"] / row["promised_rmse"])
+        assert set(row["coverage"]) == {"80", "95"}
+        assert 0 <= row["coverage"]["80"] <= row["coverage"]["95"] <= 1
+    assert [int(r["group"]) for r in report["groups"]] == [1, 2, 3, 4, 5]
+    assert report["groups"][0]["scored"] == LOOP_DAYS
+
+    # Rewriting history re-scores what forecast it.
+    moved = float(prices[last] * 1.1)
+    append(client, series_id, dates[last], moved, on_conflict="replace")
+    one_step = [prices[TRAIN_DAYS + i] - p[0] for i, p in enumerate(served)]
+    one_step[-1] = moved - served[-1][0]
+    deadline = time.monotonic() + 10
+    while True:
+        step1 = client.get("/v1/models/loop-drift/accuracy", params={"group_by": "step"}).json()
+        if step1["groups"][0]["rmse"] == pytest.approx(rmse(one_step), abs=1e-9):
+            break
+        assert time.monotonic() < deadline, step1["groups"][0]
+        time.sleep(0.1)
+
+    # The same numbers as CSV, by month; the plot.
+    csv = client.get(
+        "/v1/models/loop-drift/accuracy", params={"group_by": "month", "format": "csv"}
+    )
+    table = pd.read_csv(io.StringIO(csv.text))
+    assert table["group"].iloc[0] == "all"
+    assert table["scored"].iloc[1:].sum() == table["scored"].iloc[0]
+    plot = client.get("/v1/models/loop-drift/accuracy.png")
+    assert plot.status_code == 200
+    assert plot.content.startswith(b"\x89PNG")
+
+    # A deleted series leaves its ledger readable.
+    assert client.delete(f"/v1/series/{series_id}").status_code == 204
+    kept = client.get("/v1/models/loop-drift/accuracy").json()
+    assert kept["total"]["scored"] == expected
+
+
+@pytest.mark.sqlite_only
+def test_a_date_that_passes_without_a_value_is_missing_not_zero(client: httpx.Client) -> None:
+    rng = np.random.default_rng(3)
+    dates = pd.bdate_range("2019-01-02", periods=80)
+    prices = 20 + np.cumsum(rng.normal(0, 0.2, 80))
+    series_id = upload(client, "gappy", dates[:70], prices[:70])
+    train_drift(client, series_id, "gappy-drift")
+    served = client.get("/v1/forecast", params={"model": "gappy-drift", "horizon": 3}).json()
+    # Day 70 never comes (a holiday the calendar did not know); day 71 does.
+    append(client, series_id, dates[71], float(prices[71]))
+    report = accuracy(client, "gappy-drift", 1, group_by="step")
+    steps = {row["group"]: row for row in report["groups"]}
+    assert steps["1"]["missing"] == 1
+    assert steps["1"]["scored"] == 0
+    assert steps["1"]["rmse"] is None
+    assert steps["2"]["scored"] == 1
+    assert steps["2"]["rmse"] == pytest.approx(abs(prices[71] - served["points"][1]["value"]))
+    assert steps["3"]["pending"] == 1
+    # A late value for the date scores it after all.
+    append(client, series_id, dates[70], float(prices[70]))
+    late = client.get("/v1/models/gappy-drift/accuracy", params={"group_by": "step"}).json()
+    assert late["groups"][0]["scored"] == 1
+    assert late["groups"][0]["missing"] == 0
+
+
+@pytest.mark.sqlite_only
+def test_forecasts_from_client_values_are_kept_when_tied_to_a_series(client: httpx.Client) -> None:
+    dates = pd.bdate_range("2019-01-02", periods=60)
+    prices = np.linspace(10, 16, 60)
+    series_id = upload(client, "values", dates[:50], prices[:50])
+    train_drift(client, series_id, "values-drift")
+    body = {"model": "values-drift", "values": [float(p) for p in prices[:40]], "horizon": 2,
+            "as_of": dates[39].isoformat()}  # fmt: skip
+    untied = client.post("/v1/forecast", json=body)
+    assert untied.status_code == 200, untied.text
+    tied = client.post("/v1/forecast", json={**body, "record_for_series": series_id})
+    assert tied.status_code == 200, tied.text
+    # Its dates are already observed: scored as soon as it is written.
+    report = accuracy(client, "values-drift", 2)
+    assert report["total"]["scored"] == 2
+    assert report["total"]["forecasts"] == 1
+    refused = client.post("/v1/forecast", json={"model": "values-drift", "horizon": 1,
+                                                 "record_for_series": series_id})  # fmt: skip
+    assert refused.status_code == 422
