@@ -84,6 +84,11 @@ class ModelNotFound(NotFound):
     title = "Model not found"
 
 
+class PolicyNotFound(NotFound):
+    slug = "policy-not-found"
+    title = "Retrain policy not found"
+
+
 class VersionNotFound(NotFound):
     slug = "version-not-found"
     title = "Model version not found"

@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 
 from fastapi import FastAPI
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.cors import CORSMiddleware
@@ -26,6 +27,7 @@ from app.forecasting.responses import InvalidateOnWrite, ResponseCache
 from app.forecasting.router import router as forecasting_router
 from app.forecasting.served import ForecastServed
 from app.forecasting.service import warm_calendars
+from app.ledger import policy
 from app.ledger import service as ledger
 from app.ledger.recorder import LedgerRecorder
 from app.ledger.router import router as ledger_router
@@ -77,10 +79,9 @@ def _not_recorded(_: ForecastServed) -> None:
     """FORECAST_LEDGER=false."""
 
 
-def _score_appended(
-    session: Session, series_id: int, rewritten: tuple[datetime, datetime] | None
-) -> None:
-    ledger.score(session, series_id=series_id, rewritten=rewritten)
+def _submit(dispatcher: Dispatcher, job_ids: list[int]) -> None:
+    for job_id in job_ids:
+        dispatcher.submit(job_id)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -130,7 +131,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.on_version_deleted = bundles.evict
     app.state.record_forecast = recorder if recorder is not None else _not_recorded
     app.state.ledger = recorder
-    app.state.on_observations_added = _score_appended
+
+    def observations_added(
+        session: Session, series_id: int, rewritten: tuple[datetime, datetime] | None
+    ) -> None:
+        """Score the ledger, then let retrain policies start jobs (queued once committed)."""
+        ledger.score(session, series_id=series_id, rewritten=rewritten)
+        started = policy.evaluate(session, settings, series_id)
+        if started:
+            event.listen(session, "after_commit", lambda _: _submit(dispatcher, started), once=True)
+
+    app.state.on_observations_added = observations_added
     app.state.readiness = Readiness(
         db=db,
         broker_url=settings.broker_url,

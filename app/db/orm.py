@@ -19,7 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db.base import Base
-from app.db.records import BundleRecord, DataQuality, PromotionOutcome
+from app.db.records import BundleRecord, DataQuality, PromotionOutcome, RetrainPolicy
 from app.db.types import EnumText, JsonRecord, UnixTime, UtcDateTime, one_of, utcnow
 from app.ml.progress import EpochProgress
 from app.ml.records import BacktestResult, HoldoutMetrics
@@ -132,6 +132,8 @@ class TrainingJob(Base):
     )
     # Train jobs with ``promote_to``: the alias, the rule and whether it held (with numbers).
     promotion: Mapped[PromotionOutcome | None] = mapped_column(JsonRecord(PromotionOutcome))
+    # Jobs a retrain policy started: which rule fired, with the numbers.
+    trigger: Mapped[str | None] = mapped_column(Text)
 
 
 class RegisteredModel(Base):
@@ -271,3 +273,23 @@ class LedgerPoint(Base):
     status: Mapped[PointStatus] = mapped_column(EnumText(PointStatus), default=PointStatus.PENDING)
     actual: Mapped[float | None] = mapped_column(Double)
     scored_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class ModelPolicy(Base):
+    """A model's retrain policy and when it last fired."""
+
+    __tablename__ = "model_policy"
+
+    model_id: Mapped[int] = mapped_column(
+        ForeignKey("registered_model.id", ondelete="CASCADE"), primary_key=True
+    )
+    policy: Mapped[RetrainPolicy] = mapped_column(JsonRecord(RetrainPolicy))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+    fired_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    fired_for_version: Mapped[int | None] = mapped_column(
+        Integer, doc="The served version when the policy last fired."
+    )
+    fired_at_last_date: Mapped[datetime | None] = mapped_column(
+        UnixTime, doc="The series' last date when the policy last fired."
+    )
+    fired_job_id: Mapped[int | None] = mapped_column(Integer)

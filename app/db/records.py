@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.ml.records import ForecasterManifest
+from app.vocabulary import AliasName
 
 Metric = Literal["rmse", "mae", "mase"]
 
@@ -88,3 +89,56 @@ class PromotionOutcome(BaseModel):
     )
     detail: str | None = None
     checks: list[PromotionCheck] = Field(default_factory=list)
+
+
+class RealizedSkillRule(BaseModel):
+    """Retrain when the served version's realized skill against naive falls below a bar."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    realized_skill_below: float = Field(
+        le=1.0,
+        description="Fire when 1 − RMSE/RMSE_naive over the served version's scored forecasts "
+        "is below this (skill is at most 1; 0 means no better than naive).",
+    )
+    min_scored: int = Field(
+        default=20, ge=1, le=1_000_000, description="Only once this many points are scored."
+    )
+
+
+class RetrainPolicy(BaseModel):
+    """When the ledger should start a training job for a model by itself."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "retrain_when": {"realized_skill_below": 0.0, "min_scored": 20},
+                    "retrain_every_new_observations": 20,
+                    "promote_to": "champion",
+                }
+            ]
+        },
+    )
+
+    retrain_when: RealizedSkillRule | None = None
+    retrain_every_new_observations: int | None = Field(
+        default=None,
+        ge=1,
+        le=1_000_000,
+        description="Fire once this many observations arrived after the served version's data "
+        "(or after the last time the policy fired).",
+    )
+    promote_to: AliasName | None = Field(
+        default=None,
+        description="The alias the new version is promoted to through the gate; also the alias "
+        "whose version is watched (default: the latest ready version).",
+    )
+    require: PromotionRule = Field(default_factory=PromotionRule)
+
+    @model_validator(mode="after")
+    def _some_rule(self) -> RetrainPolicy:
+        if self.retrain_when is None and self.retrain_every_new_observations is None:
+            raise ValueError("give retrain_when or retrain_every_new_observations (or both)")
+        return self

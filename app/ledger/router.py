@@ -6,16 +6,18 @@ import io
 from typing import Annotated, Any, Literal
 
 import pandas as pd
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
+from app.db.orm import ModelPolicy
+from app.db.records import RetrainPolicy
 from app.deps import SessionDep
-from app.errors import AliasNotFound, InvalidRequest
+from app.errors import AliasNotFound, InvalidRequest, PolicyNotFound
 from app.ledger import service
 from app.ledger.accuracy import grouped, summarize
 from app.ledger.plots import ImageFormat, render_accuracy
-from app.ledger.schemas import AccuracyReport, GroupBy
+from app.ledger.schemas import AccuracyReport, GroupBy, PolicyRead
 from app.registry import service as registry
 from app.vocabulary import MAX_ID, AliasName, IsoDateTime, NamePath
 
@@ -134,3 +136,66 @@ def accuracy_svg(
     series_id: SeriesQuery = None,
 ) -> Response:  # fmt: skip
     return _plot("svg", name, session, version, alias, series_id)
+
+
+def _policy_read(name: str, row: ModelPolicy) -> PolicyRead:
+    return PolicyRead(
+        model=name,
+        policy=row.policy,
+        updated_at=row.updated_at,
+        fired_at=row.fired_at,
+        fired_for_version=row.fired_for_version,
+        fired_job_id=row.fired_job_id,
+    )
+
+
+@router.put(
+    "/{name}/policy",
+    response_model=PolicyRead,
+    summary="Set the model's retrain policy",
+    responses=_NOT_FOUND,
+)
+def put_policy(name: NamePath, body: RetrainPolicy, session: SessionDep) -> PolicyRead:
+    """Checked after every append to the series the watched version (the `promote_to` alias's,
+    else the latest) was trained on. When a rule fires, a training job with that version's spec
+    starts on the latest data (its `trigger` says which rule fired, with the numbers) and its
+    version is promoted to `promote_to` through the gate (`require`). Replacing a policy keeps
+    the record of its last firing."""
+    model = registry.get_model(session, name)
+    row = session.get(ModelPolicy, model.id)
+    if row is None:
+        row = ModelPolicy(model_id=model.id, policy=body)
+        session.add(row)
+    else:
+        row.policy = body
+    session.flush()
+    return _policy_read(name, row)
+
+
+@router.get(
+    "/{name}/policy",
+    response_model=PolicyRead,
+    summary="The model's retrain policy and its last firing",
+    responses={404: {"description": "Unknown model, or no policy."}},
+)
+def get_policy(name: NamePath, session: SessionDep) -> PolicyRead:
+    model = registry.get_model(session, name)
+    row = session.get(ModelPolicy, model.id)
+    if row is None:
+        raise PolicyNotFound(f"Model '{name}' has no retrain policy.")
+    return _policy_read(name, row)
+
+
+@router.delete(
+    "/{name}/policy",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Remove the model's retrain policy",
+    responses={404: {"description": "Unknown model, or no policy."}},
+)
+def delete_policy(name: NamePath, session: SessionDep) -> Response:
+    model = registry.get_model(session, name)
+    row = session.get(ModelPolicy, model.id)
+    if row is None:
+        raise PolicyNotFound(f"Model '{name}' has no retrain policy.")
+    session.delete(row)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

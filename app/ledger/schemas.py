@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
+
+from app.db.records import RetrainPolicy
 
 GroupBy = Literal["none", "step", "week", "month", "version", "series"]
 
@@ -48,3 +51,12 @@ class AccuracyReport(BaseModel):
     group_by: GroupBy
     total: AccuracyGroup
     groups: list[AccuracyGroup]
+
+
+class PolicyRead(BaseModel):
+    model: str
+    policy: RetrainPolicy
+    updated_at: datetime
+    fired_at: datetime | None = Field(description="When the policy last started a job.")
+    fired_for_version: int | None = Field(description="The served version it fired for.")
+    fired_job_id: int | None = Field(description="The job it started.")

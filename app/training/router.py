@@ -57,6 +57,7 @@ def job_read(view: JobView) -> TrainingJobRead:
         if ref and view.backtest_id
         else None,
         promotion=job.promotion,
+        trigger=job.trigger,
     )
 
 

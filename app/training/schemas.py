@@ -110,3 +110,7 @@ class TrainingJobRead(BaseModel):
         default=None, description="Backtest jobs, once succeeded: where the result is."
     )
     promotion: PromotionOutcome | None = None
+    trigger: str | None = Field(
+        default=None,
+        description="Jobs a model's retrain policy started: which rule fired, with the numbers.",
+    )
