@@ -37,7 +37,7 @@ from app.operations.contract import install_contract
 from app.operations.dashboard import install_dashboard
 from app.operations.docs import create_api
 from app.operations.health import Readiness
-from app.operations.metrics import Metrics
+from app.operations.metrics import LedgerReading, Metrics, RealizedAccuracy
 from app.operations.metrics import router as metrics_router
 from app.operations.middleware import (
     REQUEST_ID_HEADER,
@@ -79,6 +79,27 @@ def _not_recorded(_: ForecastServed) -> None:
     """FORECAST_LEDGER=false."""
 
 
+def _ledger_reading(db: Database) -> LedgerReading:
+    with db.session_scope() as session:
+        rows = ledger.alias_accuracy(session)
+        points = ledger.point_counts(session)
+    return LedgerReading(
+        aliases=[
+            RealizedAccuracy(
+                model=r.model,
+                alias=r.alias,
+                scored=r.scored,
+                to_naive=r.rmse / r.naive_rmse if r.rmse is not None and r.naive_rmse else None,
+                to_promised=r.rmse / r.promised_rmse
+                if r.rmse is not None and r.promised_rmse
+                else None,
+            )
+            for r in rows
+        ],
+        points=points,
+    )
+
+
 def _submit(dispatcher: Dispatcher, job_ids: list[int]) -> None:
     for job_id in job_ids:
         dispatcher.submit(job_id)
@@ -92,7 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     dispatcher = Dispatcher(settings, db)
     bundles = BundleCache(store, settings.bundle_cache_size)
     forecasts = ResponseCache(settings.forecast_cache_s)
-    metrics = Metrics(db, bundles)
+    metrics = Metrics(db, bundles, ledger=lambda: _ledger_reading(db))
     recorder = (
         LedgerRecorder(db, flush_s=settings.ledger_flush_s,
                        retention_days=settings.ledger_retention_days)

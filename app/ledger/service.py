@@ -7,6 +7,7 @@ settles a million ledger points costs a couple of statements, not a loop.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from app.db.orm import (
     LedgerPoint,
+    ModelAlias,
     ModelVersion,
     Observation,
     RegisteredModel,
@@ -246,6 +248,72 @@ def _promises(
         if metrics.model.mase:
             scale[version] = metrics.model.mae / metrics.model.mase
     return promised, scale
+
+
+@dataclass(frozen=True)
+class AliasAccuracy:
+    """Realized one-step accuracy of the version an alias points at, over its whole ledger."""
+
+    model: str
+    alias: str
+    version: int
+    scored: int
+    rmse: float | None
+    naive_rmse: float | None
+    promised_rmse: float | None
+
+
+def alias_accuracy(session: Session) -> list[AliasAccuracy]:
+    """Per model and alias: realized one-step RMSE, naive's on the same dates and the
+    version's holdout one-step RMSE (aggregated in SQL; read at every metrics scrape)."""
+    error = LedgerPoint.actual - LedgerPoint.value
+    naive = LedgerPoint.actual - ServedForecast.base_value
+    rows = session.execute(
+        select(
+            RegisteredModel.name,
+            ModelAlias.alias,
+            ModelVersion.version,
+            ModelVersion.metrics,
+            func.count(LedgerPoint.step),
+            func.sum(error * error),
+            func.sum(naive * naive),
+        )  # fmt: skip
+        .join(ModelAlias, ModelAlias.model_id == RegisteredModel.id)
+        .join(ModelVersion, ModelVersion.id == ModelAlias.version_id)
+        .outerjoin(
+            ServedForecast,
+            (ServedForecast.model_name == RegisteredModel.name)
+            & (ServedForecast.version == ModelVersion.version),
+        )
+        .outerjoin(
+            LedgerPoint,
+            (LedgerPoint.forecast_id == ServedForecast.id)
+            & (LedgerPoint.step == 1)
+            & (LedgerPoint.status == PointStatus.SCORED),
+        )
+        .group_by(RegisteredModel.name, ModelAlias.alias, ModelVersion.version, ModelVersion.id)
+        .order_by(RegisteredModel.name, ModelAlias.alias)
+    ).all()
+    return [
+        AliasAccuracy(
+            model=name,
+            alias=alias,
+            version=version,
+            scored=count,
+            rmse=math.sqrt(sq / count) if count and sq is not None else None,
+            naive_rmse=math.sqrt(naive_sq / count) if count and naive_sq is not None else None,
+            promised_rmse=metrics.model.rmse,
+        )
+        for name, alias, version, metrics, count, sq, naive_sq in rows
+    ]
+
+
+def point_counts(session: Session) -> dict[str, int]:
+    """Ledger points by status."""
+    counts = dict(
+        session.execute(select(LedgerPoint.status, func.count()).group_by(LedgerPoint.status)).all()
+    )
+    return {status.value: int(counts.get(status, 0)) for status in PointStatus}
 
 
 def prune(session: Session, *, older_than_days: int) -> int:

@@ -9,12 +9,17 @@
 - ``forecast_jobs{state}`` and ``forecast_training_duration_seconds`` (first start to finish
   of succeeded jobs): read from the database at scrape time, since jobs run in other processes
   and the database is the truth. Not reported when the database cannot be read.
+- The ledger, also read at scrape time: ``forecast_realized_rmse_to_naive{model,alias}`` and
+  ``forecast_realized_rmse_to_promised{model,alias}`` (one-step forecasts served by the
+  alias's version: realized RMSE over naive's on the same dates, and over the holdout's),
+  ``forecast_realized_scored{model,alias}`` and ``forecast_ledger_points{status}``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from fastapi import APIRouter, Request, Response
@@ -58,10 +63,29 @@ class CacheStats(Protocol):
     def count(self) -> int: ...
 
 
+@dataclass(frozen=True)
+class RealizedAccuracy:
+    """One alias's realized one-step accuracy, as the ledger reports it (main adapts it)."""
+
+    model: str
+    alias: str
+    scored: int
+    to_naive: float | None
+    to_promised: float | None
+
+
+@dataclass(frozen=True)
+class LedgerReading:
+    aliases: list[RealizedAccuracy]
+    points: dict[str, int]
+
+
 class Metrics:
     """The app's registry and the instruments the request path observes."""
 
-    def __init__(self, db: Database, bundles: CacheStats) -> None:
+    def __init__(
+        self, db: Database, bundles: CacheStats, ledger: Callable[[], LedgerReading] | None = None
+    ) -> None:
         self.registry = CollectorRegistry()
         self.http_requests = Counter(
             "http_requests_total",
@@ -83,6 +107,8 @@ class Metrics:
         )
         self.registry.register(BundleCacheCollector(bundles))
         self.registry.register(JobCollector(db))
+        if ledger is not None:
+            self.registry.register(LedgerCollector(ledger))
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         if route == METRICS_PATH:
@@ -155,6 +181,54 @@ class JobCollector(Collector):
             buckets=[*buckets, ("+Inf", int(total or 0))],
             sum_value=float(seconds or 0.0),
         )
+
+
+class LedgerCollector(Collector):
+    """Realized accuracy per model and alias, and ledger points by status, at scrape time."""
+
+    def __init__(self, read: Callable[[], LedgerReading]) -> None:
+        self.read = read
+
+    def describe(self) -> Iterable[Metric]:
+        yield GaugeMetricFamily("forecast_realized_rmse_to_naive", "", labels=["model", "alias"])
+        yield GaugeMetricFamily("forecast_realized_rmse_to_promised", "", labels=["model", "alias"])
+        yield GaugeMetricFamily("forecast_realized_scored", "", labels=["model", "alias"])
+        yield GaugeMetricFamily("forecast_ledger_points", "", labels=["status"])
+
+    def collect(self) -> Iterable[Metric]:
+        try:
+            reading = self.read()
+        except Exception as exc:  # a scrape must not fail because the database blinked
+            log.warning("ledger metrics unavailable: %s", type(exc).__name__)
+            return
+        to_naive = GaugeMetricFamily(
+            "forecast_realized_rmse_to_naive",
+            "Realized one-step RMSE of the alias's version over naive's on the same dates.",
+            labels=["model", "alias"],
+        )
+        to_promised = GaugeMetricFamily(
+            "forecast_realized_rmse_to_promised",
+            "Realized one-step RMSE of the alias's version over its holdout one-step RMSE.",
+            labels=["model", "alias"],
+        )
+        scored = GaugeMetricFamily(
+            "forecast_realized_scored",
+            "Scored one-step forecasts of the alias's version.",
+            labels=["model", "alias"],
+        )
+        for row in reading.aliases:
+            labels = [row.model, row.alias]
+            scored.add_metric(labels, row.scored)
+            if row.to_naive is not None:
+                to_naive.add_metric(labels, row.to_naive)
+            if row.to_promised is not None:
+                to_promised.add_metric(labels, row.to_promised)
+        points = GaugeMetricFamily(
+            "forecast_ledger_points", "Ledger points by status.", labels=["status"]
+        )
+        for status, count in reading.points.items():
+            points.add_metric([status], count)
+        yield from (to_naive, to_promised, scored, points)
 
 
 def _training_histogram(dialect: str) -> Executable:

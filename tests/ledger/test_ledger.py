@@ -57,6 +57,12 @@ def rmse(errors: list[float]) -> float:
     return math.sqrt(sum(e * e for e in errors) / len(errors))
 
 
+def gauge(scraped: str, name: str) -> float:
+    line = next(ln for ln in scraped.splitlines()
+                if ln.startswith(f'{name}{{alias="champion",model="loop-drift"}}'))  # fmt: skip
+    return float(line.rsplit(" ", 1)[1])
+
+
 def train_drift(client: httpx.Client, series_id: int, model: str) -> None:
     job = start_job(client, series_id=series_id, architecture="drift", model_name=model)
     assert wait_for(client, job["id"])["status"] == "succeeded"
@@ -134,6 +140,22 @@ def test_a_daily_loop_is_scored_exactly(client: httpx.Client) -> None:
     plot = client.get("/v1/models/loop-drift/accuracy.png")
     assert plot.status_code == 200
     assert plot.content.startswith(b"\x89PNG")
+
+    # Prometheus: the champion's realized one-step RMSE over naive's, and over its promise.
+    ungated = {"version": 1, "require": {"beats_naive": False}}
+    promoted = client.post("/v1/models/loop-drift/aliases/champion/promote", json=ungated)
+    assert promoted.status_code == 200, promoted.text
+    scraped = client.get("/metrics").text
+    step1 = client.get("/v1/models/loop-drift/accuracy", params={"group_by": "step"}).json()
+    row = step1["groups"][0]
+    assert gauge(scraped, "forecast_realized_rmse_to_naive") == pytest.approx(
+        row["rmse"] / row["naive_rmse"]
+    )
+    assert gauge(scraped, "forecast_realized_rmse_to_promised") == pytest.approx(
+        row["realized_to_promised"]
+    )
+    assert gauge(scraped, "forecast_realized_scored") == LOOP_DAYS
+    assert 'forecast_ledger_points{status="pending"} ' in scraped
 
     # A deleted series leaves its ledger readable.
     assert client.delete(f"/v1/series/{series_id}").status_code == 204
