@@ -28,8 +28,9 @@ def render_accuracy(points: pd.DataFrame, *, title: str, image_format: ImageForm
         window = min(ROLLING, len(rows))
         model = np.sqrt(((rows["actual"] - rows["value"]) ** 2).rolling(window).mean())
         naive = np.sqrt(((rows["actual"] - rows["base_value"]) ** 2).rolling(window).mean())
-        ax.plot(dates, model.to_numpy(), color=color, label=f"v{version} served")
-        ax.plot(dates, naive.to_numpy(), color=color, linestyle="--", alpha=0.6,
+        marker = "o" if len(rows) < 30 else None  # a few points: show each
+        ax.plot(dates, model.to_numpy(), color=color, marker=marker, label=f"v{version} served")
+        ax.plot(dates, naive.to_numpy(), color=color, linestyle="--", alpha=0.6, marker=marker,
                 label=f"v{version} naive, same dates")  # fmt: skip
         promised = rows["promised_rmse"].dropna()
         if len(promised):

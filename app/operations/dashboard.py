@@ -18,7 +18,7 @@ from starlette.types import Scope
 
 DASHBOARD_PATH = "/ui"
 ASSETS = Path(__file__).parent / "static" / "dashboard"
-CONTENT_SECURITY_POLICY = "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'"
+CONTENT_SECURITY_POLICY = "default-src 'self'; img-src 'self' data: blob:; frame-ancestors 'none'"
 
 
 class _DashboardFiles(StaticFiles):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
@@ -27,8 +29,8 @@ DROP_FILE = """([name, text]) => {
 
 def test_upload_train_promote_and_forecast(page: Page, server: LiveServer) -> None:
     outside = []
-    page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(server.base_url)
-            else None)  # fmt: skip
+    ours = (server.base_url, f"blob:{server.base_url}/")  # blob: the page's own images
+    page.on("request", lambda r: None if r.url.startswith(ours) else outside.append(r.url))
     page.goto(server.base_url + "/")
     expect(page).to_have_url(server.base_url + "/ui/")
 
@@ -75,6 +77,23 @@ def test_upload_train_promote_and_forecast(page: Page, server: LiveServer) -> No
     expect(page.locator("#forecast-table tbody tr")).to_have_count(10)
     expect(page.locator("#report-table")).to_contain_text("naive")
     screenshot(page, "forecast")
+
+    # The next day arrives: the forecast served above is scored, and the view shows it.
+    with httpx.Client(base_url=server.base_url) as api:
+        deadline = time.monotonic() + 10
+        while api.get("/v1/models/flat-lstm/accuracy").json()["total"]["pending"] == 0:
+            assert time.monotonic() < deadline, "the served forecast never reached the ledger"
+            time.sleep(0.05)
+        series_id = api.get("/v1/series").json()["items"][0]["id"]
+        day = {"observations": [{"date": "2020-02-26", "close": 41.0}]}
+        assert api.post(f"/v1/series/{series_id}/observations", json=day).status_code == 200
+    page.get_by_role("button", name="Forecast").click()
+    expect(page.locator("#forecast-caption")).to_contain_text("after 2020-02-26")
+    step1 = page.locator('#realized-table tr[data-step="1"]')
+    expect(step1.locator("td").nth(1)).to_have_text("1")
+    expect(page.locator("#realized-plot")).to_be_visible()
+    assert page.evaluate("document.querySelector('#realized-plot').naturalWidth") > 100
+    screenshot(page, "forecast-realized")
 
     # Readable on a phone: nothing wider than the screen but the tables' own scrollers.
     page.set_viewport_size({"width": 390, "height": 844})

@@ -19,6 +19,25 @@ export class ApiProblem extends Error {
 
 export class ConnectionLost extends Error {}
 
+// An image (or any binary) the service answers with, as an object URL for an <img>.
+export async function apiImage(path) {
+  const headers = {};
+  const key = apiKey.get();
+  if (key) headers["X-API-Key"] = key;
+  let response;
+  try {
+    response = await fetch(path, { headers, cache: "no-cache" });
+  } catch (error) {
+    throw new ConnectionLost(error.message);
+  }
+  if (!response.ok) {
+    const type = response.headers.get("content-type") || "";
+    if (type.includes("json")) throw new ApiProblem(await response.json());
+    throw new ConnectionLost(`HTTP ${response.status} ${response.statusText}`);
+  }
+  return URL.createObjectURL(await response.blob());
+}
+
 export async function api(path, { method = "GET", json, form } = {}) {
   const headers = { Accept: "application/json" };
   const key = apiKey.get();
@@ -32,7 +51,9 @@ export async function api(path, { method = "GET", json, form } = {}) {
   }
   let response;
   try {
-    response = await fetch(path, { method, headers, body });
+    // no-cache: revalidate (ETag → 304) instead of trusting max-age, so a page shows what
+    // the service has now (a forecast after an append, say).
+    response = await fetch(path, { method, headers, body, cache: "no-cache" });
   } catch (error) {
     throw new ConnectionLost(error.message);
   }

@@ -1,7 +1,7 @@
 // Forecast: pick a model, a version or alias and a horizon; draw history, forecast and the
 // 80/95 % bands; show the version's holdout report and its backtest folds.
 
-import { api, query } from "./api.js";
+import { api, apiImage, query } from "./api.js";
 import { attempt } from "./attempt.js";
 import { $, fill, h, number, options, percent } from "./dom.js";
 import { drawForecast } from "./chart.js";
@@ -43,6 +43,26 @@ function report(body) {
   $("#report").hidden = false;
 }
 
+function realized(body, image) {
+  const rows = body.groups.filter((g) => g.scored + g.missing + g.pending > 0);
+  const cov = (g, level) => (g.coverage[level] === undefined ? "–" : percent(g.coverage[level]));
+  fill($("#realized-table tbody"), rows.map((g) => h("tr", { "data-step": g.group },
+    h("td", {}, g.group), h("td", { class: "num" }, String(g.scored)),
+    h("td", { class: "num" }, `${g.pending} / ${g.missing}`),
+    h("td", { class: "num" }, number(g.rmse)), h("td", { class: "num" }, number(g.naive_rmse)),
+    h("td", { class: g.skill_vs_naive > 0 ? "num ok" : "num warn" }, percent(g.skill_vs_naive)),
+    h("td", { class: "num" }, number(g.promised_rmse)),
+    h("td", { class: "num" }, number(g.realized_to_promised, 3)),
+    h("td", { class: "num" }, cov(g, "80")), h("td", { class: "num" }, cov(g, "95")))));
+  $("#realized-none").hidden = body.total.scored > 0;
+  $("#realized-table").hidden = rows.length === 0;
+  const img = $("#realized-plot");
+  if (img.src.startsWith("blob:")) URL.revokeObjectURL(img.src);
+  img.src = image;
+  img.hidden = body.total.scored === 0;
+  $("#realized").hidden = false;
+}
+
 async function show() {
   const fields = form().elements;
   const [kind, value] = fields.pick.value.split(":");
@@ -58,7 +78,13 @@ async function show() {
     `${forecast.horizon} step(s) after ${forecast.as_of} (${forecast.strategy}); bands at ${forecast.levels.join(" and ")} %.`;
   $("#forecast-figure").hidden = false;
   table(forecast);
-  report(await api(`/v1/models/${encodeURIComponent(forecast.model)}/versions/${forecast.version}/report`));
+  const model = encodeURIComponent(forecast.model);
+  report(await api(`/v1/models/${model}/versions/${forecast.version}/report`));
+  const scope = query({ version: forecast.version, series_id: forecast.series_id });
+  realized(
+    await api(`/v1/models/${model}/accuracy?${scope}&group_by=step`),
+    await apiImage(`/v1/models/${model}/accuracy.svg?${scope}`),
+  );
 }
 
 export function initForecast() {
