@@ -6,13 +6,18 @@ from __future__ import annotations
 import io
 import math
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
 import pandas as pd
 import pytest
+from sqlalchemy import select
 
+from app.db.orm import ServedForecast
+from app.db.session import Database
+from tests.conftest import empty_database, server_settings, start_server
 from tests.training.helpers import start_job, wait_for
 
 TRAIN_DAYS = 300
@@ -207,3 +212,29 @@ def test_forecasts_from_client_values_are_kept_when_tied_to_a_series(client: htt
     refused = client.post("/v1/forecast", json={"model": "values-drift", "horizon": 1,
                                                  "record_for_series": series_id})  # fmt: skip
     assert refused.status_code == 422
+    # Deleting the version keeps what its forecasts scored (it just promises nothing any more).
+    assert client.delete("/v1/models/values-drift/versions/1").status_code == 204
+    kept = client.get("/v1/models/values-drift/accuracy").json()
+    assert kept["total"]["scored"] == 2
+    assert kept["versions"] == [1]
+    assert kept["total"]["promised_rmse"] is None
+
+
+@pytest.mark.sqlite_only
+def test_a_clean_shutdown_writes_what_was_served(tmp_path: Path) -> None:
+    """Served forecasts still in memory are written when the server stops."""
+    with empty_database("sqlite", tmp_path) as url:
+        server = start_server(server_settings(url, tmp_path / "models", ledger_flush_s=3600))
+        try:
+            with httpx.Client(base_url=server.base_url, timeout=60) as client:
+                dates = pd.bdate_range("2019-01-02", periods=60)
+                series_id = upload(client, "stop", dates, np.linspace(5, 6, 60))
+                train_drift(client, series_id, "stop-drift")
+                for _ in range(3):
+                    response = client.get("/v1/forecast", params={"model": "stop-drift"})
+                    assert response.status_code == 200
+        finally:
+            server.stop()
+        with Database(url).session_scope() as session:
+            rows = session.execute(select(ServedForecast.served_count)).scalars().all()
+    assert rows == [3]
