@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
 from app.ml.records import ForecasterManifest
 from app.vocabulary import AliasName
@@ -58,10 +58,10 @@ class PromotionRule(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    beats_naive: bool = Field(
+    beats_naive: StrictBool = Field(
         default=True, description="The version's error is below the naive forecast's."
     )
-    beats_current: bool = Field(
+    beats_current: StrictBool = Field(
         default=True,
         description="The version's error is below that of the version the alias points at now.",
     )
@@ -91,6 +91,14 @@ class PromotionOutcome(BaseModel):
     checks: list[PromotionCheck] = Field(default_factory=list)
 
 
+def _not_a_boolean(value: object) -> object:
+    """JSON numbers as JSON Schema reads them: 237.0 is an integer, but true is no number
+    (pydantic's lax mode takes it as 1, its strict mode refuses 237.0)."""
+    if isinstance(value, bool):
+        raise ValueError("a number is needed, not true or false")
+    return value
+
+
 class RealizedSkillRule(BaseModel):
     """Retrain when the served version's realized skill against naive falls below a bar."""
 
@@ -105,6 +113,10 @@ class RealizedSkillRule(BaseModel):
         default=20, ge=1, le=1_000_000, description="Only once this many points are scored."
     )
 
+    _numbers = field_validator("realized_skill_below", "min_scored", mode="before")(
+        lambda value: _not_a_boolean(value)
+    )
+
 
 class RetrainPolicy(BaseModel):
     """When the ledger should start a training job for a model by itself."""
@@ -112,13 +124,21 @@ class RetrainPolicy(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
+            # What _some_rule checks, for clients and client generators.
+            "anyOf": [
+                {"required": ["retrain_when"], "properties": {"retrain_when": {"type": "object"}}},
+                {
+                    "required": ["retrain_every_new_observations"],
+                    "properties": {"retrain_every_new_observations": {"type": "integer"}},
+                },
+            ],
             "examples": [
                 {
                     "retrain_when": {"realized_skill_below": 0.0, "min_scored": 20},
                     "retrain_every_new_observations": 20,
                     "promote_to": "champion",
                 }
-            ]
+            ],
         },
     )
 
@@ -136,6 +156,10 @@ class RetrainPolicy(BaseModel):
         "whose version is watched (default: the latest ready version).",
     )
     require: PromotionRule = Field(default_factory=PromotionRule)
+
+    _numbers = field_validator("retrain_every_new_observations", mode="before")(
+        lambda value: _not_a_boolean(value)
+    )
 
     @model_validator(mode="after")
     def _some_rule(self) -> RetrainPolicy:
