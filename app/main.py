@@ -101,8 +101,13 @@ def _ledger_reading(db: Database) -> LedgerReading:
 
 
 def _submit(dispatcher: Dispatcher, job_ids: list[int]) -> None:
+    """After the append committed: a failure here must not turn it into an error (the
+    reconciler sends queued jobs that never reached the queue)."""
     for job_id in job_ids:
-        dispatcher.submit(job_id)
+        try:
+            dispatcher.submit(job_id)
+        except Exception:
+            log.exception("could not submit job %s; the reconciler will", job_id)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -151,13 +156,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.observe_forecast_latency = metrics.forecast_latency.observe
     app.state.on_version_deleted = bundles.evict
     app.state.record_forecast = recorder if recorder is not None else _not_recorded
-    app.state.ledger = recorder
 
     def observations_added(
-        session: Session, series_id: int, rewritten: tuple[datetime, datetime] | None
+        session: Session, series_id: int, dates: tuple[datetime, datetime]
     ) -> None:
         """Score the ledger, then let retrain policies start jobs (queued once committed)."""
-        ledger.score(session, series_id=series_id, rewritten=rewritten)
+        ledger.score(session, series_id=series_id, dates=dates)
         started = policy.evaluate(session, settings, series_id)
         if started:
             event.listen(session, "after_commit", lambda _: _submit(dispatcher, started), once=True)

@@ -39,15 +39,21 @@ VersionPath = Annotated[int, Path(ge=1, le=MAX_ID, description="Version number."
 AliasPath = Annotated[AliasName, Path(description="Alias name.")]
 
 
+FIRST_YEAR, LAST_YEAR = 1678, 2261
+
+
 def _iso_8601(value: object) -> object:
     """Text is read as ISO 8601 (pydantic would also read "0.5" as a Unix time, which the
     document's ``format: date-time`` does not allow)."""
     if not isinstance(value, str):
         return value
     try:
-        return datetime.fromisoformat(value.strip())
+        parsed = datetime.fromisoformat(value.strip())
     except ValueError:
         raise ValueError("expected an ISO 8601 date or date-time, e.g. 2016-12-30") from None
+    if not FIRST_YEAR <= parsed.year <= LAST_YEAR:  # what pandas timestamps can hold
+        raise ValueError(f"the year must be between {FIRST_YEAR} and {LAST_YEAR}")
+    return parsed
 
 
 IsoDateTime = Annotated[datetime, BeforeValidator(_iso_8601)]

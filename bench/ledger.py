@@ -6,9 +6,10 @@
    ``GET /v1/forecast`` (response cache off) against a server with the ledger on and one with
    it off, alternating on/off/on/off; the model is a drift baseline on MSFT, the cheapest
    forecast there is, so the ledger's share of each request is as large as it gets.
-2. Scoring, on PostgreSQL and SQLite: ``--points`` pending ledger points (forecasts of dates a
-   series already holds, inserted in bulk), then (a) ``score()`` on them, timed alone, and (b)
-   the same points pending again, settled by one append of a new day over HTTP.
+2. Scoring, on PostgreSQL and SQLite: MSFT without its last 2,000 days, ``--points`` pending
+   ledger points (forecasts of those days, inserted in bulk), then (a) the 2,000 days arrive in
+   one append over HTTP, which scores them, and (b) the same points pending again, scored by
+   ``score()`` alone.
 """
 
 from __future__ import annotations
@@ -28,10 +29,11 @@ from app.db.orm import LedgerPoint, SeriesField, ServedForecast
 from app.db.session import Database
 from app.ledger import service as ledger
 from app.vocabulary import PointStatus
-from bench.common import database, machine, server
+from bench.common import MSFT_CSV, database, machine, server
 from bench.training import run_job, upload_msft
 
 STEPS = 5
+APPENDED = 2000  # days appended in one request, which the pending points target
 
 
 def wrk_rate(url: str, seconds: int) -> float:
@@ -66,26 +68,26 @@ def bench_throughput(seconds: int) -> None:
     print(f"\nLedger on ÷ off: {on / off:.3f}× (target ≥ 0.9×).")
 
 
-def _pending_points(db: Database, series_id: int, field_id: int, dates: pd.DatetimeIndex,
+def _pending_points(db: Database, series_id: int, field_id: int, targets: pd.DatetimeIndex,
                     points: int) -> None:  # fmt: skip
-    """``points`` pending ledger points: forecasts of STEPS dates each, as of every stored date
-    but the last STEPS, as many versions as it takes (distinct keys)."""
+    """``points`` pending ledger points: forecasts of STEPS of the ``targets`` dates each, as
+    many versions as it takes (distinct keys)."""
     forecasts = points // STEPS
-    origins = len(dates) - STEPS
+    origins = len(targets) - STEPS
     now = datetime.now(UTC)
     rows, point_rows = [], []
     for i in range(forecasts):
         origin = i % origins
         rows.append({
             "id": i + 1, "model_name": "bench", "version": i // origins + 1,
-            "series_id": series_id, "field": "close", "as_of": dates[origin].to_pydatetime(),
+            "series_id": series_id, "field": "close", "as_of": targets[origin].to_pydatetime(),
             "horizon": STEPS, "levels": "80,95", "base_value": 1.0, "first_served_at": now,
             "last_served_at": now, "served_count": 1,
         })  # fmt: skip
         for step in range(1, STEPS + 1):
             point_rows.append({
                 "forecast_id": i + 1, "step": step, "series_id": series_id, "field_id": field_id,
-                "target_ts": dates[origin + step].to_pydatetime(), "value": 1.0,
+                "target_ts": targets[origin + step].to_pydatetime(), "value": 1.0,
                 "bounds": {"lo_80": 0.9, "hi_80": 1.1}, "status": PointStatus.PENDING,
             })  # fmt: skip
     with db.session_scope() as session:
@@ -96,39 +98,42 @@ def _pending_points(db: Database, series_id: int, field_id: int, dates: pd.Datet
 
 
 def bench_scoring(backend: str, points: int) -> None:
+    """MSFT but its last APPENDED days is uploaded; the ledger holds ``points`` pending points
+    targeting those days; then they arrive in one append over HTTP."""
+    frame = pd.read_csv(MSFT_CSV)
+    head, tail = frame.iloc[:-APPENDED], frame.iloc[-APPENDED:]
+    targets = pd.DatetimeIndex(pd.to_datetime(tail["Date"]))
     with database(backend, "ledger") as url, server(url) as srv:
         db = Database(url)
         with httpx.Client(base_url=srv.base_url, timeout=600) as client:
-            series_id = upload_msft(client)
+            first = {"file": ("head.csv", head.to_csv(index=False))}
+            created = client.post("/v1/series", data={"name": "MSFT"}, files=first)
+            created.raise_for_status()
+            series_id = created.json()["id"]
             with db.session_scope() as session:
                 field_id = session.query(SeriesField.id).filter_by(
                     series_id=series_id, name="close"
                 ).scalar()  # fmt: skip
-            rows = client.get(f"/v1/series/{series_id}/observations", params={"field": "close"})
-            dates = pd.DatetimeIndex([r["date"] for r in rows.json()["observations"]])
             started = time.perf_counter()
-            _pending_points(db, series_id, field_id, dates, points)
+            _pending_points(db, series_id, field_id, targets, points)
             loaded = time.perf_counter() - started
 
             started = time.perf_counter()
-            with db.session_scope() as session:
-                ledger.score(session, series_id=series_id)
-            alone = time.perf_counter() - started
+            rest = {"file": ("tail.csv", tail.to_csv(index=False))}
+            response = client.post(f"/v1/series/{series_id}/observations", files=rest)
+            appended = time.perf_counter() - started
+            response.raise_for_status()
             with db.session_scope() as session:
                 counts = ledger.point_counts(session)
             assert counts["scored"] == points, counts
 
             with db.session_scope() as session:
                 session.execute(update(LedgerPoint).values(status=PointStatus.PENDING, actual=None))
-            day = (dates[-1] + pd.offsets.BDay(1)).strftime("%Y-%m-%d")
-            row = {"date": day, **dict.fromkeys(("open", "high", "low", "close"), 1.0),
-                   "volume": 1.0, "open_int": 0.0}  # fmt: skip
             started = time.perf_counter()
-            response = client.post(
-                f"/v1/series/{series_id}/observations", json={"observations": [row]}
-            )
-            appended = time.perf_counter() - started
-            response.raise_for_status()
+            dates = (targets[0].to_pydatetime(), targets[-1].to_pydatetime())
+            with db.session_scope() as session:
+                ledger.score(session, series_id=series_id, dates=dates)
+            alone = time.perf_counter() - started
             with db.session_scope() as session:
                 counts = ledger.point_counts(session)
             assert counts["scored"] == points, counts
@@ -143,8 +148,8 @@ def main() -> None:
     args = parser.parse_args()
     print(f"Machine: {machine()}")
     bench_throughput(args.seconds)
-    print("\n| database | pending points | bulk insert (setup) | `score()` alone | append of one "
-          "day over HTTP, scoring them all |\n|---|---|---|---|---|")  # fmt: skip
+    print(f"\n| database | pending points | bulk insert (setup) | `score()` alone | append of "
+          f"{APPENDED:,} days over HTTP, scoring them |\n|---|---|---|---|---|")  # fmt: skip
     for backend in ("postgres", "sqlite"):
         bench_scoring(backend, args.points)
 

@@ -11,12 +11,14 @@ import httpx
 EXIT_JOB_UNSUCCESSFUL = 1
 EXIT_REFUSED = 3
 EXIT_UNAVAILABLE = 4
+EXIT_INTERRUPTED = 130
 FINISHED = frozenset({"succeeded", "failed", "cancelled"})
 POLL_S = 0.5
 EXIT_CODES = (
     "Exit codes: 0 done; 1 the job finished but did not succeed (train/jobs --wait); 2 wrong "
     "usage; 3 the service refused the request (a 4xx problem: invalid file, unknown model, "
-    "promotion refused by its rule …); 4 the service could not be reached or failed (5xx)."
+    "promotion refused by its rule …); 4 the service could not be reached or failed (5xx); "
+    "130 interrupted (Ctrl-C; a followed job goes on)."
 )
 
 
@@ -40,7 +42,11 @@ class Api:
         return response
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
-        return self.call(method, path, **kwargs).json()
+        response = self.call(method, path, **kwargs)
+        try:
+            return response.json()
+        except ValueError:  # not the service answering (a proxy's page, say)
+            fail(EXIT_UNAVAILABLE, f"{self.http.base_url}{path} did not answer with JSON")
 
 
 def problem_text(response: httpx.Response) -> str:

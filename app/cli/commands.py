@@ -14,6 +14,7 @@ import click
 
 from app.cli.client import (
     EXIT_CODES,
+    EXIT_INTERRUPTED,
     EXIT_JOB_UNSUCCESSFUL,
     FINISHED,
     POLL_S,
@@ -87,7 +88,10 @@ def list_series(api: Api, output: str) -> None:
 def _spec(spec: str | None, settings: Sequence[str]) -> dict[str, Any]:
     body: dict[str, Any] = {}
     if spec:
-        text = Path(spec[1:]).read_text() if spec.startswith("@") else spec
+        try:
+            text = Path(spec[1:]).read_text() if spec.startswith("@") else spec
+        except OSError as exc:
+            raise click.BadParameter(f"cannot read {spec[1:]}: {exc}", param_hint="--spec") from exc
         try:
             body = json.loads(text)
         except ValueError as exc:
@@ -155,7 +159,17 @@ def _bar(job_id: int) -> Iterator[Any]:
 
 
 def follow(api: Api, job_id: int) -> dict[str, Any]:
-    """Poll the job until it finishes, drawing its epochs as a progress bar on stderr."""
+    """Poll the job until it finishes, drawing its epochs as a progress bar on stderr. Ctrl-C
+    stops following (exit 130), not the job."""
+    try:
+        return _poll(api, job_id)
+    except KeyboardInterrupt:
+        click.echo(f"\nstopped following job {job_id}; it goes on (forecast cancel {job_id} "
+                   "stops it)", err=True)  # fmt: skip
+        sys.exit(EXIT_INTERRUPTED)
+
+
+def _poll(api: Api, job_id: int) -> dict[str, Any]:
     with _bar(job_id) as bar:
         while True:
             job: dict[str, Any] = api.json("GET", f"/v1/training-jobs/{job_id}")
@@ -242,7 +256,9 @@ def predict(
         "horizon": horizon,
         "level": list(level) or None,
     }
-    forecast = api.json("GET", "/v1/forecast", params={k: v for k, v in params.items() if v})
+    forecast = api.json(
+        "GET", "/v1/forecast", params={k: v for k, v in params.items() if v is not None}
+    )
     columns = ["step", "date", "value"] + [
         f"{side}_{lv}" for lv in forecast["levels"] for side in ("lo", "hi")
     ]

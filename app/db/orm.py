@@ -144,6 +144,13 @@ class RegisteredModel(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
+    last_version: Mapped[int] = mapped_column(
+        Integer,
+        default=0,
+        server_default="0",
+        doc="The highest version number ever given: numbers are never reused, even after a "
+        "version is deleted (the ledger and clients keep referring to them).",
+    )
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 
@@ -288,6 +295,9 @@ class ModelPolicy(Base):
     fired_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     fired_for_version: Mapped[int | None] = mapped_column(
         Integer, doc="The served version when the policy last fired."
+    )
+    skill_fired_for_version: Mapped[int | None] = mapped_column(
+        Integer, doc="The served version the realized-skill rule last fired for."
     )
     fired_at_last_date: Mapped[datetime | None] = mapped_column(
         UnixTime, doc="The series' last date when the policy last fired."

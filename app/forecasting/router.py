@@ -73,6 +73,8 @@ def _forecast(
             errors=[ErrorItem(loc="horizon", message=f"at most {settings.max_horizon}")],
         )
     version = resolve_version(conn, request.model, version=request.version, alias=request.alias)
+    if request.record_for_series is not None:
+        service.require_series_field(conn, request.record_for_series, version.target, request.as_of)
     loaded = cache.get(conn, version)
     history = service.load_history(
         conn,
@@ -93,6 +95,12 @@ def _forecast(
         as_of=history.last_date,
         base_value=float(history.values[-1]),
     )
+    if request.record_for_series is not None and served is None:
+        raise InvalidRequest(
+            "This version's forecasts have no dates (irregular frequency), so they cannot be "
+            "scored against a series: leave out record_for_series.",
+            errors=[ErrorItem(loc="body.record_for_series", message="forecast has no dates")],
+        )
     return result, served
 
 

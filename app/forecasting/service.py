@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,7 @@ import pandas as pd
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
-from app.db.orm import Series
+from app.db.orm import Series, SeriesField
 from app.errors import ErrorItem, InvalidRequest, SeriesGone, SeriesNotFound
 from app.forecasting.bundles import LoadedBundle
 from app.forecasting.versions import ResolvedVersion
@@ -100,6 +101,37 @@ def _client_or_stored_history(
         raise InvalidRequest(f"Series {series.id} has no field '{version.target}'.")
     raise InvalidRequest(
         f"Series {series.id} has {len(history)} observation(s); this model needs {need}."
+    )
+
+
+def require_series_field(
+    conn: Connection, series_id: int, field: str, as_of: datetime | None
+) -> None:
+    """A forecast from client values tied to a stored series (``record_for_series``) is scored
+    against that series' ``field``: both must exist, and ``as_of`` may not lie before the
+    series' last date (a forecast of dates already known would be scored with hindsight)."""
+    found = conn.execute(
+        select(SeriesField.id, Series.last_date)
+        .join(Series, Series.id == SeriesField.series_id)
+        .where(SeriesField.series_id == series_id, SeriesField.name == field)
+    ).first()
+    if found is not None:
+        last = found[1]
+        if as_of is not None and pd.Timestamp(as_of).tz_localize(None) < pd.Timestamp(last):
+            raise InvalidRequest(
+                f"as_of {as_of.date()} is before series {series_id}'s last date "
+                f"{last.date()}: a forecast of dates already known cannot be kept in the ledger.",
+                errors=[ErrorItem(loc="body.as_of", message="before the series' last date")],
+            )
+        return
+    if conn.execute(select(Series.id).where(Series.id == series_id)).first() is None:
+        raise SeriesNotFound(
+            f"No series with id {series_id}.",
+            errors=[ErrorItem(loc="body.record_for_series", message="unknown series")],
+        )
+    raise InvalidRequest(
+        f"Series {series_id} has no field '{field}' to score this forecast against.",
+        errors=[ErrorItem(loc="body.record_for_series", message=f"no field '{field}'")],
     )
 
 

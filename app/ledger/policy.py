@@ -4,6 +4,8 @@ fires, in the append's own transaction (the job is queued with the data that fir
 Each firing is remembered on the policy: the realized-skill rule fires once per served
 version; the every-N-observations rule counts from the served version's data end or from the
 last firing, whichever is later. A job of the model still queued or running holds both back.
+A policy that cannot be evaluated (or whose job cannot start) is logged and skipped: it never
+fails the append that triggered it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.db.orm import (
-    LedgerPoint,
     ModelAlias,
     ModelPolicy,
     ModelVersion,
@@ -32,8 +33,9 @@ from app.db.orm import (
 from app.db.records import PromotionOutcome, RetrainPolicy
 from app.db.types import utcnow
 from app.errors import AppError
+from app.ledger.service import scored_once, squared_errors
 from app.training import service as training
-from app.vocabulary import JobKind, JobStatus, PointStatus, VersionStatus
+from app.vocabulary import JobKind, JobStatus, VersionStatus
 
 log = logging.getLogger(__name__)
 
@@ -75,20 +77,14 @@ def _skill_reason(
     session: Session, policy: ModelPolicy, model: str, version: ModelVersion
 ) -> str | None:
     rule = policy.policy.retrain_when
-    if rule is None or policy.fired_for_version == version.version:
+    if rule is None or policy.skill_fired_for_version == version.version:
         return None
-    model_sq = (LedgerPoint.actual - LedgerPoint.value) * (LedgerPoint.actual - LedgerPoint.value)
-    naive_error = LedgerPoint.actual - ServedForecast.base_value
-    count, model_sum, naive_sum = session.execute(
-        select(func.count(), func.sum(model_sq), func.sum(naive_error * naive_error))
-        .join(ServedForecast, ServedForecast.id == LedgerPoint.forecast_id)
-        .where(
-            ServedForecast.model_name == model,
-            ServedForecast.version == version.version,
-            ServedForecast.series_id == version.series_id,
-            LedgerPoint.status == PointStatus.SCORED,
-        )
-    ).one()
+    points = scored_once(
+        ServedForecast.model_name == model,
+        ServedForecast.version == version.version,
+        ServedForecast.series_id == version.series_id,
+    )
+    count, model_sum, naive_sum = session.execute(select(*squared_errors(points))).one()
     if count < rule.min_scored or model_sum is None or not naive_sum:
         return None
     rmse, naive_rmse = math.sqrt(model_sum / count), math.sqrt(naive_sum / count)
@@ -142,25 +138,40 @@ def evaluate(session: Session, settings: Settings, series_id: int) -> list[int]:
         )
     ).all()
     for policy, model in rows:
-        version = served_version(session, model, policy.policy.promote_to)
-        if version is None or version.series_id != series_id or _busy(session, model.name):
+        try:
+            with session.begin_nested():
+                job_id = _fire(session, settings, policy, model, series_id)
+        except Exception:
+            log.exception("retrain policy of %s could not be evaluated; skipped", model.name)
             continue
-        reason = _skill_reason(session, policy, model.name, version) or _new_observations_reason(
-            session, policy, version
-        )
-        if reason is None:
-            continue
-        job_id = _start(session, settings, policy.policy, model.name, version, reason)
-        if job_id is None:
-            continue
-        series = session.get(Series, series_id)
-        policy.fired_at = utcnow()
-        policy.fired_for_version = version.version
-        policy.fired_at_last_date = series.last_date if series is not None else None
-        policy.fired_job_id = job_id
-        started.append(job_id)
-        log.info("retrain policy of %s fired: %s (job %s)", model.name, reason, job_id)
+        if job_id is not None:
+            started.append(job_id)
     return started
+
+
+def _fire(
+    session: Session, settings: Settings, policy: ModelPolicy, model: RegisteredModel,
+    series_id: int,
+) -> int | None:  # fmt: skip
+    version = served_version(session, model, policy.policy.promote_to)
+    if version is None or version.series_id != series_id or _busy(session, model.name):
+        return None
+    skill = _skill_reason(session, policy, model.name, version)
+    reason = skill or _new_observations_reason(session, policy, version)
+    if reason is None:
+        return None
+    job_id = _start(session, settings, policy.policy, model.name, version, reason)
+    if job_id is None:
+        return None
+    series = session.get(Series, series_id)
+    policy.fired_at = utcnow()
+    policy.fired_for_version = version.version
+    if skill is not None:
+        policy.skill_fired_for_version = version.version
+    policy.fired_at_last_date = series.last_date if series is not None else None
+    policy.fired_job_id = job_id
+    log.info("retrain policy of %s fired: %s (job %s)", model.name, reason, job_id)
+    return job_id
 
 
 def _start(

@@ -3,6 +3,8 @@
 A served forecast is added to an in-memory batch (a dict update under a lock: microseconds);
 a thread writes the batch every ``flush_s`` seconds in one transaction. ``stop()`` writes what
 is left, so a clean shutdown loses nothing; a failed write keeps the batch for the next try.
+While writes keep failing the batch is capped at MAX_PENDING distinct forecasts: repeats of
+those are still counted, new ones are dropped and the drops are logged.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from app.ledger import service
 from app.ledger.service import Serving
 
 log = logging.getLogger(__name__)
+MAX_PENDING = 100_000
 
 
 class LedgerRecorder:
@@ -36,21 +39,20 @@ class LedgerRecorder:
         self._flushing = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.dropped = 0
 
     def __call__(self, served: ForecastServed) -> None:
         now = utcnow()
         with self._lock:
             serving = self._batch.get(served.key)
             if serving is None:
+                if len(self._batch) >= MAX_PENDING:
+                    self.dropped += 1
+                    return
                 self._batch[served.key] = Serving(served, 1, now, now)
             else:
                 serving.count += 1
                 serving.last_at = now
-
-    @property
-    def pending(self) -> int:
-        with self._lock:
-            return len(self._batch)
 
     def flush(self) -> int:
         """Write what was served since the last write; returns how many forecasts were new."""
@@ -65,6 +67,9 @@ class LedgerRecorder:
             except Exception:
                 log.exception("could not write %d served forecast(s) to the ledger", len(batch))
                 self._merge_back(batch)
+                if self.dropped:
+                    log.warning("ledger full while writes fail: %d forecast(s) not kept so far",
+                                self.dropped)  # fmt: skip
                 return 0
             return len(new_ids)
 

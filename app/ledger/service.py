@@ -11,9 +11,10 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import pandas as pd
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Subquery, case, delete, func, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -23,6 +24,7 @@ from app.db.orm import (
     ModelVersion,
     Observation,
     RegisteredModel,
+    Series,
     SeriesField,
     ServedForecast,
 )
@@ -87,12 +89,20 @@ def write(session: Session, servings: Iterable[Serving]) -> list[int]:
     a forecast of dates already observed is settled at once)."""
     new_ids: list[int] = []
     field_ids: dict[tuple[int, str], int | None] = {}
-    for serving in servings:
+    for serving in sorted(servings, key=lambda s: s.served.key):  # one lock order everywhere
         served = serving.served
         row = _existing(session, served)
         if row is None:
             key = (served.series_id, served.field)
             if key not in field_ids:
+                # Wait for an append to this series in flight (it holds the row FOR UPDATE) so
+                # that scoring below sees its observations (PostgreSQL; SQLite writes one at a
+                # time anyway).
+                session.execute(
+                    select(Series.id)
+                    .where(Series.id == served.series_id)
+                    .with_for_update(read=True)
+                )
                 field_ids[key] = session.scalar(
                     select(SeriesField.id).where(
                         SeriesField.series_id == served.series_id, SeriesField.name == served.field
@@ -125,9 +135,23 @@ def write(session: Session, servings: Iterable[Serving]) -> list[int]:
                 row = _existing(session, served)
                 if row is None:
                     raise
-        row.served_count += serving.count
-        row.last_served_at = max(row.last_served_at, serving.last_at)
-        row.first_served_at = min(row.first_served_at, serving.first_at)
+        # One statement: several API processes may count the same forecast at once.
+        session.execute(
+            update(ServedForecast)
+            .where(ServedForecast.id == row.id)
+            .values(
+                served_count=ServedForecast.served_count + serving.count,
+                last_served_at=case(
+                    (ServedForecast.last_served_at < serving.last_at, serving.last_at),
+                    else_=ServedForecast.last_served_at,
+                ),
+                first_served_at=case(
+                    (ServedForecast.first_served_at > serving.first_at, serving.first_at),
+                    else_=ServedForecast.first_served_at,
+                ),
+            )
+            .execution_options(synchronize_session=False)
+        )
     if new_ids:
         score(session, forecast_ids=new_ids)
     return new_ids
@@ -137,28 +161,27 @@ def score(
     session: Session,
     *,
     series_id: int | None = None,
+    dates: tuple[datetime, datetime] | None = None,
     forecast_ids: Sequence[int] | None = None,
-    rewritten: tuple[datetime, datetime] | None = None,
 ) -> None:
-    """Settle the points of one series (after an append) or of some forecasts (just recorded)
-    whose target dates are observed: ``scored`` with the actual, or ``missing`` when the series
-    went past the date without a value. ``rewritten``: a date range whose values were replaced;
-    points there are scored again."""
+    """Settle ledger points against the observations: those of one series whose target dates
+    lie in ``dates`` (after an append of those dates; scored again if already scored, so
+    replaced values count), or those of some forecasts (just recorded: their dates may be
+    stored already). A point whose date the series went past without a value is ``missing``;
+    a value arriving later for that date scores it after all."""
     point = LedgerPoint
-    scope = (
-        [point.series_id == series_id]
-        if series_id is not None
-        else [point.forecast_id.in_(forecast_ids or [])]
-    )
-    unsettled = point.status != PointStatus.SCORED
-    if rewritten is not None:
-        unsettled = or_(unsettled, point.target_ts.between(*rewritten))
+    if series_id is not None:
+        assert dates is not None
+        scope = [point.series_id == series_id, point.target_ts.between(*dates)]
+        unsettled = [point.series_id == series_id]
+    else:
+        scope = [point.forecast_id.in_(forecast_ids or [])]
+        unsettled = scope
     now = utcnow()
     session.execute(
         update(point)
         .where(
             *scope,
-            unsettled,
             point.series_id == Observation.series_id,
             point.field_id == Observation.field_id,
             point.target_ts == Observation.ts,
@@ -173,7 +196,7 @@ def score(
     )
     session.execute(
         update(point)
-        .where(*scope, point.status == PointStatus.PENDING, point.target_ts < last_observed)
+        .where(*unsettled, point.status == PointStatus.PENDING, point.target_ts < last_observed)
         .values(status=PointStatus.MISSING, scored_at=now)
         .execution_options(synchronize_session=False)
     )
@@ -189,7 +212,10 @@ def read_points(
     end: datetime | None = None,
 ) -> pd.DataFrame:
     """Ledger points of a model's served forecasts (columns: :data:`accuracy.COLUMNS`), with
-    what each version's holdout promised at each step and its in-sample naive scale."""
+    what each version's holdout promised at each step and its in-sample naive scale.
+
+    A point is counted once: the same origin served with another horizon or other levels has
+    the same step values (one is kept, the one with the most interval levels)."""
     stmt = (
         select(
             LedgerPoint.forecast_id,
@@ -202,7 +228,8 @@ def read_points(
             LedgerPoint.actual,
             ServedForecast.base_value,
             LedgerPoint.bounds,
-        )  # fmt: skip
+            ServedForecast.as_of,
+        )
         .join(ServedForecast, ServedForecast.id == LedgerPoint.forecast_id)
         .where(ServedForecast.model_name == model)
         .order_by(LedgerPoint.target_ts, LedgerPoint.forecast_id)
@@ -216,38 +243,53 @@ def read_points(
     if end is not None:
         stmt = stmt.where(LedgerPoint.target_ts <= end)
     rows = session.execute(stmt).all()
-    frame = pd.DataFrame(rows, columns=COLUMNS[:10])
+    frame = pd.DataFrame(rows, columns=[*COLUMNS[:10], "as_of"])
     frame["status"] = frame["status"].astype(str)
-    promised, scale = _promises(session, model, sorted(set(frame["version"])))
+    frame["levels"] = frame["bounds"].map(len)
+    frame = (
+        frame.sort_values(["levels", "forecast_id"], ascending=[False, True], kind="stable")
+        .drop_duplicates(["version", "series_id", "as_of", "step"])
+        .sort_values(["target", "forecast_id"], kind="stable")
+        .drop(columns=["levels", "as_of"])
+        .reset_index(drop=True)
+    )
+    promised, scale, trained_on = _promises(session, model, sorted(set(frame["version"])))
     frame["promised_rmse"] = [
         promised.get((v, s)) for v, s in zip(frame["version"], frame["step"], strict=True)
     ]
-    frame["scale"] = frame["version"].map(scale)
+    # MASE only where the version's in-sample scale applies: its own training series.
+    frame["scale"] = [
+        scale.get(v) if trained_on.get(v) == series else None
+        for v, series in zip(frame["version"], frame["series_id"], strict=True)
+    ]
     return frame
 
 
 def _promises(
     session: Session, model: str, versions: Sequence[int]
-) -> tuple[dict[tuple[int, int], float], dict[int, float]]:
+) -> tuple[dict[tuple[int, int], float], dict[int, float], dict[int, int | None]]:
     """Per (version, step): the holdout RMSE at that step (step 1: the one-step RMSE); per
-    version: the in-sample naive MAE its MASE was scaled by. Deleted versions have neither."""
+    version: the in-sample naive MAE its MASE was scaled by, and the series it was trained on.
+    Deleted versions have none of these."""
     promised: dict[tuple[int, int], float] = {}
     scale: dict[int, float] = {}
+    trained_on: dict[int, int | None] = {}
     if not versions:
-        return promised, scale
+        return promised, scale, trained_on
     rows = session.execute(
-        select(ModelVersion.version, ModelVersion.metrics)
+        select(ModelVersion.version, ModelVersion.metrics, ModelVersion.series_id)
         .join(RegisteredModel, RegisteredModel.id == ModelVersion.model_id)
         .where(RegisteredModel.name == model, ModelVersion.version.in_(versions))
     ).all()
-    for version, metrics in rows:
+    for version, metrics, series_id in rows:
+        trained_on[version] = series_id
         promised[(version, 1)] = metrics.model.rmse
         for h, value in zip(metrics.multi_step.h, metrics.multi_step.model_rmse, strict=True):
             if value is not None and h > 1:
                 promised[(version, h)] = value
         if metrics.model.mase:
             scale[version] = metrics.model.mae / metrics.model.mase
-    return promised, scale
+    return promised, scale, trained_on
 
 
 @dataclass(frozen=True)
@@ -263,33 +305,64 @@ class AliasAccuracy:
     promised_rmse: float | None
 
 
+def scored_once(*where: ColumnElement[bool]) -> Subquery:
+    """Scored points, each counted once: the same origin (version, series, field, as-of date)
+    served with another horizon or other levels repeats the same step values."""
+    return (
+        select(
+            ServedForecast.model_name.label("model"),
+            ServedForecast.version.label("version"),
+            func.min(LedgerPoint.value).label("value"),
+            func.min(LedgerPoint.actual).label("actual"),
+            func.min(ServedForecast.base_value).label("base"),
+        )
+        .join(ServedForecast, ServedForecast.id == LedgerPoint.forecast_id)
+        .where(LedgerPoint.status == PointStatus.SCORED, *where)
+        .group_by(
+            ServedForecast.model_name,
+            ServedForecast.version,
+            ServedForecast.series_id,
+            ServedForecast.field,
+            ServedForecast.as_of,
+            LedgerPoint.step,
+        )  # fmt: skip
+        .subquery()
+    )
+
+
+def squared_errors(points: Subquery) -> tuple[ColumnElement[Any], ...]:
+    """count, Σ(actual − forecast)², Σ(actual − naive)² over :func:`scored_once` points."""
+    error = points.c.actual - points.c.value
+    naive = points.c.actual - points.c.base
+    return func.count(points.c.value), func.sum(error * error), func.sum(naive * naive)
+
+
 def alias_accuracy(session: Session) -> list[AliasAccuracy]:
     """Per model and alias: realized one-step RMSE, naive's on the same dates and the
-    version's holdout one-step RMSE (aggregated in SQL; read at every metrics scrape)."""
-    error = LedgerPoint.actual - LedgerPoint.value
-    naive = LedgerPoint.actual - ServedForecast.base_value
+    version's holdout one-step RMSE (aggregated in SQL over the aliased versions' points only;
+    read at every metrics scrape)."""
+    aliased = (
+        select(RegisteredModel.name, ModelVersion.version)
+        .join(ModelAlias, ModelAlias.model_id == RegisteredModel.id)
+        .join(ModelVersion, ModelVersion.id == ModelAlias.version_id)
+    )
+    points = scored_once(
+        LedgerPoint.step == 1,
+        tuple_(ServedForecast.model_name, ServedForecast.version).in_(aliased),
+    )
     rows = session.execute(
         select(
             RegisteredModel.name,
             ModelAlias.alias,
             ModelVersion.version,
             ModelVersion.metrics,
-            func.count(LedgerPoint.step),
-            func.sum(error * error),
-            func.sum(naive * naive),
+            *squared_errors(points),
         )  # fmt: skip
         .join(ModelAlias, ModelAlias.model_id == RegisteredModel.id)
         .join(ModelVersion, ModelVersion.id == ModelAlias.version_id)
         .outerjoin(
-            ServedForecast,
-            (ServedForecast.model_name == RegisteredModel.name)
-            & (ServedForecast.version == ModelVersion.version),
-        )
-        .outerjoin(
-            LedgerPoint,
-            (LedgerPoint.forecast_id == ServedForecast.id)
-            & (LedgerPoint.step == 1)
-            & (LedgerPoint.status == PointStatus.SCORED),
+            points,
+            (points.c.model == RegisteredModel.name) & (points.c.version == ModelVersion.version),
         )
         .group_by(RegisteredModel.name, ModelAlias.alias, ModelVersion.version, ModelVersion.id)
         .order_by(RegisteredModel.name, ModelAlias.alias)

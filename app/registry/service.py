@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -27,7 +27,6 @@ from app.registry.store import bundle_key
 from app.vocabulary import JobKind, JobStatus, VersionStatus
 
 log = logging.getLogger(__name__)
-_VERSION_RETRIES = 20
 
 
 @dataclass(frozen=True)
@@ -147,31 +146,23 @@ def _get_or_create_model(session: Session, name: str) -> RegisteredModel:
 
 
 def reserve_version(session: Session, name: str, **fields: Any) -> ModelVersion:
-    """Insert a ``pending`` version numbered max+1; a concurrent insert of the same number
-    violates the unique key, and we retry with the next number."""
+    """Insert a ``pending`` version with the model's next number. The counter is bumped in one
+    statement (on PostgreSQL it locks the model row until commit, so concurrent jobs of one
+    model get consecutive numbers); a number is never given twice, even after a delete."""
     model = _get_or_create_model(session, name)
-    for _ in range(_VERSION_RETRIES):
-        number = (
-            session.scalar(
-                select(func.max(ModelVersion.version)).where(ModelVersion.model_id == model.id)
-            )
-            or 0
-        ) + 1
-        try:
-            with session.begin_nested():
-                version = ModelVersion(
-                    model_id=model.id, version=number, status=VersionStatus.PENDING, **fields
-                )
-                session.add(version)
-            return version
-        except IntegrityError:
-            taken = select(ModelVersion.id).where(
-                ModelVersion.model_id == model.id, ModelVersion.version == number
-            )
-            if session.scalar(taken) is None:  # another constraint: not ours to retry
-                raise
-            log.info("version %s of %s taken concurrently; retrying", number, name)
-    raise RuntimeError(f"could not reserve a version number for {name!r}")
+    number = session.execute(
+        update(RegisteredModel)
+        .where(RegisteredModel.id == model.id)
+        .values(last_version=RegisteredModel.last_version + 1)
+        .returning(RegisteredModel.last_version)
+        .execution_options(synchronize_session=False)
+    ).scalar_one()
+    version = ModelVersion(
+        model_id=model.id, version=number, status=VersionStatus.PENDING, **fields
+    )
+    session.add(version)
+    session.flush()
+    return version
 
 
 def fail_pending_version(session: Session, version_id: int) -> str | None:

@@ -9,9 +9,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-# Called in an append's transaction with the series id and, when stored values were replaced,
-# the range of dates sent (main wires the ledger's scoring; series does not know who listens).
-ObservationsAdded = Callable[[Session, int, tuple[datetime, datetime] | None], None]
+# Called in an append's transaction with the series id and the range of dates stored or
+# replaced (main wires the ledger's scoring; series does not know who listens).
+ObservationsAdded = Callable[[Session, int, tuple[datetime, datetime]], None]
 
 
 async def get_observations_added(request: Request) -> ObservationsAdded:

@@ -205,8 +205,7 @@ def append_observations(
     counts = service.append_observations(session, series, upload.parsed, on_conflict=on_conflict)
     if counts.inserted or counts.replaced:
         dates = upload.parsed.frame.index
-        rewritten = (dates.min().to_pydatetime(), dates.max().to_pydatetime())
-        observed(session, series.id, rewritten if counts.replaced else None)
+        observed(session, series.id, (dates.min().to_pydatetime(), dates.max().to_pydatetime()))
     return AppendResult(
         inserted=counts.inserted,
         replaced=counts.replaced,

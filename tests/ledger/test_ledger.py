@@ -92,6 +92,9 @@ def test_a_daily_loop_is_scored_exactly(client: httpx.Client) -> None:
         served.append([p["value"] for p in body["points"]])
         if i == 0:  # served twice: recorded once, counted twice
             assert client.get("/v1/forecast", params={"model": "loop-drift", "horizon": HORIZON})
+        if i == 1:  # the same origin with horizon 1 and one level: its step 1 counts once
+            again = client.get("/v1/forecast", params={"model": "loop-drift", "level": 80})
+            assert again.json()["points"][0]["value"] == served[-1][0]
         if today + 1 < len(dates):
             append(client, series_id, dates[today + 1], float(prices[today + 1]))
 
@@ -199,19 +202,27 @@ def test_forecasts_from_client_values_are_kept_when_tied_to_a_series(client: htt
     prices = np.linspace(10, 16, 60)
     series_id = upload(client, "values", dates[:50], prices[:50])
     train_drift(client, series_id, "values-drift")
-    body = {"model": "values-drift", "values": [float(p) for p in prices[:40]], "horizon": 2,
-            "as_of": dates[39].isoformat()}  # fmt: skip
+    body = {"model": "values-drift", "values": [float(p) for p in prices[:50]], "horizon": 2,
+            "as_of": dates[49].isoformat()}  # fmt: skip
     untied = client.post("/v1/forecast", json=body)
     assert untied.status_code == 200, untied.text
     tied = client.post("/v1/forecast", json={**body, "record_for_series": series_id})
     assert tied.status_code == 200, tied.text
-    # Its dates are already observed: scored as soon as it is written.
+    for day in (50, 51):
+        append(client, series_id, dates[day], float(prices[day]))
     report = accuracy(client, "values-drift", 2)
     assert report["total"]["scored"] == 2
     assert report["total"]["forecasts"] == 1
+    hindsight = client.post("/v1/forecast", json={**body, "as_of": dates[30].isoformat(),
+                                                  "record_for_series": series_id})  # fmt: skip
+    assert hindsight.status_code == 422
+    assert hindsight.json()["errors"][0]["loc"] == "body.as_of"
     refused = client.post("/v1/forecast", json={"model": "values-drift", "horizon": 1,
                                                  "record_for_series": series_id})  # fmt: skip
     assert refused.status_code == 422
+    unknown = client.post("/v1/forecast", json={**body, "record_for_series": 999_999})
+    assert unknown.status_code == 404
+    assert unknown.json()["errors"][0]["loc"] == "body.record_for_series"
     # Deleting the version keeps what its forecasts scored (it just promises nothing any more).
     assert client.delete("/v1/models/values-drift/versions/1").status_code == 204
     kept = client.get("/v1/models/values-drift/accuracy").json()

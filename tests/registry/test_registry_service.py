@@ -28,24 +28,16 @@ def test_versions_are_numbered_per_model(session: Session) -> None:
     assert service.get_model(session, "a").name == "a"
 
 
-def test_a_number_taken_concurrently_is_retried_with_the_next(
-    session: Session, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_deleted_versions_number_is_never_given_again(session: Session) -> None:
+    """The ledger and clients keep referring to version numbers: a new version after a delete
+    gets a new number, as MLflow's registry does."""
     factories.version(session, "a")
-    scalar = session.scalar
-    stale_reads = [0]  # the first max() read misses version 1, as under a concurrent insert
-
-    def max_read_once_stale(statement: Any, *args: Any, **kwargs: Any) -> Any:
-        if "max(" in str(statement) and stale_reads:
-            return stale_reads.pop()
-        return scalar(statement, *args, **kwargs)
-
-    monkeypatch.setattr(session, "scalar", max_read_once_stale)
-    assert factories.version(session, "a").version == 2
-    assert not stale_reads  # the stale read happened: version 1 was tried and refused
-    monkeypatch.undo()
+    factories.version(session, "a")
+    service.delete_version(session, "a", 2)
+    session.flush()
+    assert factories.version(session, "a").version == 3
     numbers = [v.version for v in service.list_versions(session, service.get_model(session, "a"))]
-    assert numbers == [1, 2]
+    assert numbers == [1, 3]
 
 
 def test_a_pending_version_is_failed_once_and_names_its_files(session: Session) -> None:
