@@ -7,6 +7,7 @@ import io
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -50,6 +51,17 @@ def test_upload_train_forecast_report_and_promote(
     assert [float(r["value"]) for r in rows] == [p["value"] for p in served]
     assert [r["date"] for r in rows] == [p["date"] for p in served]
     assert float(rows[0]["lo_95"]) <= float(rows[0]["lo_80"]) <= float(rows[0]["value"])
+
+    deadline = time.monotonic() + 10
+    while True:  # the ledger writes what was served within FORECAST_LEDGER_FLUSH_S
+        realized = forecast(live_server, "accuracy", "cli", "--format", "csv")
+        assert realized.exit_code == 0, realized.output
+        by_step = list(csv.DictReader(io.StringIO(realized.output)))
+        if len(by_step) > 1 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert [r["group"] for r in by_step] == ["all", "1", "2", "3"]  # the forecast printed above
+    assert by_step[0]["pending"] == "3"
 
     plot = tmp_path / "report.png"
     reported = forecast(live_server, "report", "cli", "1", "--format", "png", "-o", str(plot))

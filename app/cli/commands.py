@@ -327,6 +327,36 @@ def _fixed(value: float | None) -> str | None:
 
 @main.command()
 @click.argument("model")
+@click.option("--version", type=int, multiple=True, help="Only these versions (repeatable).")
+@click.option("--alias", help="Only the version this alias points at.")
+@click.option("--series-id", type=int, help="Only forecasts of this series.")
+@click.option(
+    "--group-by",
+    type=click.Choice(["none", "step", "week", "month", "version", "series"]),
+    default="step",
+    show_default=True,
+)
+@FORMAT
+@click.pass_obj
+def accuracy(api: Api, model: str, version: Sequence[int], alias: str | None,
+             series_id: int | None, group_by: str, output: str) -> None:  # fmt: skip
+    """Realized accuracy of the forecasts the service served (the ledger), next to naive."""
+    params = {"version": list(version) or None, "alias": alias, "series_id": series_id,
+              "group_by": group_by}  # fmt: skip
+    body = api.json(
+        "GET", f"/v1/models/{model}/accuracy",
+        params={k: v for k, v in params.items() if v is not None},
+    )  # fmt: skip
+    if output == "json":
+        click.echo(json.dumps(body, indent=2))
+        return
+    columns = ["group", "scored", "pending", "missing", "rmse", "naive_rmse", "skill_vs_naive",
+               "promised_rmse", "realized_to_promised"]  # fmt: skip
+    emit([body["total"], *body["groups"]], columns, output)
+
+
+@main.command()
+@click.argument("model")
 @click.argument("version", type=int)
 @click.option("--alias", default="champion", show_default=True)
 @click.option(
