@@ -167,6 +167,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             event.listen(session, "after_commit", lambda _: _submit(dispatcher, started), once=True)
 
     app.state.on_observations_added = observations_added
+    app.state.on_series_deleted = ledger.settle_deleted_series
     app.state.readiness = Readiness(
         db=db,
         broker_url=settings.broker_url,

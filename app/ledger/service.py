@@ -389,6 +389,16 @@ def point_counts(session: Session) -> dict[str, int]:
     return {status.value: int(counts.get(status, 0)) for status in PointStatus}
 
 
+def settle_deleted_series(session: Session, series_id: int) -> None:
+    """A deleted series' pending points can never be observed: they become ``missing``."""
+    session.execute(
+        update(LedgerPoint)
+        .where(LedgerPoint.series_id == series_id, LedgerPoint.status == PointStatus.PENDING)
+        .values(status=PointStatus.MISSING, scored_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
 def prune(session: Session, *, older_than_days: int) -> int:
     """Delete served forecasts last served before the cutoff (their points go with them)."""
     cutoff = utcnow() - timedelta(days=older_than_days)

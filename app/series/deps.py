@@ -14,9 +14,20 @@ from sqlalchemy.orm import Session
 ObservationsAdded = Callable[[Session, int, tuple[datetime, datetime]], None]
 
 
+# Called in a series delete's transaction with its id (the ledger settles what can no longer be
+# observed).
+SeriesDeleted = Callable[[Session, int], None]
+
+
+async def get_series_deleted(request: Request) -> SeriesDeleted:
+    listener: SeriesDeleted = request.app.state.on_series_deleted
+    return listener
+
+
 async def get_observations_added(request: Request) -> ObservationsAdded:
     listener: ObservationsAdded = request.app.state.on_observations_added
     return listener
 
 
 ObservationsAddedDep = Annotated[ObservationsAdded, Depends(get_observations_added)]
+SeriesDeletedDep = Annotated[SeriesDeleted, Depends(get_series_deleted)]

@@ -15,7 +15,7 @@ from app.deps import SessionDep
 from app.ml.calendar import format_period
 from app.pagination import Page, PageDep
 from app.series import service
-from app.series.deps import ObservationsAddedDep
+from app.series.deps import ObservationsAddedDep, SeriesDeletedDep
 from app.series.schemas import (
     AppendResult,
     ObservationsAppend,
@@ -136,10 +136,12 @@ def get_series(series_id: IdPath, session: SessionDep) -> SeriesRead:
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete a series and its observations",
 )
-def delete_series(series_id: IdPath, session: SessionDep) -> Response:
+def delete_series(series_id: IdPath, session: SessionDep, deleted: SeriesDeletedDep) -> Response:
     """Its observations go with it. Versions trained on it stay; they forecast from sent
-    `values` (a forecast from the deleted series answers 409)."""
+    `values` (a forecast from the deleted series answers 409). What the ledger scored stays;
+    forecasts of its dates still pending are marked missing (they can never be observed)."""
     service.delete_series(session, series_id)
+    deleted(session, series_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -169,6 +169,8 @@ def test_a_daily_loop_is_scored_exactly(client: httpx.Client) -> None:
     assert client.delete(f"/v1/series/{series_id}").status_code == 204
     kept = client.get("/v1/models/loop-drift/accuracy").json()
     assert kept["total"]["scored"] == expected
+    assert kept["total"]["pending"] == 0  # its dates can never be observed now
+    assert kept["total"]["missing"] == LOOP_DAYS * HORIZON - expected
 
 
 @pytest.mark.sqlite_only
