@@ -197,6 +197,20 @@ def problem_response(
     extra: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
+    body = problem_body(status, slug=slug, title=title, detail=detail, errors=errors, extra=extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def problem_body(
+    status: int,
+    *,
+    slug: str,
+    title: str,
+    detail: str,
+    errors: list[ErrorItem] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """An RFC 9457 problem document (also one item's error inside a batch answer)."""
     body: dict[str, Any] = {
         "type": f"/problems/{slug}",
         "title": title,
@@ -209,7 +223,14 @@ def problem_response(
             body["errors_total"] = len(errors)
     if extra:
         body.update(extra)
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    return body
+
+
+def app_error_body(exc: AppError) -> dict[str, Any]:
+    return problem_body(
+        exc.status, slug=exc.slug, title=exc.title, detail=exc.detail, errors=exc.errors,
+        extra=exc.extra,
+    )  # fmt: skip
 
 
 async def _app_error(_: Request, exc: Exception) -> JSONResponse:

@@ -22,6 +22,7 @@ from app.config import Settings
 from app.db.migrate import upgrade_to_head
 from app.db.session import Database
 from app.errors import install_handlers
+from app.forecasting.batch import router as batch_router
 from app.forecasting.bundles import BundleCache
 from app.forecasting.responses import InvalidateOnWrite, ResponseCache
 from app.forecasting.router import router as forecasting_router
@@ -200,6 +201,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(series_router)
     app.include_router(training_router)
     app.include_router(registry_router)
+    app.include_router(batch_router)
     app.include_router(forecasting_router)
     app.include_router(ledger_router)
     install_dashboard(app)

@@ -7,7 +7,6 @@ import json
 import time
 from typing import Annotated, Any, Literal
 
-import pandas as pd
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -19,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from app.config import Settings
 from app.db.session import Database
 from app.deps import DatabaseDep, SessionDep, SettingsDep
-from app.errors import ErrorItem, InvalidRequest, SeriesGone
+from app.errors import SeriesGone
 from app.forecasting import service
 from app.forecasting.bundles import BundleCache
 from app.forecasting.deps import (
@@ -39,7 +38,8 @@ from app.forecasting.schemas import (
     ForecastResponse,
     VersionReport,
 )
-from app.forecasting.served import ForecastServed, served_forecast
+from app.forecasting.served import ForecastServed
+from app.forecasting.serving import prepare, served_of
 from app.forecasting.versions import resolve_version
 from app.ml.intervals import LEVELS
 from app.registry import service as registry
@@ -66,42 +66,17 @@ def _forecast(
 ) -> tuple[dict[str, Any], ForecastServed | None]:
     """Resolve, load, read, forecast (timed when it succeeds); with what the ledger keeps."""
     started = time.perf_counter()
-    if request.horizon > settings.max_horizon:
-        raise InvalidRequest(
-            f"horizon {request.horizon} is over the maximum of {settings.max_horizon} "
-            "(FORECAST_MAX_HORIZON).",
-            errors=[ErrorItem(loc="horizon", message=f"at most {settings.max_horizon}")],
-        )
-    version = resolve_version(conn, request.model, version=request.version, alias=request.alias)
-    if request.record_for_series is not None:
-        service.require_series_field(conn, request.record_for_series, version.target, request.as_of)
-    loaded = cache.get(conn, version)
-    history = service.load_history(
-        conn,
-        version,
-        loaded,
-        series_id=request.series_id,
-        values=request.values,
-        as_of=pd.Timestamp(request.as_of).tz_localize(None) if request.as_of else None,
-    )
+    prepared = prepare(request, conn, settings, cache)
     result = service.forecast(
-        loaded, version, history, horizon=request.horizon, levels=request.level
+        prepared.loaded,
+        prepared.version,
+        prepared.history,
+        horizon=request.horizon,
+        levels=request.level,
     )
     if observe is not None:
         observe(time.perf_counter() - started)
-    served = served_forecast(
-        result,
-        series_id=history.series_id if request.values is None else request.record_for_series,
-        as_of=history.last_date,
-        base_value=float(history.values[-1]),
-    )
-    if request.record_for_series is not None and served is None:
-        raise InvalidRequest(
-            "This version's forecasts have no dates (irregular frequency), so they cannot be "
-            "scored against a series: leave out record_for_series.",
-            errors=[ErrorItem(loc="body.record_for_series", message="forecast has no dates")],
-        )
-    return result, served
+    return result, served_of(prepared, result)
 
 
 @router.post(

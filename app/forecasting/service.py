@@ -146,6 +146,25 @@ def forecast(
     """The forecast as a JSON-ready dict in the shape of :class:`ForecastResponse` (built
     directly: this is the hot path of every dashboard refresh)."""
     point = loaded.forecaster.recursive(history.values[None, :], horizon)[0]
+    return assemble(loaded, version, history, point, horizon=horizon, levels=levels)
+
+
+def predict_many(loaded: LoadedBundle, histories: Sequence[History], horizon: int) -> np.ndarray:
+    """Point forecasts for several histories of one length in one network call: [n, horizon]."""
+    stacked = np.stack([h.values for h in histories])
+    return np.asarray(loaded.forecaster.recursive(stacked, horizon))
+
+
+def assemble(
+    loaded: LoadedBundle,
+    version: ResolvedVersion,
+    history: History,
+    point: np.ndarray,
+    *,
+    horizon: int,
+    levels: Sequence[int],
+) -> dict[str, Any]:
+    """Dates and intervals around one history's point forecast."""
     if not np.isfinite(point).all():  # e.g. values so large that exp() overflows
         raise InvalidRequest("The forecast is not a finite number for these values.")
     frequency = loaded.manifest.frequency or "irregular"

@@ -1,0 +1,59 @@
+"""POST /v1/forecast/batch: many forecasts in one request, each item on its own."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.ledger.test_ledger import train_drift, upload
+
+pytestmark = pytest.mark.sqlite_only
+
+
+def test_items_succeed_or_fail_on_their_own(client: httpx.Client) -> None:
+    dates = pd.bdate_range("2021-01-04", periods=80)
+    ids = [upload(client, f"s{i}", dates, 10 + i + np.linspace(0, 1, 80)) for i in range(3)]
+    train_drift(client, ids[0], "batch-drift")
+    items = [
+        {"model": "batch-drift", "horizon": 3},
+        {"model": "batch-drift", "series_id": ids[1], "horizon": 3},
+        {"model": "batch-drift", "series_id": ids[2], "horizon": 3, "level": [95]},
+        {"model": "batch-drift", "values": [1.0, 2.0, 3.0, 4.0, 5.0], "horizon": 2},
+        {"model": "nope"},
+        {"model": "batch-drift", "horizon": 0},
+        {"model": "batch-drift", "series_id": 999_999},
+    ]
+    response = client.post("/v1/forecast/batch", json={"items": items})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["succeeded"], body["failed"]) == (4, 3)
+    answers = body["items"]
+    assert [a["index"] for a in answers] == list(range(len(items)))
+    for item, answer in zip(items[:4], answers[:4], strict=True):
+        assert "error" not in answer, answer
+        alone = client.post("/v1/forecast", json=item).json()
+        assert answer["forecast"] == alone  # the same numbers as one at a time
+    assert answers[4]["error"]["status"] == 404
+    assert answers[5]["error"]["status"] == 422
+    assert answers[5]["error"]["errors"][0]["loc"] == "items.5.horizon"
+    assert answers[6]["error"]["status"] == 404
+    # The three from stored series are in the ledger, like single forecasts.
+    deadline = time.monotonic() + 10
+    while True:
+        report = client.get("/v1/models/batch-drift/accuracy", params={"group_by": "series"})
+        groups = {g["group"]: g["pending"] for g in report.json()["groups"]}
+        if len(groups) == 3 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert groups == {str(i): 3 for i in ids}
+
+
+def test_the_batch_itself_is_checked(client: httpx.Client) -> None:
+    assert client.post("/v1/forecast/batch", json={"items": []}).status_code == 422
+    too_many = {"items": [{"model": "m"}] * 1001}
+    assert client.post("/v1/forecast/batch", json=too_many).status_code == 422
+    assert client.post("/v1/forecast/batch", json={"items": [1]}).status_code == 422
