@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+import numpy as np
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy import Connection
 
 from app.deps import DatabaseDep, SettingsDep
 from app.errors import AppError, ErrorItem, app_error_body, problem_body
@@ -20,6 +22,7 @@ from app.forecasting import service
 from app.forecasting.deps import BundleCacheDep, RecorderDep
 from app.forecasting.schemas import ForecastRequest, ForecastResponse
 from app.forecasting.serving import Prepared, prepare, served_of
+from app.forecasting.versions import ResolvedVersion, resolve_version
 
 MAX_ITEMS = 1000
 
@@ -92,11 +95,21 @@ def post_forecast_batch(
     stored series are kept in the ledger like single ones."""
     answers: list[dict[str, Any]] = [{"index": i} for i in range(len(body.items))]
     groups: dict[tuple[int, int, int], list[tuple[int, Prepared]]] = defaultdict(list)
+    resolved: dict[tuple[str, int | None, str | None], ResolvedVersion] = {}
+
+    def resolve(
+        conn: Connection, model: str, version: int | None, alias: str | None
+    ) -> ResolvedVersion:  # once per model, version and alias in a batch
+        key = (model, version, alias)
+        if key not in resolved:
+            resolved[key] = resolve_version(conn, model, version=version, alias=alias)
+        return resolved[key]
+
     with db.engine.connect() as conn:
         for index, raw in enumerate(body.items):
             try:
                 request = ForecastRequest.model_validate(raw)
-                prepared = prepare(request, conn, settings, cache)
+                prepared = prepare(request, conn, settings, cache, resolve)
             except ValidationError as exc:
                 answers[index]["error"] = _invalid(index, exc)
                 continue
@@ -107,12 +120,17 @@ def post_forecast_batch(
             groups[key].append((index, prepared))
     for (_, _, horizon), members in groups.items():
         loaded = members[0][1].loaded
-        points = service.predict_many(loaded, [p.history for _, p in members], horizon)
-        for (index, prepared), point in zip(members, points, strict=True):
+        histories = np.stack([p.history.values for _, p in members])
+        points = np.asarray(loaded.forecaster.recursive(histories, horizon))
+        levels = sorted({level for _, p in members for level in p.request.level})
+        with np.errstate(all="ignore"):  # a non-finite interval fails its own item below
+            bounds = {level: loaded.intervals.bounds(points, level, histories) for level in levels}
+        for row, ((index, prepared), point) in enumerate(zip(members, points, strict=True)):
             try:
                 result = service.assemble(
                     loaded, prepared.version, prepared.history, point,
                     horizon=horizon, levels=prepared.request.level,
+                    bounds_by_level={lv: (lo[row], hi[row]) for lv, (lo, hi) in bounds.items()},
                 )  # fmt: skip
                 served = served_of(prepared, result)
             except AppError as exc:

@@ -149,12 +149,6 @@ def forecast(
     return assemble(loaded, version, history, point, horizon=horizon, levels=levels)
 
 
-def predict_many(loaded: LoadedBundle, histories: Sequence[History], horizon: int) -> np.ndarray:
-    """Point forecasts for several histories of one length in one network call: [n, horizon]."""
-    stacked = np.stack([h.values for h in histories])
-    return np.asarray(loaded.forecaster.recursive(stacked, horizon))
-
-
 def assemble(
     loaded: LoadedBundle,
     version: ResolvedVersion,
@@ -163,8 +157,10 @@ def assemble(
     *,
     horizon: int,
     levels: Sequence[int],
+    bounds_by_level: dict[int, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> dict[str, Any]:
-    """Dates and intervals around one history's point forecast."""
+    """Dates and intervals around one history's point forecast (``bounds_by_level``: the
+    intervals when they were computed for many forecasts at once)."""
     if not np.isfinite(point).all():  # e.g. values so large that exp() overflows
         raise InvalidRequest("The forecast is not a finite number for these values.")
     frequency = loaded.manifest.frequency or "irregular"
@@ -178,11 +174,13 @@ def assemble(
             "This version's intervals are relative to the forecast (log ratios) and need a "
             "positive forecast; for these values it is not positive."
         )
-    with np.errstate(over="ignore"):  # an overflow is caught just below
-        bounds = [
-            (level, *loaded.intervals.bounds(point, level, history.values[None, :]))
-            for level in levels
-        ]
+    if bounds_by_level is None:
+        with np.errstate(over="ignore"):  # an overflow is caught just below
+            bounds_by_level = {
+                level: loaded.intervals.bounds(point, level, history.values[None, :])
+                for level in levels
+            }
+    bounds = [(level, *bounds_by_level[level]) for level in levels]
     if not all(np.isfinite(lo).all() and np.isfinite(hi).all() for _, lo, hi in bounds):
         raise InvalidRequest("The forecast intervals are not finite numbers for these values.")
     points = []

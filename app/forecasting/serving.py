@@ -4,6 +4,7 @@ call (alone, or one for many), then :func:`served_of`."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,8 +29,21 @@ class Prepared:
     history: History
 
 
+Resolver = Callable[[Connection, str, int | None, str | None], ResolvedVersion]
+
+
+def _resolve(
+    conn: Connection, model: str, version: int | None, alias: str | None
+) -> ResolvedVersion:
+    return resolve_version(conn, model, version=version, alias=alias)
+
+
 def prepare(
-    request: ForecastRequest, conn: Connection, settings: Settings, cache: BundleCache
+    request: ForecastRequest,
+    conn: Connection,
+    settings: Settings,
+    cache: BundleCache,
+    resolve: Resolver = _resolve,
 ) -> Prepared:
     if request.horizon > settings.max_horizon:
         raise InvalidRequest(
@@ -37,7 +51,7 @@ def prepare(
             "(FORECAST_MAX_HORIZON).",
             errors=[ErrorItem(loc="horizon", message=f"at most {settings.max_horizon}")],
         )
-    version = resolve_version(conn, request.model, version=request.version, alias=request.alias)
+    version = resolve(conn, request.model, request.version, request.alias)
     if request.record_for_series is not None:
         service.require_series_field(conn, request.record_for_series, version.target, request.as_of)
     loaded = cache.get(conn, version)
