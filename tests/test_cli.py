@@ -7,7 +7,6 @@ import io
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -17,7 +16,13 @@ from click.testing import CliRunner, Result
 from app.cli.client import EXIT_JOB_UNSUCCESSFUL, EXIT_REFUSED, EXIT_UNAVAILABLE
 from app.cli.commands import main
 from tests.conftest import LiveServer
-from tests.training.helpers import TINY, flat_tail_csv, random_walk_series, start_job
+from tests.training.helpers import (
+    TINY,
+    eventually,
+    flat_tail_csv,
+    random_walk_series,
+    start_job,
+)
 
 pytestmark = pytest.mark.sqlite_only
 
@@ -52,14 +57,12 @@ def test_upload_train_forecast_report_and_promote(
     assert [r["date"] for r in rows] == [p["date"] for p in served]
     assert float(rows[0]["lo_95"]) <= float(rows[0]["lo_80"]) <= float(rows[0]["value"])
 
-    deadline = time.monotonic() + 10
-    while True:  # the ledger writes what was served within FORECAST_LEDGER_FLUSH_S
-        realized = forecast(live_server, "accuracy", "cli", "--format", "csv")
-        assert realized.exit_code == 0, realized.output
-        by_step = list(csv.DictReader(io.StringIO(realized.output)))
-        if len(by_step) > 1 or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
+    realized = eventually(  # the ledger writes what was served within FORECAST_LEDGER_FLUSH_S
+        lambda: forecast(live_server, "accuracy", "cli", "--format", "csv"),
+        lambda result: result.exit_code != 0 or len(result.output.splitlines()) > 2,
+    )
+    assert realized.exit_code == 0, realized.output
+    by_step = list(csv.DictReader(io.StringIO(realized.output)))
     assert [r["group"] for r in by_step] == ["all", "1", "2", "3"]  # the forecast printed above
     assert by_step[0]["pending"] == "3"
 

@@ -17,7 +17,7 @@ from app.ml.records import (
     ReferenceStatus,
     Tournament,
 )
-from app.vocabulary import MAX_ID, AliasName, ModelName
+from app.vocabulary import FIRST_YEAR, LAST_YEAR, MAX_ID, AliasName, ModelName
 
 DEFAULT_LEVELS: list[IntervalLevel] = [80, 95]
 
@@ -97,8 +97,8 @@ class ForecastRequest(BaseModel):
     @field_validator("as_of")
     @classmethod
     def _representable(cls, as_of: datetime | None) -> datetime | None:
-        if as_of is not None and not 1678 <= as_of.year <= 2261:
-            raise ValueError("as_of must be between 1678 and 2261")
+        if as_of is not None and not FIRST_YEAR <= as_of.year <= LAST_YEAR:
+            raise ValueError(f"as_of must be between {FIRST_YEAR} and {LAST_YEAR}")
         return as_of
 
     @field_validator("level")

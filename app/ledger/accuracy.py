@@ -15,11 +15,6 @@ import pandas as pd
 
 from app.ledger.schemas import AccuracyGroup, GroupBy
 
-COLUMNS = [
-    "forecast_id", "version", "series_id", "step", "target", "status", "value", "actual",
-    "base_value", "bounds", "promised_rmse", "scale",
-]  # fmt: skip
-
 
 def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
-from app.db.orm import ModelPolicy
+from app.db.orm import ModelPolicy, ModelVersion
 from app.db.records import RetrainPolicy
 from app.deps import SessionDep
 from app.errors import AliasNotFound, InvalidRequest, PolicyNotFound
@@ -48,7 +48,7 @@ def _versions(
     pointed = {a.alias: a.version_id for a in model.aliases}
     if alias not in pointed:
         raise AliasNotFound(f"Model '{name}' has no alias '{alias}'.")
-    return [v.version for v in registry.list_versions(session, model) if v.id == pointed[alias]]
+    return [session.get_one(ModelVersion, pointed[alias]).version]
 
 
 @router.get(

@@ -30,7 +30,6 @@ from app.db.orm import (
 )
 from app.db.types import utcnow
 from app.forecasting.served import ForecastServed
-from app.ledger.accuracy import COLUMNS
 from app.vocabulary import PointStatus
 
 log = logging.getLogger(__name__)
@@ -211,8 +210,9 @@ def read_points(
     start: datetime | None = None,
     end: datetime | None = None,
 ) -> pd.DataFrame:
-    """Ledger points of a model's served forecasts (columns: :data:`accuracy.COLUMNS`), with
-    what each version's holdout promised at each step and its in-sample naive scale.
+    """Ledger points of a model's served forecasts (the columns :mod:`app.ledger.accuracy`
+    reads), with what each version's holdout promised at each step and its in-sample naive
+    scale.
 
     A point is counted once: the same origin served with another horizon or other levels has
     the same step values (one is kept, the one with the most interval levels)."""
@@ -243,7 +243,8 @@ def read_points(
     if end is not None:
         stmt = stmt.where(LedgerPoint.target_ts <= end)
     rows = session.execute(stmt).all()
-    frame = pd.DataFrame(rows, columns=[*COLUMNS[:10], "as_of"])
+    frame = pd.DataFrame(rows, columns=[c.name for c in stmt.selected_columns])
+    frame = frame.rename(columns={"target_ts": "target"})
     frame["status"] = frame["status"].astype(str)
     frame["levels"] = frame["bounds"].map(len)
     frame = (

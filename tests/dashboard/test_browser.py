@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 
 import httpx
 import pytest
@@ -12,7 +11,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.conftest import LiveServer, empty_database, server_settings, start_server
 from tests.dashboard.conftest import screenshot
-from tests.training.helpers import TINY, flat_tail_csv
+from tests.training.helpers import TINY, eventually, flat_tail_csv
 
 pytestmark = pytest.mark.slow
 
@@ -80,10 +79,10 @@ def test_upload_train_promote_and_forecast(page: Page, server: LiveServer) -> No
 
     # The next day arrives: the forecast served above is scored, and the view shows it.
     with httpx.Client(base_url=server.base_url) as api:
-        deadline = time.monotonic() + 10
-        while api.get("/v1/models/flat-lstm/accuracy").json()["total"]["pending"] == 0:
-            assert time.monotonic() < deadline, "the served forecast never reached the ledger"
-            time.sleep(0.05)
+        eventually(  # the served forecast reached the ledger
+            lambda: api.get("/v1/models/flat-lstm/accuracy").json()["total"]["pending"],
+            lambda pending: pending > 0,
+        )
         series_id = api.get("/v1/series").json()["items"][0]["id"]
         day = {"observations": [{"date": "2020-02-26", "close": 41.0}]}
         assert api.post(f"/v1/series/{series_id}/observations", json=day).status_code == 200

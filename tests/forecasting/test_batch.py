@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import numpy as np
 import pandas as pd
 import pytest
 
-from tests.ledger.test_ledger import train_drift, upload
+from tests.ledger.helpers import train_drift
+from tests.training.helpers import eventually
+from tests.training.helpers import upload_prices as upload
 
 pytestmark = pytest.mark.sqlite_only
 
@@ -42,13 +42,11 @@ def test_items_succeed_or_fail_on_their_own(client: httpx.Client) -> None:
     assert answers[5]["error"]["errors"][0]["loc"] == "items.5.horizon"
     assert answers[6]["error"]["status"] == 404
     # The three from stored series are in the ledger, like single forecasts.
-    deadline = time.monotonic() + 10
-    while True:
-        report = client.get("/v1/models/batch-drift/accuracy", params={"group_by": "series"})
-        groups = {g["group"]: g["pending"] for g in report.json()["groups"]}
-        if len(groups) == 3 or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
+    report = eventually(
+        lambda: client.get("/v1/models/batch-drift/accuracy", params={"group_by": "series"}),
+        lambda response: len(response.json()["groups"]) == 3,
+    )
+    groups = {g["group"]: g["pending"] for g in report.json()["groups"]}
     assert groups == {str(i): 3 for i in ids}
 
 

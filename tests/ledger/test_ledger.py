@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import io
 import math
-import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 import numpy as np
@@ -18,44 +16,13 @@ from sqlalchemy import select
 from app.db.orm import ServedForecast
 from app.db.session import Database
 from tests.conftest import empty_database, server_settings, start_server
-from tests.training.helpers import start_job, wait_for
+from tests.ledger.helpers import accuracy, append, train_drift
+from tests.training.helpers import eventually
+from tests.training.helpers import upload_prices as upload
 
 TRAIN_DAYS = 300
 LOOP_DAYS = 200
 HORIZON = 5
-
-
-def upload(client: httpx.Client, name: str, dates: pd.DatetimeIndex, prices: np.ndarray) -> int:
-    observations = [
-        {"date": d.strftime("%Y-%m-%d"), "close": float(p)}
-        for d, p in zip(dates, prices, strict=True)
-    ]
-    response = client.post("/v1/series", json={"name": name, "observations": observations})
-    assert response.status_code == 201, response.text
-    series_id: int = response.json()["id"]
-    return series_id
-
-
-def append(client: httpx.Client, series_id: int, day: pd.Timestamp, price: float,
-           **params: str) -> None:  # fmt: skip
-    response = client.post(
-        f"/v1/series/{series_id}/observations",
-        params=params,
-        json={"observations": [{"date": day.strftime("%Y-%m-%d"), "close": price}]},
-    )
-    assert response.status_code == 200, response.text
-
-
-def accuracy(client: httpx.Client, model: str, expect_scored: int, **params: Any) -> Any:
-    """The accuracy report once the ledger has written and scored what was served."""
-    deadline = time.monotonic() + 20
-    while True:
-        response = client.get(f"/v1/models/{model}/accuracy", params=params)
-        assert response.status_code == 200, response.text
-        body = response.json()
-        if body["total"]["scored"] >= expect_scored or time.monotonic() > deadline:
-            return body
-        time.sleep(0.1)
 
 
 def rmse(errors: list[float]) -> float:
@@ -66,11 +33,6 @@ def gauge(scraped: str, name: str) -> float:
     line = next(ln for ln in scraped.splitlines()
                 if ln.startswith(f'{name}{{alias="champion",model="loop-drift"}}'))  # fmt: skip
     return float(line.rsplit(" ", 1)[1])
-
-
-def train_drift(client: httpx.Client, series_id: int, model: str) -> None:
-    job = start_job(client, series_id=series_id, architecture="drift", model_name=model)
-    assert wait_for(client, job["id"])["status"] == "succeeded"
 
 
 def test_a_daily_loop_is_scored_exactly(client: httpx.Client) -> None:
@@ -130,13 +92,10 @@ def test_a_daily_loop_is_scored_exactly(client: httpx.Client) -> None:
     append(client, series_id, dates[last], moved, on_conflict="replace")
     one_step = [prices[TRAIN_DAYS + i] - p[0] for i, p in enumerate(served)]
     one_step[-1] = moved - served[-1][0]
-    deadline = time.monotonic() + 10
-    while True:
-        step1 = client.get("/v1/models/loop-drift/accuracy", params={"group_by": "step"}).json()
-        if step1["groups"][0]["rmse"] == pytest.approx(rmse(one_step), abs=1e-9):
-            break
-        assert time.monotonic() < deadline, step1["groups"][0]
-        time.sleep(0.1)
+    eventually(
+        lambda: client.get("/v1/models/loop-drift/accuracy", params={"group_by": "step"}).json(),
+        lambda body: body["groups"][0]["rmse"] == pytest.approx(rmse(one_step), abs=1e-9),
+    )
 
     # The same numbers as CSV, by month; the plot.
     csv = client.get(

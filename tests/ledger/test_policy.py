@@ -9,20 +9,20 @@ import httpx
 import numpy as np
 import pandas as pd
 
-from tests.ledger.test_ledger import append, train_drift, upload
-from tests.training.helpers import wait_for
+from tests.ledger.helpers import append, train_drift
+from tests.training.helpers import eventually, wait_for
+from tests.training.helpers import upload_prices as upload
 
 NO_GATE = {"beats_naive": False, "beats_current": False}
 
 
-def fired_job(client: httpx.Client, model: str, timeout: float = 20) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        policy = client.get(f"/v1/models/{model}/policy").json()
-        if policy["fired_job_id"] is not None:
-            return wait_for(client, policy["fired_job_id"])
-        assert time.monotonic() < deadline, policy
-        time.sleep(0.1)
+def fired_job(client: httpx.Client, model: str) -> dict[str, Any]:
+    policy = eventually(
+        lambda: client.get(f"/v1/models/{model}/policy").json(),
+        lambda body: body["fired_job_id"] is not None,
+        timeout=20,
+    )
+    return wait_for(client, policy["fired_job_id"])
 
 
 def test_new_observations_retrain_and_promote(client: httpx.Client) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import httpx
 import numpy as np
 import pandas as pd
 
+T = TypeVar("T")
 FINISHED = {"succeeded", "failed", "cancelled"}
 # A tiny network: one seed and no statistical references (tests/training/test_any_series.py
 # covers those), so that a job takes a second or two.
@@ -21,7 +23,13 @@ def random_walk_series(
     """A positive business-daily random walk uploaded as JSON; returns the series id."""
     rng = np.random.default_rng(seed)
     prices = 50 * np.exp(np.cumsum(rng.normal(0.0005, 0.01, n)))
-    dates = pd.bdate_range("2015-01-02", periods=n)
+    return upload_prices(client, name, pd.bdate_range("2015-01-02", periods=n), prices)
+
+
+def upload_prices(
+    client: httpx.Client, name: str, dates: pd.DatetimeIndex, prices: np.ndarray
+) -> int:
+    """A daily ``close`` series uploaded as JSON; returns the series id."""
     observations = [
         {"date": d.strftime("%Y-%m-%d"), "close": float(p)}
         for d, p in zip(dates, prices, strict=True)
@@ -30,6 +38,18 @@ def random_walk_series(
     assert response.status_code == 201, response.text
     series_id: int = response.json()["id"]
     return series_id
+
+
+def eventually(read: Callable[[], T], done: Callable[[T], bool], timeout: float = 10) -> T:
+    """Call ``read`` until ``done`` says yes (background work: the ledger's writer, a job);
+    fails with the last value read after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = read()
+        if done(value):
+            return value
+        assert time.monotonic() < deadline, f"still not done after {timeout} s: {value}"
+        time.sleep(0.05)
 
 
 def flat_tail_csv() -> str:

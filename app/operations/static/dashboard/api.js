@@ -19,29 +19,37 @@ export class ApiProblem extends Error {
 
 export class ConnectionLost extends Error {}
 
-// An image (or any binary) the service answers with, as an object URL for an <img>.
-export async function apiImage(path) {
-  const headers = {};
+// Sends one request with the key, if any; a request that got no answer is a ConnectionLost.
+async function send(path, { method = "GET", headers = {}, body } = {}) {
   const key = apiKey.get();
-  if (key) headers["X-API-Key"] = key;
-  let response;
   try {
-    response = await fetch(path, { headers, cache: "no-cache" });
+    // no-cache: revalidate (ETag → 304) instead of trusting max-age, so a page shows what
+    // the service has now (a forecast after an append, say).
+    return await fetch(path, {
+      method, body, cache: "no-cache", headers: key ? { ...headers, "X-API-Key": key } : headers,
+    });
   } catch (error) {
     throw new ConnectionLost(error.message);
   }
-  if (!response.ok) {
-    const type = response.headers.get("content-type") || "";
-    if (type.includes("json")) throw new ApiProblem(await response.json());
-    throw new ConnectionLost(`HTTP ${response.status} ${response.statusText}`);
-  }
+}
+
+// A refusal is the service's problem document; anything else is not the service speaking (a
+// proxy, or the server went away mid-answer).
+async function refusal(response) {
+  const type = response.headers.get("content-type") || "";
+  if (type.includes("json")) return new ApiProblem(await response.json());
+  return new ConnectionLost(`HTTP ${response.status} ${response.statusText}`);
+}
+
+// An image (or any binary) the service answers with, as an object URL for an <img>.
+export async function apiImage(path) {
+  const response = await send(path);
+  if (!response.ok) throw await refusal(response);
   return URL.createObjectURL(await response.blob());
 }
 
 export async function api(path, { method = "GET", json, form } = {}) {
   const headers = { Accept: "application/json" };
-  const key = apiKey.get();
-  if (key) headers["X-API-Key"] = key;
   let body;
   if (json !== undefined) {
     headers["Content-Type"] = "application/json";
@@ -49,23 +57,10 @@ export async function api(path, { method = "GET", json, form } = {}) {
   } else if (form !== undefined) {
     body = form;
   }
-  let response;
-  try {
-    // no-cache: revalidate (ETag → 304) instead of trusting max-age, so a page shows what
-    // the service has now (a forecast after an append, say).
-    response = await fetch(path, { method, headers, body, cache: "no-cache" });
-  } catch (error) {
-    throw new ConnectionLost(error.message);
-  }
+  const response = await send(path, { method, headers, body });
   if (response.status === 204) return null;
-  const type = response.headers.get("content-type") || "";
-  const payload = type.includes("json") ? await response.json() : await response.text();
-  if (response.ok) return payload;
-  if (typeof payload !== "object") {
-    // Not the service speaking (a proxy, or the server went away mid-answer).
-    throw new ConnectionLost(`HTTP ${response.status} ${response.statusText}`);
-  }
-  throw new ApiProblem(payload);
+  if (!response.ok) throw await refusal(response);
+  return response.json();
 }
 
 export const query = (params) => {
