@@ -35,6 +35,11 @@ class Settings(BaseSettings):
         gt=0,
         description="Largest accepted request body in MiB; larger uploads get 413 while streaming.",
     )
+    max_collection_series: int = Field(
+        default=2000,
+        ge=1,
+        description="Most series one collection may hold; an upload that would pass it gets 422.",
+    )
     migrate_on_start: bool = Field(
         default=True,
         description="Bring the database schema to the latest migration when the API starts. "

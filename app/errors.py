@@ -32,6 +32,7 @@ class ErrorItem:
     row: int | None = None
     column: str | None = None
     loc: str | None = None
+    symbol: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v is not None}
@@ -72,6 +73,17 @@ class NotFound(AppError):
 class SeriesNotFound(NotFound):
     slug = "series-not-found"
     title = "Series not found"
+
+
+class CollectionNotFound(NotFound):
+    slug = "collection-not-found"
+    title = "Collection not found"
+
+
+class CollectionTooLarge(AppError):
+    status = 422
+    slug = "collection-too-large"
+    title = "Collection over its limit"
 
 
 class JobNotFound(NotFound):

@@ -49,6 +49,7 @@ from app.operations.middleware import (
 from app.operations.security import ApiKeyMiddleware, install_openapi_security
 from app.registry.router import router as registry_router
 from app.registry.store import make_store
+from app.series.collection_router import router as collection_router
 from app.series.router import router as series_router
 from app.training.dispatch import Dispatcher
 from app.training.router import router as training_router
@@ -199,6 +200,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(metrics_router)
     app.include_router(series_router)
+    app.include_router(collection_router)
     app.include_router(training_router)
     app.include_router(registry_router)
     app.include_router(batch_router)

@@ -1,9 +1,11 @@
-"""One way to paginate lists: ``?limit=&offset=`` in, ``{items, total, limit, offset}`` out."""
+"""One way to paginate lists: ``?limit=&offset=`` in, ``{items, total, limit, offset}`` out;
+``?sort=field`` or ``?sort=-field`` (descending) where a list can be sorted."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query
 from pydantic import BaseModel
@@ -37,3 +39,10 @@ def _page_params(
 
 
 PageDep = Annotated[PageParams, Depends(_page_params)]
+
+
+def ordering(sort: str, columns: Mapping[str, Any], tiebreak: Any) -> list[Any]:
+    """ORDER BY clauses for ``sort`` (a column key, ``-`` first for descending), then a unique
+    column so that pages never overlap."""
+    column = columns[sort.removeprefix("-")]
+    return [column.desc() if sort.startswith("-") else column.asc(), tiebreak]

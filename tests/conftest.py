@@ -24,6 +24,7 @@ import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from app.config import Settings
@@ -172,19 +173,37 @@ def client(live_server: LiveServer) -> Iterator[httpx.Client]:
     """An HTTP client to the live server; every table is emptied after the test."""
     with httpx.Client(base_url=live_server.base_url, timeout=60) as http:
         yield http
+    # The ledger writes what the test was served from a thread; write it now, so that its
+    # transaction cannot interleave with the TRUNCATE below.
+    record = live_server.app.state.record_forecast
+    if hasattr(record, "flush"):
+        record.flush()
     truncate_all(live_server.settings.database_url)
 
 
-def truncate_all(url: str) -> None:
+def truncate_all(url: str, attempts: int = 5) -> None:
+    """Empty every table. TRUNCATE takes its locks table by table, so a server thread still
+    writing (a job's heartbeat, the reconciler) can deadlock with it; PostgreSQL then cancels one
+    side, and when that side is ours we simply try again."""
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
     engine = create_engine(url)
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-        else:
-            for table in tables:
-                conn.execute(text(f"DELETE FROM {table}"))
-    engine.dispose()
+    try:
+        for attempt in range(attempts):
+            try:
+                with engine.begin() as conn:
+                    if engine.dialect.name == "postgresql":
+                        conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+                    else:
+                        for table in tables:
+                            conn.execute(text(f"DELETE FROM {table}"))
+                return
+            except OperationalError as error:
+                deadlock = getattr(error.orig, "sqlstate", None) == "40P01"
+                if not deadlock or attempt == attempts - 1:
+                    raise
+                time.sleep(0.1 * (attempt + 1))
+    finally:
+        engine.dispose()
 
 
 # ------------------------------------------------------------------ service-level tests

@@ -62,7 +62,9 @@ def problem_text(response: httpx.Response) -> str:
     ]
     for error in problem.get("errors", []):
         where = ", ".join(
-            f"{key} {error[key]}" for key in ("row", "column", "loc") if error.get(key) is not None
+            f"{key} {error[key]}"
+            for key in ("symbol", "row", "column", "loc")
+            if error.get(key) is not None
         )
         lines.append(f"  {where}: {error.get('message', '')}" if where else f"  {error}")
     for check in problem.get("checks", []):

@@ -27,15 +27,37 @@ from app.ml.spec import BacktestSpec, TrainingSpec
 from app.vocabulary import JobKind, JobStatus, PointStatus, VersionStatus
 
 
-class Series(Base):
-    """One uploaded instrument; its numeric columns are :class:`SeriesField` rows."""
+class Collection(Base):
+    """A named set of series (e.g. an index's members), uploaded in long format; each member
+    series carries the collection's id and its own symbol."""
 
-    __tablename__ = "series"
-    # Never reuse ids: versions and jobs keep a deleted series' id.
+    __tablename__ = "collection"
     __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(32), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Series(Base):
+    """One uploaded instrument; its numeric columns are :class:`SeriesField` rows. A member of a
+    collection is named ``<collection>:<symbol>``."""
+
+    __tablename__ = "series"
+    # Never reuse ids: versions and jobs keep a deleted series' id.
+    __table_args__ = (
+        UniqueConstraint("collection_id", "symbol"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(80), unique=True)
+    collection_id: Mapped[int | None] = mapped_column(
+        ForeignKey("collection.id", ondelete="RESTRICT"), index=True
+    )
+    symbol: Mapped[str | None] = mapped_column(String(40))
+    collection: Mapped[Collection | None] = relationship(lazy="joined")
     exchange: Mapped[str | None] = mapped_column(String(16))
     frequency: Mapped[str] = mapped_column(String(16))
     source_filename: Mapped[str | None] = mapped_column(String(255))

@@ -48,6 +48,9 @@ class ProblemItem(BaseModel):
     row: int | None = None
     column: str | None = None
     loc: str | None = None
+    symbol: str | None = Field(
+        default=None, description="The symbol of a multi-symbol upload the problem is in."
+    )
 
 
 class Problem(BaseModel):

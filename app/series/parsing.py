@@ -85,8 +85,8 @@ def resample_aggregation(field_name: str) -> str:
 # --------------------------------------------------------------------------- entry points
 
 
-def parse_csv(file: IO[bytes], options: ParseOptions) -> ParsedFrame:
-    """Validate a CSV upload (UTF-8, header row, one date column, numeric fields)."""
+def read_csv_table(file: IO[bytes], options: ParseOptions) -> tuple[pd.DataFrame, str, str]:
+    """The raw table of a CSV upload, its date column and the sha256 of its bytes."""
     sha256 = _check_utf8_and_hash(file)
     file.seek(0)
     text = io.TextIOWrapper(file, encoding="utf-8-sig", newline="")
@@ -94,7 +94,7 @@ def parse_csv(file: IO[bytes], options: ParseOptions) -> ParsedFrame:
         header = next(csv.reader(text, skipinitialspace=True), None)
         if not header or not any(h.strip() for h in header):
             raise InvalidUpload("The file is empty: expected a header row and data rows.")
-        date_column = _find_date_column(header, options.date_column)
+        date_column = find_date_column(header, options.date_column)
         text.seek(0)
         with warnings.catch_warnings():
             # pandas 3 deprecates the option, but its default parser is not exact for 17-digit
@@ -110,9 +110,19 @@ def parse_csv(file: IO[bytes], options: ParseOptions) -> ParsedFrame:
         text.detach()
     if raw.empty:
         raise InvalidUpload("The file has a header but no data rows.")
-    # CSV line numbers: the header is line 1 (blank lines are skipped by pandas).
-    line_numbers = np.arange(len(raw)) + 2
-    return _validate(raw, date_column, line_numbers, options, sha256, text_columns="ignore")
+    return raw, date_column, sha256
+
+
+def csv_line_numbers(raw: pd.DataFrame) -> np.ndarray:
+    """CSV line of each row: the header is line 1 (blank lines are skipped by pandas)."""
+    return np.arange(len(raw)) + 2
+
+
+def parse_csv(file: IO[bytes], options: ParseOptions) -> ParsedFrame:
+    """Validate a CSV upload (UTF-8, header row, one date column, numeric fields)."""
+    raw, date_column, sha256 = read_csv_table(file, options)
+    cells = clean_cells(raw, date_column, csv_line_numbers(raw), text_columns="ignore")
+    return finish(cells, options, sha256)
 
 
 def parse_records(
@@ -122,8 +132,9 @@ def parse_records(
     if not records:
         raise InvalidUpload("No observations were sent.")
     raw = pd.DataFrame.from_records(list(records))
-    date_column = _find_date_column(list(raw.columns), options.date_column)
-    return _validate(raw, date_column, np.arange(len(raw)), options, sha256, text_columns="reject")
+    date_column = find_date_column(list(raw.columns), options.date_column)
+    cells = clean_cells(raw, date_column, np.arange(len(raw)), text_columns="reject")
+    return finish(cells, options, sha256)
 
 
 # --------------------------------------------------------------------------- steps
@@ -157,7 +168,7 @@ def _check_utf8_and_hash(file: IO[bytes]) -> str:
     return digest.hexdigest()
 
 
-def _find_date_column(columns: Sequence[str], requested: str | None) -> str:
+def find_date_column(columns: Sequence[str], requested: str | None) -> str:
     if requested is not None:
         for col in columns:
             if col == requested or snake_case(col) == snake_case(requested):
@@ -176,24 +187,29 @@ def _find_date_column(columns: Sequence[str], requested: str | None) -> str:
     )
 
 
-def _validate(
+@dataclass
+class Cells:
+    """Every row of an upload checked cell by cell: dates and numeric fields, with the row each
+    came from (``_row``), or the errors found; not yet sorted or deduplicated."""
+
+    frame: pd.DataFrame
+    ignored: list[str]
+    errors: list[ErrorItem]
+
+
+def clean_cells(
     raw: pd.DataFrame,
     date_column: str,
     rows: np.ndarray,
-    options: ParseOptions,
-    sha256: str,
     *,
     text_columns: Literal["ignore", "reject"],
-) -> ParsedFrame:
+) -> Cells:
     errors: list[ErrorItem] = []
     dates = _parse_dates(raw[date_column], rows, date_column, errors)
     values, ignored = _numeric_fields(
         raw.drop(columns=[date_column]), rows, errors, ignore_text=text_columns == "ignore"
     )
-    if errors:
-        errors.sort(key=lambda e: e.row or 0)
-        raise InvalidUpload(_summary(errors, "cell"), errors=errors)
-    if values.shape[1] == 0:
+    if not errors and values.shape[1] == 0:
         raise InvalidUpload(
             f"No numeric columns besides the date column '{date_column}'"
             + (f" (text-only columns: {ignored})." if ignored else "."),
@@ -201,6 +217,20 @@ def _validate(
         )
     frame = values.set_axis(pd.DatetimeIndex(dates, name="date"), axis=0)
     frame.insert(0, "_row", rows)
+    return Cells(frame, ignored, errors)
+
+
+def raise_cell_errors(errors: list[ErrorItem]) -> None:
+    if errors:
+        errors.sort(key=lambda e: e.row or 0)
+        raise InvalidUpload(_summary(errors, "cell"), errors=errors)
+
+
+def finish(cells: Cells, options: ParseOptions, sha256: str) -> ParsedFrame:
+    """Sort by date, drop repeated rows, then resample and fill as the options ask."""
+    raise_cell_errors(cells.errors)
+    frame = cells.frame
+    source_rows = len(frame)
     was_sorted = bool(frame.index.is_monotonic_increasing)
     frame = frame.sort_index(kind="stable")
     frame, duplicate_rows = _drop_duplicate_rows(frame)
@@ -211,9 +241,9 @@ def _validate(
         sha256=sha256,
         duplicate_rows=duplicate_rows,
         empty_cells=empty,
-        ignored_columns=ignored,
+        ignored_columns=cells.ignored,
         was_sorted=was_sorted,
-        source_rows=len(raw),
+        source_rows=source_rows,
         source_row=row_of,
     )
     if options.resample:

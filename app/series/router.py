@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import io
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import pandas as pd
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 
-from app.db.orm import Series
 from app.deps import SessionDep
-from app.ml.calendar import format_period
 from app.pagination import Page, PageDep
 from app.series import service
 from app.series.deps import ObservationsAddedDep, SeriesDeletedDep
+from app.series.parsing import ParsedFrame
 from app.series.schemas import (
+    COLLECTION_PATTERN,
     AppendResult,
     ObservationsAppend,
     ObservationsRead,
@@ -24,71 +23,41 @@ from app.series.schemas import (
     SeriesRead,
     SeriesUploadForm,
     UploadOptions,
+    series_read,
 )
-from app.series.uploads import Upload, read_upload
+from app.series.uploads import (
+    UPLOAD_ERRORS,
+    Upload,
+    frame_of_csv,
+    frame_of_json,
+    read_upload,
+    upload_body,
+)
 from app.vocabulary import IdPath, IsoDateTime
 
 router = APIRouter(prefix="/v1/series", tags=["series"])
 
-SeriesUpload = Upload[SeriesUploadForm, SeriesCreate]
-AppendUpload = Upload[UploadOptions, ObservationsAppend]
+SeriesUpload = Upload[SeriesUploadForm, SeriesCreate, ParsedFrame]
+AppendUpload = Upload[UploadOptions, ObservationsAppend, ParsedFrame]
 
 
 CSV_EXAMPLE = "date,close\n2016-12-28,62.99\n2016-12-29,62.90\n2016-12-30,62.14\n"
 
 
-def _upload_body(form_model: type[BaseModel], json_model: type[BaseModel]) -> dict[str, Any]:
-    """OpenAPI request body offering a multipart CSV upload or a JSON document."""
-    form = form_model.model_json_schema()
-    form["properties"] = {
-        "file": {"type": "string", "format": "binary", "description": "The CSV file (UTF-8)."},
-        **form["properties"],
-    }
-    form["required"] = ["file", *form.get("required", [])]
-    named = {"name": "MSFT"} if "name" in form["properties"] else {}
-    form["examples"] = [{"file": CSV_EXAMPLE, **named}]
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {
-                "multipart/form-data": {"schema": form},
-                "application/json": {"schema": json_model.model_json_schema()},
-            },
-        }
-    }
-
-
 async def _series_upload(request: Request) -> SeriesUpload:
-    return await read_upload(request, SeriesUploadForm, SeriesCreate)
-
-
-async def _append_upload(request: Request) -> AppendUpload:
-    return await read_upload(request, UploadOptions, ObservationsAppend)
-
-
-def series_read(series: Series) -> SeriesRead:
-    return SeriesRead(
-        id=series.id,
-        name=series.name,
-        exchange=series.exchange,
-        frequency=series.frequency,
-        fields=[f.name for f in series.fields],
-        row_count=series.row_count,
-        first_date=format_period(pd.Timestamp(series.first_date)),
-        last_date=format_period(pd.Timestamp(series.last_date)),
-        content_sha256=series.content_sha256,
-        source_filename=series.source_filename,
-        quality=series.quality,
-        created_at=series.created_at,
-        updated_at=series.updated_at,
+    return await read_upload(
+        request, SeriesUploadForm, SeriesCreate, csv_parser=frame_of_csv, json_parser=frame_of_json
     )
 
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    413: {"description": "Body larger than FORECAST_MAX_UPLOAD_MB."},
-    415: {"description": "Neither multipart/form-data nor application/json."},
-    422: {"description": "Invalid file or options; `errors` lists rows and columns."},
-}
+async def _append_upload(request: Request) -> AppendUpload:
+    return await read_upload(
+        request,
+        UploadOptions,
+        ObservationsAppend,
+        csv_parser=frame_of_csv,
+        json_parser=frame_of_json,
+    )
 
 
 @router.post(
@@ -96,8 +65,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     status_code=status.HTTP_201_CREATED,
     response_model=SeriesRead,
     summary="Upload a price series (CSV file or JSON)",
-    openapi_extra=_upload_body(SeriesUploadForm, SeriesCreate),
-    responses={409: {"description": "The name is taken."}, **_ERRORS},
+    openapi_extra=upload_body(SeriesUploadForm, SeriesCreate, csv_example=CSV_EXAMPLE),
+    responses={409: {"description": "The name is taken."}, **UPLOAD_ERRORS},
 )
 def create_series(
     upload: Annotated[SeriesUpload, Depends(_series_upload)],
@@ -120,9 +89,36 @@ def create_series(
     return series_read(series)
 
 
+SeriesSort = Literal[
+    "id", "-id", "name", "-name", "symbol", "-symbol", "row_count", "-row_count",
+    "first_date", "-first_date", "last_date", "-last_date", "updated_at", "-updated_at",
+]  # fmt: skip
+
+
 @router.get("", response_model=Page[SeriesRead], summary="List series")
-def list_series(session: SessionDep, paging: PageDep) -> Page[SeriesRead]:
-    items, total = service.list_series(session, limit=paging.limit, offset=paging.offset)
+def list_series(
+    session: SessionDep,
+    paging: PageDep,
+    collection: Annotated[
+        str | None,
+        Query(pattern=COLLECTION_PATTERN, description="Only the members of this collection."),
+    ] = None,
+    prefix: Annotated[
+        str | None,
+        Query(max_length=80, description="Only series whose symbol or name starts with this."),
+    ] = None,
+    sort: Annotated[
+        SeriesSort, Query(description="Sort key; `-` first for descending. Default `id`.")
+    ] = "id",
+) -> Page[SeriesRead]:
+    items, total = service.list_series(
+        session,
+        limit=paging.limit,
+        offset=paging.offset,
+        collection=collection,
+        prefix=prefix,
+        sort=sort,
+    )
     return paging.page([series_read(s) for s in items], total)
 
 
@@ -184,11 +180,11 @@ def read_observations(
     "/{series_id}/observations",
     response_model=AppendResult,
     summary="Append observations (CSV file or JSON)",
-    openapi_extra=_upload_body(UploadOptions, ObservationsAppend),
+    openapi_extra=upload_body(UploadOptions, ObservationsAppend, csv_example=CSV_EXAMPLE),
     responses={
         404: {"description": "No such series."},
         409: {"description": "A date is already stored with other values (see on_conflict)."},
-        **_ERRORS,
+        **UPLOAD_ERRORS,
     },
 )
 def append_observations(

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+import pandas as pd
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue
 
+from app.db.orm import Series
 from app.db.records import DataQuality
-from app.ml.calendar import is_known_exchange
+from app.ml.calendar import format_period, is_known_exchange
 from app.series.parsing import RESAMPLE_PATTERN, ParseOptions
 
 SeriesName = Annotated[
@@ -106,7 +108,9 @@ class ObservationsAppend(JsonObservations):
 
 class SeriesRead(BaseModel):
     id: int
-    name: str
+    name: str = Field(description="A collection's members are named `<collection>:<symbol>`.")
+    collection: str | None = Field(description="The collection it belongs to, if any.")
+    symbol: str | None = Field(description="Its symbol within the collection.")
     exchange: str | None
     frequency: str = Field(
         description="Inferred pandas frequency: `B` business-daily, `D`, `W-FRI`, `MS`, `ME`, "
@@ -124,6 +128,26 @@ class SeriesRead(BaseModel):
     updated_at: datetime
 
 
+def series_read(series: Series) -> SeriesRead:
+    return SeriesRead(
+        id=series.id,
+        name=series.name,
+        collection=series.collection.name if series.collection else None,
+        symbol=series.symbol,
+        exchange=series.exchange,
+        frequency=series.frequency,
+        fields=[f.name for f in series.fields],
+        row_count=series.row_count,
+        first_date=format_period(pd.Timestamp(series.first_date)),
+        last_date=format_period(pd.Timestamp(series.last_date)),
+        content_sha256=series.content_sha256,
+        source_filename=series.source_filename,
+        quality=series.quality,
+        created_at=series.created_at,
+        updated_at=series.updated_at,
+    )
+
+
 class ObservationsRead(BaseModel):
     series_id: int
     fields: list[str]
@@ -135,3 +159,65 @@ class AppendResult(BaseModel):
     replaced: int = Field(description="Dates whose values were replaced (on_conflict=replace).")
     unchanged: int = Field(description="Dates sent again with identical values (no-op).")
     series: SeriesRead
+
+
+# --------------------------------------------------------------------------- collections
+
+COLLECTION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"
+SymbolColumn = Annotated[
+    str | None,
+    Field(
+        description="Column holding each row's symbol; defaults to the first of `symbol`, "
+        "`ticker`, `name` (Kaggle's `Name`), `unique_id` (Nixtla). A symbol is 1 to 40 "
+        "letters, digits or `. _ ^ = -`.",
+        examples=["symbol"],
+    ),
+]
+
+_LONG_EXAMPLE: list[JsonValue] = [
+    {"symbol": "AAPL", "date": "2016-12-29", "close": 116.73},
+    {"symbol": "AAPL", "date": "2016-12-30", "close": 115.82},
+    {"symbol": "MSFT", "date": "2016-12-29", "close": 62.90},
+    {"symbol": "MSFT", "date": "2016-12-30", "close": 62.14},
+]
+
+
+class CollectionUploadForm(UploadOptions):
+    """Form fields sent next to a long-format CSV ``file`` (one row per symbol and date)."""
+
+    symbol_column: SymbolColumn = None
+    exchange: Exchange = Field(
+        default=None, description="Exchange calendar of the series this upload creates."
+    )
+
+
+class CollectionUpload(CollectionUploadForm, JsonObservations):
+    """JSON alternative to the long-format CSV: one object per symbol and date."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"observations": _LONG_EXAMPLE}]}
+    )
+
+
+class CollectionRead(BaseModel):
+    name: str = Field(examples=["sp500"])
+    series_count: int = Field(description="Member series.", examples=[500])
+    created_at: datetime
+    updated_at: datetime
+
+
+class MemberUploaded(BaseModel):
+    symbol: str = Field(examples=["AAPL"])
+    action: Literal["created", "appended"]
+    inserted: int = Field(description="Dates added (all of them for a created series).")
+    replaced: int = Field(description="Dates whose values were replaced (on_conflict=replace).")
+    unchanged: int = Field(description="Dates sent again with identical values (no-op).")
+    series: SeriesRead
+
+
+class CollectionUploadResult(BaseModel):
+    collection: str = Field(description="The collection's name.", examples=["sp500"])
+    series_count: int = Field(description="Its series, after this upload.", examples=[500])
+    created: int = Field(description="Series this upload created.")
+    appended: int = Field(description="Existing member series this upload appended to.")
+    members: list[MemberUploaded] = Field(description="One entry per symbol, by symbol.")

@@ -8,11 +8,11 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.db.orm import Observation, Series, SeriesField
+from app.db.orm import Collection, Observation, Series, SeriesField
 from app.db.records import DataQuality
 from app.errors import (
     ErrorItem,
@@ -22,6 +22,7 @@ from app.errors import (
     SeriesNotFound,
 )
 from app.ml.calendar import format_period, infer_frequency
+from app.pagination import ordering
 from app.series.observations import delete_observations, read_observations, write_observations
 from app.series.parsing import ParsedFrame
 from app.series.quality import quality_summary
@@ -48,6 +49,8 @@ def create_series(
     parsed: ParsedFrame,
     exchange: str | None,
     source_filename: str | None,
+    collection: Collection | None = None,
+    symbol: str | None = None,
 ) -> Series:
     """Store a validated upload as a new series with all its fields and observations."""
     ensure_name_free(session, name)
@@ -55,6 +58,8 @@ def create_series(
     index = pd.DatetimeIndex(frame.index)
     series = Series(
         name=name,
+        collection=collection,
+        symbol=symbol,
         exchange=exchange,
         frequency=infer_frequency(index),
         source_filename=source_filename,
@@ -112,17 +117,48 @@ def _quality(
 def get_series(session: Session, series_id: int, *, for_update: bool = False) -> Series:
     stmt = select(Series).where(Series.id == series_id)
     if for_update:
-        stmt = stmt.with_for_update()
+        stmt = stmt.with_for_update(of=Series)
     series = session.scalar(stmt)
     if series is None:
         raise SeriesNotFound(f"No series with id {series_id}.")
     return series
 
 
-def list_series(session: Session, *, limit: int, offset: int) -> tuple[list[Series], int]:
-    total = session.scalar(select(func.count()).select_from(Series)) or 0
-    items = session.scalars(select(Series).order_by(Series.id).limit(limit).offset(offset)).all()
-    return list(items), total
+SORTABLE = {
+    "id": Series.id,
+    "name": Series.name,
+    "symbol": Series.symbol,
+    "row_count": Series.row_count,
+    "first_date": Series.first_date,
+    "last_date": Series.last_date,
+    "updated_at": Series.updated_at,
+}
+
+
+def list_series(
+    session: Session,
+    *,
+    limit: int,
+    offset: int,
+    collection: str | None = None,
+    prefix: str | None = None,
+    sort: str = "id",
+) -> tuple[list[Series], int]:
+    """A page of series, optionally of one collection and/or whose symbol or name starts with
+    ``prefix``; ``sort`` is a key of :data:`SORTABLE`, ``-`` first for descending."""
+    stmt = select(Series)
+    if collection is not None:
+        stmt = stmt.join(Collection).where(Collection.name == collection)
+    if prefix:
+        stmt = stmt.where(
+            or_(
+                Series.symbol.startswith(prefix, autoescape=True),
+                Series.name.startswith(prefix, autoescape=True),
+            )
+        )
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    page = stmt.order_by(*ordering(sort, SORTABLE, Series.id)).limit(limit).offset(offset)
+    return list(session.scalars(page)), total
 
 
 def delete_series(session: Session, series_id: int) -> None:

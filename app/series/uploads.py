@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import IO, Any, Generic, TypeVar
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
@@ -18,14 +19,15 @@ from app.series.schemas import JsonObservations, UploadOptions
 
 FormT = TypeVar("FormT", bound=UploadOptions)
 JsonT = TypeVar("JsonT", bound=JsonObservations)
+ParsedT = TypeVar("ParsedT")
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 @dataclass(frozen=True)
-class Upload(Generic[FormT, JsonT]):
+class Upload(Generic[FormT, JsonT, ParsedT]):
     """The parsed data and the options it came with: a CSV form or a JSON body."""
 
-    parsed: ParsedFrame
+    parsed: ParsedT
     options: FormT | JsonT
     filename: str | None
 
@@ -42,9 +44,22 @@ def _validated(model: type[ModelT], data: bytes | dict[str, str]) -> ModelT:
         ) from exc
 
 
+def frame_of_csv(file: IO[bytes], options: UploadOptions) -> ParsedFrame:
+    return parse_csv(file, options.parse_options())
+
+
+def frame_of_json(body: JsonObservations, sha256: str) -> ParsedFrame:
+    return parse_records(body.observations, body.parse_options(), sha256=sha256)
+
+
 async def read_upload(
-    request: Request, form_model: type[FormT], json_model: type[JsonT]
-) -> Upload[FormT, JsonT]:
+    request: Request,
+    form_model: type[FormT],
+    json_model: type[JsonT],
+    *,
+    csv_parser: Callable[[IO[bytes], FormT], ParsedT],
+    json_parser: Callable[[JsonT, str], ParsedT],
+) -> Upload[FormT, JsonT, ParsedT]:
     """Validate the request's options first, then parse the data off the event loop."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
@@ -56,20 +71,48 @@ async def read_upload(
                 )
             fields = {k: v for k, v in form.items() if k != "file" and isinstance(v, str) and v}
             options = _validated(form_model, fields)
-            parsed = await run_in_threadpool(parse_csv, file.file, options.parse_options())
+            parsed = await run_in_threadpool(csv_parser, file.file, options)
             filename = file.filename[:255] if file.filename else None
             return Upload(parsed=parsed, options=options, filename=filename)
     if content_type == "application/json":
         raw = await request.body()
         body = _validated(json_model, raw)
-        parsed = await run_in_threadpool(
-            parse_records,
-            body.observations,
-            body.parse_options(),
-            sha256=hashlib.sha256(raw).hexdigest(),
-        )
+        parsed = await run_in_threadpool(json_parser, body, hashlib.sha256(raw).hexdigest())
         return Upload(parsed=parsed, options=body, filename=None)
     raise UnsupportedMediaType(
         "Send multipart/form-data with a CSV `file`, or application/json; got "
         f"'{content_type or 'no content type'}'."
     )
+
+
+def upload_body(
+    form_model: type[BaseModel], json_model: type[BaseModel], *, csv_example: str
+) -> dict[str, Any]:
+    """OpenAPI request body offering a multipart CSV upload or a JSON document."""
+    form = form_model.model_json_schema()
+    for field in form["properties"].values():
+        if {"type": "null"} in field.get("anyOf", []):  # an empty form field is "not given"
+            field["anyOf"].append({"type": "string", "maxLength": 0})
+    form["properties"] = {
+        "file": {"type": "string", "format": "binary", "description": "The CSV file (UTF-8)."},
+        **form["properties"],
+    }
+    form["required"] = ["file", *form.get("required", [])]
+    named = {"name": "MSFT"} if "name" in form["properties"] else {}
+    form["examples"] = [{"file": csv_example, **named}]
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {"schema": form},
+                "application/json": {"schema": json_model.model_json_schema()},
+            },
+        }
+    }
+
+
+UPLOAD_ERRORS: dict[int | str, dict[str, Any]] = {
+    413: {"description": "Body larger than FORECAST_MAX_UPLOAD_MB."},
+    415: {"description": "Neither multipart/form-data nor application/json."},
+    422: {"description": "Invalid file or options; `errors` lists rows and columns."},
+}

@@ -47,6 +47,7 @@ export function showProblem(box, problem) {
   }
   const items = (problem.errors || []).map((e) => {
     const where = [
+      e.symbol ? `symbol ${e.symbol}` : null,
       e.row !== undefined && e.row !== null ? `row ${e.row}` : null,
       e.column ? `column ${e.column}` : null,
       e.loc ? [].concat(e.loc).join(".") : null,

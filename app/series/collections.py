@@ -1,0 +1,167 @@
+"""Collections: named sets of series uploaded together in long format. Services flush; the
+caller's unit of work commits, so a multi-symbol upload is stored whole or not at all."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.db.orm import Collection, Series
+from app.db.types import utcnow
+from app.errors import AppError, CollectionNotFound, CollectionTooLarge, ErrorItem
+from app.series import service
+from app.series.parsing import ParsedFrame
+
+
+@dataclass(frozen=True)
+class MemberOutcome:
+    symbol: str
+    series: Series
+    action: Literal["created", "appended"]
+    counts: service.AppendCounts
+
+
+def member_name(collection: str, symbol: str) -> str:
+    return f"{collection}:{symbol}"
+
+
+def get_collection(session: Session, name: str, *, for_update: bool = False) -> Collection:
+    stmt = select(Collection).where(Collection.name == name)
+    if for_update:
+        stmt = stmt.with_for_update()
+    collection = session.scalar(stmt)
+    if collection is None:
+        raise CollectionNotFound(f"No collection named '{name}'.")
+    return collection
+
+
+def series_counts(session: Session, collections: list[Collection]) -> dict[int, int]:
+    ids = [c.id for c in collections]
+    rows = session.execute(
+        select(Series.collection_id, func.count())
+        .where(Series.collection_id.in_(ids))
+        .group_by(Series.collection_id)
+    ).all()
+    counts: dict[int, int] = {cid: n for cid, n in rows if cid is not None}
+    return {i: counts.get(i, 0) for i in ids}
+
+
+def list_collections(session: Session, *, limit: int, offset: int) -> tuple[list[Collection], int]:
+    total = session.scalar(select(func.count()).select_from(Collection)) or 0
+    stmt = select(Collection).order_by(Collection.name).limit(limit).offset(offset)
+    return list(session.scalars(stmt)), total
+
+
+def members(session: Session, collection: Collection) -> list[Series]:
+    stmt = select(Series).where(Series.collection_id == collection.id).order_by(Series.symbol)
+    return list(session.scalars(stmt))
+
+
+def _get_or_create(session: Session, name: str) -> tuple[Collection, bool]:
+    """The collection, locked against concurrent uploads to it, and whether it is new."""
+    try:
+        return get_collection(session, name, for_update=True), False
+    except CollectionNotFound:
+        pass
+    try:
+        with session.begin_nested():
+            collection = Collection(name=name)
+            session.add(collection)
+    except IntegrityError:  # another upload created it first: use theirs
+        return get_collection(session, name, for_update=True), False
+    return collection, True
+
+
+def upload_members(
+    session: Session,
+    *,
+    name: str,
+    parsed: dict[str, ParsedFrame],
+    exchange: str | None,
+    source_filename: str | None,
+    on_conflict: service.OnConflict,
+    max_series: int,
+) -> tuple[Collection, bool, list[MemberOutcome]]:
+    """Create a series for each new symbol and append to the existing ones, in one transaction.
+
+    Returns the collection, whether this upload created it, and one outcome per symbol.
+    """
+    collection, created = _get_or_create(session, name)
+    existing = {s.symbol: s for s in members(session, collection)}
+    new_symbols = [s for s in parsed if s not in existing]
+    if len(existing) + len(new_symbols) > max_series:
+        raise CollectionTooLarge(
+            f"Collection '{name}' would hold {len(existing) + len(new_symbols)} series "
+            f"({len(existing)} stored, {len(new_symbols)} new); the limit is {max_series} "
+            "(FORECAST_MAX_COLLECTION_SERIES)."
+        )
+    outcomes = []
+    for symbol, frame in sorted(parsed.items()):
+        try:
+            outcomes.append(
+                _store_member(
+                    session,
+                    collection,
+                    symbol,
+                    frame,
+                    existing.get(symbol),
+                    exchange=exchange,
+                    source_filename=source_filename,
+                    on_conflict=on_conflict,
+                )  # fmt: skip
+            )
+        except AppError as exc:
+            raise _about(symbol, exc) from exc
+    collection.updated_at = utcnow()
+    session.flush()
+    return collection, created, outcomes
+
+
+def _store_member(
+    session: Session,
+    collection: Collection,
+    symbol: str,
+    parsed: ParsedFrame,
+    stored: Series | None,
+    *,
+    exchange: str | None,
+    source_filename: str | None,
+    on_conflict: service.OnConflict,
+) -> MemberOutcome:
+    if stored is not None:
+        counts = service.append_observations(session, stored, parsed, on_conflict=on_conflict)
+        return MemberOutcome(symbol, stored, "appended", counts)
+    series = service.create_series(
+        session,
+        name=member_name(collection.name, symbol),
+        parsed=parsed,
+        exchange=exchange,
+        source_filename=source_filename,
+        collection=collection,
+        symbol=symbol,
+    )
+    counts = service.AppendCounts(inserted=series.row_count, replaced=0, unchanged=0)
+    return MemberOutcome(symbol, series, "created", counts)
+
+
+def _about(symbol: str, exc: AppError) -> AppError:
+    """The same problem, saying which symbol it is about."""
+    items = [replace(e, symbol=symbol) for e in exc.errors] or [
+        ErrorItem(symbol=symbol, message=exc.detail)
+    ]
+    return type(exc)(f"Symbol '{symbol}': {exc.detail}", errors=items, extra=exc.extra)
+
+
+def delete_collection(session: Session, name: str) -> list[int]:
+    """Delete a collection and every member series; returns the ids of the series deleted."""
+    collection = get_collection(session, name, for_update=True)
+    ids = [s.id for s in members(session, collection)]
+    for series_id in ids:
+        service.delete_series(session, series_id)
+    session.delete(collection)
+    session.flush()
+    return ids

@@ -1,0 +1,150 @@
+"""Split a long-format upload (one row per symbol and date) into one validated frame per symbol.
+
+Layouts read: ``symbol,date,price``; Kaggle's all-stocks ``date,open,high,low,close,volume,Name``;
+Nixtla's ``unique_id,ds,y``. Cells are checked for the whole table at once; sorting, repeated
+rows, resampling and filling then happen per symbol. Every error names its symbol.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import IO, Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from app.errors import ErrorItem, InvalidUpload
+from app.series.parsing import (
+    Cells,
+    ParsedFrame,
+    ParseOptions,
+    clean_cells,
+    csv_line_numbers,
+    find_date_column,
+    finish,
+    raise_cell_errors,
+    read_csv_table,
+    snake_case,
+)
+
+SYMBOL_COLUMN_NAMES = ("symbol", "ticker", "name", "unique_id")
+SYMBOL_PATTERN = r"^[A-Za-z0-9^][A-Za-z0-9._^=-]{0,39}$"
+_SYMBOL = re.compile(SYMBOL_PATTERN)
+_MAX_LISTED = 50
+
+
+def parse_long_csv(
+    file: IO[bytes], options: ParseOptions, *, symbol_column: str | None
+) -> dict[str, ParsedFrame]:
+    raw, date_column, sha256 = read_csv_table(file, options)
+    return _split(
+        raw,
+        date_column,
+        _find_symbol_column(list(raw.columns), symbol_column, date_column),
+        csv_line_numbers(raw),
+        options,
+        sha256,
+        text_columns="ignore",
+    )
+
+
+def parse_long_records(
+    records: Sequence[Mapping[str, Any]],
+    options: ParseOptions,
+    *,
+    symbol_column: str | None,
+    sha256: str,
+) -> dict[str, ParsedFrame]:
+    if not records:
+        raise InvalidUpload("No observations were sent.")
+    raw = pd.DataFrame.from_records(list(records))
+    date_column = find_date_column(list(raw.columns), options.date_column)
+    symbols = _find_symbol_column(list(raw.columns), symbol_column, date_column)
+    return _split(
+        raw, date_column, symbols, np.arange(len(raw)), options, sha256, text_columns="reject"
+    )
+
+
+def _find_symbol_column(columns: Sequence[str], requested: str | None, date_column: str) -> str:
+    wanted = (requested,) if requested is not None else SYMBOL_COLUMN_NAMES
+    for name in wanted:
+        for col in columns:
+            if col != date_column and snake_case(str(col)) == snake_case(name):
+                return str(col)
+    if requested is not None:
+        raise InvalidUpload(
+            f"symbol_column '{requested}' is not a column; columns are {list(columns)}.",
+            errors=[ErrorItem(row=1, column=requested, message="no such column")],
+        )
+    raise InvalidUpload(
+        f"No symbol column found among {list(columns)}. Name it one of "
+        f"{list(SYMBOL_COLUMN_NAMES)} or pass symbol_column.",
+        errors=[ErrorItem(row=1, message="no symbol column")],
+    )
+
+
+def _symbols(column: pd.Series, rows: np.ndarray, name: str) -> np.ndarray:
+    """The symbol of every row as text, or a 422 naming the rows without a valid one."""
+    text = column.astype("string").str.strip()
+    empty = (text.isna() | (text == "")).to_numpy(dtype=bool)
+    errors = []
+    for i in np.flatnonzero(empty)[:_MAX_LISTED]:
+        errors.append(ErrorItem(row=int(rows[i]), column=name, message="empty symbol"))
+    invalid = {s for s in text[~empty].unique() if not _SYMBOL.match(s)}
+    if invalid:
+        for i in np.flatnonzero(text.isin(invalid).to_numpy())[:_MAX_LISTED]:
+            errors.append(
+                ErrorItem(
+                    row=int(rows[i]),
+                    column=name,
+                    symbol=str(text.iloc[i])[:40],
+                    message="a symbol is 1 to 40 letters, digits or . _ ^ = - (not . _ = - first)",
+                )
+            )
+    if errors:
+        errors.sort(key=lambda e: e.row or 0)
+        raise InvalidUpload(
+            f"{len(errors)} row(s) without a valid symbol; see errors.", errors=errors
+        )
+    return text.to_numpy(dtype=object, na_value="")
+
+
+def _split(
+    raw: pd.DataFrame,
+    date_column: str,
+    symbol_column: str,
+    rows: np.ndarray,
+    options: ParseOptions,
+    sha256: str,
+    *,
+    text_columns: Literal["ignore", "reject"],
+) -> dict[str, ParsedFrame]:
+    symbols = _symbols(raw[symbol_column], rows, symbol_column)
+    cells = clean_cells(
+        raw.drop(columns=[symbol_column]), date_column, rows, text_columns=text_columns
+    )
+    if cells.errors:
+        symbol_of_row = dict(zip(rows.tolist(), symbols.tolist(), strict=True))
+        raise_cell_errors([replace(e, symbol=symbol_of_row.get(e.row)) for e in cells.errors])
+    groups = pd.Series(np.arange(len(symbols))).groupby(symbols, sort=True).indices
+    parsed: dict[str, ParsedFrame] = {}
+    errors: list[ErrorItem] = []
+    refused: list[str] = []
+    for symbol, positions in groups.items():
+        member = Cells(cells.frame.iloc[positions], cells.ignored, [])
+        try:
+            parsed[str(symbol)] = finish(member, options, sha256)
+        except InvalidUpload as exc:
+            refused.append(str(symbol))
+            problems = exc.errors or [ErrorItem(message=exc.detail)]
+            errors.extend(replace(e, symbol=str(symbol)) for e in problems)
+    if refused:
+        shown = ", ".join(refused[:10]) + (" …" if len(refused) > 10 else "")
+        raise InvalidUpload(
+            f"{len(refused)} symbol(s) have invalid rows ({shown}); see errors. Nothing was "
+            "stored.",
+            errors=errors,
+        )
+    return parsed
