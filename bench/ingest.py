@@ -117,7 +117,7 @@ def bench_bulk_vs_orm(backend: str, rows: int) -> None:
                 session.flush()
                 start = time.perf_counter()
                 if path == "bulk":
-                    write_observations(session, series.id, {"close": field.id}, frame)
+                    write_observations(session, [(series.id, {"close": field.id}, frame)])
                 else:
                     session.add_all(
                         Observation(series_id=series.id, field_id=field.id, ts=t, value=float(v))

@@ -99,53 +99,29 @@ def upload_members(
             f"({len(existing)} stored, {len(new_symbols)} new); the limit is {max_series} "
             "(FORECAST_MAX_COLLECTION_SERIES)."
         )
-    outcomes = []
-    for symbol, frame in sorted(parsed.items()):
+    outcomes = {}
+    for symbol, frame in parsed.items():
+        stored = existing.get(symbol)
+        if stored is None:
+            continue
         try:
-            outcomes.append(
-                _store_member(
-                    session,
-                    collection,
-                    symbol,
-                    frame,
-                    existing.get(symbol),
-                    exchange=exchange,
-                    source_filename=source_filename,
-                    on_conflict=on_conflict,
-                )  # fmt: skip
-            )
+            counts = service.append_observations(session, stored, frame, on_conflict=on_conflict)
         except AppError as exc:
             raise _about(symbol, exc) from exc
+        outcomes[symbol] = MemberOutcome(symbol, stored, "appended", counts)
+    new = [
+        service.NewSeries(
+            name=member_name(collection.name, symbol), parsed=parsed[symbol], exchange=exchange,
+            source_filename=source_filename, collection=collection, symbol=symbol,
+        )
+        for symbol in new_symbols
+    ]  # fmt: skip
+    for symbol, series in zip(new_symbols, service.create_series(session, new), strict=True):
+        counts = service.AppendCounts(inserted=series.row_count, replaced=0, unchanged=0)
+        outcomes[symbol] = MemberOutcome(symbol, series, "created", counts)
     collection.updated_at = utcnow()
     session.flush()
-    return collection, created, outcomes
-
-
-def _store_member(
-    session: Session,
-    collection: Collection,
-    symbol: str,
-    parsed: ParsedFrame,
-    stored: Series | None,
-    *,
-    exchange: str | None,
-    source_filename: str | None,
-    on_conflict: service.OnConflict,
-) -> MemberOutcome:
-    if stored is not None:
-        counts = service.append_observations(session, stored, parsed, on_conflict=on_conflict)
-        return MemberOutcome(symbol, stored, "appended", counts)
-    series = service.create_series(
-        session,
-        name=member_name(collection.name, symbol),
-        parsed=parsed,
-        exchange=exchange,
-        source_filename=source_filename,
-        collection=collection,
-        symbol=symbol,
-    )
-    counts = service.AppendCounts(inserted=series.row_count, replaced=0, unchanged=0)
-    return MemberOutcome(symbol, series, "created", counts)
+    return collection, created, [outcomes[s] for s in sorted(outcomes)]
 
 
 def _about(symbol: str, exc: AppError) -> AppError:

@@ -85,30 +85,34 @@ def _find_symbol_column(columns: Sequence[str], requested: str | None, date_colu
     )
 
 
-def _symbols(column: pd.Series, rows: np.ndarray, name: str) -> np.ndarray:
-    """The symbol of every row as text, or a 422 naming the rows without a valid one."""
-    text = column.astype("string").str.strip()
-    empty = (text.isna() | (text == "")).to_numpy(dtype=bool)
+def _symbols(column: pd.Series, rows: np.ndarray, name: str) -> tuple[np.ndarray, list[str]]:
+    """Each row's symbol as a code into the sorted distinct symbols, or a 422 naming the rows
+    without a valid one. Only the distinct values are cleaned (hundreds, not every row)."""
+    codes, distinct = pd.factorize(column, use_na_sentinel=True)
+    cleaned = [str(v).strip() for v in distinct]
+    symbols, merged = np.unique(np.array([*cleaned, ""], dtype=object), return_inverse=True)
+    codes = merged[codes]  # -1 (no value) picks the "" appended last
+    names = [str(v) for v in symbols]
     errors = []
-    for i in np.flatnonzero(empty)[:_MAX_LISTED]:
-        errors.append(ErrorItem(row=int(rows[i]), column=name, message="empty symbol"))
-    invalid = {s for s in text[~empty].unique() if not _SYMBOL.match(s)}
-    if invalid:
-        for i in np.flatnonzero(text.isin(invalid).to_numpy())[:_MAX_LISTED]:
-            errors.append(
-                ErrorItem(
-                    row=int(rows[i]),
-                    column=name,
-                    symbol=str(text.iloc[i])[:40],
-                    message="a symbol is 1 to 40 letters, digits or . _ ^ = - (not . _ = - first)",
-                )
+    if "" in names:
+        for i in np.flatnonzero(codes == names.index(""))[:_MAX_LISTED]:
+            errors.append(ErrorItem(row=int(rows[i]), column=name, message="empty symbol"))
+    invalid = [k for k, v in enumerate(names) if v and not _SYMBOL.match(v)]
+    for i in np.flatnonzero(np.isin(codes, invalid))[:_MAX_LISTED]:
+        errors.append(
+            ErrorItem(
+                row=int(rows[i]),
+                column=name,
+                symbol=names[codes[i]][:40],
+                message="a symbol is 1 to 40 letters, digits or . _ ^ = - (not . _ = - first)",
             )
+        )
     if errors:
         errors.sort(key=lambda e: e.row or 0)
         raise InvalidUpload(
             f"{len(errors)} row(s) without a valid symbol; see errors.", errors=errors
         )
-    return text.to_numpy(dtype=object, na_value="")
+    return codes, names
 
 
 def _split(
@@ -121,18 +125,22 @@ def _split(
     *,
     text_columns: Literal["ignore", "reject"],
 ) -> dict[str, ParsedFrame]:
-    symbols = _symbols(raw[symbol_column], rows, symbol_column)
+    codes, names = _symbols(raw[symbol_column], rows, symbol_column)
     cells = clean_cells(
         raw.drop(columns=[symbol_column]), date_column, rows, text_columns=text_columns
     )
     if cells.errors:
-        symbol_of_row = dict(zip(rows.tolist(), symbols.tolist(), strict=True))
+        symbol_of_row = dict(zip(rows.tolist(), (names[c] for c in codes), strict=True))
         raise_cell_errors([replace(e, symbol=symbol_of_row.get(e.row)) for e in cells.errors])
-    groups = pd.Series(np.arange(len(symbols))).groupby(symbols, sort=True).indices
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
     parsed: dict[str, ParsedFrame] = {}
     errors: list[ErrorItem] = []
     refused: list[str] = []
-    for symbol, positions in groups.items():
+    for code, symbol in enumerate(names):
+        positions = order[bounds[code] : bounds[code + 1]]
+        if not len(positions):
+            continue
         member = Cells(cells.frame.iloc[positions], cells.ignored, [])
         try:
             parsed[str(symbol)] = finish(member, options, sha256)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -52,40 +51,50 @@ def _unix_seconds(index: pd.DatetimeIndex) -> np.ndarray:
     return index.as_unit("s").asi8
 
 
-def write_observations(
-    session: Session, series_id: int, field_ids: Mapping[str, int], frame: pd.DataFrame
-) -> int:
-    """Insert every cell of ``frame`` (DatetimeIndex × field columns); returns rows written."""
-    if frame.empty:
+Cells = tuple[int, Mapping[str, int], pd.DataFrame]  # series id, field name → id, frame
+
+
+def write_observations(session: Session, items: Sequence[Cells]) -> int:
+    """Insert every cell of each frame (DatetimeIndex × field columns) under its series and
+    field ids, all in one COPY (PostgreSQL) or one executemany (SQLite); returns rows written."""
+    columns = [
+        (series_id, field_id, pd.DatetimeIndex(frame.index), frame[name])
+        for series_id, field_ids, frame in items
+        for name, field_id in field_ids.items()
+    ]
+    rows = np.empty(sum(len(c[2]) for c in columns), dtype=_PG_ROW)
+    start = 0
+    for series_id, field_id, index, values in columns:
+        part = rows[start : start + len(index)]
+        part["series_id"] = series_id
+        part["field_id"] = field_id
+        part["ts"] = _unix_seconds(index)
+        part["value"] = values.to_numpy(dtype="float64")
+        start += len(index)
+    if not len(rows):
         return 0
-    ts = _unix_seconds(pd.DatetimeIndex(frame.index))
     connection = session.connection()
-    dialect = connection.dialect.name
     raw = connection.connection.driver_connection
-    for name, field_id in field_ids.items():
-        values = frame[name].to_numpy(dtype="float64")
-        if dialect == "postgresql":
-            _pg_copy(raw, series_id, field_id, ts, values)
-        else:  # SQLite, the other supported backend
-            assert raw is not None
-            raw.executemany(
-                "INSERT INTO observation (series_id, field_id, ts, value) VALUES (?, ?, ?, ?)",
-                zip(repeat(series_id), repeat(field_id), ts.tolist(), values.tolist()),
-            )
-    return len(frame) * len(field_ids)
+    if connection.dialect.name == "postgresql":
+        _pg_copy(raw, rows)
+    else:  # SQLite, the other supported backend
+        assert raw is not None
+        raw.executemany(
+            "INSERT INTO observation (series_id, field_id, ts, value) VALUES (?, ?, ?, ?)",
+            zip(
+                rows["series_id"].tolist(), rows["field_id"].tolist(),
+                rows["ts"].tolist(), rows["value"].tolist(), strict=True,
+            ),
+        )  # fmt: skip
+    return len(rows)
 
 
-def _pg_copy(raw: Any, series_id: int, field_id: int, ts: np.ndarray, values: np.ndarray) -> None:
-    rows = np.empty(len(ts), dtype=_PG_ROW)
+def _pg_copy(raw: Any, rows: np.ndarray) -> None:
     rows["nfields"] = 4
     rows["len_series"] = 4
-    rows["series_id"] = series_id
     rows["len_field"] = 4
-    rows["field_id"] = field_id
     rows["len_ts"] = 8
-    rows["ts"] = ts
     rows["len_value"] = 8
-    rows["value"] = values
     with raw.cursor() as cursor, cursor.copy(_PG_COPY_SQL) as copy:
         copy.write(_PG_COPY_HEADER)
         for start in range(0, len(rows), _COPY_CHUNK_ROWS):

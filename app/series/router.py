@@ -78,12 +78,16 @@ def create_series(
     upload is valid."""
     options = upload.options
     assert isinstance(options, SeriesUploadForm)
-    series = service.create_series(
+    (series,) = service.create_series(
         session,
-        name=options.name,
-        exchange=options.exchange,
-        parsed=upload.parsed,
-        source_filename=upload.filename,
+        [
+            service.NewSeries(
+                name=options.name,
+                parsed=upload.parsed,
+                exchange=options.exchange,
+                source_filename=upload.filename,
+            )
+        ],
     )
     response.headers["Location"] = f"/v1/series/{series.id}"
     return series_read(series)

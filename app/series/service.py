@@ -37,54 +37,63 @@ class AppendCounts:
     unchanged: int
 
 
-def ensure_name_free(session: Session, name: str) -> None:
-    if session.scalar(select(Series.id).where(Series.name == name)) is not None:
-        raise SeriesNameTaken(f"A series named '{name}' already exists; pick another name.")
+@dataclass(frozen=True)
+class NewSeries:
+    """A validated upload to store as a series (a collection's members carry their symbol)."""
+
+    name: str
+    parsed: ParsedFrame
+    exchange: str | None = None
+    source_filename: str | None = None
+    collection: Collection | None = None
+    symbol: str | None = None
 
 
-def create_series(
-    session: Session,
-    *,
-    name: str,
-    parsed: ParsedFrame,
-    exchange: str | None,
-    source_filename: str | None,
-    collection: Collection | None = None,
-    symbol: str | None = None,
-) -> Series:
-    """Store a validated upload as a new series with all its fields and observations."""
-    ensure_name_free(session, name)
-    frame = parsed.frame
-    index = pd.DatetimeIndex(frame.index)
-    series = Series(
-        name=name,
-        collection=collection,
-        symbol=symbol,
-        exchange=exchange,
-        frequency=infer_frequency(index),
-        source_filename=source_filename,
-        content_sha256=parsed.sha256,
-        row_count=len(frame),
-        first_date=index[0].to_pydatetime(),
-        last_date=index[-1].to_pydatetime(),
-    )
-    series.quality = _quality(series, parsed, frame)
-    session.add(series)
+def _name_taken(name: str) -> SeriesNameTaken:
+    return SeriesNameTaken(f"A series named '{name}' already exists; pick another name.")
+
+
+def create_series(session: Session, new: list[NewSeries]) -> list[Series]:
+    """Store validated uploads as new series with all their fields and observations: one
+    INSERT per table for all of them, and one bulk write of every observation."""
+    names = [n.name for n in new]
+    taken = session.scalar(select(Series.name).where(Series.name.in_(names)).limit(1))
+    if taken is not None:
+        raise _name_taken(taken)
+    created = []
+    for item in new:
+        frame = item.parsed.frame
+        index = pd.DatetimeIndex(frame.index)
+        series = Series(
+            name=item.name,
+            collection=item.collection,
+            symbol=item.symbol,
+            exchange=item.exchange,
+            frequency=infer_frequency(index),
+            source_filename=item.source_filename,
+            content_sha256=item.parsed.sha256,
+            row_count=len(frame),
+            first_date=index[0].to_pydatetime(),
+            last_date=index[-1].to_pydatetime(),
+            fields=[SeriesField(name=str(c), position=i) for i, c in enumerate(frame.columns)],
+        )
+        series.quality = _quality(series, item.parsed, frame)
+        created.append(series)
+    session.add_all(created)
     try:
         session.flush()
-    except IntegrityError as exc:  # lost a race for the name
+    except IntegrityError as exc:  # lost a race for a name
         raise SeriesNameTaken(
-            f"A series named '{name}' already exists; pick another name."
+            f"Another request stored a series named {names[0]!r}"
+            + (f" (or one of {len(names) - 1} more)" if len(names) > 1 else "")
+            + " at the same time; pick another name or send again."
         ) from exc
-    fields = [
-        SeriesField(series_id=series.id, name=str(c), position=i)
-        for i, c in enumerate(frame.columns)
-    ]
-    session.add_all(fields)
-    session.flush()
-    write_observations(session, series.id, {f.name: f.id for f in fields}, frame)
-    session.refresh(series, ["fields"])
-    return series
+    write_observations(
+        session,
+        [(s.id, {f.name: f.id for f in s.fields}, n.parsed.frame)
+         for s, n in zip(created, new, strict=True)],
+    )  # fmt: skip
+    return created
 
 
 def _quality(
@@ -229,7 +238,7 @@ def append_observations(
     try:
         if len(changed):
             delete_observations(session, series.id, list(ids.values()), changed)
-        write_observations(session, series.id, ids, sent.loc[new.union(changed)])
+        write_observations(session, [(series.id, ids, sent.loc[new.union(changed)])])
         session.flush()
     except IntegrityError as exc:  # a concurrent append stored some of these dates first
         raise ObservationConflict(
