@@ -86,6 +86,11 @@ class CollectionTooLarge(AppError):
     title = "Collection over its limit"
 
 
+class BatchNotFound(NotFound):
+    slug = "batch-not-found"
+    title = "Training batch not found"
+
+
 class JobNotFound(NotFound):
     slug = "job-not-found"
     title = "Training job not found"

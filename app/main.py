@@ -51,6 +51,7 @@ from app.registry.router import router as registry_router
 from app.registry.store import make_store
 from app.series.collection_router import router as collection_router
 from app.series.router import router as series_router
+from app.training.batch_router import router as training_batch_router
 from app.training.dispatch import Dispatcher
 from app.training.router import router as training_router
 
@@ -202,6 +203,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(series_router)
     app.include_router(collection_router)
     app.include_router(training_router)
+    app.include_router(training_batch_router)
     app.include_router(registry_router)
     app.include_router(batch_router)
     app.include_router(forecasting_router)

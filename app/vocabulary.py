@@ -34,6 +34,10 @@ AliasName = Annotated[
         examples=["champion"],
     ),
 ]
+# A collection's name: letters, digits, `_`, `-` (not first), at most 32.
+COLLECTION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"
+# Most series one training batch may name by id.
+MAX_BATCH_SERIES = 2000
 NamePath = Annotated[ModelName, Path(description="Registered model name.")]
 VersionPath = Annotated[int, Path(ge=1, le=MAX_ID, description="Version number.")]
 AliasPath = Annotated[AliasName, Path(description="Alias name.")]

@@ -104,7 +104,8 @@ def test_state_constraints_keep_existing_rows_and_refuse_unknown_states(
             if engine.dialect.name == "sqlite":
                 assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
                 recreated = conn.exec_driver_sql(
-                    "SELECT sql FROM sqlite_master WHERE name IN ('training_job', 'model_version')"
+                    "SELECT sql FROM sqlite_master WHERE name IN "
+                    "('training_job', 'model_version', 'series')"
                 ).scalars()
                 assert all("AUTOINCREMENT" in sql for sql in recreated)
         for bad in (

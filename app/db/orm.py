@@ -19,7 +19,13 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db.base import Base
-from app.db.records import BundleRecord, DataQuality, PromotionOutcome, RetrainPolicy
+from app.db.records import (
+    BundleRecord,
+    DataQuality,
+    PromotionOutcome,
+    RetrainPolicy,
+    SkippedSeries,
+)
 from app.db.types import EnumText, JsonRecord, UnixTime, UtcDateTime, one_of, utcnow
 from app.ml.progress import EpochProgress
 from app.ml.records import BacktestResult, HoldoutMetrics
@@ -109,6 +115,26 @@ class Observation(Base):
     value: Mapped[float] = mapped_column(Double)
 
 
+class TrainingBatch(Base):
+    """One spec trained on many series (a collection, or a list of ids): one job per series."""
+
+    __tablename__ = "training_batch"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    collection_id: Mapped[int | None] = mapped_column(
+        ForeignKey("collection.id", ondelete="SET NULL"), index=True
+    )
+    # Kept as given: the collection may be deleted (or renamed) later.
+    collection_name: Mapped[str | None] = mapped_column(String(32))
+    target: Mapped[str | None] = mapped_column(String(64))
+    spec: Mapped[TrainingSpec] = mapped_column(JsonRecord(TrainingSpec))
+    model_prefix: Mapped[str | None] = mapped_column(String(60))
+    skipped: Mapped[list[SkippedSeries]] = mapped_column(JsonRecord(list[SkippedSeries]))
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
 class TrainingJob(Base):
     """Background work on one series field; the database is its source of truth.
 
@@ -156,6 +182,9 @@ class TrainingJob(Base):
     promotion: Mapped[PromotionOutcome | None] = mapped_column(JsonRecord(PromotionOutcome))
     # Jobs a retrain policy started: which rule fired, with the numbers.
     trigger: Mapped[str | None] = mapped_column(Text)
+    batch_id: Mapped[int | None] = mapped_column(
+        ForeignKey("training_batch.id", ondelete="SET NULL"), index=True
+    )
 
 
 class RegisteredModel(Base):

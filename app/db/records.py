@@ -166,3 +166,11 @@ class RetrainPolicy(BaseModel):
         if self.retrain_when is None and self.retrain_every_new_observations is None:
             raise ValueError("give retrain_when or retrain_every_new_observations (or both)")
         return self
+
+
+class SkippedSeries(BaseModel):
+    """A series a training batch could not train (the spec does not fit its data)."""
+
+    series_id: int
+    name: str
+    detail: str = Field(description="Why, as a single job would have been refused.")

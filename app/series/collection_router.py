@@ -14,7 +14,6 @@ from app.series.deps import ObservationsAddedDep, SeriesDeletedDep
 from app.series.long_format import parse_long_csv, parse_long_records
 from app.series.parsing import ParsedFrame
 from app.series.schemas import (
-    COLLECTION_PATTERN,
     CollectionRead,
     CollectionUpload,
     CollectionUploadForm,
@@ -24,6 +23,7 @@ from app.series.schemas import (
     series_read,
 )
 from app.series.uploads import UPLOAD_ERRORS, Upload, read_upload, upload_body
+from app.vocabulary import COLLECTION_PATTERN
 
 router = APIRouter(prefix="/v1/collections", tags=["collections"])
 

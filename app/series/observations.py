@@ -43,7 +43,7 @@ _PG_ROW = np.dtype(
         ("value", ">f8"),
     ]
 )
-_COPY_CHUNK_ROWS = 200_000
+_CHUNK_ROWS = 200_000
 _RAW_TS = type_coerce(Observation.ts, BigInteger)  # skips per-row datetime conversion
 
 
@@ -79,13 +79,15 @@ def write_observations(session: Session, items: Sequence[Cells]) -> int:
         _pg_copy(raw, rows)
     else:  # SQLite, the other supported backend
         assert raw is not None
-        raw.executemany(
-            "INSERT INTO observation (series_id, field_id, ts, value) VALUES (?, ?, ?, ?)",
-            zip(
-                rows["series_id"].tolist(), rows["field_id"].tolist(),
-                rows["ts"].tolist(), rows["value"].tolist(), strict=True,
-            ),
-        )  # fmt: skip
+        for start in range(0, len(rows), _CHUNK_ROWS):  # Python objects for a chunk only
+            chunk = rows[start : start + _CHUNK_ROWS]
+            raw.executemany(
+                "INSERT INTO observation (series_id, field_id, ts, value) VALUES (?, ?, ?, ?)",
+                zip(
+                    chunk["series_id"].tolist(), chunk["field_id"].tolist(),
+                    chunk["ts"].tolist(), chunk["value"].tolist(), strict=True,
+                ),
+            )  # fmt: skip
     return len(rows)
 
 
@@ -97,8 +99,8 @@ def _pg_copy(raw: Any, rows: np.ndarray) -> None:
     rows["len_value"] = 8
     with raw.cursor() as cursor, cursor.copy(_PG_COPY_SQL) as copy:
         copy.write(_PG_COPY_HEADER)
-        for start in range(0, len(rows), _COPY_CHUNK_ROWS):
-            copy.write(rows[start : start + _COPY_CHUNK_ROWS].tobytes())
+        for start in range(0, len(rows), _CHUNK_ROWS):
+            copy.write(rows[start : start + _CHUNK_ROWS].tobytes())
         copy.write(_PG_COPY_TRAILER)
 
 

@@ -15,7 +15,6 @@ from app.series import service
 from app.series.deps import ObservationsAddedDep, SeriesDeletedDep
 from app.series.parsing import ParsedFrame
 from app.series.schemas import (
-    COLLECTION_PATTERN,
     AppendResult,
     ObservationsAppend,
     ObservationsRead,
@@ -33,7 +32,7 @@ from app.series.uploads import (
     read_upload,
     upload_body,
 )
-from app.vocabulary import IdPath, IsoDateTime
+from app.vocabulary import COLLECTION_PATTERN, IdPath, IsoDateTime
 
 router = APIRouter(prefix="/v1/series", tags=["series"])
 

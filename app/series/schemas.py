@@ -163,7 +163,6 @@ class AppendResult(BaseModel):
 
 # --------------------------------------------------------------------------- collections
 
-COLLECTION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"
 SymbolColumn = Annotated[
     str | None,
     Field(

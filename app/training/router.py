@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Query, Response
 from fastapi import status as http_status
@@ -16,7 +16,15 @@ from app.training import service
 from app.training.deps import DispatcherDep
 from app.training.schemas import TrainingJobCreate, TrainingJobRead, VersionRef
 from app.training.service import JobView
-from app.vocabulary import MAX_ID, IdPath, JobKind, JobStatus, NamePath, VersionPath
+from app.vocabulary import (
+    COLLECTION_PATTERN,
+    MAX_ID,
+    IdPath,
+    JobKind,
+    JobStatus,
+    NamePath,
+    VersionPath,
+)
 
 router = APIRouter(tags=["training"])
 
@@ -101,6 +109,12 @@ def create_job(
     return _read(session, job)
 
 
+JobSort = Literal[
+    "id", "-id", "created_at", "-created_at", "finished_at", "-finished_at",
+    "model_name", "-model_name",
+]  # fmt: skip
+
+
 @router.get("/v1/training-jobs", response_model=Page[TrainingJobRead], summary="List training jobs")
 def list_jobs(
     session: SessionDep,
@@ -108,13 +122,29 @@ def list_jobs(
     status: JobStatus | None = None,
     kind: JobKind | None = None,
     series_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    batch_id: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="Only the jobs of this training batch.")
+    ] = None,
+    collection: Annotated[
+        str | None,
+        Query(pattern=COLLECTION_PATTERN, description="Only jobs on this collection's series."),
+    ] = None,
+    model_prefix: Annotated[
+        str | None, Query(max_length=100, description="Only models whose name starts so.")
+    ] = None,
+    sort: Annotated[
+        JobSort, Query(description="Sort key; `-` first for descending. Default newest first.")
+    ] = "-id",
 ) -> Page[TrainingJobRead]:
-    """Newest first."""
     views, total = service.list_jobs(
         session,
         status=status,
         kind=kind,
         series_id=series_id,
+        batch_id=batch_id,
+        collection=collection,
+        model_prefix=model_prefix,
+        sort=sort,
         limit=paging.limit,
         offset=paging.offset,
     )

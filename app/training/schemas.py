@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, JsonValue
+from pydantic import BaseModel, Field, JsonValue, model_validator
 
-from app.db.records import PromotionOutcome, PromotionRule
+from app.db.records import PromotionOutcome, PromotionRule, SkippedSeries
 from app.ml.progress import EpochProgress
 from app.ml.spec import TrainingSpec
-from app.vocabulary import AliasName, Id, JobKind, JobStatus, ModelName
+from app.vocabulary import (
+    COLLECTION_PATTERN,
+    MAX_BATCH_SERIES,
+    AliasName,
+    Id,
+    JobKind,
+    JobStatus,
+    ModelName,
+)
 
 TUTORIAL_LSTM: dict[str, JsonValue] = {
     "series_id": 1,
@@ -114,3 +123,135 @@ class TrainingJobRead(BaseModel):
         default=None,
         description="Jobs a model's retrain policy started: which rule fired, with the numbers.",
     )
+
+
+# --------------------------------------------------------------------------- batches
+
+ModelPrefix = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,58}$",
+        description="Each series' model is named `<model_prefix>.<symbol>` (`<series name>` "
+        "outside a collection); without it `<series>-<architecture>` as for a single job.",
+        examples=["sp500-lstm"],
+    ),
+]
+
+
+class TrainingBatchCreate(TrainingSpec):
+    """One spec trained on every series of a collection, or on a list of series."""
+
+    model_config = {
+        "extra": "forbid",
+        "json_schema_extra": {
+            "examples": [
+                {"collection": "sp500", "model_prefix": "sp500-default"},
+                {"series_ids": [1, 2, 3], "architecture": "gru", "epochs": 20},
+            ]
+        },
+    }
+
+    collection: Annotated[str, Field(pattern=COLLECTION_PATTERN)] | None = Field(
+        default=None, description="Train every series of this collection."
+    )
+    series_ids: list[Id] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_BATCH_SERIES,
+        description="Or train these series (at most 2,000, no repeats).",
+    )
+    target: str | None = Field(
+        default=None,
+        description="Field to forecast in every series; default adj_close, else close, else value.",
+    )
+    model_prefix: ModelPrefix | None = None
+    promote_to: AliasName | None = Field(
+        default=None,
+        description="Each series' new version is promoted to this alias when it passes "
+        "`promote_require` (as for a single job).",
+        examples=["champion"],
+    )
+    promote_require: PromotionRule = Field(
+        default_factory=PromotionRule, description="The rule for `promote_to`."
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> TrainingBatchCreate:
+        if (self.collection is None) == (self.series_ids is None):
+            raise ValueError("give exactly one of `collection` and `series_ids`")
+        if self.series_ids is not None and len(set(self.series_ids)) != len(self.series_ids):
+            raise ValueError("`series_ids` has repeats")
+        return self
+
+    def spec(self) -> TrainingSpec:
+        return TrainingSpec.model_validate(self.model_dump(exclude=_BATCH_FIELDS))
+
+    def promotion_request(self) -> PromotionOutcome | None:
+        if self.promote_to is None:
+            return None
+        return PromotionOutcome(alias=self.promote_to, require=self.promote_require)
+
+
+_BATCH_FIELDS = {
+    "collection", "series_ids", "target", "model_prefix", "promote_to", "promote_require",
+}  # fmt: skip
+
+
+class BatchCounts(BaseModel):
+    total: int
+    queued: int
+    running: int
+    succeeded: int
+    failed: int
+    cancelled: int
+
+
+class TrainingBatchRead(BaseModel):
+    id: int
+    status: Literal["queued", "running", "done"] = Field(
+        description="`done` once no job is queued or running (see `counts` for how they ended)."
+    )
+    collection: str | None
+    target: str | None
+    model_prefix: str | None
+    spec: TrainingSpec
+    counts: BatchCounts
+    progress: float = Field(description="Share of the jobs finished, 0 to 1.", examples=[0.42])
+    eta_s: float | None = Field(
+        description="Seconds until the last job finishes, at the rate jobs have finished so far "
+        "(null until one has)."
+    )
+    cancel_requested: bool
+    skipped: list[SkippedSeries] = Field(
+        description="Series the spec cannot train (too short, a missing target …): no job."
+    )
+    created_at: datetime
+    started_at: datetime | None = Field(description="When its first job started.")
+    finished_at: datetime | None = Field(description="When its last job finished, once done.")
+    jobs_url: str = Field(examples=["/v1/training-jobs?batch_id=1"])
+    leaderboard_url: str = Field(examples=["/v1/training-batches/1/leaderboard"])
+
+
+class LeaderboardRow(BaseModel):
+    series_id: int | None
+    series: str | None = Field(description="The series' name (`<collection>:<symbol>`).")
+    symbol: str | None
+    job_id: int
+    status: JobStatus
+    model_name: str
+    version: int | None
+    rmse: float | None = Field(description="Holdout RMSE of the version, in price units.")
+    naive_rmse: float | None = Field(description="Naive persistence on the same points.")
+    skill: float | None = Field(description="1 − rmse/naive_rmse (> 0 beats naive).")
+    best_reference: str | None = Field(description="The statistical reference with least RMSE.")
+    best_reference_rmse: float | None
+    error: str | None = Field(description="Why the job failed.")
+
+
+class Leaderboard(BaseModel):
+    batch_id: int
+    rows: list[LeaderboardRow] = Field(
+        description="One per job; by skill, best first (jobs without a version last)."
+    )
+    beats_naive: int = Field(description="Versions with skill > 0.")
+    median_skill: float | None

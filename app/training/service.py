@@ -4,6 +4,7 @@ impossible job never queues), read, list, cancel. State changes go through
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import pandas as pd
@@ -11,7 +12,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.db.orm import Backtest, ModelVersion, RegisteredModel, Series, TrainingJob
+from app.db.orm import (
+    Backtest,
+    Collection,
+    ModelVersion,
+    RegisteredModel,
+    Series,
+    TrainingBatch,
+    TrainingJob,
+)
 from app.db.records import PromotionOutcome
 from app.errors import ErrorItem, InvalidSpec, JobNotFound, SeriesGone, SeriesNotFound
 from app.ml.backtest import check_folds
@@ -19,6 +28,7 @@ from app.ml.calendar import resolve_season_length
 from app.ml.choices import Resolved, resolve
 from app.ml.dataset import DatasetError
 from app.ml.spec import BacktestSpec, TrainingSpec
+from app.pagination import ordering
 from app.registry import service as registry
 from app.series import service as series_service
 from app.training import lifecycle
@@ -35,6 +45,16 @@ class JobView:
     job: TrainingJob
     version: tuple[str, int] | None
     backtest_id: int | None
+
+
+def model_name_part(name: str) -> str:
+    """A series name or symbol as part of a model name: a collection member's ``:`` becomes
+    ``.`` and any other character a model name cannot hold becomes ``_``."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name.replace(":", "."))
+
+
+def default_model_name(series: Series, kind: str) -> str:
+    return f"{model_name_part(series.name)}-{kind}"
 
 
 def resolve_target(series: Series, target: str | None) -> str:
@@ -87,6 +107,7 @@ def create_job(
     model_name: str | None,
     spec: TrainingSpec,
     promotion: PromotionOutcome | None = None,
+    batch: TrainingBatch | None = None,
 ) -> TrainingJob:
     """Validate the spec against the data (so impossible jobs never queue) and queue it."""
     series = session.get(Series, series_id)
@@ -115,11 +136,12 @@ def create_job(
         promotion=promotion,
         status=JobStatus.QUEUED,
         series_id=series.id,
-        model_name=model_name or f"{series.name}-{spec.kind}",
+        model_name=model_name or default_model_name(series, spec.kind),
         target=field,
         spec=spec,
         attempts=0,
         max_attempts=settings.job_max_attempts,
+        batch_id=batch.id if batch is not None else None,
     )
     session.add(job)
     session.flush()
@@ -203,6 +225,14 @@ def views(session: Session, jobs: list[TrainingJob]) -> list[JobView]:
     ]
 
 
+JOB_SORTS = {
+    "id": TrainingJob.id,
+    "created_at": TrainingJob.created_at,
+    "finished_at": TrainingJob.finished_at,
+    "model_name": TrainingJob.model_name,
+}
+
+
 def list_jobs(
     session: Session,
     *,
@@ -211,6 +241,10 @@ def list_jobs(
     series_id: int | None,
     limit: int,
     offset: int,
+    batch_id: int | None = None,
+    collection: str | None = None,
+    model_prefix: str | None = None,
+    sort: str = "-id",
 ) -> tuple[list[JobView], int]:
     stmt = select(TrainingJob)
     if status:
@@ -219,9 +253,16 @@ def list_jobs(
         stmt = stmt.where(TrainingJob.kind == kind)
     if series_id is not None:
         stmt = stmt.where(TrainingJob.series_id == series_id)
+    if batch_id is not None:
+        stmt = stmt.where(TrainingJob.batch_id == batch_id)
+    if collection is not None:
+        stmt = stmt.join(Series, Series.id == TrainingJob.series_id).join(Collection)
+        stmt = stmt.where(Collection.name == collection)
+    if model_prefix:
+        stmt = stmt.where(TrainingJob.model_name.startswith(model_prefix, autoescape=True))
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    page = stmt.order_by(TrainingJob.id.desc()).limit(limit).offset(offset)
-    return views(session, list(session.scalars(page))), total
+    page = stmt.order_by(*ordering(sort, JOB_SORTS, TrainingJob.id.desc()))
+    return views(session, list(session.scalars(page.limit(limit).offset(offset)))), total
 
 
 def cancel_job(session: Session, job_id: int) -> TrainingJob:

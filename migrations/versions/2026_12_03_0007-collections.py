@@ -18,6 +18,9 @@ down_revision: str | None = "c41f9e2b7a06"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# SQLite recreates the table to add the constraints: it keeps AUTOINCREMENT (ids never reused).
+KEEP = {"sqlite_autoincrement": True}
+
 
 def upgrade() -> None:
     op.create_table(
@@ -30,7 +33,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("name", name=op.f("uq_collection_name")),
         sqlite_autoincrement=True,
     )
-    with op.batch_alter_table("series", schema=None) as batch_op:
+    with op.batch_alter_table("series", table_kwargs=KEEP) as batch_op:
         batch_op.add_column(sa.Column("collection_id", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("symbol", sa.String(length=40), nullable=True))
         batch_op.create_index(
@@ -49,7 +52,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("series", schema=None) as batch_op:
+    with op.batch_alter_table("series", table_kwargs=KEEP) as batch_op:
         batch_op.drop_constraint(
             batch_op.f("fk_series_collection_id_collection"), type_="foreignkey"
         )

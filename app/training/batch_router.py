@@ -1,0 +1,178 @@
+"""HTTP endpoints of training batches: one spec on many series, followed as one resource."""
+
+from __future__ import annotations
+
+import csv
+import io
+import statistics
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, BackgroundTasks, Query, Response
+from fastapi import status as http_status
+
+from app.db.types import utcnow
+from app.deps import SessionDep, SettingsDep
+from app.pagination import Page, PageDep
+from app.training import batches
+from app.training.batches import BatchView, Entry
+from app.training.deps import DispatcherDep
+from app.training.schemas import (
+    BatchCounts,
+    Leaderboard,
+    LeaderboardRow,
+    TrainingBatchCreate,
+    TrainingBatchRead,
+)
+from app.vocabulary import IdPath, JobStatus
+
+router = APIRouter(prefix="/v1/training-batches", tags=["training"])
+
+
+def batch_read(view: BatchView) -> TrainingBatchRead:
+    batch, counts = view.batch, view.counts
+    return TrainingBatchRead(
+        id=batch.id,
+        status=view.status,
+        collection=batch.collection_name,
+        target=batch.target,
+        model_prefix=batch.model_prefix,
+        spec=batch.spec,
+        counts=BatchCounts(total=view.total, **{s.value: counts[s] for s in JobStatus}),
+        progress=view.finished / view.total if view.total else 1.0,
+        eta_s=view.eta_s(utcnow()),
+        cancel_requested=batch.cancel_requested,
+        skipped=batch.skipped,
+        created_at=batch.created_at,
+        started_at=view.started_at,
+        finished_at=view.last_finished_at if view.status == "done" else None,
+        jobs_url=f"/v1/training-jobs?batch_id={batch.id}",
+        leaderboard_url=f"/v1/training-batches/{batch.id}/leaderboard",
+    )
+
+
+def _read(session: SessionDep, batch_id: int) -> TrainingBatchRead:
+    (view,) = batches.views(session, [batches.get_batch(session, batch_id)])
+    return batch_read(view)
+
+
+@router.post(
+    "",
+    status_code=http_status.HTTP_202_ACCEPTED,
+    response_model=TrainingBatchRead,
+    summary="Train one spec on every series of a collection (or a list of series)",
+    responses={
+        404: {"description": "No such collection, or a `series_ids` entry does not exist."},
+        422: {
+            "description": "Invalid spec, both or neither of `collection` and `series_ids`, or "
+            "no series the spec can train (each one's reason is in `errors`)."
+        },
+    },
+)
+def create_batch(
+    body: TrainingBatchCreate,
+    session: SessionDep,
+    settings: SettingsDep,
+    dispatcher: DispatcherDep,
+    response: Response,
+    background: BackgroundTasks,
+) -> TrainingBatchRead:
+    """One training job per series, each checked against its data as `POST /v1/training-jobs`
+    would: a series the spec cannot train is listed in `skipped` with the reason and gets no
+    job. The jobs run on whatever workers take training jobs (the embedded pool or every Celery
+    worker); follow the batch at `Location`."""
+    batch, jobs = batches.create_batch(
+        session,
+        settings,
+        collection=body.collection,
+        series_ids=body.series_ids,
+        target=body.target,
+        model_prefix=body.model_prefix,
+        spec=body.spec(),
+        promotion=body.promotion_request(),
+    )
+    for job in jobs:  # to the queue after the response, so after the commit
+        background.add_task(dispatcher.submit, job.id)
+    response.headers["Location"] = f"/v1/training-batches/{batch.id}"
+    return _read(session, batch.id)
+
+
+@router.get("", response_model=Page[TrainingBatchRead], summary="List training batches")
+def list_batches(session: SessionDep, paging: PageDep) -> Page[TrainingBatchRead]:
+    """Newest first."""
+    views, total = batches.list_batches(session, limit=paging.limit, offset=paging.offset)
+    return paging.page([batch_read(v) for v in views], total)
+
+
+@router.get("/{batch_id}", response_model=TrainingBatchRead, summary="A batch's progress")
+def get_batch(batch_id: IdPath, session: SessionDep) -> TrainingBatchRead:
+    """Jobs counted by status, the share finished and an ETA; the jobs themselves are at
+    `jobs_url`."""
+    return _read(session, batch_id)
+
+
+@router.post("/{batch_id}/cancel", response_model=TrainingBatchRead, summary="Cancel a batch")
+def cancel_batch(batch_id: IdPath, session: SessionDep) -> TrainingBatchRead:
+    """Queued jobs are cancelled at once, running ones stop at the end of their current epoch;
+    finished jobs and their versions stay. Cancelling a finished batch changes nothing."""
+    batches.cancel_batch(session, batch_id)
+    return _read(session, batch_id)
+
+
+def _row(entry: Entry) -> LeaderboardRow:
+    job, series, version = entry.job, entry.series, entry.version
+    metrics = version.metrics if version is not None else None
+    best = None
+    if metrics is not None and metrics.references:
+        best = min(metrics.references.items(), key=lambda item: item[1].rmse)
+    return LeaderboardRow(
+        series_id=job.series_id,
+        series=series.name if series else None,
+        symbol=series.symbol if series else None,
+        job_id=job.id,
+        status=job.status,
+        model_name=job.model_name,
+        version=version.version if version else None,
+        rmse=metrics.model.rmse if metrics else None,
+        naive_rmse=metrics.naive.rmse if metrics else None,
+        skill=entry.skill,
+        best_reference=best[0] if best else None,
+        best_reference_rmse=best[1].rmse if best else None,
+        error=job.error,
+    )
+
+
+@router.get(
+    "/{batch_id}/leaderboard",
+    response_model=Leaderboard,
+    summary="Per series: version, holdout RMSE next to naive, skill (JSON or CSV)",
+    responses={200: {"content": {"text/csv": {"example": "symbol,series_id,job_id,status\n"}}}},
+)
+def get_leaderboard(
+    batch_id: IdPath,
+    session: SessionDep,
+    format: Annotated[Literal["json", "csv"], Query()] = "json",  # noqa: A002
+) -> Response:
+    """Every job of the batch, best skill first (a job without a version yet, or that failed,
+    comes last with its status and error)."""
+    batch = batches.get_batch(session, batch_id)
+    rows = [_row(e) for e in batches.leaderboard(session, batch)]
+    if format == "csv":
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(LeaderboardRow.model_fields))
+        writer.writeheader()
+        writer.writerows(r.model_dump(mode="json") for r in rows)
+        return Response(
+            buffer.getvalue(),
+            media_type="text/csv",
+            headers={
+                "Content-Disposition": f'attachment; filename="batch-{batch_id}-leaderboard.csv"'
+            },
+        )
+    skills = [r.skill for r in rows if r.skill is not None]
+    body = Leaderboard(
+        batch_id=batch_id,
+        rows=rows,
+        beats_naive=sum(s > 0 for s in skills),
+        median_skill=statistics.median(skills) if skills else None,
+    )
+    return Response(body.model_dump_json(), media_type="application/json")

@@ -1,0 +1,225 @@
+"""Training batches: one spec trained on many series as one job per series, followed as one
+resource (aggregate progress, cancel, leaderboard). Services flush; the request commits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.config import Settings
+from app.db.orm import ModelVersion, Series, TrainingBatch, TrainingJob
+from app.db.records import PromotionOutcome, SkippedSeries
+from app.errors import AppError, BatchNotFound, ErrorItem, InvalidSpec, SeriesNotFound
+from app.ml.spec import TrainingSpec
+from app.series import collections
+from app.training import lifecycle, service
+from app.vocabulary import JobStatus
+
+ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+@dataclass(frozen=True)
+class BatchView:
+    """A batch with its jobs counted by status and the times its progress is measured by."""
+
+    batch: TrainingBatch
+    counts: dict[JobStatus, int]
+    started_at: datetime | None
+    last_finished_at: datetime | None
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def finished(self) -> int:
+        return self.total - sum(self.counts[s] for s in ACTIVE)
+
+    @property
+    def status(self) -> str:
+        if self.finished == self.total:
+            return "done"
+        return "queued" if self.started_at is None else "running"
+
+    def eta_s(self, now: datetime) -> float | None:
+        """Remaining jobs at the rate jobs have finished since the first one started."""
+        if self.status == "done":
+            return 0.0
+        if self.started_at is None or not self.finished:
+            return None
+        elapsed = (now - self.started_at).total_seconds()
+        return elapsed / self.finished * (self.total - self.finished)
+
+
+def create_batch(
+    session: Session,
+    settings: Settings,
+    *,
+    collection: str | None,
+    series_ids: list[int] | None,
+    target: str | None,
+    model_prefix: str | None,
+    spec: TrainingSpec,
+    promotion: PromotionOutcome | None,
+) -> tuple[TrainingBatch, list[TrainingJob]]:
+    """A job per series the spec can train; the others are listed in ``skipped`` with the reason
+    a single job would have been refused. If none can train, the batch is refused (422)."""
+    if spec.epochs > settings.max_epochs:
+        raise InvalidSpec(
+            f"epochs {spec.epochs} is over the limit of {settings.max_epochs} "
+            "(FORECAST_MAX_EPOCHS).",
+            errors=[ErrorItem(loc="body.epochs", message="over FORECAST_MAX_EPOCHS")],
+        )
+    found = None
+    if collection is not None:
+        found = collections.get_collection(session, collection)
+        members = collections.members(session, found)
+        if not members:
+            raise InvalidSpec(f"Collection '{collection}' holds no series.")
+    else:
+        members = _series_by_id(session, series_ids or [])
+    batch = TrainingBatch(
+        collection_id=found.id if found else None,
+        collection_name=found.name if found else None,
+        target=target,
+        spec=spec,
+        model_prefix=model_prefix,
+        skipped=[],
+    )
+    session.add(batch)
+    session.flush()
+    jobs, skipped = [], []
+    for series in members:
+        name = None
+        if model_prefix is not None:
+            name = f"{model_prefix}.{service.model_name_part(series.symbol or series.name)}"
+        try:
+            jobs.append(
+                service.create_job(
+                    session,
+                    settings,
+                    series_id=series.id,
+                    target=target,
+                    model_name=name,
+                    spec=spec,
+                    promotion=promotion,
+                    batch=batch,
+                )  # fmt: skip
+            )
+        except AppError as exc:  # this series cannot train; the others may
+            skipped.append(SkippedSeries(series_id=series.id, name=series.name, detail=exc.detail))
+    if not jobs:
+        raise InvalidSpec(
+            f"None of the {len(members)} series can train with this spec.",
+            errors=[ErrorItem(loc=f"series {s.name}", message=s.detail) for s in skipped],
+        )
+    batch.skipped = skipped
+    session.flush()
+    return batch, jobs
+
+
+def _series_by_id(session: Session, ids: list[int]) -> list[Series]:
+    found = {s.id: s for s in session.scalars(select(Series).where(Series.id.in_(ids)))}
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise SeriesNotFound(
+            f"No series with id {', '.join(map(str, missing[:10]))}"
+            + (" …" if len(missing) > 10 else "")
+            + ".",
+            errors=[
+                ErrorItem(loc=f"body.series_ids.{ids.index(i)}", message="unknown series")
+                for i in missing
+            ],
+        )
+    return [found[i] for i in ids]
+
+
+def get_batch(session: Session, batch_id: int) -> TrainingBatch:
+    batch = session.get(TrainingBatch, batch_id)
+    if batch is None:
+        raise BatchNotFound(f"No training batch with id {batch_id}.")
+    return batch
+
+
+def views(session: Session, batches: list[TrainingBatch]) -> list[BatchView]:
+    """Each batch with its counts and times, in one query for any number of batches."""
+    ids = [b.id for b in batches]
+    counts: dict[int, dict[JobStatus, int]] = {i: dict.fromkeys(JobStatus, 0) for i in ids}
+    started: dict[int, datetime | None] = {}
+    finished: dict[int, datetime | None] = {}
+    rows = session.execute(
+        select(
+            TrainingJob.batch_id,
+            TrainingJob.status,
+            func.count(),
+            func.min(TrainingJob.started_at),
+            func.max(TrainingJob.finished_at),
+        )
+        .where(TrainingJob.batch_id.in_(ids))
+        .group_by(TrainingJob.batch_id, TrainingJob.status)
+    )
+    for batch_id, status, count, first_start, last_finish in rows:
+        if batch_id is None:  # not selected; for the type checker
+            continue
+        counts[batch_id][status] = count
+        started[batch_id] = _earliest(started.get(batch_id), first_start)
+        finished[batch_id] = _latest(finished.get(batch_id), last_finish)
+    return [BatchView(b, counts[b.id], started.get(b.id), finished.get(b.id)) for b in batches]
+
+
+def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
+    return min((t for t in (a, b) if t is not None), default=None)
+
+
+def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
+    return max((t for t in (a, b) if t is not None), default=None)
+
+
+def list_batches(session: Session, *, limit: int, offset: int) -> tuple[list[BatchView], int]:
+    """Newest first."""
+    total = session.scalar(select(func.count()).select_from(TrainingBatch)) or 0
+    stmt = select(TrainingBatch).order_by(TrainingBatch.id.desc()).limit(limit).offset(offset)
+    return views(session, list(session.scalars(stmt))), total
+
+
+def cancel_batch(session: Session, batch_id: int) -> TrainingBatch:
+    """Queued jobs are cancelled at once, running ones asked to stop; finished ones stay."""
+    batch = get_batch(session, batch_id)
+    batch.cancel_requested = True
+    active = session.scalars(
+        select(TrainingJob).where(TrainingJob.batch_id == batch_id, TrainingJob.status.in_(ACTIVE))
+    )
+    for job in active:
+        lifecycle.cancel(session, job)
+    session.flush()
+    return batch
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One job of a batch with its series and, once it succeeded, its version."""
+
+    job: TrainingJob
+    series: Series | None
+    version: ModelVersion | None
+
+    @property
+    def skill(self) -> float | None:
+        return self.version.metrics.skill if self.version is not None else None
+
+
+def leaderboard(session: Session, batch: TrainingBatch) -> list[Entry]:
+    """Every job of the batch, best skill first; jobs without a measured version last."""
+    rows = session.execute(
+        select(TrainingJob, Series, ModelVersion)
+        .outerjoin(Series, Series.id == TrainingJob.series_id)
+        .outerjoin(ModelVersion, ModelVersion.id == TrainingJob.model_version_id)
+        .where(TrainingJob.batch_id == batch.id)
+        .order_by(TrainingJob.id)
+    ).all()
+    entries = [Entry(job, series, version) for job, series, version in rows]
+    return sorted(entries, key=lambda e: -e.skill if e.skill is not None else np.inf)
