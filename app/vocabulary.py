@@ -4,6 +4,7 @@ for a name."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
@@ -38,6 +39,14 @@ AliasName = Annotated[
 COLLECTION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"
 # Most series one training batch may name by id.
 MAX_BATCH_SERIES = 2000
+
+
+def model_name_part(name: str) -> str:
+    """A series name or symbol as part of a model name: a collection member's ``:`` becomes
+    ``.`` and any other character a model name cannot hold becomes ``_``."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name.replace(":", "."))
+
+
 NamePath = Annotated[ModelName, Path(description="Registered model name.")]
 VersionPath = Annotated[int, Path(ge=1, le=MAX_ID, description="Version number.")]
 AliasPath = Annotated[AliasName, Path(description="Alias name.")]

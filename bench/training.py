@@ -97,7 +97,7 @@ def bench_recipes(tutorial_epochs: int) -> None:
             )
 
 
-def _start_worker(env: dict[str, str], name: str) -> subprocess.Popen[bytes]:
+def start_celery_worker(env: dict[str, str], name: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "app.training.celery_app:celery", "worker",
          "--loglevel", "WARNING", "--hostname", f"{name}@%h", "--without-gossip",
@@ -120,7 +120,7 @@ def bench_celery(jobs: int = 8) -> None:
                 "FORECAST_QUEUE": queue, "FORECAST_MODEL_DIR": str(OUT / "models"),
                 "FORECAST_TF_THREADS": "1",
             }  # fmt: skip
-            workers = [_start_worker(env, f"bench{i}-{queue}") for i in range(count)]
+            workers = [start_celery_worker(env, f"bench{i}-{queue}") for i in range(count)]
             try:
                 with httpx.Client(base_url=srv.base_url, timeout=60) as client:
                     series_id = upload_msft(client)

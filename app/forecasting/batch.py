@@ -8,37 +8,65 @@ are forecast in one network call.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, model_validator
 from sqlalchemy import Connection
 
+from app.db.session import Database
 from app.deps import DatabaseDep, SettingsDep
-from app.errors import AppError, ErrorItem, app_error_body, problem_body
+from app.errors import AppError, ErrorItem, InvalidRequest, app_error_body, problem_body
 from app.forecasting import service
 from app.forecasting.deps import BundleCacheDep, RecorderDep
 from app.forecasting.schemas import ForecastRequest, ForecastResponse
 from app.forecasting.serving import Prepared, prepare, served_of
 from app.forecasting.versions import ResolvedVersion, resolve_version
+from app.series import collections
+from app.vocabulary import COLLECTION_PATTERN, ModelName, model_name_part
 
 MAX_ITEMS = 1000
+Answers = list[dict[str, Any]]
 
 router = APIRouter(tags=["forecasts"])
 
 
 class BatchForecastRequest(BaseModel):
-    items: list[dict[str, Any]] = Field(
+    """``items``, or a ``collection`` with the model of each member (``model_prefix``, as a
+    training batch names them, or one ``model`` for all) and what to ask of ``each``."""
+
+    items: list[dict[str, Any]] | None = Field(
+        default=None,
         min_length=1,
         max_length=MAX_ITEMS,
         description=f"Up to {MAX_ITEMS} forecast requests, each the body of `POST /v1/forecast` "
         "(ForecastRequest), checked on its own.",
         json_schema_extra={"items": {"type": "object"}},
     )
+    collection: Annotated[str, Field(pattern=COLLECTION_PATTERN)] | None = Field(
+        default=None,
+        description="Or forecast every series of this collection (by symbol; at most "
+        f"{MAX_ITEMS}) from its stored data.",
+    )
+    model_prefix: ModelName | None = Field(
+        default=None,
+        description="With `collection`: each series' model is `<model_prefix>.<symbol>` (what a "
+        "training batch with this `model_prefix` registered).",
+    )
+    model: ModelName | None = Field(
+        default=None, description="With `collection`: this one model forecasts every series."
+    )
+    each: dict[str, Any] = Field(
+        default_factory=dict,
+        description="With `collection`: the rest of every item (`horizon`, `level`, `version` or "
+        "`alias`).",
+        examples=[{"horizon": 5, "level": [80, 95]}],
+    )
 
     model_config = {
+        "extra": "forbid",
         "json_schema_extra": {
             "examples": [
                 {
@@ -47,14 +75,30 @@ class BatchForecastRequest(BaseModel):
                         {"model": "MSFT-lstm", "series_id": 2, "horizon": 5},
                         {"model": "AAPL-gru", "alias": "champion"},
                     ]
-                }
+                },
+                {"collection": "sp500", "model_prefix": "sp500-lstm", "each": {"horizon": 5}},
             ]
-        }
+        },
     }
+
+    @model_validator(mode="after")
+    def _one_form(self) -> BatchForecastRequest:
+        if (self.items is None) == (self.collection is None):
+            raise ValueError("give `items`, or `collection` (not both)")
+        if self.collection is not None and (self.model is None) == (self.model_prefix is None):
+            raise ValueError("with `collection`, give `model_prefix` or `model` (not both)")
+        if self.collection is None and (self.model or self.model_prefix or self.each):
+            raise ValueError("`model_prefix`, `model` and `each` go with `collection`")
+        if {"model", "series_id", "values", "as_of", "record_for_series"} & set(self.each):
+            raise ValueError("`each` sets neither the model nor the data (the collection does)")
+        return self
 
 
 class BatchItem(BaseModel):
     index: int = Field(description="Position of the item in the request.")
+    symbol: str | None = Field(
+        default=None, description="With `collection`: the series' symbol in it."
+    )
     forecast: ForecastResponse | None = None
     error: dict[str, Any] | None = Field(
         default=None, description="The item's problem document (status, title, detail, errors)."
@@ -78,10 +122,38 @@ def _invalid(index: int, exc: ValidationError) -> dict[str, Any]:
     )  # fmt: skip
 
 
+def _expand(body: BatchForecastRequest, db: Database) -> tuple[list[dict[str, Any]], Answers]:
+    """The items to forecast and an answer stub for each (a collection's carry the symbol)."""
+    if body.items is not None:
+        return body.items, [{"index": i} for i in range(len(body.items))]
+    assert body.collection is not None
+    with db.session_scope() as session:
+        found = collections.get_collection(session, body.collection)
+        members = [(s.id, s.symbol or s.name) for s in collections.members(session, found)]
+    if len(members) > MAX_ITEMS:
+        raise InvalidRequest(
+            f"Collection '{body.collection}' holds {len(members)} series; a batch forecasts at "
+            f"most {MAX_ITEMS}: send `items` in several requests."
+        )
+    items = [
+        {**body.each, "series_id": series_id,
+         "model": body.model or f"{body.model_prefix}.{model_name_part(symbol)}"}
+        for series_id, symbol in members
+    ]  # fmt: skip
+    return items, [{"index": i, "symbol": s} for i, (_, s) in enumerate(members)]
+
+
 @router.post(
     "/v1/forecast/batch",
     response_model=BatchForecastResponse,
     summary="Forecast many series or models at once; each item succeeds or fails on its own",
+    responses={
+        404: {"description": "No collection of that name (an item's own 404 is in the item)."},
+        422: {
+            "description": "Neither or both of `items` and `collection`, or a collection of "
+            f"over {MAX_ITEMS} series."
+        },  # fmt: skip
+    },
 )
 def post_forecast_batch(
     body: BatchForecastRequest,
@@ -92,8 +164,9 @@ def post_forecast_batch(
 ) -> JSONResponse:
     """Each item is answered with its `forecast` or its `error` (a problem document with the
     status it would have had alone: 404 unknown model or series, 422 invalid …). Forecasts from
-    stored series are kept in the ledger like single ones."""
-    answers: list[dict[str, Any]] = [{"index": i} for i in range(len(body.items))]
+    stored series are kept in the ledger like single ones. With `collection`, the items are its
+    series in symbol order, each answer carrying its `symbol`."""
+    items, answers = _expand(body, db)
     groups: dict[tuple[int, int, int], list[tuple[int, Prepared]]] = defaultdict(list)
     resolved: dict[tuple[str, int | None, str | None], ResolvedVersion] = {}
 
@@ -106,7 +179,7 @@ def post_forecast_batch(
         return resolved[key]
 
     with db.engine.connect() as conn:
-        for index, raw in enumerate(body.items):
+        for index, raw in enumerate(items):
             try:
                 request = ForecastRequest.model_validate(raw)
                 prepared = prepare(request, conn, settings, cache, resolve)

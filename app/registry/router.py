@@ -3,7 +3,9 @@ backtests stored with a version (starting one is a training job: see the trainin
 
 from __future__ import annotations
 
-from fastapi import APIRouter, BackgroundTasks, Response
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, BackgroundTasks, Query, Response
 from fastapi import status as http_status
 
 from app.db.orm import Backtest, ModelVersion
@@ -22,7 +24,7 @@ from app.registry.schemas import (
     RegisteredModelRead,
 )
 from app.registry.store import bundle_key
-from app.vocabulary import AliasPath, IdPath, NamePath, VersionPath
+from app.vocabulary import COLLECTION_PATTERN, AliasPath, IdPath, NamePath, VersionPath
 
 router = APIRouter(prefix="/v1/models", tags=["registry"])
 
@@ -60,10 +62,35 @@ def backtest_read(version: ModelVersion, backtest: Backtest) -> BacktestRead:
     )
 
 
+ModelSort = Literal["name", "-name", "created_at", "-created_at", "updated_at", "-updated_at"]
+
+
 @router.get("", response_model=Page[RegisteredModelRead], summary="List registered models")
-def list_models(session: SessionDep, paging: PageDep) -> Page[RegisteredModelRead]:
-    """By name."""
-    models, total = service.list_models(session, limit=paging.limit, offset=paging.offset)
+def list_models(
+    session: SessionDep,
+    paging: PageDep,
+    prefix: Annotated[
+        str | None, Query(max_length=100, description="Only models whose name starts so.")
+    ] = None,
+    collection: Annotated[
+        str | None,
+        Query(
+            pattern=COLLECTION_PATTERN,
+            description="Only models with a version trained on a series of this collection.",
+        ),
+    ] = None,
+    sort: Annotated[
+        ModelSort, Query(description="Sort key; `-` first for descending. Default `name`.")
+    ] = "name",
+) -> Page[RegisteredModelRead]:
+    models, total = service.list_models(
+        session,
+        limit=paging.limit,
+        offset=paging.offset,
+        prefix=prefix,
+        collection=collection,
+        sort=sort,
+    )
     return paging.page([RegisteredModelRead.model_validate(m, from_attributes=True)
                         for m in models], total)  # fmt: skip
 

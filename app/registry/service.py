@@ -14,7 +14,15 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.db.orm import Backtest, ModelAlias, ModelVersion, RegisteredModel, TrainingJob
+from app.db.orm import (
+    Backtest,
+    Collection,
+    ModelAlias,
+    ModelVersion,
+    RegisteredModel,
+    Series,
+    TrainingJob,
+)
 from app.errors import (
     AliasNotFound,
     BacktestNotFound,
@@ -23,6 +31,7 @@ from app.errors import (
     VersionNotFound,
     VersionNotReady,
 )
+from app.pagination import ordering
 from app.registry.store import bundle_key
 from app.vocabulary import JobKind, JobStatus, VersionStatus
 
@@ -71,10 +80,38 @@ def summarize(session: Session, models: list[RegisteredModel]) -> list[ModelSumm
     ]
 
 
-def list_models(session: Session, *, limit: int, offset: int) -> tuple[list[ModelSummary], int]:
-    total = session.scalar(select(func.count()).select_from(RegisteredModel)) or 0
-    stmt = select(RegisteredModel).order_by(RegisteredModel.name).limit(limit).offset(offset)
-    return summarize(session, list(session.scalars(stmt))), total
+MODEL_SORTS = {
+    "name": RegisteredModel.name,
+    "created_at": RegisteredModel.created_at,
+    "updated_at": RegisteredModel.updated_at,
+}
+
+
+def list_models(
+    session: Session,
+    *,
+    limit: int,
+    offset: int,
+    prefix: str | None = None,
+    collection: str | None = None,
+    sort: str = "name",
+) -> tuple[list[ModelSummary], int]:
+    """A page of models, optionally those whose name starts with ``prefix`` and those with a
+    version trained on a series of ``collection``."""
+    stmt = select(RegisteredModel)
+    if prefix:
+        stmt = stmt.where(RegisteredModel.name.startswith(prefix, autoescape=True))
+    if collection is not None:
+        trained_on = (
+            select(ModelVersion.id)
+            .join(Series, Series.id == ModelVersion.series_id)
+            .join(Collection, Collection.id == Series.collection_id)
+            .where(ModelVersion.model_id == RegisteredModel.id, Collection.name == collection)
+        )
+        stmt = stmt.where(trained_on.exists())
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    page = stmt.order_by(*ordering(sort, MODEL_SORTS, RegisteredModel.id))
+    return summarize(session, list(session.scalars(page.limit(limit).offset(offset)))), total
 
 
 def list_versions(session: Session, model: RegisteredModel) -> list[ModelVersion]:

@@ -17,7 +17,7 @@ from app.errors import AppError, BatchNotFound, ErrorItem, InvalidSpec, SeriesNo
 from app.ml.spec import TrainingSpec
 from app.series import collections
 from app.training import lifecycle, service
-from app.vocabulary import JobStatus
+from app.vocabulary import JobStatus, model_name_part
 
 ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
 
@@ -96,7 +96,7 @@ def create_batch(
     for series in members:
         name = None
         if model_prefix is not None:
-            name = f"{model_prefix}.{service.model_name_part(series.symbol or series.name)}"
+            name = f"{model_prefix}.{model_name_part(series.symbol or series.name)}"
         try:
             jobs.append(
                 service.create_job(

@@ -4,7 +4,6 @@ impossible job never queues), read, list, cancel. State changes go through
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import pandas as pd
@@ -32,7 +31,7 @@ from app.pagination import ordering
 from app.registry import service as registry
 from app.series import service as series_service
 from app.training import lifecycle
-from app.vocabulary import JobKind, JobStatus
+from app.vocabulary import JobKind, JobStatus, model_name_part
 
 DEFAULT_TARGETS = ("adj_close", "close", "value")
 
@@ -45,12 +44,6 @@ class JobView:
     job: TrainingJob
     version: tuple[str, int] | None
     backtest_id: int | None
-
-
-def model_name_part(name: str) -> str:
-    """A series name or symbol as part of a model name: a collection member's ``:`` becomes
-    ``.`` and any other character a model name cannot hold becomes ``_``."""
-    return re.sub(r"[^A-Za-z0-9._-]", "_", name.replace(":", "."))
 
 
 def default_model_name(series: Series, kind: str) -> str:

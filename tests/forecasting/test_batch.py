@@ -55,3 +55,53 @@ def test_the_batch_itself_is_checked(client: httpx.Client) -> None:
     too_many = {"items": [{"model": "m"}] * 1001}
     assert client.post("/v1/forecast/batch", json=too_many).status_code == 422
     assert client.post("/v1/forecast/batch", json={"items": [1]}).status_code == 422
+
+
+def test_a_whole_collection_in_one_request(client: httpx.Client) -> None:
+    dates = pd.bdate_range("2021-01-04", periods=60).strftime("%Y-%m-%d")
+    rows = "".join(f"{s},{d},{10 + i + k / 10}\n" for i, s in enumerate(["A^X", "B", "C"])
+                   for k, d in enumerate(dates))  # fmt: skip
+    upload_response = client.post(
+        "/v1/collections/book/series", files={"file": ("l.csv", "symbol,date,close\n" + rows)}
+    )
+    assert upload_response.status_code == 201, upload_response.text
+    batch = client.post("/v1/training-batches", json={
+        "collection": "book", "model_prefix": "book-drift", "architecture": "drift",
+    }).json()  # fmt: skip
+    eventually(
+        lambda: client.get(f"/v1/training-batches/{batch['id']}").json(),
+        lambda b: b["status"] == "done",
+        timeout=60,
+    )
+    each = {"horizon": 2, "level": [80]}
+    response = client.post(
+        "/v1/forecast/batch",
+        json={"collection": "book", "model_prefix": "book-drift", "each": each},
+    )
+    assert response.status_code == 200, response.text
+    answers = response.json()["items"]
+    assert [a["symbol"] for a in answers] == ["A^X", "B", "C"]
+    members = client.get("/v1/collections/book/series").json()
+    for answer, member in zip(answers, members, strict=True):
+        model = "book-drift." + member["symbol"].replace("^", "_")
+        alone = client.post(
+            "/v1/forecast", json={"model": model, "series_id": member["id"], **each}
+        ).json()
+        assert answer["forecast"] == alone
+    # One model for every member (here B's, on A's and C's data as well).
+    one = client.post(
+        "/v1/forecast/batch", json={"collection": "book", "model": "book-drift.B"}
+    ).json()
+    assert one["succeeded"] == 3
+    assert (
+        client.post("/v1/forecast/batch", json={"collection": "nope", "model": "m"}).status_code
+        == 404
+    )
+    for bad in (
+        {"collection": "book"},
+        {"collection": "book", "model": "m", "model_prefix": "p"},
+        {"collection": "book", "model": "m", "items": [{"model": "m"}]},
+        {"items": [{"model": "m"}], "each": {"horizon": 2}},
+        {"collection": "book", "model": "m", "each": {"series_id": 1}},
+    ):
+        assert client.post("/v1/forecast/batch", json=bad).status_code == 422, bad

@@ -70,6 +70,10 @@ def test_a_collection_trains_in_one_call_and_ranks_on_a_leaderboard(client: http
     assert [j["model_name"] for j in jobs.json()["items"]] == ["desk-lstm.AAA", "desk-lstm.BBB"]
     by_collection = client.get("/v1/training-jobs", params={"collection": "desk"}).json()
     assert by_collection["total"] == 2
+    models = client.get("/v1/models", params={"collection": "desk", "sort": "-name"}).json()
+    assert [m["name"] for m in models["items"]] == ["desk-lstm.BBB", "desk-lstm.AAA"]
+    assert client.get("/v1/models", params={"prefix": "desk-lstm.B"}).json()["total"] == 1
+    assert client.get("/v1/models", params={"collection": "other"}).json()["total"] == 0
 
     board = client.get(f"/v1/training-batches/{batch['id']}/leaderboard").json()
     rows = board["rows"]
