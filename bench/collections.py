@@ -1,5 +1,6 @@
 """Multi-symbol uploads: one long-format file of many symbols over real HTTP, on SQLite and
-PostgreSQL, next to the same data sent as one upload per symbol.
+PostgreSQL, next to the same data sent as one upload per symbol; then the next day of every
+symbol appended in one upload, next to one append request per symbol.
 
     python -m bench.collections [--symbols 500] [--days 1260] [--backend sqlite]
 
@@ -56,9 +57,38 @@ def upload_long(base_url: str, path: Path) -> float:
             timeout=600,
         )
         elapsed = time.perf_counter() - start
-    if response.status_code != 201:
+    if response.status_code not in (200, 201):
         raise RuntimeError(f"upload failed: {response.status_code} {response.text[:500]}")
     return elapsed
+
+
+def next_day(path: Path) -> Path:
+    """Every symbol's next business day, one row each, in the same layout."""
+    table = pd.read_csv(path)
+    last = table.groupby("symbol" if "symbol" in table.columns else "Name").tail(1).copy()
+    last["date"] = (pd.to_datetime(last["date"]) + pd.offsets.BDay(1)).dt.strftime("%Y-%m-%d")
+    out = OUT / f"next-day-{path.name}"
+    last.to_csv(out, index=False)
+    return out
+
+
+def append_one_by_one(base_url: str, path: Path) -> float:
+    """The same day as one ``POST /v1/series/{id}/observations`` per symbol."""
+    table = pd.read_csv(path)
+    column = "symbol" if "symbol" in table.columns else "Name"
+    with httpx.Client(base_url=base_url, timeout=600) as client:
+        ids = {s["symbol"]: s["id"] for s in client.get("/v1/collections/bench/series").json()}
+        files = [(ids[str(symbol)], group.drop(columns=column).to_csv(index=False).encode())
+                 for symbol, group in table.groupby(column)]  # fmt: skip
+        start = time.perf_counter()
+        for series_id, content in files:
+            response = client.post(
+                f"/v1/series/{series_id}/observations",
+                files={"file": ("d.csv", content, "text/csv")},
+            )
+            if response.status_code != 200:
+                raise RuntimeError(f"append failed: {response.status_code} {response.text[:300]}")
+        return time.perf_counter() - start
 
 
 def upload_one_by_one(base_url: str, path: Path) -> float:
@@ -88,6 +118,10 @@ def run(backend: str, symbols: int, days: int) -> list[str]:
         with database(backend) as url, server(url, max_upload_mb="1000") as srv:
             long = upload_long(srv.base_url, path)
             rss = srv.peak_rss_mb()
+            day = next_day(path)
+            append = upload_long(srv.base_url, day)
+            day_after = next_day(day)
+            appends = append_one_by_one(srv.base_url, day_after)
         with database(backend) as url, server(url, max_upload_mb="1000") as srv:
             single = upload_one_by_one(srv.base_url, path)
         rows = symbols * days
@@ -95,7 +129,8 @@ def run(backend: str, symbols: int, days: int) -> list[str]:
             f"| {backend} | {symbols} symbols × {days:,} days, {layout} ({fields} field"
             f"{'s' if fields > 1 else ''}, {size_mb:.0f} MiB) | {long:.2f} s "
             f"({rows / long:,.0f} rows/s, {rows * fields / long:,.0f} observations/s; "
-            f"server peak RSS {rss:.0f} MB) | {single:.2f} s | {single / long:.1f}× |"
+            f"server peak RSS {rss:.0f} MB) | {single:.2f} s | {single / long:.1f}× | "
+            f"{append:.2f} s | {appends:.2f} s | {appends / append:.1f}× |"
         )
         print(lines[-1], flush=True)
     return lines
@@ -111,8 +146,9 @@ def main() -> None:
     header = [
         f"Run on {machine()}.",
         "",
-        "| backend | file | one long-format upload | one upload per symbol | ratio |",
-        "|---|---|---|---|---|",
+        "| backend | file | one long-format upload | one upload per symbol | ratio "
+        "| next day, all symbols in one upload | one append per symbol | ratio |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     print("\n".join(header), flush=True)
     lines = [line for b in args.backend or BACKENDS for line in run(b, args.symbols, args.days)]

@@ -58,3 +58,40 @@ def quality_summary(
         "unsorted_input": unsorted_input,
         "gaps": gap_summary(pd.DatetimeIndex(frame.index), frequency, exchange),
     }
+
+
+def extend_summary(
+    previous: dict[str, Any],
+    stored: tuple[pd.Timestamp, pd.Timestamp],
+    new: pd.DataFrame,
+    *,
+    frequency: str,
+    exchange: str | None,
+) -> dict[str, Any] | None:
+    """Gaps and non-positive prices of a series after ``new`` rows, all dated after its last
+    stored date, were appended: what :func:`quality_summary` would say of the whole series,
+    from the previous summary, the first and last ``stored`` dates and the new rows alone (a
+    daily append need not re-read years of data). None where that cannot be exact: a calendar
+    with no rule, or a last stored date off it."""
+    first_stored, last_stored = stored
+    index = pd.DatetimeIndex([last_stored, *pd.DatetimeIndex(new.index)])
+    expected = expected_index(index[0], index[-1], frequency, exchange)
+    gaps = dict(previous["gaps"])
+    if expected is None or gaps["missing_periods"] is None or last_stored not in expected:
+        return None
+    step = pd.tseries.frequencies.to_offset(frequency)
+    if isinstance(step, pd.offsets.Tick) and (last_stored - first_stored) % pd.Timedelta(step):
+        return None  # intraday steps are counted from the first date: off that grid
+    tail = gap_summary(index, frequency, exchange)
+    gaps["missing_periods"] += tail["missing_periods"]
+    old, more = gaps["largest"], tail["largest"]
+    if more is not None and (old is None or more["missing"] > old["missing"]):
+        gaps["largest"] = more  # a tie keeps the earlier gap, as the full count does
+    gaps["off_calendar"] += tail["off_calendar"]
+    non_positive = dict(previous["non_positive_prices"])
+    for column in new.columns:
+        if column in PRICE_FIELDS:
+            count = non_positive.get(column, 0) + int((new[column] <= 0).sum())
+            if count:
+                non_positive[column] = count
+    return {"gaps": gaps, "non_positive_prices": non_positive}

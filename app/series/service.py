@@ -25,7 +25,7 @@ from app.ml.calendar import format_period, infer_frequency
 from app.pagination import ordering
 from app.series.observations import delete_observations, read_observations, write_observations
 from app.series.parsing import ParsedFrame
-from app.series.quality import quality_summary
+from app.series.quality import extend_summary, quality_summary
 
 OnConflict = Literal["error", "replace"]
 
@@ -244,7 +244,12 @@ def append_observations(
         raise ObservationConflict(
             "Another request stored some of these dates at the same time; send them again."
         ) from exc
-    _refresh_stats(session, series, parsed)
+    if len(changed) or len(new):
+        at_end = len(new) and new[0] > pd.Timestamp(series.last_date)
+        if not len(changed) and at_end and len(new) * 10 <= series.row_count:
+            _extend_stats(session, series, parsed, sent.loc[new])
+        else:
+            _refresh_stats(session, series, parsed)
     return AppendCounts(
         inserted=len(new), replaced=len(changed), unchanged=len(overlap) - len(changed)
     )
@@ -280,6 +285,38 @@ def _refresh_stats(session: Session, series: Series, parsed: ParsedFrame) -> Non
     series.frequency = infer_frequency(index)
     series.quality = _quality(series, parsed, frame, previous=series.quality)
     session.flush()
+
+
+def _extend_stats(
+    session: Session, series: Series, parsed: ParsedFrame, tail: pd.DataFrame
+) -> None:
+    """Update the stats after rows appended at the end, from those rows alone; the frequency
+    stays (the new rows are under a tenth of the series). Recomputes in full where the quality
+    summary cannot be extended exactly."""
+    previous = series.quality
+    extended = extend_summary(
+        previous.model_dump(),
+        (pd.Timestamp(series.first_date), pd.Timestamp(series.last_date)),
+        tail,
+        frequency=series.frequency,
+        exchange=series.exchange,
+    )
+    if extended is None:
+        _refresh_stats(session, series, parsed)
+        return
+    series.row_count += len(tail)
+    series.last_date = pd.DatetimeIndex(tail.index)[-1].to_pydatetime()
+    series.quality = DataQuality.model_validate(
+        {
+            "source_rows": parsed.source_rows,
+            "ignored_columns": parsed.ignored_columns,
+            "duplicate_rows": parsed.duplicate_rows + previous.duplicate_rows,
+            "empty_cells": parsed.empty_cells,
+            "filled_cells": parsed.filled_cells + previous.filled_cells,
+            "unsorted_input": not parsed.was_sorted,
+            **extended,
+        }
+    )
 
 
 def observations_as_records(frame: pd.DataFrame) -> list[dict[str, object]]:

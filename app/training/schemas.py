@@ -61,7 +61,9 @@ class TrainingJobCreate(TrainingSpec):
 
     series_id: Id = Field(description="Series to train on.")
     target: str | None = Field(
-        default=None, description="Field to forecast; default adj_close, else close, else value."
+        default=None,
+        description="Field to forecast; default the first of adj_close, close, price, value, y, "
+        "else the series' only field.",
     )
     model_name: ModelName | None = Field(
         default=None,
@@ -162,7 +164,7 @@ class TrainingBatchCreate(TrainingSpec):
     )
     target: str | None = Field(
         default=None,
-        description="Field to forecast in every series; default adj_close, else close, else value.",
+        description="Field to forecast in every series; default as for a single job.",
     )
     model_prefix: ModelPrefix | None = None
     promote_to: AliasName | None = Field(

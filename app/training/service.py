@@ -33,7 +33,7 @@ from app.series import service as series_service
 from app.training import lifecycle
 from app.vocabulary import JobKind, JobStatus, model_name_part
 
-DEFAULT_TARGETS = ("adj_close", "close", "value")
+DEFAULT_TARGETS = ("adj_close", "close", "price", "value", "y")
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,8 @@ def resolve_target(series: Series, target: str | None) -> str:
         for candidate in DEFAULT_TARGETS:
             if candidate in fields:
                 return candidate
+        if len(fields) == 1:
+            return fields[0]
         raise InvalidSpec(
             f"Series '{series.name}' has none of {list(DEFAULT_TARGETS)}; name a target among "
             f"{fields}.",

@@ -1,0 +1,153 @@
+"""Batch training through the API: one request trains the default spec on every series of a
+collection, on the embedded pool (2 workers) and on 2 Celery workers; then the API's memory with
+500 series and 500 versions registered.
+
+    python -m bench.batch_training [--symbols 100] [--celery-symbols N] [--days 1260]
+        [--only embedded|celery|memory] [--write]
+
+Series are the seeded random walks of ``bench.collections`` (``symbol,date,price``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import statistics
+import time
+import uuid
+from typing import Any
+
+import httpx
+
+from bench.collections import generate
+from bench.common import OUT, database, machine, server, write_benchmarks_section
+from bench.training import start_celery_worker
+
+
+def upload(client: httpx.Client, symbols: int, days: int) -> None:
+    path = generate(symbols, days, "price")
+    with path.open("rb") as f:
+        response = client.post(
+            "/v1/collections/bench/series", files={"file": (path.name, f, "text/csv")}
+        )
+    assert response.status_code == 201, response.text
+
+
+def train_batch(client: httpx.Client, **spec: Any) -> tuple[float, dict[str, Any]]:
+    """Wall time from the request to the batch's ``done``, and the batch then."""
+    started = time.perf_counter()
+    response = client.post("/v1/training-batches", json={"collection": "bench", **spec})
+    assert response.status_code == 202, response.text
+    batch_id = response.json()["id"]
+    while True:
+        batch: dict[str, Any] = client.get(f"/v1/training-batches/{batch_id}").json()
+        if batch["status"] == "done":
+            return time.perf_counter() - started, batch
+        time.sleep(1)
+
+
+def summary(client: httpx.Client, batch: dict[str, Any]) -> str:
+    board = client.get(f"/v1/training-batches/{batch['id']}/leaderboard").json()
+    skills = [r["skill"] for r in board["rows"] if r["skill"] is not None]
+    ratios = [r["rmse"] / r["naive_rmse"] for r in board["rows"] if r["rmse"] is not None]
+    counts = batch["counts"]
+    return (
+        f"{counts['succeeded']}/{counts['total']} succeeded | median RMSE/naive "
+        f"{statistics.median(ratios):.3f} | {board['beats_naive']} of {len(skills)} beat naive"
+    )
+
+
+def bench_embedded(symbols: int, days: int) -> str:
+    with database("sqlite") as url, server(url, workers="2", max_upload_mb="1000") as srv:
+        with httpx.Client(base_url=srv.base_url, timeout=120) as client:
+            upload(client, symbols, days)
+            wall, batch = train_batch(client)
+            line = f"| embedded pool, 2 workers | {symbols} × {days:,} | {wall:.0f} s | "
+            return line + summary(client, batch) + " |"
+
+
+def bench_celery(symbols: int, days: int) -> str:
+    broker = os.environ.get("FORECAST_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    queue = f"bench-{uuid.uuid4().hex[:8]}"
+    with (
+        database("postgres") as url,
+        server(url, broker_url=broker, queue=queue, max_upload_mb="1000") as srv,
+    ):
+        env = {
+            **os.environ, "FORECAST_DATABASE_URL": url, "FORECAST_BROKER_URL": broker,
+            "FORECAST_QUEUE": queue, "FORECAST_MODEL_DIR": str(OUT / "models"),
+            "FORECAST_TF_THREADS": "1",
+        }  # fmt: skip
+        workers = [start_celery_worker(env, f"bench{i}-{queue}") for i in range(2)]
+        try:
+            with httpx.Client(base_url=srv.base_url, timeout=120) as client:
+                upload(client, symbols, days)
+                time.sleep(5)  # let the workers boot before the clock starts
+                wall, batch = train_batch(client)
+                line = f"| 2 Celery workers (PostgreSQL) | {symbols} × {days:,} | {wall:.0f} s | "
+                return line + summary(client, batch) + " |"
+        finally:
+            for worker in workers:
+                os.killpg(worker.pid, signal.SIGKILL)
+
+
+def bench_memory(days: int) -> str:
+    """500 series, a drift version of each (instant to train), every one forecast once."""
+    with database("sqlite") as url, server(url, workers="2", max_upload_mb="1000") as srv:
+        with httpx.Client(base_url=srv.base_url, timeout=300) as client:
+            idle = srv.peak_rss_mb()
+            upload(client, 500, days)
+            wall, batch = train_batch(client, architecture="drift", model_prefix="mem")
+            assert batch["counts"]["succeeded"] == 500, batch["counts"]
+            started = time.perf_counter()
+            response = client.post(
+                "/v1/forecast/batch",
+                json={"collection": "bench", "model_prefix": "mem", "each": {"horizon": 5}},
+            )
+            forecast_s = time.perf_counter() - started
+            assert response.json()["succeeded"] == 500, response.text[:500]
+            listed = client.get("/v1/models", params={"limit": 500}).json()["total"]
+            return (
+                f"| API memory | 500 series × {days:,}, {listed} models with a version each, all "
+                f"500 forecast in one batch request ({forecast_s:.2f} s) | peak RSS "
+                f"{srv.peak_rss_mb():.0f} MB (idle {idle:.0f} MB) | batch of 500 drift jobs "
+                f"{wall:.0f} s |"
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--symbols", type=int, default=100)
+    parser.add_argument("--celery-symbols", type=int, default=None, help="default: --symbols")
+    parser.add_argument("--days", type=int, default=1260)
+    parser.add_argument("--only", choices=("embedded", "celery", "memory"))
+    parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
+    args = parser.parse_args()
+    header = [
+        f"Run on {machine()}; the default spec.",
+        "",
+        "| workers | series × days | wall (request → done) | result |",
+        "|---|---|---|---|",
+    ]
+    print("\n".join(header), flush=True)
+    lines = []
+    if args.only in (None, "embedded"):
+        lines.append(bench_embedded(args.symbols, args.days))
+        print(lines[-1], flush=True)
+    if args.only in (None, "celery"):
+        lines.append(bench_celery(args.celery_symbols or args.symbols, args.days))
+        print(lines[-1], flush=True)
+    if args.only in (None, "memory"):
+        lines.append(bench_memory(args.days))
+        print(lines[-1], flush=True)
+    if args.write:
+        write_benchmarks_section(
+            "batch-training",
+            "## Batch training (`python -m bench.batch_training`)",
+            "\n".join(header + lines),
+        )
+
+
+if __name__ == "__main__":
+    main()
