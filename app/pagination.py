@@ -9,6 +9,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query
 from pydantic import BaseModel
+from sqlalchemy import func
 
 from app.vocabulary import MAX_ID
 
@@ -42,7 +43,14 @@ PageDep = Annotated[PageParams, Depends(_page_params)]
 
 
 def ordering(sort: str, columns: Mapping[str, Any], tiebreak: Any) -> list[Any]:
-    """ORDER BY clauses for ``sort`` (a column key, ``-`` first for descending), then a unique
-    column so that pages never overlap."""
+    """ORDER BY clauses for ``sort`` (a column key, ``-`` first for descending; empty values
+    last either way, on every database), then a unique column so that pages never overlap."""
     column = columns[sort.removeprefix("-")]
-    return [column.desc() if sort.startswith("-") else column.asc(), tiebreak]
+    direction = column.desc() if sort.startswith("-") else column.asc()
+    return [direction.nulls_last(), tiebreak]
+
+
+def starts_with(column: Any, prefix: str) -> Any:
+    """``column`` begins with ``prefix``, case-sensitively on every database (SQLite's LIKE
+    ignores case) and with no wildcard in the prefix."""
+    return func.substr(column, 1, len(prefix)) == prefix

@@ -19,6 +19,7 @@ MAX_ID = 2**31 - 1
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 
+MAX_MODEL_NAME = 100
 ModelName = Annotated[
     str,
     Field(
@@ -33,6 +34,15 @@ AliasName = Annotated[
         pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,63}$",
         description="Alias: a letter, then letters, digits, `_`, `-`; at most 64.",
         examples=["champion"],
+    ),
+]
+ModelPrefix = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,58}$",
+        description="Each series' model is named `<model_prefix>.<symbol>` (`<series name>` "
+        "outside a collection).",
+        examples=["sp500-lstm"],
     ),
 ]
 # A collection's name: letters, digits, `_`, `-` (not first), at most 32.

@@ -18,14 +18,14 @@ from sqlalchemy import Connection
 
 from app.db.session import Database
 from app.deps import DatabaseDep, SettingsDep
-from app.errors import AppError, ErrorItem, InvalidRequest, app_error_body, problem_body
+from app.errors import AppError, ErrorItem, app_error_body, problem_body
 from app.forecasting import service
 from app.forecasting.deps import BundleCacheDep, RecorderDep
 from app.forecasting.schemas import ForecastRequest, ForecastResponse
 from app.forecasting.serving import Prepared, prepare, served_of
 from app.forecasting.versions import ResolvedVersion, resolve_version
 from app.series import collections
-from app.vocabulary import COLLECTION_PATTERN, ModelName, model_name_part
+from app.vocabulary import COLLECTION_PATTERN, MAX_ID, ModelName, ModelPrefix, model_name_part
 
 MAX_ITEMS = 1000
 Answers = list[dict[str, Any]]
@@ -50,13 +50,20 @@ class BatchForecastRequest(BaseModel):
         description="Or forecast every series of this collection (by symbol; at most "
         f"{MAX_ITEMS}) from its stored data.",
     )
-    model_prefix: ModelName | None = Field(
+    model_prefix: ModelPrefix | None = Field(
         default=None,
         description="With `collection`: each series' model is `<model_prefix>.<symbol>` (what a "
         "training batch with this `model_prefix` registered).",
     )
     model: ModelName | None = Field(
         default=None, description="With `collection`: this one model forecasts every series."
+    )
+    offset: int = Field(
+        default=0,
+        ge=0,
+        le=MAX_ID,
+        description=f"With `collection`: start at this member (by symbol); {MAX_ITEMS} at most "
+        "are forecast per request, `next_offset` says where the next page starts.",
     )
     each: dict[str, Any] = Field(
         default_factory=dict,
@@ -87,8 +94,10 @@ class BatchForecastRequest(BaseModel):
             raise ValueError("give `items`, or `collection` (not both)")
         if self.collection is not None and (self.model is None) == (self.model_prefix is None):
             raise ValueError("with `collection`, give `model_prefix` or `model` (not both)")
-        if self.collection is None and (self.model or self.model_prefix or self.each):
-            raise ValueError("`model_prefix`, `model` and `each` go with `collection`")
+        if self.collection is None and (
+            self.model or self.model_prefix or self.each or self.offset
+        ):
+            raise ValueError("`model_prefix`, `model`, `each` and `offset` go with `collection`")
         if {"model", "series_id", "values", "as_of", "record_for_series"} & set(self.each):
             raise ValueError("`each` sets neither the model nor the data (the collection does)")
         return self
@@ -109,6 +118,9 @@ class BatchForecastResponse(BaseModel):
     succeeded: int
     failed: int
     items: list[BatchItem]
+    next_offset: int | None = Field(
+        default=None, description="With `collection`: the `offset` of the next page, if any."
+    )
 
 
 def _invalid(index: int, exc: ValidationError) -> dict[str, Any]:
@@ -122,25 +134,26 @@ def _invalid(index: int, exc: ValidationError) -> dict[str, Any]:
     )  # fmt: skip
 
 
-def _expand(body: BatchForecastRequest, db: Database) -> tuple[list[dict[str, Any]], Answers]:
-    """The items to forecast and an answer stub for each (a collection's carry the symbol)."""
+def _expand(
+    body: BatchForecastRequest, db: Database
+) -> tuple[list[dict[str, Any]], Answers, int | None]:
+    """The items to forecast, an answer stub for each (a collection's carry the symbol) and the
+    offset of the collection's next page."""
     if body.items is not None:
-        return body.items, [{"index": i} for i in range(len(body.items))]
+        return body.items, [{"index": i} for i in range(len(body.items))], None
     assert body.collection is not None
     with db.session_scope() as session:
         found = collections.get_collection(session, body.collection)
         members = [(s.id, s.symbol or s.name) for s in collections.members(session, found)]
-    if len(members) > MAX_ITEMS:
-        raise InvalidRequest(
-            f"Collection '{body.collection}' holds {len(members)} series; a batch forecasts at "
-            f"most {MAX_ITEMS}: send `items` in several requests."
-        )
+    end = body.offset + MAX_ITEMS
+    next_offset = end if end < len(members) else None
+    members = members[body.offset : end]
     items = [
         {**body.each, "series_id": series_id,
          "model": body.model or f"{body.model_prefix}.{model_name_part(symbol)}"}
         for series_id, symbol in members
     ]  # fmt: skip
-    return items, [{"index": i, "symbol": s} for i, (_, s) in enumerate(members)]
+    return items, [{"index": i, "symbol": s} for i, (_, s) in enumerate(members)], next_offset
 
 
 @router.post(
@@ -166,7 +179,7 @@ def post_forecast_batch(
     status it would have had alone: 404 unknown model or series, 422 invalid …). Forecasts from
     stored series are kept in the ledger like single ones. With `collection`, the items are its
     series in symbol order, each answer carrying its `symbol`."""
-    items, answers = _expand(body, db)
+    items, answers, next_offset = _expand(body, db)
     groups: dict[tuple[int, int, int], list[tuple[int, Prepared]]] = defaultdict(list)
     resolved: dict[tuple[str, int | None, str | None], ResolvedVersion] = {}
 
@@ -213,4 +226,11 @@ def post_forecast_batch(
             if served is not None:
                 record(served)
     failed = sum("error" in a for a in answers)
-    return JSONResponse({"succeeded": len(answers) - failed, "failed": failed, "items": answers})
+    return JSONResponse(
+        {
+            "succeeded": len(answers) - failed,
+            "failed": failed,
+            "items": answers,
+            "next_offset": next_offset,
+        }
+    )

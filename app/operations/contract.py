@@ -7,8 +7,9 @@ statuses any operation of its shape can answer: 404 where the path names a resou
 and 415 where it takes a body, 422 where it takes any input. Routers declare the rest (409,
 503 …) with a description saying when.
 
-A query string or a form field cannot carry null: an optional one is absent or a value, so
-their schemas are stated without FastAPI's ``null`` alternative. Limits a deployment sets
+A query string or a form field cannot carry null: an optional one is absent or a value (a
+form field may also be sent empty, meaning absent), so their schemas are stated without
+FastAPI's ``null`` alternative. Limits a deployment sets
 (``FORECAST_MAX_HORIZON``, ``FORECAST_MAX_EPOCHS``) are stated as the ``maximum`` of the
 fields they bound.
 """
@@ -29,6 +30,7 @@ SETTING_LIMITS: dict[tuple[str, str], str] = {
     ("ForecastRequest", "horizon"): "max_horizon",
     ("GET /v1/forecast", "horizon"): "max_horizon",
     ("TrainingJobCreate", "epochs"): "max_epochs",
+    ("TrainingBatchCreate", "epochs"): "max_epochs",
 }
 # What a status means when the router did not say more.
 GENERIC: dict[str, str] = {
@@ -99,7 +101,17 @@ def _state_absent_not_null(operation: dict[str, Any]) -> None:
     if form and "properties" in form.get("schema", {}):
         properties = form["schema"]["properties"]
         for name, schema in properties.items():
-            properties[name] = _without_null(schema)
+            properties[name] = _empty_not_null(schema)
+
+
+def _empty_not_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """A form field cannot be null: an optional one is left out, or sent empty (as browsers
+    send an empty input), which means the same."""
+    if {"type": "null"} not in schema.get("anyOf", []):
+        return schema
+    rest = {k: v for k, v in schema.items() if k != "anyOf" and not (k == "default" and v is None)}
+    alternatives = [s for s in schema["anyOf"] if s != {"type": "null"}]
+    return {**rest, "anyOf": [*alternatives, {"type": "string", "maxLength": 0}]}
 
 
 def _field_schema(schema: dict[str, Any], owner: str, field: str) -> dict[str, Any] | None:

@@ -31,7 +31,7 @@ from app.errors import (
     VersionNotFound,
     VersionNotReady,
 )
-from app.pagination import ordering
+from app.pagination import ordering, starts_with
 from app.registry.store import bundle_key
 from app.vocabulary import JobKind, JobStatus, VersionStatus
 
@@ -100,7 +100,7 @@ def list_models(
     version trained on a series of ``collection``."""
     stmt = select(RegisteredModel)
     if prefix:
-        stmt = stmt.where(RegisteredModel.name.startswith(prefix, autoescape=True))
+        stmt = stmt.where(starts_with(RegisteredModel.name, prefix))
     if collection is not None:
         trained_on = (
             select(ModelVersion.id)

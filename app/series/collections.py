@@ -1,5 +1,6 @@
 """Collections: named sets of series uploaded together in long format. Services flush; the
-caller's unit of work commits, so a multi-symbol upload is stored whole or not at all."""
+caller's unit of work commits, so a multi-symbol upload is stored whole or not at all (nothing
+here opens a savepoint, which SQLite would commit on its own)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.db.orm import Collection, Series
@@ -56,24 +57,28 @@ def list_collections(session: Session, *, limit: int, offset: int) -> tuple[list
     return list(session.scalars(stmt)), total
 
 
-def members(session: Session, collection: Collection) -> list[Series]:
-    stmt = select(Series).where(Series.collection_id == collection.id).order_by(Series.symbol)
-    return list(session.scalars(stmt))
+def members(session: Session, collection: Collection, *, for_update: bool = False) -> list[Series]:
+    """The collection's series by symbol (in Python's order, the same on every database); with
+    ``for_update`` their rows are locked (in id order) against concurrent appends."""
+    stmt = select(Series).where(Series.collection_id == collection.id)
+    if for_update:
+        stmt = stmt.order_by(Series.id).with_for_update(of=Series)
+    return sorted(session.scalars(stmt), key=lambda s: s.symbol or "")
 
 
 def _get_or_create(session: Session, name: str) -> tuple[Collection, bool]:
-    """The collection, locked against concurrent uploads to it, and whether it is new."""
-    try:
-        return get_collection(session, name, for_update=True), False
-    except CollectionNotFound:
-        pass
-    try:
-        with session.begin_nested():
-            collection = Collection(name=name)
-            session.add(collection)
-    except IntegrityError:  # another upload created it first: use theirs
-        return get_collection(session, name, for_update=True), False
-    return collection, True
+    """The collection, locked against concurrent uploads to it, and whether it is new. An
+    INSERT … ON CONFLICT DO NOTHING rather than a savepoint: on SQLite a savepoint opened
+    before any write is a transaction of its own, committed at once."""
+    now = utcnow()
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    created = session.execute(
+        insert(Collection)
+        .values(name=name, created_at=now, updated_at=now)
+        .on_conflict_do_nothing(index_elements=["name"])
+        .returning(Collection.id)
+    ).scalar()
+    return get_collection(session, name, for_update=True), created is not None
 
 
 def upload_members(
@@ -90,15 +95,13 @@ def upload_members(
 
     Returns the collection, whether this upload created it, and one outcome per symbol.
     """
+    if len(parsed) > max_series:  # before anything is written
+        raise _too_large(name, len(parsed), 0, max_series)
     collection, created = _get_or_create(session, name)
-    existing = {s.symbol: s for s in members(session, collection)}
+    existing = {s.symbol: s for s in members(session, collection, for_update=True)}
     new_symbols = [s for s in parsed if s not in existing]
     if len(existing) + len(new_symbols) > max_series:
-        raise CollectionTooLarge(
-            f"Collection '{name}' would hold {len(existing) + len(new_symbols)} series "
-            f"({len(existing)} stored, {len(new_symbols)} new); the limit is {max_series} "
-            "(FORECAST_MAX_COLLECTION_SERIES)."
-        )
+        raise _too_large(name, len(new_symbols), len(existing), max_series)
     outcomes = {}
     for symbol, frame in parsed.items():
         stored = existing.get(symbol)
@@ -122,6 +125,13 @@ def upload_members(
     collection.updated_at = utcnow()
     session.flush()
     return collection, created, [outcomes[s] for s in sorted(outcomes)]
+
+
+def _too_large(name: str, new: int, stored: int, max_series: int) -> CollectionTooLarge:
+    return CollectionTooLarge(
+        f"Collection '{name}' would hold {stored + new} series ({stored} stored, {new} new); "
+        f"the limit is {max_series} (FORECAST_MAX_COLLECTION_SERIES)."
+    )
 
 
 def _about(symbol: str, exc: AppError) -> AppError:

@@ -38,11 +38,14 @@ _MAX_LISTED = 50
 def parse_long_csv(
     file: IO[bytes], options: ParseOptions, *, symbol_column: str | None
 ) -> dict[str, ParsedFrame]:
-    raw, date_column, sha256 = read_csv_table(file, options)
+    def symbols(header: list[str], date_column: str) -> str:
+        return _find_symbol_column(header, symbol_column, date_column)
+
+    raw, date_column, sha256 = read_csv_table(file, options, text_column=symbols)
     return _split(
         raw,
         date_column,
-        _find_symbol_column(list(raw.columns), symbol_column, date_column),
+        symbols(list(raw.columns), date_column),
         csv_line_numbers(raw),
         options,
         sha256,
@@ -89,7 +92,7 @@ def _symbols(column: pd.Series, rows: np.ndarray, name: str) -> tuple[np.ndarray
     """Each row's symbol as a code into the sorted distinct symbols, or a 422 naming the rows
     without a valid one. Only the distinct values are cleaned (hundreds, not every row)."""
     codes, distinct = pd.factorize(column, use_na_sentinel=True)
-    cleaned = [str(v).strip() for v in distinct]
+    cleaned = [_text(v) for v in distinct]
     symbols, merged = np.unique(np.array([*cleaned, ""], dtype=object), return_inverse=True)
     codes = merged[codes]  # -1 (no value) picks the "" appended last
     names = [str(v) for v in symbols]
@@ -113,6 +116,13 @@ def _symbols(column: pd.Series, rows: np.ndarray, name: str) -> tuple[np.ndarray
             f"{len(errors)} row(s) without a valid symbol; see errors.", errors=errors
         )
     return codes, names
+
+
+def _text(value: object) -> str:
+    """A symbol as text: JSON numbers read as floats, so 7 (7.0) is "7" as in a CSV file."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
 
 
 def _split(

@@ -6,9 +6,8 @@ series goes through the ORM in :mod:`app.series.service`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -51,57 +50,55 @@ def _unix_seconds(index: pd.DatetimeIndex) -> np.ndarray:
     return index.as_unit("s").asi8
 
 
-Cells = tuple[int, Mapping[str, int], pd.DataFrame]  # series id, field name → id, frame
+ObservationBlock = tuple[int, Mapping[str, int], pd.DataFrame]  # series id, field ids, frame
 
 
-def write_observations(session: Session, items: Sequence[Cells]) -> int:
+def _row_chunks(items: Sequence[ObservationBlock]) -> Iterator[np.ndarray]:
+    """Every cell as a row of the binary COPY layout, in chunks of at most ``_CHUNK_ROWS``."""
+    for series_id, field_ids, frame in items:
+        ts = _unix_seconds(pd.DatetimeIndex(frame.index))
+        for name, field_id in field_ids.items():
+            values = frame[name].to_numpy(dtype="float64")
+            for start in range(0, len(ts), _CHUNK_ROWS):
+                rows = np.empty(min(_CHUNK_ROWS, len(ts) - start), dtype=_PG_ROW)
+                rows["nfields"] = 4
+                rows["len_series"] = rows["len_field"] = 4
+                rows["len_ts"] = rows["len_value"] = 8
+                rows["series_id"] = series_id
+                rows["field_id"] = field_id
+                rows["ts"] = ts[start : start + len(rows)]
+                rows["value"] = values[start : start + len(rows)]
+                yield rows
+
+
+def write_observations(session: Session, items: Sequence[ObservationBlock]) -> int:
     """Insert every cell of each frame (DatetimeIndex × field columns) under its series and
-    field ids, all in one COPY (PostgreSQL) or one executemany (SQLite); returns rows written."""
-    columns = [
-        (series_id, field_id, pd.DatetimeIndex(frame.index), frame[name])
-        for series_id, field_ids, frame in items
-        for name, field_id in field_ids.items()
-    ]
-    rows = np.empty(sum(len(c[2]) for c in columns), dtype=_PG_ROW)
-    start = 0
-    for series_id, field_id, index, values in columns:
-        part = rows[start : start + len(index)]
-        part["series_id"] = series_id
-        part["field_id"] = field_id
-        part["ts"] = _unix_seconds(index)
-        part["value"] = values.to_numpy(dtype="float64")
-        start += len(index)
-    if not len(rows):
+    field ids: one binary COPY on PostgreSQL, batched executemany on SQLite, a chunk of rows in
+    memory at a time; returns rows written."""
+    if not any(len(frame) and field_ids for _, field_ids, frame in items):
         return 0
     connection = session.connection()
     raw = connection.connection.driver_connection
+    assert raw is not None
+    written = 0
     if connection.dialect.name == "postgresql":
-        _pg_copy(raw, rows)
-    else:  # SQLite, the other supported backend
-        assert raw is not None
-        for start in range(0, len(rows), _CHUNK_ROWS):  # Python objects for a chunk only
-            chunk = rows[start : start + _CHUNK_ROWS]
-            raw.executemany(
-                "INSERT INTO observation (series_id, field_id, ts, value) VALUES (?, ?, ?, ?)",
-                zip(
-                    chunk["series_id"].tolist(), chunk["field_id"].tolist(),
-                    chunk["ts"].tolist(), chunk["value"].tolist(), strict=True,
-                ),
-            )  # fmt: skip
-    return len(rows)
-
-
-def _pg_copy(raw: Any, rows: np.ndarray) -> None:
-    rows["nfields"] = 4
-    rows["len_series"] = 4
-    rows["len_field"] = 4
-    rows["len_ts"] = 8
-    rows["len_value"] = 8
-    with raw.cursor() as cursor, cursor.copy(_PG_COPY_SQL) as copy:
-        copy.write(_PG_COPY_HEADER)
-        for start in range(0, len(rows), _CHUNK_ROWS):
-            copy.write(rows[start : start + _CHUNK_ROWS].tobytes())
-        copy.write(_PG_COPY_TRAILER)
+        with raw.cursor() as cursor, cursor.copy(_PG_COPY_SQL) as copy:
+            copy.write(_PG_COPY_HEADER)
+            for rows in _row_chunks(items):
+                copy.write(rows.tobytes())
+                written += len(rows)
+            copy.write(_PG_COPY_TRAILER)
+        return written
+    for rows in _row_chunks(items):  # SQLite, the other supported backend
+        raw.executemany(
+            "INSERT INTO observation (series_id, field_id, ts, value) VALUES (?, ?, ?, ?)",
+            zip(
+                rows["series_id"].tolist(), rows["field_id"].tolist(),
+                rows["ts"].tolist(), rows["value"].tolist(), strict=True,
+            ),
+        )  # fmt: skip
+        written += len(rows)
+    return written
 
 
 def read_observations(

@@ -12,7 +12,7 @@ import hashlib
 import io
 import re
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any, Literal
@@ -85,8 +85,15 @@ def resample_aggregation(field_name: str) -> str:
 # --------------------------------------------------------------------------- entry points
 
 
-def read_csv_table(file: IO[bytes], options: ParseOptions) -> tuple[pd.DataFrame, str, str]:
-    """The raw table of a CSV upload, its date column and the sha256 of its bytes."""
+def read_csv_table(
+    file: IO[bytes],
+    options: ParseOptions,
+    *,
+    text_column: Callable[[list[str], str], str] | None = None,
+) -> tuple[pd.DataFrame, str, str]:
+    """The raw table of a CSV upload, its date column and the sha256 of its bytes.
+    ``text_column(header, date_column)`` names a column read as it is written (``007`` stays
+    ``007``, ``NA`` and an empty cell stay text), e.g. ticker symbols."""
     sha256 = _check_utf8_and_hash(file)
     file.seek(0)
     text = io.TextIOWrapper(file, encoding="utf-8-sig", newline="")
@@ -95,6 +102,7 @@ def read_csv_table(file: IO[bytes], options: ParseOptions) -> tuple[pd.DataFrame
         if not header or not any(h.strip() for h in header):
             raise InvalidUpload("The file is empty: expected a header row and data rows.")
         date_column = find_date_column(header, options.date_column)
+        converters = {text_column(header, date_column): str} if text_column else None
         text.seek(0)
         with warnings.catch_warnings():
             # pandas 3 deprecates the option, but its default parser is not exact for 17-digit
@@ -102,7 +110,11 @@ def read_csv_table(file: IO[bytes], options: ParseOptions) -> tuple[pd.DataFrame
             warnings.filterwarnings("ignore", "The 'float_precision'", FutureWarning)
             warnings.filterwarnings("ignore", "The 'float_precision'", DeprecationWarning)
             raw = pd.read_csv(
-                text, skipinitialspace=True, skip_blank_lines=True, float_precision="round_trip"
+                text,
+                skipinitialspace=True,
+                skip_blank_lines=True,
+                float_precision="round_trip",
+                converters=converters,
             )
     except (pd.errors.ParserError, csv.Error) as exc:
         raise InvalidUpload(f"The file is not well-formed CSV: {exc}".strip()) from exc

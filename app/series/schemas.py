@@ -193,6 +193,12 @@ class CollectionUploadForm(UploadOptions):
 class CollectionUpload(CollectionUploadForm, JsonObservations):
     """JSON alternative to the long-format CSV: one object per symbol and date."""
 
+    observations: list[ObservationRecord] = Field(
+        min_length=1,
+        description="One object per symbol and date: the symbol, the date (ISO 8601 or Unix "
+        "seconds) and numeric fields.",
+    )
+
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"observations": _LONG_EXAMPLE}]}
     )

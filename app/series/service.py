@@ -22,7 +22,7 @@ from app.errors import (
     SeriesNotFound,
 )
 from app.ml.calendar import format_period, infer_frequency
-from app.pagination import ordering
+from app.pagination import ordering, starts_with
 from app.series.observations import delete_observations, read_observations, write_observations
 from app.series.parsing import ParsedFrame
 from app.series.quality import extend_summary, quality_summary
@@ -159,12 +159,7 @@ def list_series(
     if collection is not None:
         stmt = stmt.join(Collection).where(Collection.name == collection)
     if prefix:
-        stmt = stmt.where(
-            or_(
-                Series.symbol.startswith(prefix, autoescape=True),
-                Series.name.startswith(prefix, autoescape=True),
-            )
-        )
+        stmt = stmt.where(or_(starts_with(Series.symbol, prefix), starts_with(Series.name, prefix)))
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     page = stmt.order_by(*ordering(sort, SORTABLE, Series.id)).limit(limit).offset(offset)
     return list(session.scalars(page)), total

@@ -90,9 +90,6 @@ def upload_body(
 ) -> dict[str, Any]:
     """OpenAPI request body offering a multipart CSV upload or a JSON document."""
     form = form_model.model_json_schema()
-    for field in form["properties"].values():
-        if {"type": "null"} in field.get("anyOf", []):  # an empty form field is "not given"
-            field["anyOf"].append({"type": "string", "maxLength": 0})
     form["properties"] = {
         "file": {"type": "string", "format": "binary", "description": "The CSV file (UTF-8)."},
         **form["properties"],

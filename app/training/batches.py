@@ -17,7 +17,7 @@ from app.errors import AppError, BatchNotFound, ErrorItem, InvalidSpec, SeriesNo
 from app.ml.spec import TrainingSpec
 from app.series import collections
 from app.training import lifecycle, service
-from app.vocabulary import JobStatus, model_name_part
+from app.vocabulary import MAX_MODEL_NAME, JobStatus, model_name_part
 
 ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
 
@@ -46,13 +46,15 @@ class BatchView:
         return "queued" if self.started_at is None else "running"
 
     def eta_s(self, now: datetime) -> float | None:
-        """Remaining jobs at the rate jobs have finished since the first one started."""
+        """Remaining jobs at the rate jobs have run to an end (succeeded or failed; a cancelled
+        job may never have run) since the first one started."""
         if self.status == "done":
             return 0.0
-        if self.started_at is None or not self.finished:
+        ran = self.counts[JobStatus.SUCCEEDED] + self.counts[JobStatus.FAILED]
+        if self.started_at is None or not ran:
             return None
         elapsed = (now - self.started_at).total_seconds()
-        return elapsed / self.finished * (self.total - self.finished)
+        return elapsed / ran * (self.total - self.finished)
 
 
 def create_batch(
@@ -68,12 +70,7 @@ def create_batch(
 ) -> tuple[TrainingBatch, list[TrainingJob]]:
     """A job per series the spec can train; the others are listed in ``skipped`` with the reason
     a single job would have been refused. If none can train, the batch is refused (422)."""
-    if spec.epochs > settings.max_epochs:
-        raise InvalidSpec(
-            f"epochs {spec.epochs} is over the limit of {settings.max_epochs} "
-            "(FORECAST_MAX_EPOCHS).",
-            errors=[ErrorItem(loc="body.epochs", message="over FORECAST_MAX_EPOCHS")],
-        )
+    service.check_epochs(settings, spec)
     found = None
     if collection is not None:
         found = collections.get_collection(session, collection)
@@ -93,11 +90,20 @@ def create_batch(
     session.add(batch)
     session.flush()
     jobs, skipped = [], []
+    names: dict[str, str] = {}  # model name → the series it was given to
     for series in members:
-        name = None
-        if model_prefix is not None:
-            name = f"{model_prefix}.{model_name_part(series.symbol or series.name)}"
+        name = (
+            service.default_model_name(series, spec.kind)
+            if model_prefix is None
+            else f"{model_prefix}.{model_name_part(series.symbol or series.name)}"
+        )
         try:
+            if len(name) > MAX_MODEL_NAME:
+                raise InvalidSpec(f"its model name '{name}' would be over {MAX_MODEL_NAME} "
+                                  "characters; use a shorter model_prefix")  # fmt: skip
+            if name in names:
+                raise InvalidSpec(f"its model name '{name}' is also that of series "
+                                  f"'{names[name]}' in this batch")  # fmt: skip
             jobs.append(
                 service.create_job(
                     session,
@@ -110,12 +116,16 @@ def create_batch(
                     batch=batch,
                 )  # fmt: skip
             )
+            names[name] = series.name
         except AppError as exc:  # this series cannot train; the others may
             skipped.append(SkippedSeries(series_id=series.id, name=series.name, detail=exc.detail))
     if not jobs:
         raise InvalidSpec(
             f"None of the {len(members)} series can train with this spec.",
-            errors=[ErrorItem(loc=f"series {s.name}", message=s.detail) for s in skipped],
+            errors=[
+                ErrorItem(message=f"series {s.name} (id {s.series_id}): {s.detail}")
+                for s in skipped
+            ],  # fmt: skip
         )
     batch.skipped = skipped
     session.flush()
@@ -190,11 +200,7 @@ def cancel_batch(session: Session, batch_id: int) -> TrainingBatch:
     """Queued jobs are cancelled at once, running ones asked to stop; finished ones stay."""
     batch = get_batch(session, batch_id)
     batch.cancel_requested = True
-    active = session.scalars(
-        select(TrainingJob).where(TrainingJob.batch_id == batch_id, TrainingJob.status.in_(ACTIVE))
-    )
-    for job in active:
-        lifecycle.cancel(session, job)
+    lifecycle.cancel_batch(session, batch_id)
     session.flush()
     return batch
 

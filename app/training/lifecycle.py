@@ -194,6 +194,25 @@ def cancel(session: Session, job: TrainingJob) -> None:
     session.flush()
 
 
+def cancel_batch(session: Session, batch_id: int) -> None:
+    """:func:`cancel` for every job of a batch at once, as conditional UPDATEs: a job that
+    finishes or is claimed meanwhile is never overwritten (a claimed one stops at its next
+    epoch, since it is asked to)."""
+    active = (JobStatus.QUEUED, JobStatus.RUNNING)
+    session.execute(
+        update(TrainingJob)
+        .where(TrainingJob.batch_id == batch_id, TrainingJob.status.in_(active))
+        .values(cancel_requested=True)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        update(TrainingJob)
+        .where(TrainingJob.batch_id == batch_id, TrainingJob.status == JobStatus.QUEUED)
+        .values(status=JobStatus.CANCELLED, finished_at=utcnow(), lease_expires_at=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
 def release_lost(session: Session, job_id: int, worker: str | None, reason: str) -> bool:
     """The process running a job died (or its lease lapsed): ``queued`` again while attempts
     remain (True: send it again), else ``failed``; ``cancelled`` if a cancel was asked. A job

@@ -18,6 +18,7 @@ from app.vocabulary import (
     JobKind,
     JobStatus,
     ModelName,
+    ModelPrefix,
 )
 
 TUTORIAL_LSTM: dict[str, JsonValue] = {
@@ -49,7 +50,26 @@ TUTORIAL_GRU: dict[str, JsonValue] = {
 }
 
 
-class TrainingJobCreate(TrainingSpec):
+class PromotionRequest(BaseModel):
+    """Fields of a training request that ask for the new version's promotion."""
+
+    promote_to: AliasName | None = Field(
+        default=None,
+        description="When the new version passes `promote_require`, point this alias at it "
+        "(the outcome and its numbers are in the job's `promotion`).",
+        examples=["champion"],
+    )
+    promote_require: PromotionRule = Field(
+        default_factory=PromotionRule, description="The rule for `promote_to`."
+    )
+
+    def promotion_request(self) -> PromotionOutcome | None:
+        if self.promote_to is None:
+            return None
+        return PromotionOutcome(alias=self.promote_to, require=self.promote_require)
+
+
+class TrainingJobCreate(TrainingSpec, PromotionRequest):
     """What to train on, and how (every field of the spec has a measured default)."""
 
     model_config = {
@@ -69,23 +89,9 @@ class TrainingJobCreate(TrainingSpec):
         default=None,
         description="Registered model to add a version to; default <series>-<architecture>.",
     )
-    promote_to: AliasName | None = Field(
-        default=None,
-        description="When the new version passes `promote_require`, point this alias at it "
-        "(the outcome and its numbers are in the job's `promotion`).",
-        examples=["champion"],
-    )
-    promote_require: PromotionRule = Field(
-        default_factory=PromotionRule, description="The rule for `promote_to`."
-    )
 
     def spec(self) -> TrainingSpec:
         return TrainingSpec.model_validate(self.model_dump(exclude=_JOB_FIELDS))
-
-    def promotion_request(self) -> PromotionOutcome | None:
-        if self.promote_to is None:
-            return None
-        return PromotionOutcome(alias=self.promote_to, require=self.promote_require)
 
 
 _JOB_FIELDS = {"series_id", "target", "model_name", "promote_to", "promote_require"}
@@ -129,18 +135,8 @@ class TrainingJobRead(BaseModel):
 
 # --------------------------------------------------------------------------- batches
 
-ModelPrefix = Annotated[
-    str,
-    Field(
-        pattern=r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,58}$",
-        description="Each series' model is named `<model_prefix>.<symbol>` (`<series name>` "
-        "outside a collection); without it `<series>-<architecture>` as for a single job.",
-        examples=["sp500-lstm"],
-    ),
-]
 
-
-class TrainingBatchCreate(TrainingSpec):
+class TrainingBatchCreate(TrainingSpec, PromotionRequest):
     """One spec trained on every series of a collection, or on a list of series."""
 
     model_config = {
@@ -160,21 +156,17 @@ class TrainingBatchCreate(TrainingSpec):
         default=None,
         min_length=1,
         max_length=MAX_BATCH_SERIES,
-        description="Or train these series (at most 2,000, no repeats).",
+        description=f"Or train these series (at most {MAX_BATCH_SERIES:,}, no repeats).",
     )
     target: str | None = Field(
         default=None,
+        max_length=64,
         description="Field to forecast in every series; default as for a single job.",
     )
-    model_prefix: ModelPrefix | None = None
-    promote_to: AliasName | None = Field(
+    model_prefix: ModelPrefix | None = Field(
         default=None,
-        description="Each series' new version is promoted to this alias when it passes "
-        "`promote_require` (as for a single job).",
-        examples=["champion"],
-    )
-    promote_require: PromotionRule = Field(
-        default_factory=PromotionRule, description="The rule for `promote_to`."
+        description="Each series' model is named `<model_prefix>.<symbol>` (`<series name>` "
+        "outside a collection); without it `<series>-<architecture>` as for a single job.",
     )
 
     @model_validator(mode="after")
@@ -187,11 +179,6 @@ class TrainingBatchCreate(TrainingSpec):
 
     def spec(self) -> TrainingSpec:
         return TrainingSpec.model_validate(self.model_dump(exclude=_BATCH_FIELDS))
-
-    def promotion_request(self) -> PromotionOutcome | None:
-        if self.promote_to is None:
-            return None
-        return PromotionOutcome(alias=self.promote_to, require=self.promote_require)
 
 
 _BATCH_FIELDS = {

@@ -27,7 +27,7 @@ from app.ml.calendar import resolve_season_length
 from app.ml.choices import Resolved, resolve
 from app.ml.dataset import DatasetError
 from app.ml.spec import BacktestSpec, TrainingSpec
-from app.pagination import ordering
+from app.pagination import ordering, starts_with
 from app.registry import service as registry
 from app.series import service as series_service
 from app.training import lifecycle
@@ -93,6 +93,15 @@ def _check_folds_or_422(
         raise InvalidSpec(str(exc)) from exc
 
 
+def check_epochs(settings: Settings, spec: TrainingSpec) -> None:
+    if spec.epochs > settings.max_epochs:
+        raise InvalidSpec(
+            f"epochs {spec.epochs} is over the limit of {settings.max_epochs} "
+            "(FORECAST_MAX_EPOCHS).",
+            errors=[ErrorItem(loc="body.epochs", message="over FORECAST_MAX_EPOCHS")],
+        )
+
+
 def create_job(
     session: Session,
     settings: Settings,
@@ -111,12 +120,7 @@ def create_job(
             f"No series with id {series_id}.",
             errors=[ErrorItem(loc="body.series_id", message="unknown series")],
         )
-    if spec.epochs > settings.max_epochs:
-        raise InvalidSpec(
-            f"epochs {spec.epochs} is over the limit of {settings.max_epochs} "
-            "(FORECAST_MAX_EPOCHS).",
-            errors=[ErrorItem(loc="body.epochs", message="over FORECAST_MAX_EPOCHS")],
-        )
+    check_epochs(settings, spec)
     field = resolve_target(series, target)
     values = load_target(session, series, field)
     resolved = resolve_or_422(values, spec, series.frequency)
@@ -254,7 +258,7 @@ def list_jobs(
         stmt = stmt.join(Series, Series.id == TrainingJob.series_id).join(Collection)
         stmt = stmt.where(Collection.name == collection)
     if model_prefix:
-        stmt = stmt.where(TrainingJob.model_name.startswith(model_prefix, autoescape=True))
+        stmt = stmt.where(starts_with(TrainingJob.model_name, model_prefix))
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     page = stmt.order_by(*ordering(sort, JOB_SORTS, TrainingJob.id.desc()))
     return views(session, list(session.scalars(page.limit(limit).offset(offset)))), total

@@ -92,7 +92,11 @@ def test_a_whole_collection_in_one_request(client: httpx.Client) -> None:
     one = client.post(
         "/v1/forecast/batch", json={"collection": "book", "model": "book-drift.B"}
     ).json()
-    assert one["succeeded"] == 3
+    assert (one["succeeded"], one["next_offset"]) == (3, None)
+    page = client.post(
+        "/v1/forecast/batch", json={"collection": "book", "model": "book-drift.B", "offset": 1}
+    ).json()
+    assert [a["symbol"] for a in page["items"]] == ["B", "C"]
     assert (
         client.post("/v1/forecast/batch", json={"collection": "nope", "model": "m"}).status_code
         == 404
@@ -102,6 +106,7 @@ def test_a_whole_collection_in_one_request(client: httpx.Client) -> None:
         {"collection": "book", "model": "m", "model_prefix": "p"},
         {"collection": "book", "model": "m", "items": [{"model": "m"}]},
         {"items": [{"model": "m"}], "each": {"horizon": 2}},
+        {"items": [{"model": "m"}], "offset": 1},
         {"collection": "book", "model": "m", "each": {"series_id": 1}},
     ):
         assert client.post("/v1/forecast/batch", json=bad).status_code == 422, bad

@@ -9,7 +9,9 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
+from sqlalchemy import func, select
 
+from app.db.orm import Collection
 from app.errors import CollectionTooLarge
 from app.series import collections as collection_service
 from app.series.long_format import parse_long_records
@@ -93,6 +95,17 @@ def test_nixtla_json_and_symbol_column_option(client: httpx.Client) -> None:
     assert response.status_code == 200, response.text
     assert response.json()["members"][0]["series"]["name"] == "m4:X"
 
+    # Symbols are text as written: 007 stays 007 and NA is a ticker; a JSON number 7 is "7".
+    text = "symbol,date,y\n007,2021-03-01,1\nNA,2021-03-01,2\n7,2021-03-01,3\n"
+    response = client.post("/v1/collections/codes/series", files={"file": ("c.csv", text)})
+    assert [m["symbol"] for m in response.json()["members"]] == ["007", "7", "NA"]
+    response = client.post(
+        "/v1/collections/codes/series",
+        json={"observations": [{"symbol": 7, "date": "2021-03-02", "y": 4}]},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["members"][0]["action"] == "appended"
+
 
 def test_lists_filter_sort_and_page_the_members(client: httpx.Client) -> None:
     assert upload(client, "idx", long_csv(["AAA", "AAB", "BBB"])).status_code == 201
@@ -112,6 +125,7 @@ def test_lists_filter_sort_and_page_the_members(client: httpx.Client) -> None:
     assert (page["total"], len(page["items"])) == (3, 2)
     assert names(collection="nope") == []
     assert names(prefix="%") == []  # a LIKE wildcard is a literal here
+    assert names(prefix="aa") == []  # case-sensitive on every database
 
     collections = client.get("/v1/collections").json()
     assert [(c["name"], c["series_count"]) for c in collections["items"]] == [
@@ -201,4 +215,14 @@ def test_a_collection_over_its_limit_is_refused(session: Any) -> None:
         collection_service.upload_members(
             session, name="small", parsed=parsed, exchange=None, source_filename=None,
             on_conflict="error", max_series=2,
+        )  # fmt: skip
+    assert session.scalar(select(func.count()).select_from(Collection)) == 0
+    collection_service.upload_members(
+        session, name="small", parsed=dict(list(parsed.items())[:2]), exchange=None,
+        source_filename=None, on_conflict="error", max_series=2,
+    )  # fmt: skip
+    with pytest.raises(CollectionTooLarge, match=r"\(2 stored, 1 new\)"):
+        collection_service.upload_members(
+            session, name="small", parsed={"C": parsed["C"]}, exchange=None,
+            source_filename=None, on_conflict="error", max_series=2,
         )  # fmt: skip

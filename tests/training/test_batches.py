@@ -18,14 +18,16 @@ from tests.training.helpers import TINY, eventually
 FINISHED = ("succeeded", "failed", "cancelled")
 
 
-def upload_collection(client: httpx.Client, name: str, lengths: dict[str, int]) -> None:
+def upload_collection(
+    client: httpx.Client, name: str, lengths: dict[str, int], field: str = "close"
+) -> None:
     """Positive random walks in long format, one per symbol, of the given lengths."""
     frames = []
     for i, (symbol, n) in enumerate(lengths.items()):
         rng = np.random.default_rng(i)
         price = (20 + 30 * i) * np.exp(np.cumsum(rng.normal(0.0005, 0.01, n)))
         dates = pd.bdate_range("2018-01-02", periods=n).strftime("%Y-%m-%d")
-        frames.append(pd.DataFrame({"symbol": symbol, "date": dates, "close": price.round(4)}))
+        frames.append(pd.DataFrame({"symbol": symbol, "date": dates, field: price.round(4)}))
     response = client.post(
         f"/v1/collections/{name}/series",
         files={"file": ("long.csv", pd.concat(frames).to_csv(index=False), "text/csv")},
@@ -101,7 +103,7 @@ def test_a_collection_trains_in_one_call_and_ranks_on_a_leaderboard(client: http
 
 
 def test_series_ids_and_default_model_names(client: httpx.Client) -> None:
-    upload_collection(client, "ids", {"X^Y": 80})
+    upload_collection(client, "ids", {"X^Y": 80}, field="y")  # Nixtla's name for the target
     standalone = client.post("/v1/series", json={"name": "solo", "observations": [
         {"date": d.strftime("%Y-%m-%d"), "close": 10 + i % 3}
         for i, d in enumerate(pd.bdate_range("2020-01-02", periods=80))
@@ -114,6 +116,8 @@ def test_series_ids_and_default_model_names(client: httpx.Client) -> None:
     # A collection member's model is named after it, with what a model name cannot hold as _.
     assert {r["model_name"] for r in board["rows"]} == {"ids.X_Y-drift", "solo-drift"}
     assert all(r["status"] == "succeeded" for r in board["rows"])
+    jobs = client.get("/v1/training-jobs", params={"batch_id": batch["id"], "sort": "id"}).json()
+    assert [j["target"] for j in jobs["items"]] == ["y", "close"]
 
 
 def test_cancelling_a_batch_stops_every_job_it_has_left(client: httpx.Client) -> None:
@@ -133,6 +137,7 @@ def test_cancelling_a_batch_stops_every_job_it_has_left(client: httpx.Client) ->
 
 def test_bad_batches_get_problems_and_start_nothing(client: httpx.Client) -> None:
     upload_collection(client, "short", {"A": 12, "B": 12})
+    upload_collection(client, "fine", {"C": 80})
     series_id = client.get("/v1/series").json()["items"][0]["id"]
     cases = [
         ({"collection": "short", "series_ids": [series_id]}, 422),
@@ -140,19 +145,37 @@ def test_bad_batches_get_problems_and_start_nothing(client: httpx.Client) -> Non
         ({"series_ids": [series_id, series_id]}, 422),
         ({"collection": "nope"}, 404),
         ({"series_ids": [series_id, 999_999]}, 404),
-        ({"collection": "short", "epochs": 100_000}, 422),
-        ({"collection": "short", "model_prefix": "bad/prefix"}, 422),
+        ({"collection": "fine", "epochs": 100_000}, 422),
+        ({"collection": "fine", "target": "x" * 65}, 422),
+        ({"collection": "fine", "model_prefix": "bad/prefix"}, 422),
+        ({"collection": "fine", "model_prefix": "p" * 60}, 422),
     ]
     for body, status in cases:
         assert_problem(client.post("/v1/training-batches", json=body), status)
     problem = assert_problem(
         client.post("/v1/training-batches", json={"collection": "short", **TINY}), 422
     )
-    assert {e["loc"] for e in problem["errors"]} == {"series short:A", "series short:B"}
+    assert [e["message"].split(":")[0] for e in problem["errors"]] == [
+        "series short",
+        "series short",
+    ]
+    assert "short:A (id" in problem["errors"][0]["message"]
     missing = assert_problem(
         client.post("/v1/training-batches", json={"series_ids": [series_id, 999_999]}), 404
     )
     assert missing["errors"][0]["loc"] == "body.series_ids.1"
     assert client.get("/v1/training-batches").json()["total"] == 0
     assert client.get("/v1/training-jobs").json()["total"] == 0
+
+
+def test_model_names_a_batch_cannot_give_are_skipped_with_the_reason(
+    client: httpx.Client,
+) -> None:
+    upload_collection(client, "odd", {"A=B": 60, "A^B": 60, "C": 60})
+    batch = start_batch(client, collection="odd", model_prefix="odd", architecture="drift")
+    assert batch["counts"]["total"] == 2
+    (skipped,) = batch["skipped"]
+    assert skipped["name"] == "odd:A^B"  # A=B came first and is also odd.A_B
+    assert "odd.A_B" in skipped["detail"]
+    wait_done(client, batch["id"])
     assert_problem(client.get("/v1/training-batches/12345"), 404, "batch-not-found")

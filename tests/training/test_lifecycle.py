@@ -9,12 +9,12 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from app.db.orm import Backtest, TrainingJob
+from app.db.orm import Backtest, TrainingBatch, TrainingJob
 from app.db.types import utcnow
 from app.errors import JobNotCancellable
 from app.ml.progress import EpochProgress
 from app.ml.records import BacktestResult
-from app.ml.spec import BacktestSpec
+from app.ml.spec import BacktestSpec, TrainingSpec
 from app.training import lifecycle
 from app.training.lifecycle import Outcome
 from app.vocabulary import JobKind, JobStatus, VersionStatus
@@ -246,6 +246,27 @@ def test_a_finished_job_cannot_be_cancelled(session: Session) -> None:
     job = factories.job(session, status=JobStatus.SUCCEEDED)
     with pytest.raises(JobNotCancellable, match="already succeeded"):
         lifecycle.cancel(session, job)
+
+
+def test_a_batch_cancel_never_overwrites_what_finished(session: Session) -> None:
+    batch = TrainingBatch(spec=TrainingSpec(), skipped=[])
+    session.add(batch)
+    session.flush()
+    queued, active, done = (factories.job(session, batch_id=batch.id) for _ in range(3))
+    assert lifecycle.claim(session, active.id, WORKER, LEASE_S).kind == "run"
+    assert lifecycle.claim(session, done.id, WORKER, LEASE_S).kind == "run"
+    assert lifecycle.finish(session, done.id, WORKER, Outcome(JobStatus.SUCCEEDED))
+    other_batch = factories.job(session)
+    lifecycle.cancel_batch(session, batch.id)
+    jobs = [reread(session, j) for j in (queued, active, done, other_batch)]
+    states = [(j.status, j.cancel_requested) for j in jobs]
+    assert states == [
+        (JobStatus.CANCELLED, True),
+        (JobStatus.RUNNING, True),  # stops at its next epoch
+        (JobStatus.SUCCEEDED, False),
+        (JobStatus.QUEUED, False),
+    ]
+    assert reread(session, queued).finished_at is not None
 
 
 # ------------------------------------------------------------------------------ lost workers
