@@ -54,21 +54,32 @@ ObservationBlock = tuple[int, Mapping[str, int], pd.DataFrame]  # series id, fie
 
 
 def _row_chunks(items: Sequence[ObservationBlock]) -> Iterator[np.ndarray]:
-    """Every cell as a row of the binary COPY layout, in chunks of at most ``_CHUNK_ROWS``."""
+    """Every cell as a row of the binary COPY layout, packed into chunks of ``_CHUNK_ROWS``
+    (one buffer, reused: each chunk must be consumed before the next is asked for)."""
+    buffer = np.empty(_CHUNK_ROWS, dtype=_PG_ROW)
+    buffer["nfields"] = 4
+    buffer["len_series"] = buffer["len_field"] = 4
+    buffer["len_ts"] = buffer["len_value"] = 8
+    filled = 0
     for series_id, field_ids, frame in items:
         ts = _unix_seconds(pd.DatetimeIndex(frame.index))
         for name, field_id in field_ids.items():
             values = frame[name].to_numpy(dtype="float64")
-            for start in range(0, len(ts), _CHUNK_ROWS):
-                rows = np.empty(min(_CHUNK_ROWS, len(ts) - start), dtype=_PG_ROW)
-                rows["nfields"] = 4
-                rows["len_series"] = rows["len_field"] = 4
-                rows["len_ts"] = rows["len_value"] = 8
-                rows["series_id"] = series_id
-                rows["field_id"] = field_id
-                rows["ts"] = ts[start : start + len(rows)]
-                rows["value"] = values[start : start + len(rows)]
-                yield rows
+            done = 0
+            while done < len(ts):
+                take = min(len(ts) - done, _CHUNK_ROWS - filled)
+                part = buffer[filled : filled + take]
+                part["series_id"] = series_id
+                part["field_id"] = field_id
+                part["ts"] = ts[done : done + take]
+                part["value"] = values[done : done + take]
+                filled += take
+                done += take
+                if filled == _CHUNK_ROWS:
+                    yield buffer
+                    filled = 0
+    if filled:
+        yield buffer[:filled]
 
 
 def write_observations(session: Session, items: Sequence[ObservationBlock]) -> int:
