@@ -53,8 +53,8 @@ def summary(client: httpx.Client, batch: dict[str, Any]) -> str:
     ratios = [r["rmse"] / r["naive_rmse"] for r in board["rows"] if r["rmse"] is not None]
     counts = batch["counts"]
     return (
-        f"{counts['succeeded']}/{counts['total']} succeeded | median RMSE/naive "
-        f"{statistics.median(ratios):.3f} | {board['beats_naive']} of {len(skills)} beat naive"
+        f"{counts['succeeded']}/{counts['total']} | {statistics.median(ratios):.3f} | "
+        f"{board['beats_naive']} of {len(skills)}"
     )
 
 
@@ -109,10 +109,10 @@ def bench_memory(days: int) -> str:
             assert response.json()["succeeded"] == 500, response.text[:500]
             listed = client.get("/v1/models", params={"limit": 500}).json()["total"]
             return (
-                f"| API memory | 500 series × {days:,}, {listed} models with a version each, all "
-                f"500 forecast in one batch request ({forecast_s:.2f} s) | peak RSS "
-                f"{srv.peak_rss_mb():.0f} MB (idle {idle:.0f} MB) | batch of 500 drift jobs "
-                f"{wall:.0f} s |"
+                f"| API memory: {listed} models, a drift version each, all 500 forecast in one "
+                f"batch request ({forecast_s:.2f} s) | 500 × {days:,} | {wall:.0f} s | "
+                f"{batch['counts']['succeeded']}/500 | API peak RSS {srv.peak_rss_mb():.0f} MB | "
+                f"(idle {idle:.0f} MB) |"
             )
 
 
@@ -127,8 +127,9 @@ def main() -> None:
     header = [
         f"Run on {machine()}; the default spec.",
         "",
-        "| workers | series × days | wall (request → done) | result |",
-        "|---|---|---|---|",
+        "| workers | series × days | wall (request → done) | succeeded | median holdout RMSE ÷ "
+        "naive | versions beating naive |",
+        "|---|---|---|---|---|---|",
     ]
     print("\n".join(header), flush=True)
     lines = []
