@@ -156,3 +156,21 @@ def test_the_api_key_is_typed_once_and_kept_for_the_tab(
             other.context.close()
         finally:
             locked.stop()
+
+
+def test_the_series_list_shows_one_collection_at_a_time(page: Page, server: LiveServer) -> None:
+    rows = "".join(f"{s},2020-01-0{d},{d}\n" for s in ("AAA", "BBB") for d in (2, 3))
+    response = httpx.post(
+        f"{server.base_url}/v1/collections/desk/series",
+        files={"file": ("desk.csv", "symbol,date,close\n" + rows)},
+    )
+    assert response.status_code == 201, response.text
+    page.goto(server.base_url + "/ui/#series")
+    picker = page.locator("#collection-filter")
+    expect(picker.locator("option")).to_contain_text(["All series", "desk (2)"])
+    picker.select_option("desk")
+    table = page.locator("#series-table tbody tr")
+    expect(table).to_have_count(2)
+    expect(table).to_contain_text(["desk:AAA", "desk:BBB"])
+    picker.select_option("")
+    expect(table).not_to_have_count(2)  # the other tests' series are back

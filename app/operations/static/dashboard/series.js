@@ -1,4 +1,5 @@
-// Series: upload (drag and drop or file picker) with the quality summary, and the list.
+// Series: upload (drag and drop or file picker) with the quality summary, and the list,
+// all series or one collection's.
 
 import { api } from "./api.js";
 import { attempt } from "./attempt.js";
@@ -54,6 +55,7 @@ export function initSeries() {
     input.files = event.dataTransfer.files;
     chooseFile(input.files[0]);
   });
+  $("#collection-filter").addEventListener("change", showSeries);
   form().addEventListener("submit", (event) => {
     event.preventDefault();
     const body = new FormData(form());
@@ -66,8 +68,22 @@ export function initSeries() {
   });
 }
 
+// Keeps the collection picker's options current, and what was picked picked.
+async function showCollections() {
+  const select = $("#collection-filter");
+  const page = await attempt(() => api("/v1/collections?limit=500"));
+  if (!page) return;
+  const picked = select.value;
+  select.replaceChildren(h("option", { value: "" }, "All series"),
+    ...page.items.map((c) => h("option", { value: c.name }, `${c.name} (${c.series_count})`)));
+  select.value = page.items.some((c) => c.name === picked) ? picked : "";
+}
+
 export async function showSeries() {
-  const page = await attempt(() => api("/v1/series?limit=500"));
+  await showCollections();
+  const collection = $("#collection-filter").value;
+  const query = collection ? `&collection=${encodeURIComponent(collection)}` : "";
+  const page = await attempt(() => api(`/v1/series?limit=500${query}`));
   if (!page) return;
   fill($("#series-table tbody"), page.items.map((s) => {
     const notes = qualityNotes(s.quality);
