@@ -54,9 +54,12 @@ ObservationBlock = tuple[int, Mapping[str, int], pd.DataFrame]  # series id, fie
 
 
 def _row_chunks(items: Sequence[ObservationBlock]) -> Iterator[np.ndarray]:
-    """Every cell as a row of the binary COPY layout, packed into chunks of ``_CHUNK_ROWS``
-    (one buffer, reused: each chunk must be consumed before the next is asked for)."""
-    buffer = np.empty(_CHUNK_ROWS, dtype=_PG_ROW)
+    """Every cell as a row of the binary COPY layout, packed into chunks of at most
+    ``_CHUNK_ROWS`` (one buffer, reused: each chunk must be consumed before the next is asked
+    for)."""
+    total = sum(len(frame) * len(field_ids) for _, field_ids, frame in items)
+    size = min(total, _CHUNK_ROWS)  # a one-day append needs a few rows, not 200,000
+    buffer = np.empty(size, dtype=_PG_ROW)
     buffer["nfields"] = 4
     buffer["len_series"] = buffer["len_field"] = 4
     buffer["len_ts"] = buffer["len_value"] = 8
@@ -67,7 +70,7 @@ def _row_chunks(items: Sequence[ObservationBlock]) -> Iterator[np.ndarray]:
             values = frame[name].to_numpy(dtype="float64")
             done = 0
             while done < len(ts):
-                take = min(len(ts) - done, _CHUNK_ROWS - filled)
+                take = min(len(ts) - done, size - filled)
                 part = buffer[filled : filled + take]
                 part["series_id"] = series_id
                 part["field_id"] = field_id
@@ -75,7 +78,7 @@ def _row_chunks(items: Sequence[ObservationBlock]) -> Iterator[np.ndarray]:
                 part["value"] = values[done : done + take]
                 filled += take
                 done += take
-                if filled == _CHUNK_ROWS:
+                if filled == size:
                     yield buffer
                     filled = 0
     if filled:
