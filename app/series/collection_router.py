@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import IO, Annotated, Literal
+from typing import IO, Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Request, Response, status
 
 from app.db.orm import Collection
 from app.deps import SessionDep, SettingsDep
@@ -19,6 +19,7 @@ from app.series.schemas import (
     CollectionUploadForm,
     CollectionUploadResult,
     MemberUploaded,
+    OnConflictQuery,
     SeriesRead,
     series_read,
 )
@@ -88,10 +89,7 @@ def upload_collection(
     settings: SettingsDep,
     observed: ObservationsAddedDep,
     response: Response,
-    on_conflict: Annotated[
-        Literal["error", "replace"],
-        Query(description="What to do with dates already stored with different values."),
-    ] = "error",
+    on_conflict: OnConflictQuery = "error",
 ) -> CollectionUploadResult:
     """Creates one series per new symbol (named `<collection>:<symbol>`) and appends to the
     symbols already in the collection (their rows must carry every field of that series), all or

@@ -18,6 +18,7 @@ from app.series.schemas import (
     AppendResult,
     ObservationsAppend,
     ObservationsRead,
+    OnConflictQuery,
     SeriesCreate,
     SeriesRead,
     SeriesUploadForm,
@@ -195,10 +196,7 @@ def append_observations(
     upload: Annotated[AppendUpload, Depends(_append_upload)],
     session: SessionDep,
     observed: ObservationsAddedDep,
-    on_conflict: Annotated[
-        Literal["error", "replace"],
-        Query(description="What to do with dates already stored with different values."),
-    ] = "error",
+    on_conflict: OnConflictQuery = "error",
 ) -> AppendResult:
     """Rows must carry every field of the series. Re-sending stored rows is a no-op. Served
     forecasts of the dates sent are scored in the same transaction (the ledger)."""

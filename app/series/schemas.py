@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import pandas as pd
+from fastapi import Query
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue
 
 from app.db.orm import Series
@@ -53,6 +54,10 @@ Fill = Annotated[
     Field(description="`ffill` carries the last value forward into empty cells."),
 ]
 ObservationRecord = dict[str, float | str | None]
+OnConflictQuery = Annotated[
+    Literal["error", "replace"],
+    Query(description="What to do with dates already stored with different values."),
+]
 
 _OBSERVATIONS_EXAMPLE: list[JsonValue] = [
     {"date": "2016-12-29", "open": 62.86, "close": 62.90},
