@@ -28,8 +28,8 @@ from app.db.records import (
 )
 from app.db.types import EnumText, JsonRecord, UnixTime, UtcDateTime, one_of, utcnow
 from app.ml.progress import EpochProgress
-from app.ml.records import BacktestResult, HoldoutMetrics
-from app.ml.spec import BacktestSpec, TrainingSpec
+from app.ml.records import BacktestResult, HoldoutMetrics, MemberMetrics
+from app.ml.spec import BacktestSpec, Scope, TrainingSpec
 from app.vocabulary import JobKind, JobStatus, PointStatus, VersionStatus
 
 
@@ -185,6 +185,9 @@ class TrainingJob(Base):
     batch_id: Mapped[int | None] = mapped_column(
         ForeignKey("training_batch.id", ondelete="SET NULL"), index=True
     )
+    # ``global``: one network on the series ``member_ids`` (``series_id`` is then None).
+    scope: Mapped[Scope] = mapped_column(String(8), default="series", server_default="series")
+    member_ids: Mapped[list[int] | None] = mapped_column(JSON)
 
 
 class RegisteredModel(Base):
@@ -235,6 +238,12 @@ class ModelVersion(Base):
     epochs_run: Mapped[int] = mapped_column(Integer)
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # ``global``: one network for many series (``series_id`` None); ``members``: each member's
+    # holdout next to naive and its own model (read on demand: up to thousands of rows).
+    scope: Mapped[Scope] = mapped_column(String(8), default="series", server_default="series")
+    members: Mapped[list[MemberMetrics] | None] = mapped_column(
+        JsonRecord(list[MemberMetrics]), deferred=True
+    )
 
     model: Mapped[RegisteredModel] = relationship(lazy="joined")
 

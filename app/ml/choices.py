@@ -256,3 +256,125 @@ def resolve(series: pd.Series, spec: TrainingSpec, frequency: str | None) -> Res
     resolved = resolved.model_copy(update={"architecture": "lstm"})
     choices["architecture"] = Choice(value="lstm", reason="default network")
     return Resolved(resolved, choices, plan)
+
+
+@dataclass(frozen=True)
+class Member:
+    """One series of a global model: what it is called and its values."""
+
+    key: int
+    values: pd.Series
+
+
+@dataclass(frozen=True)
+class GlobalResolved:
+    """A global spec with every choice made, and each member's split (or why it has none)."""
+
+    spec: TrainingSpec
+    choices: dict[str, Choice]
+    plans: dict[int, DatasetPlan]
+    skipped: dict[int, str]
+
+
+def resolve_global(
+    members: list[Member], spec: TrainingSpec, frequency: str | None
+) -> GlobalResolved:
+    """Make a global model's choices on all members' data together and plan each member's
+    split; a member the spec cannot train on is skipped with the reason (DatasetError when
+    none can).
+
+    - target transform: log returns where every member is positive, else differences (a
+      global model never trains on levels: the networks sees normalised moves only);
+    - window 20 (members' cycles differ), the frequency's natural season;
+    - batch size from the pooled training windows, one network (ensemble 1: the pooled data
+      steadies it, and a global model must train in minutes), early stopping on the pooled
+      validation windows.
+    """
+    if spec.architecture is not None and not spec.is_network:
+        raise DatasetError(f"a global model is a network; '{spec.architecture}' is not one")
+    ranges = [select_range(m.values, spec)[1] for m in members]
+    choices: dict[str, Choice] = {"architecture": Choice(
+        value=spec.kind, reason="set in the spec" if spec.architecture else "default network"
+    )}  # fmt: skip
+    transform: TargetTransform
+    if spec.target_transform == "level":
+        raise DatasetError("a global model needs a relative target_transform, not 'level'")
+    if spec.target_transform is not None:
+        transform = spec.target_transform
+        choices["target_transform"] = Choice(value=transform, reason="set in the spec")
+    elif all(bool((r > 0).all()) for r in ranges):
+        transform = "log_return"
+        choices["target_transform"] = Choice(
+            value=transform, reason="every value of every member is positive: relative moves"
+        )
+    else:
+        transform = "difference"
+        choices["target_transform"] = Choice(
+            value=transform, reason="some member has values ≤ 0, ruling out log returns"
+        )
+    season = spec.season_length or season_length_for(frequency)
+    choices["season_length"] = Choice(
+        value=season,
+        reason="set in the spec"
+        if spec.season_length
+        else f"natural season of frequency {frequency or 'unknown'}",
+    )
+    window = spec.window or BASE_WINDOW
+    choices["window"] = Choice(
+        value=window,
+        reason="set in the spec" if spec.window else f"default {BASE_WINDOW} for global models",
+    )
+    training = sum(max(0, len(r) - math.ceil(spec.test_fraction * len(r)) - window) for r in ranges)
+    if spec.batch_size is not None:
+        batch = spec.batch_size
+        choices["batch_size"] = Choice(value=batch, reason="set in the spec")
+    else:
+        by_samples = 1 << max(0, math.ceil(training / STEPS_PER_EPOCH) - 1).bit_length()
+        batch = min(MAX_AUTO_BATCH, max(MIN_AUTO_BATCH, by_samples))
+        choices["batch_size"] = Choice(
+            value=batch, reason=f"about {STEPS_PER_EPOCH} steps per epoch over {training:,} "
+            f"pooled training windows ({MIN_AUTO_BATCH}–{MAX_AUTO_BATCH})",
+        )  # fmt: skip
+    members_chosen = spec.ensemble or 1
+    choices["ensemble"] = Choice(
+        value=members_chosen,
+        reason="set in the spec" if spec.ensemble else "one network: pooled data steadies it",
+    )
+    if spec.patience is not None:
+        patience = spec.patience
+        choices["patience"] = Choice(value=patience, reason="set in the spec")
+    else:
+        validation = math.floor(spec.validation_fraction * training)
+        patience = BASE_PATIENCE if validation >= MIN_STOPPING_VALIDATION else 0
+        choices["patience"] = Choice(
+            value=patience,
+            reason=f"early stopping on {validation:,} pooled validation windows"
+            if patience
+            else f"every epoch: {validation:,} pooled validation windows (under "
+            f"{MIN_STOPPING_VALIDATION})",
+        )
+    resolved = spec.model_copy(
+        update={
+            "architecture": spec.kind,
+            "patience": patience,
+            "target_transform": transform,
+            "season_length": season,
+            "window": window,
+            "batch_size": batch,
+            "ensemble": members_chosen,
+        }
+    )
+    plans: dict[int, DatasetPlan] = {}
+    skipped: dict[int, str] = {}
+    for member in members:
+        try:
+            plans[member.key] = plan_dataset(member.values, resolved, season_length=season)
+        except DatasetError as exc:
+            skipped[member.key] = str(exc)
+    if not plans:
+        reasons = sorted(set(skipped.values()))
+        raise DatasetError(
+            f"none of the {len(members)} series can train this global model: "
+            + "; ".join(reasons[:3])
+        )
+    return GlobalResolved(resolved, choices, plans, skipped)

@@ -26,13 +26,13 @@ from app.ml.intervals import (
     Intervals,
     ResidualKind,
     calibrate,
-    coverage,
+    inside,
     residual_kind,
     residuals,
     volatility,
 )
 from app.ml.metrics import naive_scale, point_metrics, rmse, skill
-from app.ml.records import Evaluation
+from app.ml.records import Evaluation, OneStep
 from app.ml.spec import TrainingSpec
 
 if TYPE_CHECKING:
@@ -46,6 +46,7 @@ __all__ = [
     "baseline_forecasts",
     "calibrate",
     "evaluate",
+    "evaluate_pooled",
     "fitted_baseline",
     "forecast_origins",
     "holdout_intervals",
@@ -166,29 +167,79 @@ def fitted_reference(
     )
 
 
-def _coverage_split(
-    prices: np.ndarray,
-    origins: np.ndarray,
-    actual: np.ndarray,
-    predicted: np.ndarray,
+@dataclass(frozen=True)
+class _Holdout:
+    """A forecaster's recursive forecasts from every holdout origin of one series, next to the
+    baselines' and references' on the same origins."""
+
+    prices: np.ndarray
+    origins: np.ndarray
+    predicted: np.ndarray
+    actual: np.ndarray
+    base: dict[str, np.ndarray | None]
+    refs: dict[str, np.ndarray]
+    scales: np.ndarray
+    mase_scale: float
+
+
+def _holdout(
+    forecaster: PointForecaster,
+    plan: DatasetPlan,
+    horizon: int,
+    season_length: int,
     kind: ResidualKind,
-    scales: np.ndarray,
-) -> dict[int, float | None]:
-    """Calibrate on the first half of the origins, count on the second half (over all steps;
-    calibration residuals reaching into the second half are dropped)."""
-    half = len(origins) // 2
-    if half < MIN_RESIDUALS:
+    fits: Mapping[str, ReferenceFit],
+) -> _Holdout:
+    prices = plan.prices
+    origins = np.arange(plan.holdout_start, len(prices))
+    predicted, actual = forecast_origins(forecaster, prices, origins, horizon)
+    train = prices[: plan.holdout_start]
+    return _Holdout(
+        prices=prices,
+        origins=origins,
+        predicted=predicted,
+        actual=actual,
+        base=baseline_forecasts(train, prices, origins, horizon, season_length),
+        refs={
+            method: forecast_origins(fit.forecaster, prices, origins, horizon)[0]
+            for method, fit in fits.items()
+            if fit.forecaster is not None
+        },
+        scales=origin_scales(prices, origins, kind),
+        mase_scale=naive_scale(train),
+    )
+
+
+def _coverage_split(parts: list[_Holdout], kind: ResidualKind) -> dict[int, float | None]:
+    """Calibrate on the first half of each series' origins, count on the second halves (over
+    all steps; calibration residuals reaching into the second half are dropped)."""
+    halves = [(p, len(p.origins) // 2) for p in parts if len(p.origins) // 2 >= MIN_RESIDUALS]
+    if not halves:
         return {}
-    res = residuals(actual[:half], predicted[:half], kind)
-    ahead = origins[:half, None] + np.arange(actual.shape[1])[None, :]
-    res[ahead >= origins[half]] = np.nan
+    calibration = []
+    for p, half in halves:
+        res = residuals(p.actual[:half], p.predicted[:half], kind)
+        ahead = p.origins[:half, None] + np.arange(p.actual.shape[1])[None, :]
+        res[ahead >= p.origins[half]] = np.nan
+        calibration.append(res)
     try:
-        intervals = calibrate(res, kind, scales[:half])
+        intervals = calibrate(
+            np.concatenate(calibration), kind, np.concatenate([p.scales[:h] for p, h in halves])
+        )
     except ValueError:
         return {}
-    later = origins[half:]
-    histories = interval_histories(prices, later, intervals.history_needed)
-    return coverage(actual[half:], predicted[half:], histories, intervals)
+    hits: dict[int, list[np.ndarray]] = {level: [] for level in intervals.lo}
+    for p, half in halves:
+        later = p.origins[half:]
+        histories = interval_histories(p.prices, later, intervals.history_needed)
+        ok = ~np.isnan(p.actual[half:])
+        for level in hits:
+            inside_ = inside(p.actual[half:], p.predicted[half:], histories, intervals, level)
+            hits[level].append(inside_[ok])
+    return {
+        level: float(np.concatenate(h).mean()) if sum(len(x) for x in h) else None
+        for level, h in hits.items()
+    }
 
 
 def evaluate(
@@ -200,34 +251,57 @@ def evaluate(
 ) -> Evaluation:
     """Everything reports and forecasts need (the bundle's ``evaluation.json``), with the
     fitted ``references`` measured on the same points as the model."""
-    prices = plan.prices
-    origins = np.arange(plan.holdout_start, len(prices))
-    predicted, actual = forecast_origins(forecaster, prices, origins, horizon)
-    train = prices[: plan.holdout_start]
-    base = baseline_forecasts(train, prices, origins, horizon, season_length)
-    kind = residual_kind(prices)
-    scales = origin_scales(prices, origins, kind)
-    measured = _coverage_split(prices, origins, actual, predicted, kind, scales)
-    intervals = calibrate(residuals(actual, predicted, kind), kind, scales)
-    scale = naive_scale(train)
-    first = ~np.isnan(actual[:, 0])
+    fits = dict(references or {})
+    kind = residual_kind(plan.prices)
+    part = _holdout(forecaster, plan, horizon, season_length, kind, fits)
+    holdout = {
+        "dates": [d.strftime("%Y-%m-%dT%H:%M:%S") for d in plan.dates[plan.holdout_start :]],
+        "actual": part.actual[:, 0].tolist(),
+        "predicted": part.predicted[:, 0].tolist(),
+    }
+    return _summarise([part], kind, season_length, fits, holdout)
+
+
+def evaluate_pooled(
+    forecaster: PointForecaster, plans: list[DatasetPlan], horizon: int, season_length: int = 1
+) -> tuple[Evaluation, list[OneStep]]:
+    """A global model on every member's holdout: one evaluation over all their points
+    together (RMSE in price units over every point, so dominated by the highest-priced
+    members; MASE averaged per point on each member's own scale; intervals calibrated on
+    every member's normalised residuals, so they serve any series), and each member's own
+    one-step metrics next to its baselines. The pooled evaluation keeps no holdout series."""
+    kind: ResidualKind = (
+        "log_ratio" if all(residual_kind(p.prices) == "log_ratio" for p in plans) else "difference"
+    )
+    parts = [_holdout(forecaster, plan, horizon, season_length, kind, {}) for plan in plans]
+    members = [_one_step([part]) for part in parts]
+    empty: dict[str, list[Any]] = {"dates": [], "actual": [], "predicted": []}
+    return _summarise(parts, kind, season_length, {}, empty), [OneStep(**m) for m in members]
+
+
+def _one_step(parts: list[_Holdout]) -> dict[str, Any]:
+    """One-step metrics of the model, each baseline and reference, over every part's first
+    step (MASE per point on its own part's scale)."""
+    actual = np.concatenate([p.actual[:, 0] for p in parts])
+    first = ~np.isnan(actual)
+    scale = np.concatenate([np.full(len(p.origins), p.mase_scale) for p in parts])
+
+    def metrics(predicted: np.ndarray) -> dict[str, float | None]:
+        return point_metrics(actual[first], predicted[first], scale[first])
+
     one_step: dict[str, Any] = {
-        "model": point_metrics(actual[first, 0], predicted[first, 0], scale)
+        "model": metrics(np.concatenate([p.predicted[:, 0] for p in parts]))
     }
     for method in METHODS:
-        series = base[method]
+        columns = [p.base[method] for p in parts]
         one_step[method] = (
-            None if series is None else point_metrics(actual[first, 0], series[first, 0], scale)
+            None
+            if any(c is None for c in columns)
+            else metrics(np.concatenate([c[:, 0] for c in columns if c is not None]))
         )
-    fits = dict(references or {})
-    ref_forecasts = {
-        method: forecast_origins(fit.forecaster, prices, origins, horizon)[0]
-        for method, fit in fits.items()
-        if fit.forecaster is not None
-    }
     one_step["references"] = {
-        method: point_metrics(actual[first, 0], series[first, 0], scale)
-        for method, series in ref_forecasts.items()
+        method: metrics(np.concatenate([p.refs[method][:, 0] for p in parts]))
+        for method in parts[0].refs
     }
     model_rmse = float(one_step["model"]["rmse"])
     for method in METHODS:
@@ -235,28 +309,47 @@ def evaluate(
         one_step[f"skill_vs_{method}"] = (
             None if base_metrics is None else skill(model_rmse, float(base_metrics["rmse"]))
         )
+    return one_step
+
+
+def _summarise(
+    parts: list[_Holdout],
+    kind: ResidualKind,
+    season_length: int,
+    fits: Mapping[str, ReferenceFit],
+    holdout: dict[str, list[Any]],
+) -> Evaluation:
+    def stacked(column: list[np.ndarray]) -> np.ndarray:
+        return np.concatenate(column, axis=0)
+
+    actual = stacked([p.actual for p in parts])
+    predicted = stacked([p.predicted for p in parts])
+    horizon = actual.shape[1]
+    measured = _coverage_split(parts, kind)
+    intervals = calibrate(
+        residuals(actual, predicted, kind), kind, stacked([p.scales for p in parts])
+    )
     multi_step: dict[str, Any] = {
         "h": list(range(1, horizon + 1)),
         "points": (~np.isnan(actual)).sum(axis=0).tolist(),
         "model_rmse": rmse_per_step(actual, predicted),
     }
     for method in METHODS:
-        series = base[method]
-        multi_step[f"{method}_rmse"] = None if series is None else rmse_per_step(actual, series)
+        columns = [p.base[method] for p in parts]
+        multi_step[f"{method}_rmse"] = (
+            None
+            if any(c is None for c in columns)
+            else rmse_per_step(actual, stacked([c for c in columns if c is not None]))
+        )
     multi_step["references_rmse"] = {
-        method: rmse_per_step(actual, series) for method, series in ref_forecasts.items()
+        method: rmse_per_step(actual, stacked([p.refs[method] for p in parts]))
+        for method in parts[0].refs
     }
     return Evaluation.model_validate(
         {
-            "holdout": {
-                "dates": [
-                    d.strftime("%Y-%m-%dT%H:%M:%S") for d in plan.dates[plan.holdout_start :]
-                ],
-                "actual": actual[:, 0].tolist(),
-                "predicted": predicted[:, 0].tolist(),
-            },
+            "holdout": holdout,
             "season_length": season_length,
-            "one_step": one_step,
+            "one_step": _one_step(parts),
             "multi_step": multi_step,
             "intervals": intervals.to_json(),
             "coverage": {

@@ -15,7 +15,7 @@ from app.ml.dataset import DatasetPlan
 from app.ml.inference import onnx_session
 from app.ml.scaling import AffineScaler
 from app.ml.spec import TrainingSpec
-from app.ml.transforms import supervised
+from app.ml.transforms import supervised, window_scale
 
 ONNX_TOLERANCE = 1e-5
 # Keras' tf2onnx shim probes `np.object` when the first export imports it: a NumPy 2
@@ -29,11 +29,15 @@ class ExportMismatch(RuntimeError):
     pass
 
 
-def sample_windows(plan: DatasetPlan, spec: TrainingSpec, scaler: AffineScaler) -> np.ndarray:
-    """The last few real input windows, scaled: what the ONNX check compares on."""
+def sample_windows(
+    plan: DatasetPlan, spec: TrainingSpec, scaler: AffineScaler, *, normalised: bool = False
+) -> np.ndarray:
+    """The last few real input windows, scaled (and normalised, for a global model): what the
+    ONNX check compares on."""
     window = spec.input_window
     data = supervised(plan.prices[-(window + 10) :], window, spec.transform)
-    return scaler.transform(data.x).astype(np.float32)[..., None]
+    x = data.x / window_scale(data.x, spec.transform) if normalised else data.x
+    return scaler.transform(x).astype(np.float32)[..., None]
 
 
 def save_network(network: keras.Model, directory: Path, sample: np.ndarray) -> float:

@@ -17,7 +17,7 @@ from app.ml.baselines import BaselineForecaster
 from app.ml.records import ForecasterManifest
 from app.ml.scaling import AffineScaler
 from app.ml.spec import TrainingSpec
-from app.ml.transforms import TargetTransform, features, history_length, to_price
+from app.ml.transforms import TargetTransform, features, history_length, to_price, window_scale
 
 # File name of the exported network inside a bundle (app.registry.bundle.ONNX).
 ONNX_FILE = "network.onnx"
@@ -65,6 +65,7 @@ def load_forecaster(directory: Path, manifest: ForecasterManifest) -> PointForec
         transform=cast(TargetTransform, manifest.target_transform),
         scaler=AffineScaler.from_json(manifest.scaler),
         outputs=manifest.outputs,
+        normalised=manifest.normalisation == "window",
     )
 
 
@@ -84,13 +85,23 @@ class Forecaster:
     transform: TargetTransform
     scaler: AffineScaler
     outputs: int = 1
+    normalised: bool = False  # a global model's windows (see app.ml.transforms.window_scale)
 
     def __post_init__(self) -> None:
         self.input_name: str = self.session.get_inputs()[0].name
 
     @classmethod
-    def from_spec(cls, onnx_path: Path, spec: TrainingSpec, scaler: AffineScaler) -> Forecaster:
-        return cls(onnx_session(onnx_path), spec.input_window, spec.transform, scaler, spec.outputs)
+    def from_spec(
+        cls, onnx_path: Path, spec: TrainingSpec, scaler: AffineScaler, *, normalised: bool = False
+    ) -> Forecaster:
+        return cls(
+            onnx_session(onnx_path),
+            spec.input_window,
+            spec.transform,
+            scaler,
+            spec.outputs,
+            normalised,
+        )
 
     @property
     def history_needed(self) -> int:
@@ -108,9 +119,13 @@ class Forecaster:
         buffer[:, :need] = rows[:, -need:]
         for step in range(0, horizon, self.outputs):
             history = buffer[:, step : step + need]
-            x = self.scaler.transform(features(history, self.window, self.transform))
+            inputs = features(history, self.window, self.transform)
+            sigma = window_scale(inputs, self.transform) if self.normalised else 1.0
+            x = self.scaler.transform(inputs / sigma)
             y = self.session.run(None, {self.input_name: x.astype(np.float32)[..., None]})[0]
-            y_hat = self.scaler.inverse(y.reshape(len(rows), self.outputs).astype(np.float64))
+            y_hat = sigma * self.scaler.inverse(
+                y.reshape(len(rows), self.outputs).astype(np.float64)
+            )
             prices = to_price(y_hat, history[:, -1:], self.transform)
             buffer[:, need + step : need + step + self.outputs] = prices
         return buffer[:, need : need + horizon]

@@ -30,11 +30,18 @@ def naive_scale(train: np.ndarray, season: int = 1) -> float:
     return float(np.mean(np.abs(train[season:] - train[:-season])))
 
 
-def mase(y: np.ndarray, y_hat: np.ndarray, scale: float) -> float | None:
-    return mae(y, y_hat) / scale if scale > 0 else None
+def mase(y: np.ndarray, y_hat: np.ndarray, scale: float | np.ndarray) -> float | None:
+    """MAE over the naive scale; ``scale`` may be one per point (series pooled together,
+    each on its own scale)."""
+    s = np.asarray(scale, dtype=np.float64)
+    if not (s > 0).all():
+        return None
+    return float(np.mean(np.abs(np.asarray(y) - np.asarray(y_hat)) / s))
 
 
-def point_metrics(y: np.ndarray, y_hat: np.ndarray, scale: float) -> dict[str, float | None]:
+def point_metrics(
+    y: np.ndarray, y_hat: np.ndarray, scale: float | np.ndarray
+) -> dict[str, float | None]:
     return {
         "rmse": rmse(y, y_hat),
         "mae": mae(y, y_hat),

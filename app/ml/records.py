@@ -12,6 +12,8 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.ml.spec import Scope
+
 T = TypeVar("T")
 
 
@@ -143,6 +145,33 @@ class HoldoutMetrics(Record):
     reference_fits: dict[str, ReferenceStatus] = Field(default_factory=dict)
     multi_step: MultiStepErrors
     coverage: Coverage = Field(description="Empirical coverage of the prediction intervals.")
+
+
+class OwnModelScore(Record):
+    """A member series' own model (trained on that series alone) on the global model's holdout
+    points of that series."""
+
+    model: str
+    version: int
+    rmse: float = Field(description="One-step RMSE on the same points as the global model.")
+    skill_vs_own: float | None = Field(description="1 − global RMSE / own RMSE (> 0: global wins).")
+
+
+class MemberMetrics(Record):
+    """A global model on one member series' holdout, next to naive and the series' own model."""
+
+    series_id: int
+    series: str
+    symbol: str | None
+    holdout: HoldoutRange | None
+    rmse: float | None = Field(description="One-step holdout RMSE of the global model.")
+    naive_rmse: float | None
+    skill: float | None = Field(description="1 − rmse / naive_rmse (> 0 beats naive).")
+    own: OwnModelScore | None = None
+    detail: str | None = Field(
+        default=None,
+        description="Why the member was not trained on, or why it has no own model to compare.",
+    )
 
 
 # ------------------------------------------------------------------------------ backtests
@@ -297,6 +326,14 @@ class ForecasterManifest(Record):
     outputs: int = Field(default=1, description="Steps one network call predicts (direct > 1).")
     strategy: Literal["recursive", "direct"] = "recursive"
     ensemble: int = 1
+    normalisation: Literal["window"] | None = Field(
+        default=None,
+        description="window: a global model's; each input window is divided by its own scale "
+        "(app.ml.transforms.window_scale) and the prediction multiplied back.",
+    )
+    scope: Scope = Field(
+        default="series", description="global: one network trained on many series."
+    )
     reference: str | None = Field(default=None, description="A statistical model's configuration.")
     choices: dict[str, Choice] = Field(
         default_factory=dict, description="Every choice the service made for this version, and why."

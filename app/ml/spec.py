@@ -24,6 +24,8 @@ REFERENCES: tuple[ReferenceMethod, ...] = ("ets", "arima", "theta")
 NETWORKS: frozenset[str] = frozenset({"lstm", "gru", "rnn", "mlp"})
 Optimizer = Literal["adam", "rmsprop", "sgd"]
 DriftMode = Literal["learned", "none", "baseline"]
+# A model of one series, or one network trained on many (a global model).
+Scope = Literal["series", "global"]
 
 DEFAULT_LEARNING_RATE: dict[str, float] = {"adam": 1e-3, "rmsprop": 1e-3, "sgd": 1e-2}
 # A backtest keeps ~10 arrays of origins × horizon floats (model, actuals, baselines, coverage).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from app.ml.networks import build_network, fit_autoregression
 from app.ml.progress import EpochHook, EpochProgress
 from app.ml.scaling import AffineScaler, fit_scaler
 from app.ml.spec import TrainingSpec
-from app.ml.transforms import supervised
+from app.ml.transforms import Supervised, supervised, window_scale
 
 # Horizon the intervals of a fitted forecaster are calibrated for (longer ones grow like √h).
 DEFAULT_CALIBRATION_HORIZON = 20
@@ -77,33 +78,128 @@ def train(plan: DatasetPlan, spec: TrainingSpec, on_epoch: EpochHook | None = No
     For relative transforms the network's drift is then set as ``spec.drift`` asks (see
     :func:`drift_shift`).
     """
-    if not spec.is_network:
-        raise ValueError(f"{spec.architecture} is not a network")
-    keras.backend.clear_session()  # same result whatever ran in this process before
-    keras.utils.set_random_seed(spec.seed)
-    tf.config.experimental.enable_op_determinism()
     data = supervised(plan.prices, spec.input_window, spec.transform, spec.outputs)
-    in_training = data.target_index + spec.outputs - 1 < plan.holdout_start
-    n_in = int(in_training.sum())
+    n_in = _training_samples(data, plan, spec)
+    fit_on = plan.prices[: plan.holdout_start] if spec.transform == "level" else data.y[:n_in]
+    n_val = min(plan.validation_samples, n_in // 2)
+    n_train = n_in - n_val
+    fitted = _fit(
+        Windows(data.x[:n_train], data.y[:n_train], data.x[n_train:n_in], data.y[n_train:n_in]),
+        fit_on,
+        spec,
+        on_epoch,
+    )
+    mean_targets = np.asarray(fit_on, dtype=np.float64).reshape(len(fit_on), -1).mean(axis=0)
+    fitted.shift(drift_shift(plan, spec, mean_targets))
+    return fitted.result
+
+
+def train_global(
+    plans: Sequence[DatasetPlan], spec: TrainingSpec, on_epoch: EpochHook | None = None
+) -> TrainResult:
+    """One network on the windows of every plan (a global model), each window and its target
+    divided by the window's scale (:func:`app.ml.transforms.window_scale`).
+
+    Each plan's targets before its holdout train it, the tail of them validates; the training
+    windows of all series are ordered by date, so that every mini-batch mixes series. Drift
+    ``none`` removes the mean of the normalised targets, ``learned`` keeps it (``baseline`` is
+    a slope per series, which one network cannot carry).
+    """
+    if spec.transform == "level":
+        raise DatasetError("a global model needs a relative target_transform, not 'level'")
+    train_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    val_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    for plan in plans:
+        data = supervised(plan.prices, spec.input_window, spec.transform, spec.outputs)
+        n_in = _training_samples(data, plan, spec)
+        sigma = window_scale(data.x[:n_in], spec.transform)
+        x = data.x[:n_in] / sigma
+        y = data.y[:n_in] / (sigma if data.y.ndim == 2 else sigma[:, 0])
+        when = plan.dates.asi8[data.target_index[:n_in]]
+        n_train = n_in - min(plan.validation_samples, n_in // 2)
+        train_parts.append((x[:n_train], y[:n_train], when[:n_train]))
+        val_parts.append((x[n_train:], y[n_train:], when[n_train:]))
+    train_x, train_y = _by_date(train_parts)
+    val_x, val_y = _by_date(val_parts)
+    fit_on = np.concatenate([train_y, val_y])
+    fitted = _fit(Windows(train_x, train_y, val_x, val_y), fit_on, spec, on_epoch)
+    if spec.drift == "none":
+        fitted.shift(np.asarray(fit_on).reshape(len(fit_on), -1).mean(axis=0))
+    elif spec.drift != "learned":
+        raise DatasetError("a global model takes drift 'none' or 'learned'")
+    return fitted.result
+
+
+def _training_samples(data: Supervised, plan: DatasetPlan, spec: TrainingSpec) -> int:
+    """Samples whose every step lies before the holdout (they come first: time order)."""
+    n_in = int((data.target_index + spec.outputs - 1 < plan.holdout_start).sum())
     if n_in < 2:
         raise DatasetError(
             f"{n_in} training sample(s) with every step before the holdout; train on more data "
             "or lower direct_horizon."
         )
-    fit_on = plan.prices[: plan.holdout_start] if spec.transform == "level" else data.y[in_training]
+    return n_in
+
+
+def _by_date(
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+) -> tuple[np.ndarray, np.ndarray]:
+    x = np.concatenate([p[0] for p in parts])
+    y = np.concatenate([p[1] for p in parts])
+    order = np.argsort(np.concatenate([p[2] for p in parts]), kind="stable")
+    return x[order], y[order]
+
+
+@dataclass(frozen=True)
+class Windows:
+    """Unscaled network inputs (samples × window) and targets, for training and validation."""
+
+    x: np.ndarray
+    y: np.ndarray
+    val_x: np.ndarray
+    val_y: np.ndarray
+
+
+@dataclass
+class _Fitted:
+    result: TrainResult
+    heads: list[keras.layers.Dense]
+
+    def shift(self, shift: np.ndarray) -> None:
+        if np.any(shift):
+            for head in self.heads:
+                shift_output(head, self.result.scaler, shift)
+
+
+def _fit(
+    windows: Windows, fit_on: np.ndarray, spec: TrainingSpec, on_epoch: EpochHook | None
+) -> _Fitted:
+    """Fit the spec's networks (an ensemble, on top of the autoregression) to the windows, with
+    a scaler fitted on ``fit_on``."""
+    if not spec.is_network:
+        raise ValueError(f"{spec.architecture} is not a network")
+    keras.backend.clear_session()  # same result whatever ran in this process before
+    keras.utils.set_random_seed(spec.seed)
+    tf.config.experimental.enable_op_determinism()
     scaler = fit_scaler(spec.scaler, fit_on)
-    x = scaler.transform(data.x[:n_in]).astype(np.float32)[..., None]
-    y = scaler.transform(data.y[:n_in]).astype(np.float32)
-    n_val = min(plan.validation_samples, n_in // 2)
-    n_train = n_in - n_val
+
+    def scaled(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return scaler.transform(x).astype(np.float32)[..., None], scaler.transform(y).astype(
+            np.float32
+        )
+
+    x, y = scaled(windows.x, windows.y)
     members = spec.members
 
     def targets(part: np.ndarray) -> np.ndarray | list[np.ndarray]:
         return [part] * members if members > 1 else part
 
-    validation = (x[n_train:], targets(y[n_train:])) if n_val else None
+    validation = None
+    if len(windows.val_x):
+        val_x, val_y = scaled(windows.val_x, windows.val_y)
+        validation = (val_x, targets(val_y))
     callbacks: list[keras.callbacks.Callback] = []
-    if spec.patience and n_val:
+    if spec.patience and validation is not None:
         callbacks.append(
             keras.callbacks.EarlyStopping(
                 patience=spec.patience, restore_best_weights=spec.restore_best_weights
@@ -112,14 +208,12 @@ def train(plan: DatasetPlan, spec: TrainingSpec, on_epoch: EpochHook | None = No
     progress = _ProgressCallback(spec.epochs, on_epoch) if on_epoch else None
     if progress:
         callbacks.append(progress)
-    autoregression = (
-        fit_autoregression(x[:n_train, :, 0], y[:n_train]) if spec.autoregression else None
-    )
+    autoregression = fit_autoregression(x[:, :, 0], y) if spec.autoregression else None
     networks = build_network(spec, autoregression)
     started = time.perf_counter()
     history = networks.trained.fit(
-        x[:n_train],
-        targets(y[:n_train]),
+        x,
+        targets(y),
         epochs=spec.epochs,
         batch_size=spec.batch_size,
         shuffle=spec.shuffle,
@@ -127,19 +221,14 @@ def train(plan: DatasetPlan, spec: TrainingSpec, on_epoch: EpochHook | None = No
         callbacks=callbacks,
         verbose=0,
     )
-    train_seconds = time.perf_counter() - started
-    mean_targets = np.asarray(fit_on, dtype=np.float64).reshape(len(fit_on), -1).mean(axis=0)
-    shift = drift_shift(plan, spec, mean_targets)
-    if np.any(shift):
-        for head in networks.heads:
-            shift_output(head, scaler, shift)
-    return TrainResult(
+    result = TrainResult(
         network=networks.served,
         scaler=scaler,
         epochs_run=len(history.history.get("loss", [])),
         cancelled=bool(progress and progress.cancelled),
-        train_seconds=train_seconds,
+        train_seconds=time.perf_counter() - started,
     )
+    return _Fitted(result, networks.heads)
 
 
 def drift_shift(plan: DatasetPlan, spec: TrainingSpec, mean_targets: np.ndarray) -> np.ndarray:

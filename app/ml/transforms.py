@@ -9,6 +9,11 @@ value at ``t``; the *anchor* is the last observed price ``p[t-1]``.
 - ``relative``: values divided by the anchor, minus one; back as ``anchor * (1 + ŷ)``.
 - ``difference``: ``p[t] − p[t-1]`` (inputs: the window's values minus the anchor); back as
   ``anchor + ŷ``. Relative like the two above, but defined for zeros and negatives.
+
+A global model (one network for many series) also divides each input window, and the target it
+is trained on, by the window's own scale (:func:`window_scale`), and multiplies its prediction
+back: a $5 and a $500 stock, a calm and a volatile one, look alike to the network, and a series
+it never saw is normalised the same way from nothing but the window.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from typing import Literal
 import numpy as np
 
 TargetTransform = Literal["level", "log_return", "relative", "difference"]
+# The scale of a flat window (every move 0): its normalised input is 0 and its prediction no move.
+MIN_WINDOW_SCALE = 1e-12
 
 
 @dataclass(frozen=True)
@@ -97,3 +104,14 @@ def to_price(y_hat: np.ndarray, anchor: np.ndarray, transform: TargetTransform) 
     if transform == "difference":
         return np.asarray(anchor + y_hat)
     return y_hat
+
+
+def window_scale(x: np.ndarray, transform: TargetTransform) -> np.ndarray:
+    """Root mean square of the one-step moves inside each window of network inputs (rows ×
+    window), floored at MIN_WINDOW_SCALE; shape rows × 1. Log-return inputs are moves already;
+    the anchor-relative ones (relative, difference) are differenced first."""
+    if transform == "level":
+        raise ValueError("windows of price levels are not normalised (a relative transform is)")
+    moves = x if transform == "log_return" else np.diff(x, axis=1)
+    rms = np.sqrt(np.mean(np.square(moves), axis=1, keepdims=True))
+    return np.asarray(np.maximum(rms, MIN_WINDOW_SCALE))
