@@ -130,6 +130,7 @@ class TrainingBatch(Base):
     target: Mapped[str | None] = mapped_column(String(64))
     spec: Mapped[TrainingSpec] = mapped_column(JsonRecord(TrainingSpec))
     model_prefix: Mapped[str | None] = mapped_column(String(60))
+    scope: Mapped[Scope] = mapped_column(String(8), default="series", server_default="series")
     skipped: Mapped[list[SkippedSeries]] = mapped_column(JsonRecord(list[SkippedSeries]))
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

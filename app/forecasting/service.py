@@ -79,6 +79,12 @@ def _client_or_stored_history(
             )
         return History(np.asarray(values[-wanted_values:], dtype=np.float64), as_of, None)
     wanted = series_id if series_id is not None else version.series_id
+    if wanted is None and version.scope == "global":
+        raise InvalidRequest(
+            f"'{version.model}' is a global model: it forecasts any series. Give `series_id` "
+            f"(a member or any other series), or send `values` (at least {need}).",
+            errors=[ErrorItem(loc="query.series_id", message="required for a global model")],
+        )
     if wanted is None:
         raise SeriesGone(
             "The series this version was trained on was deleted; send `values` "

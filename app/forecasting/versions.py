@@ -28,6 +28,7 @@ class ResolvedVersion:
     target: str
     series_id: int | None
     created_at: datetime
+    scope: str = "series"
 
 
 # The three lookups, built once with bound parameters: the forecast hot path runs one of them
@@ -40,6 +41,7 @@ _VERSION = (
         ModelVersion.target,
         ModelVersion.series_id,
         ModelVersion.created_at,
+        ModelVersion.scope,
     )
     .join(RegisteredModel, RegisteredModel.id == ModelVersion.model_id)
     .where(RegisteredModel.name == bindparam("name"))
@@ -77,6 +79,7 @@ def resolve_version(
             target=row.target,
             series_id=row.series_id,
             created_at=row.created_at,
+            scope=row.scope,
         )
     with Session(bind=conn) as session:
         _explain_missing_version(session, name, version=version, alias=alias)

@@ -61,7 +61,12 @@ def file_digest(path: Path) -> BundleFile:
 
 
 def write_manifest(
-    directory: Path, forecaster: ForecasterManifest, *, model: str, job_id: int, series_id: int
+    directory: Path,
+    forecaster: ForecasterManifest,
+    *,
+    model: str,
+    job_id: int,
+    series_id: int | None,
 ) -> dict[str, BundleFile]:
     """Write ``bundle.json`` next to the other files; return every file's digest (its own
     included)."""

@@ -10,6 +10,7 @@ from fastapi import status as http_status
 
 from app.db.orm import Backtest, ModelVersion
 from app.deps import SessionDep
+from app.errors import InvalidRequest
 from app.pagination import Page, PageDep
 from app.registry import promotion, service
 from app.registry.bundle import zip_bundle
@@ -18,6 +19,7 @@ from app.registry.schemas import (
     AliasRead,
     AliasUpdate,
     BacktestRead,
+    MembersRead,
     ModelVersionRead,
     PromoteRequest,
     PromotionRead,
@@ -37,6 +39,12 @@ def version_read(version: ModelVersion) -> ModelVersionRead:
         aliases=service.aliases_of(version),
         job_id=version.job_id,
         series_id=version.series_id,
+        scope=version.scope,
+        members_url=(
+            f"/v1/models/{version.model.name}/versions/{version.version}/members"
+            if version.scope == "global"
+            else None
+        ),
         target=version.target,
         training_rows_sha256=version.training_rows_sha256,
         spec=version.spec,
@@ -114,6 +122,31 @@ def list_versions(name: NamePath, session: SessionDep) -> list[ModelVersionRead]
 )
 def get_version(name: NamePath, version: VersionPath, session: SessionDep) -> ModelVersionRead:
     return version_read(service.get_version(session, name, version))
+
+
+@router.get(
+    "/{name}/versions/{version}/members",
+    response_model=MembersRead,
+    summary="A global version on each member series, next to naive and its own model",
+    responses={422: {"description": "The version is not a global model's."}},
+)
+def get_members(name: NamePath, version: VersionPath, session: SessionDep) -> MembersRead:
+    """Per member: the global model's one-step holdout RMSE, naive's on the same points, skill,
+    and the RMSE of the series' own model (the latest trained on it alone, on data before this
+    holdout) on the same points; a member it did not train on says why."""
+    found = service.get_version(session, name, version)
+    if found.scope != "global" or found.members is None:
+        raise InvalidRequest(f"Version {version} of '{name}' is a single series' model.")
+    members = sorted(found.members, key=lambda m: -m.skill if m.skill is not None else float("inf"))
+    own = [m for m in members if m.own is not None and m.own.skill_vs_own is not None]
+    return MembersRead(
+        name=name,
+        version=version,
+        members=members,
+        beats_naive=sum(1 for m in members if m.skill is not None and m.skill > 0),
+        beats_own=sum(1 for m in own if m.own and (m.own.skill_vs_own or 0) > 0),
+        compared_with_own=len(own),
+    )
 
 
 @router.delete(

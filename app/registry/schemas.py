@@ -8,8 +8,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.db.records import BundleFile, PromotionCheck, PromotionRule
-from app.ml.records import BacktestResult, HoldoutMetrics
-from app.ml.spec import BacktestSpec, TrainingSpec
+from app.ml.records import BacktestResult, HoldoutMetrics, MemberMetrics
+from app.ml.spec import BacktestSpec, Scope, TrainingSpec
 from app.vocabulary import Id, VersionStatus
 
 
@@ -19,7 +19,11 @@ class ModelVersionRead(BaseModel):
     status: VersionStatus
     aliases: list[str]
     job_id: int | None
-    series_id: int | None
+    series_id: int | None = Field(description="The series it was trained on (null: global).")
+    scope: Scope = Field(description="global: one network trained on many series.")
+    members_url: str | None = Field(
+        description="Global versions: each member's holdout next to naive and its own model."
+    )
     target: str
     training_rows_sha256: str = Field(
         description="sha256 of the exact rows trained and evaluated on."
@@ -34,6 +38,18 @@ class ModelVersionRead(BaseModel):
         description="Window, target transform, scaler, frequency, library versions …"
     )
     created_at: datetime
+
+
+class MembersRead(BaseModel):
+    name: str
+    version: int
+    members: list[MemberMetrics] = Field(
+        description="Per member series, best skill first; the RMSE of the version's `metrics` "
+        "pools every member's points (in price units, so high-priced members weigh most)."
+    )
+    beats_naive: int = Field(description="Members where the global model's skill is > 0.")
+    beats_own: int = Field(description="Members where it beats the series' own model.")
+    compared_with_own: int = Field(description="Members with an own model to compare with.")
 
 
 class RegisteredModelRead(BaseModel):

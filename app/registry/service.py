@@ -26,11 +26,14 @@ from app.db.orm import (
 from app.errors import (
     AliasNotFound,
     BacktestNotFound,
+    ErrorItem,
+    InvalidSpec,
     ModelNotFound,
     VersionInUse,
     VersionNotFound,
     VersionNotReady,
 )
+from app.ml.spec import Scope
 from app.pagination import ordering, starts_with
 from app.registry.store import bundle_key
 from app.vocabulary import JobKind, JobStatus, VersionStatus
@@ -167,6 +170,23 @@ def get_backtest(session: Session, version: ModelVersion, backtest_id: int) -> B
             f"Version {version.version} of '{version.model.name}' has no backtest {backtest_id}."
         )
     return backtest
+
+
+def require_scope(session: Session, name: str, scope: Scope) -> None:
+    """A model's versions are all of one scope: a global model's pooled holdout metrics and a
+    single series' are not comparable (its promotion gate compares versions)."""
+    other = session.scalar(
+        select(ModelVersion.scope)
+        .join(RegisteredModel, RegisteredModel.id == ModelVersion.model_id)
+        .where(RegisteredModel.name == name, ModelVersion.scope != scope)
+        .limit(1)
+    )
+    if other is not None:
+        raise InvalidSpec(
+            f"Model '{name}' holds versions of scope '{other}'; a model of scope '{scope}' "
+            "needs another name.",
+            errors=[ErrorItem(loc="body.model_name", message=f"a model of scope '{other}'")],
+        )
 
 
 def _get_or_create_model(session: Session, name: str) -> RegisteredModel:

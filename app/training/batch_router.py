@@ -34,6 +34,7 @@ def batch_read(view: BatchView) -> TrainingBatchRead:
         id=batch.id,
         status=view.status,
         collection=batch.collection_name,
+        scope=batch.scope,
         target=batch.target,
         model_prefix=batch.model_prefix,
         spec=batch.spec,
@@ -89,6 +90,8 @@ def create_batch(
         model_prefix=body.model_prefix,
         spec=body.spec(),
         promotion=body.promotion_request(),
+        scope=body.scope,
+        model_name=body.model_name,
     )
     for job in jobs:  # to the queue after the response, so after the commit
         background.add_task(dispatcher.submit, job.id)
@@ -141,6 +144,36 @@ def _row(entry: Entry) -> LeaderboardRow:
     )
 
 
+def _member_rows(entry: Entry) -> list[LeaderboardRow]:
+    """A global batch's one job as one row per member series (or one row while it has no
+    version), best skill first."""
+    job, version = entry.job, entry.version
+    if version is None or not version.members:
+        return [_row(entry)]
+    rows = [
+        LeaderboardRow(
+            series_id=m.series_id,
+            series=m.series,
+            symbol=m.symbol,
+            job_id=job.id,
+            status=job.status,
+            model_name=job.model_name,
+            version=version.version,
+            rmse=m.rmse,
+            naive_rmse=m.naive_rmse,
+            skill=m.skill,
+            best_reference=None,
+            best_reference_rmse=None,
+            own_model=m.own.model if m.own else None,
+            own_version=m.own.version if m.own else None,
+            own_rmse=m.own.rmse if m.own else None,
+            error=m.detail,
+        )
+        for m in version.members
+    ]
+    return sorted(rows, key=lambda r: -r.skill if r.skill is not None else float("inf"))
+
+
 @router.get(
     "/{batch_id}/leaderboard",
     response_model=Leaderboard,
@@ -153,9 +186,14 @@ def get_leaderboard(
     format: Annotated[Literal["json", "csv"], Query()] = "json",  # noqa: A002
 ) -> Response:
     """Every job of the batch, best skill first (a job without a version yet, or that failed,
-    comes last with its status and error)."""
+    comes last with its status and error). A global batch has one row per member series: the
+    global model's holdout RMSE on that series next to naive and to the series' own model."""
     batch = batches.get_batch(session, batch_id)
-    rows = [_row(e) for e in batches.leaderboard(session, batch)]
+    entries = batches.leaderboard(session, batch)
+    if batch.scope == "global":
+        rows = [row for e in entries for row in _member_rows(e)]
+    else:
+        rows = [_row(e) for e in entries]
     if format == "csv":
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=list(LeaderboardRow.model_fields))

@@ -3,6 +3,7 @@ resource (aggregate progress, cancel, leaderboard). Services flush; the request 
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -14,10 +15,13 @@ from app.config import Settings
 from app.db.orm import ModelVersion, Series, TrainingBatch, TrainingJob
 from app.db.records import PromotionOutcome, SkippedSeries
 from app.errors import AppError, BatchNotFound, ErrorItem, InvalidSpec, SeriesNotFound
-from app.ml.spec import TrainingSpec
+from app.ml.choices import Member, resolve_global
+from app.ml.dataset import DatasetError
+from app.ml.spec import Scope, TrainingSpec
+from app.registry import service as registry
 from app.series import collections
 from app.training import lifecycle, service
-from app.vocabulary import MAX_MODEL_NAME, JobStatus, model_name_part
+from app.vocabulary import MAX_MODEL_NAME, JobKind, JobStatus, model_name_part
 
 ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
 
@@ -67,9 +71,12 @@ def create_batch(
     model_prefix: str | None,
     spec: TrainingSpec,
     promotion: PromotionOutcome | None,
+    scope: Scope = "series",
+    model_name: str | None = None,
 ) -> tuple[TrainingBatch, list[TrainingJob]]:
-    """A job per series the spec can train; the others are listed in ``skipped`` with the reason
-    a single job would have been refused. If none can train, the batch is refused (422)."""
+    """A job per series the spec can train (scope ``series``), or one job training one global
+    model on all of them; the series that cannot train are listed in ``skipped`` with the
+    reason. If none can train, the batch is refused (422)."""
     service.check_epochs(settings, spec)
     found = None
     if collection is not None:
@@ -85,10 +92,16 @@ def create_batch(
         target=target,
         spec=spec,
         model_prefix=model_prefix,
+        scope=scope,
         skipped=[],
     )
     session.add(batch)
     session.flush()
+    if scope == "global":
+        job = _global_job(
+            session, settings, batch, members, target, model_name, spec, promotion
+        )  # fmt: skip
+        return batch, [job]
     jobs, skipped = [], []
     names: dict[str, str] = {}  # model name → the series it was given to
     for series in members:
@@ -130,6 +143,74 @@ def create_batch(
     batch.skipped = skipped
     session.flush()
     return batch, jobs
+
+
+def _global_job(
+    session: Session,
+    settings: Settings,
+    batch: TrainingBatch,
+    members: list[Series],
+    target: str | None,
+    model_name: str | None,
+    spec: TrainingSpec,
+    promotion: PromotionOutcome | None,
+) -> TrainingJob:
+    """One job training one network on every member the spec can use: checked on their data
+    now (as a single job is), so an impossible global model never queues."""
+    defaults = Counter(f for f in (_target_or_none(s, target) for s in members) if f)
+    if not defaults:
+        raise InvalidSpec(
+            "No series of the batch has the target field; name one with `target`.",
+            errors=[ErrorItem(loc="body.target", message="no default target field")],
+        )
+    field = target or defaults.most_common(1)[0][0]
+    usable, skipped = [], []
+    for series in members:
+        if field in {f.name for f in series.fields}:
+            usable.append(Member(series.id, service.load_target(session, series, field)))
+        else:
+            skipped.append(SkippedSeries(series_id=series.id, name=series.name,
+                                         detail=f"no field '{field}'"))  # fmt: skip
+    by_id = {s.id: s for s in members}
+    try:
+        frequency = Counter(s.frequency for s in members).most_common(1)[0][0]
+        resolved = resolve_global(usable, spec, frequency)
+    except DatasetError as exc:
+        raise InvalidSpec(str(exc)) from exc
+    for series_id, reason in resolved.skipped.items():
+        series = by_id[series_id]
+        skipped.append(SkippedSeries(series_id=series_id, name=series.name, detail=reason))
+    name = model_name or (
+        f"{model_name_part(batch.collection_name)}-global-{spec.kind}"
+        if batch.collection_name
+        else f"global-{spec.kind}-batch{batch.id}"
+    )
+    registry.require_scope(session, name, "global")
+    job = TrainingJob(
+        kind=JobKind.TRAIN,
+        scope="global",
+        status=JobStatus.QUEUED,
+        series_id=None,
+        member_ids=[m.key for m in usable if m.key in resolved.plans],
+        model_name=name,
+        target=field,
+        spec=spec,
+        attempts=0,
+        max_attempts=settings.job_max_attempts,
+        promotion=promotion,
+        batch_id=batch.id,
+    )
+    session.add(job)
+    batch.skipped = skipped
+    session.flush()
+    return job
+
+
+def _target_or_none(series: Series, target: str | None) -> str | None:
+    try:
+        return service.resolve_target(series, target)
+    except InvalidSpec:
+        return None
 
 
 def _series_by_id(session: Session, ids: list[int]) -> list[Series]:

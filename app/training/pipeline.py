@@ -34,9 +34,11 @@ from app.ml.progress import EpochProgress
 from app.ml.records import (
     BacktestResult,
     Choice,
+    DateRange,
     Evaluation,
     ForecasterManifest,
     HoldoutMetrics,
+    HoldoutRange,
     OnnxInput,
     Tournament,
 )
@@ -151,7 +153,7 @@ def preload_training_code() -> None:
 _tf_configured = False
 
 
-def _configure_tensorflow(settings: Settings) -> None:
+def configure_tensorflow(settings: Settings) -> None:
     """Thread limits once per process: TensorFlow refuses changes after its first op."""
     global _tf_configured
     if not _tf_configured:
@@ -201,7 +203,7 @@ def train_and_register(
             result = _fit_network(settings, spec, plan, control)
             if result.cancelled:
                 raise Cancelled
-            forecaster_fields = _save_network(staged, spec, plan, result)
+            forecaster_fields = save_network(staged, spec, plan, result)
             epochs_run = result.epochs_run
         train_seconds = time.perf_counter() - started
         manifest = ForecasterManifest.model_validate(
@@ -245,7 +247,7 @@ def train_and_register(
                 target=job.target,
                 spec=spec,
                 bundle=BundleRecord(**dict(manifest), files=files),
-                metrics=registry_metrics(plan, evaluation),
+                metrics=registry_metrics([plan], evaluation),
                 size_bytes=sum(f.size for f in files.values()),
                 train_seconds=train_seconds,
                 epochs_run=epochs_run,
@@ -265,7 +267,7 @@ def _tournament(
     from app.ml.train import fit_forecaster
 
     def fit_network(sub: DatasetPlan, spec: TrainingSpec) -> PointForecaster:
-        _configure_tensorflow(settings)
+        configure_tensorflow(settings)
         fitted = fit_forecaster(sub, spec, on_epoch=lambda _: control.still_ours())
         if fitted.cancelled:
             raise Cancelled
@@ -309,17 +311,24 @@ def _fit_network(
 ) -> TrainResult:
     from app.ml.train import train
 
-    _configure_tensorflow(settings)
+    configure_tensorflow(settings)
     return train(plan, spec, control.on_epoch)
 
 
-def _save_network(
-    staged: Path, spec: TrainingSpec, plan: DatasetPlan, result: TrainResult
+def save_network(
+    staged: Path,
+    spec: TrainingSpec,
+    plan: DatasetPlan,
+    result: TrainResult,
+    *,
+    normalised: bool = False,
 ) -> dict[str, object]:
-    """ONNX (served) and Keras files plus the scaler; returns their part of the manifest."""
+    """ONNX (served) and Keras files plus the scaler; returns their part of the manifest
+    (``plan``: real windows the ONNX export is checked on)."""
     from app.ml.export import sample_windows, save_network
 
-    onnx_diff = save_network(result.network, staged, sample_windows(plan, spec, result.scaler))
+    sample = sample_windows(plan, spec, result.scaler, normalised=normalised)
+    onnx_diff = save_network(result.network, staged, sample)
     (staged / bundle.SCALER).write_text(json.dumps(result.scaler.to_json()))
     input_name = onnx_session(staged / bundle.ONNX).get_inputs()[0].name
     return {
@@ -330,21 +339,31 @@ def _save_network(
         "outputs": spec.outputs,
         "strategy": spec.strategy,
         "ensemble": spec.members,
+        "normalisation": "window" if normalised else None,
     }
 
 
-def registry_metrics(plan: DatasetPlan, evaluation: Evaluation) -> HoldoutMetrics:
+def holdout_range(plans: list[DatasetPlan]) -> HoldoutRange:
+    """From the earliest holdout start to the last holdout date, and every holdout point."""
+    return HoldoutRange(
+        start=min(p.dates[p.holdout_start] for p in plans).isoformat(),
+        end=max(p.dates[-1] for p in plans).isoformat(),
+        points=sum(p.holdout_samples for p in plans),
+    )
+
+
+def registry_metrics(plans: list[DatasetPlan], evaluation: Evaluation) -> HoldoutMetrics:
     """What the registry keeps for reports and comparisons (the holdout series stay in the
     bundle): one-step metrics of the served model next to the baselines, the error per
-    horizon step, and interval coverage."""
+    horizon step, and interval coverage (over every plan's holdout: one, or a global model's
+    members)."""
     one_step = evaluation.one_step
     return HoldoutMetrics(
-        holdout={
-            "start": plan.dates[plan.holdout_start].isoformat(),
-            "end": plan.dates[-1].isoformat(),
-            "points": plan.holdout_samples,
-        },
-        data={"start": plan.dates[0].isoformat(), "end": plan.dates[-1].isoformat()},
+        holdout=holdout_range(plans),
+        data=DateRange(
+            start=min(p.dates[0] for p in plans).isoformat(),
+            end=max(p.dates[-1] for p in plans).isoformat(),
+        ),
         model=one_step.model,
         naive=one_step.naive,
         drift=one_step.drift,
@@ -399,7 +418,7 @@ def _backtest(
         from app.ml.train import fit_forecaster
 
         if spec.is_network:
-            _configure_tensorflow(settings)
+            configure_tensorflow(settings)
         return fit_forecaster(
             plan,
             spec,

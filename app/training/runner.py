@@ -19,12 +19,14 @@ import time
 from multiprocessing.connection import Connection
 
 from app.config import Settings
+from app.db.orm import TrainingJob
 from app.db.session import Database
 from app.logs import configure_logging, job_logging
 from app.ml.dataset import DatasetError
 from app.ml.progress import EpochProgress
 from app.registry.store import make_store
 from app.training import lifecycle
+from app.training.global_models import load_global_input, train_global_and_register
 from app.training.lifecycle import Claim, Outcome
 from app.training.pipeline import (
     Cancelled,
@@ -111,9 +113,16 @@ def _execute(db: Database, settings: Settings, job_id: int, worker: str) -> Outc
     the log)."""
     store = make_store(settings.model_dir)
     control = _Control(db, job_id, worker)
+    global_job = None
     try:
         with db.session_scope() as session:
-            job = load_input(session, job_id)
+            row = session.get(TrainingJob, job_id)
+            if row is not None and row.scope == "global":
+                global_job = load_global_input(session, row)
+            else:
+                job = load_input(session, job_id)
+        if global_job is not None:
+            return train_global_and_register(db, store, settings, global_job, control)
         if job.kind == JobKind.BACKTEST:
             return backtest_version(store, settings, job, control)
         return train_and_register(db, store, settings, job, control)

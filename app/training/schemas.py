@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field, JsonValue, model_validator
 
 from app.db.records import PromotionOutcome, PromotionRule, SkippedSeries
 from app.ml.progress import EpochProgress
-from app.ml.spec import TrainingSpec
+from app.ml.spec import GLOBAL_DEFAULTS, NETWORKS, Scope, TrainingSpec
 from app.vocabulary import (
     COLLECTION_PATTERN,
     MAX_BATCH_SERIES,
@@ -168,6 +168,20 @@ class TrainingBatchCreate(TrainingSpec, PromotionRequest):
         description="Each series' model is named `<model_prefix>.<symbol>` (`<series name>` "
         "outside a collection); without it `<series>-<architecture>` as for a single job.",
     )
+    scope: Scope = Field(
+        default="series",
+        description="series: one job and one model per series. global: one job training one "
+        "network on the windows of every series (each window divided by its own scale), "
+        "registered as one version that forecasts any series, also one it never saw; its "
+        "leaderboard compares it per series with naive and with each series' own model. A "
+        "global spec is a network on a relative target (no backtest); unset, its drift is "
+        "'none', references [] and epochs 10.",
+    )
+    model_name: ModelName | None = Field(
+        default=None,
+        description="scope global: the model's name (default `<collection>-global-<architecture>`"
+        ", or `global-<architecture>-batch<id>` for a list of series).",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> TrainingBatchCreate:
@@ -175,14 +189,37 @@ class TrainingBatchCreate(TrainingSpec, PromotionRequest):
             raise ValueError("give exactly one of `collection` and `series_ids`")
         if self.series_ids is not None and len(set(self.series_ids)) != len(self.series_ids):
             raise ValueError("`series_ids` has repeats")
+        if self.scope == "series":
+            if self.model_name is not None:
+                raise ValueError("model_name names a global model; per-series models are "
+                                 "named by model_prefix")  # fmt: skip
+            return self
+        if self.model_prefix is not None:
+            raise ValueError("scope global trains one model: name it with model_name")
+        if self.architecture is not None and self.architecture not in NETWORKS:
+            raise ValueError("a global model is a network: architecture lstm, gru, rnn or mlp")
+        if self.target_transform == "level":
+            raise ValueError("a global model learns relative moves: target_transform "
+                             "log_return, relative or difference, not level")  # fmt: skip
+        if self.drift == "baseline" and "drift" in self.model_fields_set:
+            raise ValueError("drift 'baseline' is a slope per series; a global model takes "
+                             "'none' or 'learned'")  # fmt: skip
+        if self.backtest is not None:
+            raise ValueError("a global model cannot be backtested yet: backtest its members' "
+                             "own models, or compare them on its leaderboard")  # fmt: skip
         return self
 
     def spec(self) -> TrainingSpec:
-        return TrainingSpec.model_validate(self.model_dump(exclude=_BATCH_FIELDS))
+        spec = TrainingSpec.model_validate(self.model_dump(exclude=_BATCH_FIELDS))
+        if self.scope == "global":
+            unset = {k: v for k, v in GLOBAL_DEFAULTS.items() if k not in self.model_fields_set}
+            spec = spec.model_copy(update=unset)
+        return spec
 
 
 _BATCH_FIELDS = {
     "collection", "series_ids", "target", "model_prefix", "promote_to", "promote_require",
+    "scope", "model_name",
 }  # fmt: skip
 
 
@@ -201,6 +238,7 @@ class TrainingBatchRead(BaseModel):
         description="`done` once no job is queued or running (see `counts` for how they ended)."
     )
     collection: str | None
+    scope: Scope
     target: str | None
     model_prefix: str | None
     spec: TrainingSpec
@@ -234,7 +272,16 @@ class LeaderboardRow(BaseModel):
     skill: float | None = Field(description="1 − rmse/naive_rmse (> 0 beats naive).")
     best_reference: str | None = Field(description="The statistical reference with least RMSE.")
     best_reference_rmse: float | None
-    error: str | None = Field(description="Why the job failed.")
+    own_model: str | None = Field(
+        default=None,
+        description="Global batches: the series' own model (the latest trained on it alone, on "
+        "data before this holdout).",
+    )
+    own_version: int | None = None
+    own_rmse: float | None = Field(
+        default=None, description="The own model's one-step RMSE on the same points as `rmse`."
+    )
+    error: str | None = Field(description="Why the job failed, or why the series has no score.")
 
 
 class Leaderboard(BaseModel):

@@ -130,12 +130,14 @@ def create_job(
         earliest = None if spec.backtest.refit else plan.dates[plan.holdout_start]
         season_length = resolved.spec.season_length or 1
         _check_folds_or_422(values, resolved.spec, earliest, season_length)
+    name = model_name or default_model_name(series, spec.kind)
+    registry.require_scope(session, name, "series")
     job = TrainingJob(
         kind=JobKind.TRAIN,
         promotion=promotion,
         status=JobStatus.QUEUED,
         series_id=series.id,
-        model_name=model_name or default_model_name(series, spec.kind),
+        model_name=name,
         target=field,
         spec=spec,
         attempts=0,
@@ -155,6 +157,11 @@ def create_backtest_job(
     Without refit the version itself is scored, so every cutoff must lie at or after the start
     of its holdout (it never trained on those points)."""
     registry.require_ready(version)
+    if version.scope == "global":
+        raise InvalidSpec(
+            f"Version {version.version} of '{version.model.name}' is a global model; backtests "
+            "of global models are not supported yet (its members report compares it per series)."
+        )
     series = session.get(Series, version.series_id) if version.series_id is not None else None
     if series is None:
         raise SeriesGone(

@@ -4,7 +4,7 @@ Revision ID: 9c4e2a71b0d5
 Revises: 5e0b8d3c1f27
 Create Date: 2026-12-03 09:30:00.000000
 
-A global model is one network trained on many series: its training job has no series_id but
+A global model is one network, trained by a batch of scope 'global', trained on many series: its training job has no series_id but
 member_ids; its version has no series_id, scope 'global' and each member's holdout metrics.
 """
 
@@ -23,6 +23,10 @@ KEEP = {"sqlite_autoincrement": True}
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("training_batch", table_kwargs=KEEP) as batch_op:
+        batch_op.add_column(
+            sa.Column("scope", sa.String(length=8), server_default="series", nullable=False)
+        )
     with op.batch_alter_table("training_job", table_kwargs=KEEP) as batch_op:
         batch_op.add_column(
             sa.Column("scope", sa.String(length=8), server_default="series", nullable=False)
@@ -41,4 +45,6 @@ def downgrade() -> None:
         batch_op.drop_column("scope")
     with op.batch_alter_table("training_job", table_kwargs=KEEP) as batch_op:
         batch_op.drop_column("member_ids")
+        batch_op.drop_column("scope")
+    with op.batch_alter_table("training_batch", table_kwargs=KEEP) as batch_op:
         batch_op.drop_column("scope")
