@@ -1,9 +1,10 @@
 """Batch training through the API: one request trains the default spec on every series of a
-collection, on the embedded pool (2 workers) and on 2 Celery workers; then the API's memory with
-500 series and 500 versions registered.
+collection, on the embedded pool (2 workers) and on 2 Celery workers; a global model (one
+network for the whole collection) next to the first series' own default models; then the API's
+memory with 500 series and 500 versions registered.
 
-    python -m bench.batch_training [--symbols 100] [--celery-symbols N] [--days 1260]
-        [--only embedded|celery|memory] [--write]
+    python -m bench.batch_training [--symbols 100] [--celery-symbols N] [--own-symbols 10]
+        [--days 1260] [--only embedded|celery|global|memory] [--write]
 
 Series are the seeded random walks of ``bench.collections`` (``symbol,date,price``).
 """
@@ -37,7 +38,10 @@ def upload(client: httpx.Client, symbols: int, days: int) -> None:
 def train_batch(client: httpx.Client, **spec: Any) -> tuple[float, dict[str, Any]]:
     """Wall time from the request to the batch's ``done``, and the batch then."""
     started = time.perf_counter()
-    response = client.post("/v1/training-batches", json={"collection": "bench", **spec})
+    body = {"collection": "bench", **spec}
+    response = client.post(
+        "/v1/training-batches", json={k: v for k, v in body.items() if v is not None}
+    )
     assert response.status_code == 202, response.text
     batch_id = response.json()["id"]
     while True:
@@ -92,6 +96,41 @@ def bench_celery(symbols: int, days: int) -> str:
                 os.killpg(worker.pid, signal.SIGKILL)
 
 
+def bench_global(symbols: int, days: int, own_symbols: int) -> list[str]:
+    """The first ``own_symbols`` series' own default models first (a batch of their ids), then
+    the global model on every series, timed from its request to its batch's ``done``."""
+    with database("sqlite") as url, server(url, workers="2", max_upload_mb="1000") as srv:
+        with httpx.Client(base_url=srv.base_url, timeout=120) as client:
+            upload(client, symbols, days)
+            members = client.get("/v1/collections/bench/series", params={"limit": own_symbols})
+            ids = [s["id"] for s in members.json()["items"]]
+            own_wall, own = train_batch(client, series_ids=ids, collection=None)
+            wall, batch = train_batch(client, scope="global")
+            job = client.get("/v1/training-jobs", params={"batch_id": batch["id"]}).json()
+            (row,) = job["items"]
+            version = row["model_version"]
+            report = client.get(
+                f"/v1/models/{version['name']}/versions/{version['version']}/members"
+            ).json()
+            detail = client.get(f"/v1/models/{version['name']}/versions/{version['version']}")
+            epochs = detail.json()["epochs_run"]
+            members_ = report["members"]
+            ratios = [m["rmse"] / m["naive_rmse"] for m in members_ if m["rmse"] is not None]
+            compared = [m for m in members_ if m["own"] is not None]
+            vs_own = [m["rmse"] / m["own"]["rmse"] for m in compared]
+            own_ratios = [m["own"]["rmse"] / m["naive_rmse"] for m in compared]
+            return [
+                f"| global model (one network, {epochs} epochs), embedded pool | {symbols} × "
+                f"{days:,} | {wall:.0f} s | {row['status']} | "
+                f"{statistics.median(ratios):.3f} | {report['beats_naive']} of {len(ratios)} |",
+                f"| own default models of the first {len(ids)} series (for the comparison) | "
+                f"{len(ids)} × {days:,} | {own_wall:.0f} s | {own['counts']['succeeded']}/"
+                f"{own['counts']['total']} | {statistics.median(own_ratios):.3f} | "
+                f"global beats own on {report['beats_own']} of {len(compared)} (median RMSE "
+                f"global ÷ own {statistics.median(vs_own):.3f}) |",
+            ]
+
+
 def bench_memory(days: int) -> str:
     """500 series, a drift version of each (instant to train), every one forecast once."""
     with database("sqlite") as url, server(url, workers="2", max_upload_mb="1000") as srv:
@@ -120,8 +159,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--symbols", type=int, default=100)
     parser.add_argument("--celery-symbols", type=int, default=None, help="default: --symbols")
+    parser.add_argument("--own-symbols", type=int, default=10)
     parser.add_argument("--days", type=int, default=1260)
-    parser.add_argument("--only", choices=("embedded", "celery", "memory"))
+    parser.add_argument("--only", choices=("embedded", "celery", "global", "memory"))
     parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
     args = parser.parse_args()
     header = [
@@ -139,10 +179,20 @@ def main() -> None:
     if args.only in (None, "celery"):
         lines.append(bench_celery(args.celery_symbols or args.symbols, args.days))
         print(lines[-1], flush=True)
+    global_lines = []
+    if args.only in (None, "global"):
+        global_lines = bench_global(args.symbols, args.days, args.own_symbols)
+        print("\n".join(global_lines), flush=True)
     if args.only in (None, "memory"):
         lines.append(bench_memory(args.days))
         print(lines[-1], flush=True)
-    if args.write:
+    if args.write and global_lines:
+        write_benchmarks_section(
+            "global-models",
+            "## Global models (`python -m bench.batch_training --only global`)",
+            "\n".join(header + global_lines),
+        )
+    if args.write and lines:
         write_benchmarks_section(
             "batch-training",
             "## Batch training (`python -m bench.batch_training`)",

@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from app.config import Settings
 from app.db.session import Database
 from app.deps import DatabaseDep, SessionDep, SettingsDep
-from app.errors import SeriesGone
+from app.errors import InvalidRequest, SeriesGone
 from app.forecasting import service
 from app.forecasting.bundles import BundleCache
 from app.forecasting.deps import (
@@ -210,6 +210,11 @@ def _plot(
     cache: BundleCache,
 ) -> Response:
     found = registry.get_ready_version(session, name, version)
+    if found.scope == "global":
+        raise InvalidRequest(
+            f"Version {version} of '{name}' is a global model: its holdout is per member series "
+            f"(GET /v1/models/{name}/versions/{version}/members); no single plot is drawn."
+        )
     conn = session.connection()
     loaded = cache.get(conn, resolve_version(conn, name, version=version, alias=None))
     try:  # drawn in the plot, not served as a forecast: not recorded in the ledger

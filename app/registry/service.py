@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -21,6 +21,7 @@ from app.db.orm import (
     ModelVersion,
     RegisteredModel,
     Series,
+    TrainingBatch,
     TrainingJob,
 )
 from app.errors import (
@@ -100,7 +101,7 @@ def list_models(
     sort: str = "name",
 ) -> tuple[list[ModelSummary], int]:
     """A page of models, optionally those whose name starts with ``prefix`` and those with a
-    version trained on a series of ``collection``."""
+    version trained on a series of ``collection`` (or, a global model, on the collection)."""
     stmt = select(RegisteredModel)
     if prefix:
         stmt = stmt.where(starts_with(RegisteredModel.name, prefix))
@@ -111,7 +112,14 @@ def list_models(
             .join(Collection, Collection.id == Series.collection_id)
             .where(ModelVersion.model_id == RegisteredModel.id, Collection.name == collection)
         )
-        stmt = stmt.where(trained_on.exists())
+        global_on = (
+            select(ModelVersion.id)
+            .join(TrainingJob, TrainingJob.id == ModelVersion.job_id)
+            .join(TrainingBatch, TrainingBatch.id == TrainingJob.batch_id)
+            .join(Collection, Collection.id == TrainingBatch.collection_id)
+            .where(ModelVersion.model_id == RegisteredModel.id, Collection.name == collection)
+        )
+        stmt = stmt.where(or_(trained_on.exists(), global_on.exists()))
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     page = stmt.order_by(*ordering(sort, MODEL_SORTS, RegisteredModel.id))
     return summarize(session, list(session.scalars(page.limit(limit).offset(offset)))), total

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from app.config import Settings
@@ -261,9 +261,22 @@ def list_jobs(
         stmt = stmt.where(TrainingJob.series_id == series_id)
     if batch_id is not None:
         stmt = stmt.where(TrainingJob.batch_id == batch_id)
-    if collection is not None:
-        stmt = stmt.join(Series, Series.id == TrainingJob.series_id).join(Collection)
-        stmt = stmt.where(Collection.name == collection)
+    if collection is not None:  # a member's job, or a global job on the collection
+        member = (
+            select(Series.id)
+            .join(Collection)
+            .where(Series.id == TrainingJob.series_id, Collection.name == collection)
+        )
+        on_collection = (
+            select(TrainingBatch.id)
+            .join(Collection)
+            .where(
+                TrainingBatch.id == TrainingJob.batch_id,
+                TrainingJob.scope == "global",
+                Collection.name == collection,
+            )
+        )
+        stmt = stmt.where(or_(member.exists(), on_collection.exists()))
     if model_prefix:
         stmt = stmt.where(starts_with(TrainingJob.model_name, model_prefix))
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0

@@ -6,6 +6,7 @@ import json
 import re
 
 import httpx
+import pandas as pd
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
@@ -174,3 +175,39 @@ def test_the_series_list_shows_one_collection_at_a_time(page: Page, server: Live
     expect(table).to_contain_text(["desk:AAA", "desk:BBB"])
     picker.select_option("")
     expect(table).not_to_have_count(2)  # the other tests' series are back
+
+
+def test_a_global_model_forecasts_the_member_picked(page: Page, server: LiveServer) -> None:
+    rows = [
+        f"{symbol},{day.date()},{level * (1 + 0.01 * ((i * 7) % 5 - 2))}\n"
+        for symbol, level in (("LOW", 5.0), ("HIGH", 500.0))
+        for i, day in enumerate(pd.bdate_range("2020-01-02", periods=80))
+    ]
+    with httpx.Client(base_url=server.base_url, timeout=30) as api:
+        response = api.post(
+            "/v1/collections/book/series",
+            files={"file": ("book.csv", "symbol,date,close\n" + "".join(rows))},
+        )
+        assert response.status_code == 201, response.text
+        body = {"collection": "book", "scope": "global", **TINY}
+        batch = api.post("/v1/training-batches", json=body).json()
+        eventually(
+            lambda: api.get(f"/v1/training-batches/{batch['id']}").json()["status"],
+            lambda status: status == "done",
+            timeout=120,
+        )
+    page.goto(server.base_url + "/ui/#forecast?model=book-global-lstm&version=1")
+    picker = page.locator("#forecast-series select")
+    expect(picker.locator("option")).to_have_count(2)
+    first = page.locator("#forecast-table tbody tr").first.locator("td").nth(2)
+
+    def step_one() -> float:
+        text = first.inner_text() if first.count() else ""
+        return float(text) if re.fullmatch(r"[0-9.]+", text) else float("nan")
+
+    for name, level in (("book:HIGH", 500), ("book:LOW", 5)):
+        picker.select_option(label=name)
+        page.get_by_role("button", name="Forecast").click()
+        # The member's own price level: the table shows the series picked.
+        eventually(step_one, lambda v, lv=level: 0.5 * lv < v < 2 * lv)
+    screenshot(page, "forecast-global")

@@ -66,6 +66,8 @@ def test_one_network_for_a_collection_reported_per_series(client: httpx.Client) 
     assert done["counts"]["succeeded"] == 1, client.get("/v1/training-jobs").json()
     (job,) = client.get("/v1/training-jobs", params={"batch_id": batch["id"]}).json()["items"]
     assert (job["series_id"], job["model_name"]) == (None, "desk-global-lstm")
+    on_desk = client.get("/v1/training-jobs", params={"collection": "desk", "sort": "id"}).json()
+    assert [j["model_name"] for j in on_desk["items"]] == ["aaa-own", "desk-global-lstm"]
 
     version = client.get("/v1/models/desk-global-lstm/versions/1").json()
     assert (version["scope"], version["series_id"]) == ("global", None)
@@ -73,6 +75,8 @@ def test_one_network_for_a_collection_reported_per_series(client: httpx.Client) 
     assert version["spec"]["drift"] == "none"
     assert version["spec"]["references"] == []
 
+    listed = client.get("/v1/models", params={"collection": "desk", "sort": "name"}).json()
+    assert [m["name"] for m in listed["items"]] == ["aaa-own", "desk-global-lstm"]
     report = client.get(version["members_url"]).json()
     by_symbol = {m["symbol"]: m for m in report["members"]}
     assert set(by_symbol) == {"AAA", "BBB", "CCC"}  # TINY: in the batch's `skipped`
@@ -107,6 +111,12 @@ def test_one_network_for_a_collection_reported_per_series(client: httpx.Client) 
     )
     table = list(csv.DictReader(io.StringIO(csv_board.text)))
     assert [r["symbol"] for r in table] == [r["symbol"] for r in board["rows"]]
+
+    # The pooled report reads; a single plot of many series is refused with a pointer.
+    report_json = client.get("/v1/models/desk-global-lstm/versions/1/report")
+    assert report_json.status_code == 200, report_json.text
+    assert report_json.json()["holdout"] == version["metrics"]["holdout"]
+    problem(client.get("/v1/models/desk-global-lstm/versions/1/report.png"), 422, "members")
 
     # It forecasts any member by series_id, and every member in one batch request.
     response = client.get("/v1/forecast", params={

@@ -1,5 +1,6 @@
-// Forecast: pick a model, a version or alias and a horizon; draw history, forecast and the
-// 80/95 % bands; show the version's holdout report and its backtest folds.
+// Forecast: pick a model, a version or alias and a horizon (and, for a global model, which of
+// its member series); draw history, forecast and the 80/95 % bands; show the version's holdout
+// report and its backtest folds.
 
 import { api, apiImage, query } from "./api.js";
 import { attempt } from "./attempt.js";
@@ -19,6 +20,13 @@ async function picks(model, selected) {
   const aliases = Object.entries(summary.aliases).map(([alias, v]) => [`alias:${alias}`, `${alias} (v${v})`]);
   const numbered = [...versions].reverse().map((v) => [`version:${v.version}`, `v${v.version}`]);
   options(form().elements.pick, [...aliases, ...numbered], selected);
+  // A model's versions are all of one scope; a global one forecasts any series: its members.
+  const global = versions.findLast((v) => v.scope === "global");
+  $("#forecast-series").hidden = !global;
+  if (global) {
+    const report = await api(global.members_url);
+    options(form().elements.series_id, report.members.map((m) => [m.series_id, m.series]));
+  }
 }
 
 function table(forecast) {
@@ -67,6 +75,7 @@ async function show() {
   const fields = form().elements;
   const [kind, value] = fields.pick.value.split(":");
   const params = { model: fields.model.value, horizon: fields.horizon.value, level: [80, 95], [kind]: value };
+  if (!$("#forecast-series").hidden) params.series_id = fields.series_id.value;
   const forecast = await api(`/v1/forecast?${query(params)}`);
   const history = await api(`/v1/series/${forecast.series_id}/observations?${query({ field: forecast.field })}`);
   const shown = Math.min(HISTORY_POINTS.max, Math.max(HISTORY_POINTS.min, 4 * forecast.horizon));
