@@ -102,8 +102,8 @@ def bench_global(symbols: int, days: int, own_symbols: int) -> list[str]:
     with database("sqlite") as url, server(url, workers="2", max_upload_mb="1000") as srv:
         with httpx.Client(base_url=srv.base_url, timeout=120) as client:
             upload(client, symbols, days)
-            members = client.get("/v1/collections/bench/series", params={"limit": own_symbols})
-            ids = [s["id"] for s in members.json()["items"]]
+            members = client.get("/v1/collections/bench/series").json()
+            ids = [s["id"] for s in members[:own_symbols]]
             own_wall, own = train_batch(client, series_ids=ids, collection=None)
             wall, batch = train_batch(client, scope="global")
             job = client.get("/v1/training-jobs", params={"batch_id": batch["id"]}).json()
