@@ -190,7 +190,16 @@ def main() -> None:
         write_benchmarks_section(
             "global-models",
             "## Global models (`python -m bench.batch_training --only global`)",
-            "\n".join(header + global_lines),
+            "\n".join(
+                [
+                    header[0].replace(
+                        "the default spec",
+                        "the default spec (the global model: its own defaults, README)",
+                    ),
+                    *header[1:],
+                    *global_lines,
+                ]
+            ),  # fmt: skip
         )
     if args.write and lines:
         write_benchmarks_section(
