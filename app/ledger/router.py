@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 import pandas as pd
 from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import JSONResponse
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db.orm import ModelPolicy, ModelVersion
@@ -162,6 +163,15 @@ def put_policy(name: NamePath, body: RetrainPolicy, session: SessionDep) -> Poli
     version is promoted to `promote_to` through the gate (`require`). Replacing a policy keeps
     the record of its last firing."""
     model = registry.get_model(session, name)
+    if session.scalar(
+        select(ModelVersion.id)
+        .where(ModelVersion.model_id == model.id, ModelVersion.scope == "global")
+        .limit(1)
+    ):
+        raise InvalidRequest(
+            f"'{name}' is a global model: retrain policies watch one series and are not "
+            "supported for global models yet; retrain it with a new global training batch."
+        )
     row = session.get(ModelPolicy, model.id)
     if row is None:
         row = ModelPolicy(model_id=model.id, policy=body)

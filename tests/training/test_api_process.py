@@ -45,7 +45,8 @@ def test_jobs_in_flight_are_reconciled_after_an_api_restart(tmp_path: Path) -> N
     url = f"sqlite:///{tmp_path}/api.db"
     with server(url, **settings) as first, httpx.Client(base_url=first.base_url, timeout=60) as c:
         series_id = random_walk_series(c, n=600)
-        job = start_job(c, series_id=series_id, epochs=500, patience=0, units=8, window=20)
+        job = start_job(c, series_id=series_id, epochs=500, patience=0, units=8, window=20,
+                        ensemble=1, references=[])  # fmt: skip
         running = wait_for_progress(c, job["id"])
         os.kill(int(running["worker"].rpartition(":")[2]), signal.SIGKILL)
         first.process.kill()

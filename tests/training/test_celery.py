@@ -121,7 +121,7 @@ def test_killed_worker_child_is_retried(celery_client: httpx.Client) -> None:
     series_id = celery_client.get("/v1/series").json()["items"][0]["id"]
     job = start_job(
         celery_client, series_id=series_id, model_name="celery-kill", epochs=500,
-        patience=0, units=8, window=20,
+        patience=0, units=8, window=20, ensemble=1, references=[],
     )  # fmt: skip
     first = wait_for_progress(celery_client, job["id"])
     os.kill(int(first["worker"].rpartition(":")[2]), signal.SIGKILL)
@@ -137,7 +137,7 @@ def test_lost_worker_is_reconciled_by_the_api(
     series_id = celery_client.get("/v1/series").json()["items"][0]["id"]
     job = start_job(
         celery_client, series_id=series_id, model_name="celery-lost", epochs=500,
-        patience=0, units=8, window=20,
+        patience=0, units=8, window=20, ensemble=1, references=[],
     )  # fmt: skip
     running = wait_for(celery_client, job["id"], {"running"}, timeout=120)
     child_pid = int(running["worker"].rpartition(":")[2])
@@ -163,7 +163,7 @@ def test_sigterm_lets_a_worker_finish_its_running_job(
     series_id = random_walk_series(celery_client, name="celery-term")
     job = start_job(
         celery_client, series_id=series_id, model_name="celery-term", epochs=40,
-        patience=0, units=8, window=20, batch_size=16,
+        patience=0, units=8, window=20, batch_size=16, ensemble=1, references=[],
     )  # fmt: skip
     running = wait_for_progress(celery_client, job["id"])
     child_pid = int(running["worker"].rpartition(":")[2])

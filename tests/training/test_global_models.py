@@ -186,3 +186,5 @@ def test_bad_global_batches_get_problems_and_start_nothing(client: httpx.Client)
                            json={"windows": 2, "horizon": 5})  # fmt: skip
     problem(response, 422, "global")
     problem(client.get("/v1/models/mixed/versions/1/members"), 422, "single series")
+    policy = {"retrain_every_new_observations": 5}
+    problem(client.put("/v1/models/fine-g/policy", json=policy), 422, "global")

@@ -143,7 +143,7 @@ def test_cancel_running_job_stops_within_an_epoch(
     series_id = random_walk_series(client, n=600)
     job = start_job(
         client, series_id=series_id, model_name="to-cancel", epochs=500, patience=0,
-        units=8, window=20,
+        units=8, window=20, ensemble=1, references=[],
     )  # fmt: skip
     wait_for_progress(client, job["id"])
     response = client.post(f"/v1/training-jobs/{job['id']}/cancel")
@@ -161,7 +161,8 @@ def test_cancel_running_job_stops_within_an_epoch(
 
 def test_cancel_queued_job_at_once(client: httpx.Client) -> None:
     series_id = random_walk_series(client, n=600)
-    slow = {"epochs": 500, "patience": None, "units": 8, "window": 20}
+    slow = {"epochs": 500, "patience": None, "units": 8, "window": 20, "ensemble": 1,
+            "references": []}  # fmt: skip
     busy = [start_job(client, series_id=series_id, **slow) for _ in range(2)]  # both workers
     queued = start_job(client, series_id=series_id, **slow)
     cancelled = client.post(f"/v1/training-jobs/{queued['id']}/cancel").json()
@@ -180,7 +181,8 @@ def _job_pid(job: dict[str, object]) -> int:
 def test_kill_9_mid_job_retries_then_fails_for_good(client: httpx.Client) -> None:
     """First kill: requeued as attempt 2. Second kill: failed with 'worker lost', never running."""
     series_id = random_walk_series(client, n=600)
-    job = start_job(client, series_id=series_id, epochs=500, patience=0, units=8, window=20)
+    job = start_job(client, series_id=series_id, epochs=500, patience=0, units=8, window=20,
+                    ensemble=1, references=[])  # fmt: skip
     first = wait_for_progress(client, job["id"])
     os.kill(_job_pid(first), signal.SIGKILL)
     second = wait_for_attempt(client, job["id"], 2)
