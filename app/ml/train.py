@@ -23,6 +23,10 @@ from app.ml.scaling import AffineScaler, fit_scaler
 from app.ml.spec import TrainingSpec
 from app.ml.transforms import Supervised, supervised, window_scale
 
+# Global models: a window whose scale is under this share of its series' median is flat (left
+# out of training); normalised targets are clipped at this many window scales.
+FLAT_WINDOW_SHARE = 1e-3
+MAX_NORMALISED_MOVE = 10.0
 # Horizon the intervals of a fitted forecaster are calibrated for (longer ones grow like √h).
 DEFAULT_CALIBRATION_HORIZON = 20
 
@@ -113,9 +117,15 @@ def train_global(
         data = supervised(plan.prices, spec.input_window, spec.transform, spec.outputs)
         n_in = _training_samples(data, plan, spec)
         sigma = window_scale(data.x[:n_in], spec.transform)
-        x = data.x[:n_in] / sigma
-        y = data.y[:n_in] / (sigma if data.y.ndim == 2 else sigma[:, 0])
-        when = plan.dates.asi8[data.target_index[:n_in]]
+        # A (nearly) flat window has no scale to normalise by: its next move divided by ~0
+        # would dominate the scaler and the drift mean. Such windows are left out, and the
+        # rest's targets clipped at MAX_NORMALISED_MOVE window scales.
+        keep = sigma[:, 0] >= FLAT_WINDOW_SHARE * np.median(sigma)
+        x = (data.x[:n_in] / sigma)[keep]
+        y = np.clip(data.y[:n_in] / (sigma if data.y.ndim == 2 else sigma[:, 0]),
+                    -MAX_NORMALISED_MOVE, MAX_NORMALISED_MOVE)[keep]  # fmt: skip
+        when = plan.dates.asi8[data.target_index[:n_in]][keep]
+        n_in = int(keep.sum())
         n_train = n_in - min(plan.validation_samples, n_in // 2)
         train_parts.append((x[:n_train], y[:n_train], when[:n_train]))
         val_parts.append((x[n_train:], y[n_train:], when[n_train:]))

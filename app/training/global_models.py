@@ -294,13 +294,13 @@ def _own_score(
         directory = store.local_path(bundle_key(version.model.name, version.version))
         bundle.verify_bundle(directory, version.bundle.files)
         own = load_forecaster(directory, bundle.read_manifest(directory))
-    except Exception as exc:  # a missing or damaged bundle costs the comparison, not the job
+        if plan.holdout_start < own.history_needed:
+            return None, f"its own model needs {own.history_needed} values before the holdout"
+        origins = np.arange(plan.holdout_start, len(plan.prices))
+        predicted, actual = forecast_origins(own, plan.prices, origins, 1)
+    except Exception as exc:  # a missing or failing own model costs the comparison, not the job
         log.warning("own model %s v%s unusable: %s", version.model.name, version.version, exc)
-        return None, f"its own model {version.model.name} v{version.version} could not be loaded"
-    origins = np.arange(plan.holdout_start, len(plan.prices))
-    if plan.holdout_start < own.history_needed:
-        return None, f"its own model needs {own.history_needed} values before the holdout"
-    predicted, actual = forecast_origins(own, plan.prices, origins, 1)
+        return None, f"its own model {version.model.name} v{version.version} could not be used"
     own_rmse = rmse(actual[:, 0], predicted[:, 0])
     return OwnModelScore(
         model=version.model.name,

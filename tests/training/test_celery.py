@@ -162,7 +162,7 @@ def test_sigterm_lets_a_worker_finish_its_running_job(
     running one finish and commit, then exits 0."""
     series_id = random_walk_series(celery_client, name="celery-term")
     job = start_job(
-        celery_client, series_id=series_id, model_name="celery-term", epochs=40,
+        celery_client, series_id=series_id, model_name="celery-term", epochs=300,
         patience=0, units=8, window=20, batch_size=16, ensemble=1, references=[],
     )  # fmt: skip
     running = wait_for_progress(celery_client, job["id"])
@@ -175,5 +175,5 @@ def test_sigterm_lets_a_worker_finish_its_running_job(
     assert (done["status"], done["attempts"], done["worker"]) == (
         "succeeded", 1, running["worker"]
     )  # fmt: skip
-    assert done["progress"]["epoch"] == 40
+    assert done["progress"]["epoch"] == 300
     celery_stack.start_worker()
