@@ -132,7 +132,7 @@ def test_sigterm_hands_back_the_running_job_and_a_restart_finishes_it(tmp_path: 
         with httpx.Client(base_url=first.base_url, timeout=60) as client:
             series_id = random_walk_series(client, n=400)
             # Long enough to be still running once the in-flight upload below is answered.
-            spec = {"series_id": series_id, "epochs": 600, "patience": 0, "units": 8,
+            spec = {"series_id": series_id, "epochs": 500, "patience": 0, "units": 8,
                     "window": 20, "ensemble": 1, "references": []}  # fmt: skip
             started = client.post(
                 "/v1/training-jobs", json=spec, headers={"X-Request-ID": "start-job-1"}
