@@ -28,7 +28,15 @@ class Settings(BaseSettings):
     )
     model_dir: Path = Field(
         default=Path("models"),
-        description="Directory of the local artifact store (model bundles).",
+        description="Directory of the local artifact store (model bundles); with an S3 "
+        "store, this host's staging area and cache of downloaded bundles.",
+    )
+    artifact_store: str | None = Field(
+        default=None,
+        pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$",
+        description="`s3://bucket/prefix`: keep bundles in an S3-compatible store (endpoint "
+        "and credentials from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, "
+        "AWS_DEFAULT_REGION). Unset: the directory MODEL_DIR.",
     )
     max_upload_mb: float = Field(
         default=100,

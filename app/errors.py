@@ -152,6 +152,11 @@ class VersionNotReady(Conflict):
     title = "Version is not ready"
 
 
+class VersionAlreadyImported(Conflict):
+    slug = "version-already-imported"
+    title = "This archive was already imported"
+
+
 class PromotionRefused(Conflict):
     slug = "promotion-refused"
     title = "Promotion refused by its rule"
@@ -166,6 +171,12 @@ class InvalidUpload(AppError):
     status = 422
     slug = "invalid-upload"
     title = "Invalid upload"
+
+
+class InvalidBundle(AppError):
+    status = 422
+    slug = "invalid-bundle"
+    title = "Invalid bundle archive"
 
 
 class InvalidRequest(AppError):
@@ -202,6 +213,14 @@ class BundleCorrupt(AppError):
     status = 503
     slug = "bundle-corrupt"
     title = "Model files missing or corrupt"
+
+
+class ArtifactStoreUnavailable(AppError):
+    """The object store cannot be reached or refuses us; bundles already loaded still serve."""
+
+    status = 503
+    slug = "artifact-store-unavailable"
+    title = "Artifact store unavailable"
 
 
 def problem_response(

@@ -117,7 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging(settings)
     db = Database(settings.database_url)
-    store = make_store(settings.model_dir)
+    store = make_store(settings)
     dispatcher = Dispatcher(settings, db)
     bundles = BundleCache(store, settings.bundle_cache_size)
     forecasts = ResponseCache(settings.forecast_cache_s)
@@ -134,6 +134,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.migrate_on_start:
             await run_in_threadpool(upgrade_to_head, db.engine)
             log.info("database schema is at head")
+        problem = await run_in_threadpool(store.problem)
+        if problem is not None:  # serve anyway: /readyz keeps saying so until it is fixed
+            log.error("artifact store %s cannot be used: %s", store.location, problem)
         dispatcher.start()
         if recorder is not None:
             recorder.start()
@@ -174,7 +177,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.readiness = Readiness(
         db=db,
         broker_url=settings.broker_url,
-        store_writable=store.is_writable,
+        store_problem=store.problem,
         cannot_train=lambda: dispatcher.queue.unavailable,
     )
     install_handlers(app)

@@ -34,6 +34,7 @@ from app.db.migrate import upgrade_to_head
 from app.db.session import make_engine
 from app.main import create_app
 from bench.common import ADMIN_POSTGRES_URL, database, free_port
+from tests.objectstore import S3Server, moto_server
 
 DATA_DIR = Path(__file__).parent / "data"
 MSFT_CSV = DATA_DIR / "msft_daily_1986_2016.csv"  # where it comes from: tests/data/README.md
@@ -250,3 +251,13 @@ def session(migrated_engine: Engine) -> Iterator[Session]:
         ) as db_session:
             yield db_session
         outer.rollback()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """A real S3-protocol server (moto's) for the whole session; the standard AWS variables
+    point at it, as an operator would set them."""
+    with moto_server() as server, pytest.MonkeyPatch.context() as patch:
+        for name, value in server.environment.items():
+            patch.setenv(name, value)
+        yield server

@@ -25,6 +25,7 @@ from app.db.records import (
     PromotionOutcome,
     RetrainPolicy,
     SkippedSeries,
+    VersionOrigin,
 )
 from app.db.types import EnumText, JsonRecord, UnixTime, UtcDateTime, one_of, utcnow
 from app.ml.progress import EpochProgress
@@ -245,6 +246,8 @@ class ModelVersion(Base):
     members: Mapped[list[MemberMetrics] | None] = mapped_column(
         JsonRecord(list[MemberMetrics]), deferred=True
     )
+    # Imported from another deployment (``POST …/versions:import``): where it came from.
+    origin: Mapped[VersionOrigin | None] = mapped_column(JsonRecord(VersionOrigin))
 
     model: Mapped[RegisteredModel] = relationship(lazy="joined")
 

@@ -4,6 +4,7 @@ promotion. Columns are parsed into these once, by :class:`app.db.types.JsonRecor
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
@@ -51,6 +52,20 @@ class BundleRecord(ForecasterManifest):
     """A version's bundle as the registry keeps it: the manifest and every file's digest."""
 
     files: dict[str, BundleFile]
+
+
+class VersionOrigin(BaseModel):
+    """Where an imported version came from: the version it was exported as, in the deployment
+    that trained it (and, if that one was imported too, where it came from)."""
+
+    model: str
+    version: int
+    job_id: int | None = Field(description="The job that trained it, over there.")
+    series_id: int | None = Field(description="Its series over there (ids differ between them).")
+    created_at: datetime = Field(description="When it was trained.")
+    archive_sha256: str = Field(description="sha256 of the archive that was imported.")
+    imported_at: datetime
+    origin: VersionOrigin | None = None
 
 
 class PromotionRule(BaseModel):

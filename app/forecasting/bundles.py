@@ -77,9 +77,9 @@ class BundleCache:
             self._items.clear()
 
     def _load(self, conn: Connection, version: ResolvedVersion) -> LoadedBundle:
-        directory = self.store.local_path(bundle_key(version.model, version.version))
         record = conn.scalar(select(ModelVersion.bundle).where(ModelVersion.id == version.id))
-        bundle.verify_bundle(directory, record.files if record is not None else {})
+        key = bundle_key(version.model, version.version)
+        directory = self.store.fetch(key, record.files if record is not None else {})
         try:
             manifest = bundle.read_manifest(directory)
             evaluation = bundle.read_evaluation(directory)

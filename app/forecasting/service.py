@@ -87,7 +87,8 @@ def _client_or_stored_history(
         )
     if wanted is None:
         raise SeriesGone(
-            "The series this version was trained on was deleted; send `values` "
+            "This version has no series of its own here (the one it was trained on was "
+            "deleted, or it was imported without one): give `series_id`, or send `values` "
             f"(at least {need}) to forecast from your own data."
         )
     history, last_date = read_tail(conn, wanted, version.target, wanted_values)

@@ -31,7 +31,7 @@ class Readiness:
 
     db: Database
     broker_url: str | None
-    store_writable: Callable[[], bool]
+    store_problem: Callable[[], str | None]
     # Why this process cannot run the jobs it would be sent (None: it can, or they run elsewhere).
     cannot_train: Callable[[], str | None]
 
@@ -57,9 +57,7 @@ def readyz(request: Request) -> dict[str, Any]:
     broker_url = readiness.broker_url
     checks: dict[str, Callable[[], dict[str, str]]] = {
         "database": lambda: _database(readiness.db),
-        "artifact_store": lambda: {
-            "artifact_store": "ok" if readiness.store_writable() else "not writable"
-        },
+        "artifact_store": lambda: {"artifact_store": readiness.store_problem() or "ok"},
     }
     if broker_url:
         checks["broker"] = lambda: _broker(broker_url)

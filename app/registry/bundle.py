@@ -6,18 +6,23 @@ import hashlib
 import io
 import json
 import zipfile
+from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from app.db.records import BundleFile
+from pydantic import BaseModel
+
+from app.db.records import BundleFile, VersionOrigin
 from app.errors import BundleCorrupt
-from app.ml.records import Evaluation, ForecasterManifest
+from app.ml.records import Evaluation, ForecasterManifest, HoldoutMetrics
+from app.ml.spec import Scope, TrainingSpec
 
 MANIFEST = "bundle.json"
 SCALER = "scaler.json"
 KERAS = "network.keras"
 ONNX = "network.onnx"
 EVALUATION = "evaluation.json"
+VERSION = "version.json"  # in a downloaded archive only, next to the bundle's files
 BUNDLE_FORMAT = 1
 _LIBRARIES = (
     "tensorflow-cpu",
@@ -29,6 +34,28 @@ _LIBRARIES = (
     "numpy",
     "statsforecast",
 )
+
+
+class ExportedVersion(BaseModel):
+    """``version.json``, added to a bundle when it is downloaded: what the registry knows of the
+    version beyond its files (spec, holdout metrics, lineage), so that another deployment can
+    import it whole. Not covered by the manifest's digests: it is validated, and checked against
+    the manifest, on import."""
+
+    format: int = BUNDLE_FORMAT
+    model: str
+    version: int
+    scope: Scope
+    job_id: int | None
+    series_id: int | None
+    target: str
+    training_rows_sha256: str
+    spec: TrainingSpec
+    metrics: HoldoutMetrics
+    train_seconds: float
+    epochs_run: int
+    created_at: datetime
+    origin: VersionOrigin | None = None
 
 
 class BundleManifest(ForecasterManifest):
@@ -119,11 +146,11 @@ def verify_bundle(directory: Path, files: dict[str, BundleFile]) -> None:
         )
 
 
-def zip_bundle(directory: Path, files: dict[str, BundleFile]) -> bytes:
-    """The verified bundle as a zip archive (manifest included)."""
-    verify_bundle(directory, files)
+def zip_bundle(directory: Path, files: dict[str, BundleFile], exported: ExportedVersion) -> bytes:
+    """The bundle's files as a zip archive (manifest included), with ``version.json``."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name in sorted(files):
             archive.write(directory / name, arcname=name)
+        archive.writestr(VERSION, exported.model_dump_json(indent=2))
     return buffer.getvalue()

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, BackgroundTasks, Query, Response
+from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
 from fastapi import status as http_status
+from fastapi.concurrency import run_in_threadpool
 
 from app.db.orm import Backtest, ModelVersion
-from app.deps import SessionDep
-from app.errors import InvalidRequest
+from app.deps import DatabaseDep, SessionDep
+from app.errors import InvalidRequest, UnsupportedMediaType
 from app.pagination import Page, PageDep
-from app.registry import promotion, service
+from app.registry import importing, promotion, service
 from app.registry.bundle import zip_bundle
 from app.registry.deps import StoreDep, VersionDeletedDep
 from app.registry.schemas import (
@@ -26,7 +27,7 @@ from app.registry.schemas import (
     RegisteredModelRead,
 )
 from app.registry.store import bundle_key
-from app.vocabulary import COLLECTION_PATTERN, AliasPath, IdPath, NamePath, VersionPath
+from app.vocabulary import COLLECTION_PATTERN, AliasPath, Id, IdPath, NamePath, VersionPath
 
 router = APIRouter(prefix="/v1/models", tags=["registry"])
 
@@ -55,6 +56,7 @@ def version_read(version: ModelVersion) -> ModelVersionRead:
         files=version.bundle.files,
         bundle=version.bundle.model_dump(mode="json", exclude={"files"}),
         created_at=version.created_at,
+        origin=version.origin,
     )
 
 
@@ -223,13 +225,67 @@ def download_artifact(
     """The networks (ONNX and Keras) or baseline parameters, the scaler, the holdout evaluation
     and `bundle.json`, which lists every file with its sha256."""
     found = service.get_ready_version(session, name, version)
-    directory = store.local_path(bundle_key(name, version))
-    content = zip_bundle(directory, found.bundle.files)
+    directory = store.fetch(bundle_key(name, version), found.bundle.files)
+    content = zip_bundle(directory, found.bundle.files, service.exported(found))
     return Response(
         content,
         media_type="application/zip",
         headers={"Content-Disposition": f'attachment; filename="{name}-v{version}.zip"'},
     )
+
+
+@router.post(
+    "/{name}/versions:import",
+    status_code=http_status.HTTP_201_CREATED,
+    response_model=ModelVersionRead,
+    summary="Import a bundle downloaded from another deployment as this model's next version",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                media: {"schema": {"type": "string", "format": "binary"}}
+                for media in ("application/zip", "application/octet-stream")
+            },
+        }
+    },
+    responses={
+        409: {"description": "This archive is already a version of the model."},
+        415: {"description": "The body is not application/zip."},
+        422: {"description": "Not a bundle, a file fails its sha256, or it cannot be loaded."},
+    },
+)
+async def import_version(
+    name: NamePath,
+    request: Request,
+    response: Response,
+    db: DatabaseDep,
+    store: StoreDep,
+    series_id: Annotated[
+        Id | None,
+        Query(description="A series of this deployment the version forecasts by default."),
+    ] = None,
+) -> ModelVersionRead:
+    """The body is the zip that `GET …/versions/{version}/artifact` gave on the other side. Every
+    file is checked against the sha256 in its `bundle.json`, the forecaster is loaded once, and
+    the version is registered `ready` with the spec, holdout metrics and lineage (`origin`)
+    from its `version.json`. Without `series_id` it forecasts what a request names (`series_id`
+    or `values`). Global models and pickled statistical models are refused (retrain them
+    here)."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in ("application/zip", "application/octet-stream"):
+        raise UnsupportedMediaType(
+            f"Send the archive as application/zip; got '{content_type or 'no content type'}'."
+        )
+    archive = await request.body()
+
+    def register() -> ModelVersionRead:
+        number = importing.import_version(db, store, name, archive, series_id=series_id)
+        with db.session_scope() as session:
+            return version_read(service.get_version(session, name, number))
+
+    imported = await run_in_threadpool(register)
+    response.headers["Location"] = f"/v1/models/{name}/versions/{imported.version}"
+    return imported
 
 
 @router.get(

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.db.records import BundleFile, PromotionCheck, PromotionRule
+from app.db.records import BundleFile, PromotionCheck, PromotionRule, VersionOrigin
 from app.ml.records import BacktestResult, HoldoutMetrics, MemberMetrics
 from app.ml.spec import BacktestSpec, Scope, TrainingSpec
 from app.vocabulary import Id, VersionStatus
@@ -38,6 +38,9 @@ class ModelVersionRead(BaseModel):
         description="Window, target transform, scaler, frequency, library versions …"
     )
     created_at: datetime
+    origin: VersionOrigin | None = Field(
+        description="Imported versions: the version of the deployment it was exported from."
+    )
 
 
 class MembersRead(BaseModel):

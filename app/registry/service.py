@@ -36,6 +36,7 @@ from app.errors import (
 )
 from app.ml.spec import Scope
 from app.pagination import ordering, starts_with
+from app.registry.bundle import ExportedVersion
 from app.registry.store import bundle_key
 from app.vocabulary import JobKind, JobStatus, VersionStatus
 
@@ -297,3 +298,22 @@ def delete_alias(session: Session, name: str, alias: str) -> None:
     )
     if not result.rowcount:  # type: ignore[attr-defined]
         raise AliasNotFound(f"Model '{name}' has no alias '{alias}'.")
+
+
+def exported(version: ModelVersion) -> ExportedVersion:
+    """What a downloaded archive says about the version besides its files."""
+    return ExportedVersion(
+        model=version.model.name,
+        version=version.version,
+        scope=version.scope,
+        job_id=version.job_id,
+        series_id=version.series_id,
+        target=version.target,
+        training_rows_sha256=version.training_rows_sha256,
+        spec=version.spec,
+        metrics=version.metrics,
+        train_seconds=version.train_seconds,
+        epochs_run=version.epochs_run,
+        created_at=version.created_at,
+        origin=version.origin,
+    )

@@ -1,18 +1,40 @@
-"""Artifact store: where bundles live. One small interface; ``file://`` under MODEL_DIR by default.
+"""Artifact stores: where bundles live. One small interface, two implementations.
 
-A bundle is written into a staging directory first and published with one atomic rename, so a
-reader never sees a half-written bundle and a failed job leaves nothing behind.
+- :class:`LocalArtifactStore` (the default): directories ``<MODEL_DIR>/<model>/<version>/`` on a
+  local or shared file system.
+- :class:`S3ArtifactStore` (``FORECAST_ARTIFACT_STORE=s3://bucket/prefix``): objects
+  ``<prefix>/<model>/<version>/<file>`` in any S3-compatible store (AWS, MinIO …); endpoint and
+  credentials come from the standard AWS variables (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``
+  …). ``MODEL_DIR`` is then this host's staging area and cache of downloaded bundles.
+
+Both give the same guarantees: a bundle is written in a staging directory and published only
+whole (a reader never sees half of one, a failed job leaves nothing behind), and :meth:`fetch`
+hands out a local directory whose every file matched its recorded sha256.
 """
 
 from __future__ import annotations
 
+import base64
+import os
 import re
 import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+from urllib.parse import urlparse
+
+from filelock import FileLock
+
+from app.db.records import BundleFile
+from app.errors import ArtifactStoreUnavailable, BundleCorrupt
+from app.registry.bundle import verify_bundle
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+    from app.config import Settings
 
 _KEY = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}/[1-9][0-9]{0,8}$")
 
@@ -25,17 +47,33 @@ def bundle_key(model_name: str, version: int) -> str:
 
 
 class ArtifactStore(Protocol):
-    """What the registry needs from a store; an object store (s3://) would implement the same."""
+    """What the registry needs from a store."""
 
-    def staging(self) -> AbstractContextManager[Path]: ...
-    def publish(self, staged: Path, key: str) -> None: ...
-    def local_path(self, key: str) -> Path: ...
+    location: str  # where the bundles are, for logs and /readyz
+
+    def staging(self) -> AbstractContextManager[Path]:
+        """A fresh local directory to write a bundle in; removed on exit."""
+        ...
+
+    def publish(self, staged: Path, key: str, files: dict[str, BundleFile]) -> None:
+        """Put the staged bundle under ``key``, whole, and check every file arrived intact."""
+        ...
+
+    def fetch(self, key: str, files: dict[str, BundleFile]) -> Path:
+        """A local directory holding the bundle, every file checked against ``files``."""
+        ...
+
     def delete(self, key: str) -> None: ...
-    def is_writable(self) -> bool: ...
+
+    def problem(self) -> str | None:
+        """Why bundles cannot be written now, in one line; None when they can."""
+        ...
 
 
-def make_store(model_dir: Path) -> ArtifactStore:
-    return LocalArtifactStore(model_dir)
+def make_store(settings: Settings) -> ArtifactStore:
+    if settings.artifact_store is None:
+        return LocalArtifactStore(settings.model_dir)
+    return S3ArtifactStore(settings.artifact_store, cache_dir=settings.model_dir)
 
 
 class LocalArtifactStore:
@@ -43,6 +81,7 @@ class LocalArtifactStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
+        self.location = str(self.root)
         self._staging_root = self.root / ".staging"
 
     @contextmanager
@@ -56,26 +95,211 @@ class LocalArtifactStore:
         finally:
             shutil.rmtree(staged, ignore_errors=True)
 
-    def publish(self, staged: Path, key: str) -> None:
-        target = self.local_path(key)
+    def publish(self, staged: Path, key: str, files: dict[str, BundleFile]) -> None:
+        target = self.path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         if target.exists():  # left by a process killed between rename and commit
             shutil.rmtree(target)
-        staged.rename(target)
+        staged.rename(target)  # one atomic step: readers see all of it or nothing
+        verify_bundle(target, files)
 
-    def local_path(self, key: str) -> Path:
+    def fetch(self, key: str, files: dict[str, BundleFile]) -> Path:
+        directory = self.path(key)
+        verify_bundle(directory, files)
+        return directory
+
+    def path(self, key: str) -> Path:
         model, version = key.split("/")
         return self.root / bundle_key(model, int(version))
 
     def delete(self, key: str) -> None:
-        shutil.rmtree(self.local_path(key), ignore_errors=True)
+        shutil.rmtree(self.path(key), ignore_errors=True)
 
-    def is_writable(self) -> bool:
+    def problem(self) -> str | None:
         try:
             self._staging_root.mkdir(parents=True, exist_ok=True)
             probe = self._staging_root / f"probe-{uuid.uuid4().hex}"
             probe.write_bytes(b"")
             probe.unlink()
-        except OSError:
-            return False
-        return True
+        except OSError as exc:
+            return f"{self.location} is not writable ({exc.strerror or type(exc).__name__})"
+        return None
+
+
+def _endpoint() -> str | None:
+    return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+
+
+def _s3_client(*, attempts: int, read_timeout_s: float) -> S3Client:
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        connect_timeout=2,
+        read_timeout=read_timeout_s,
+        retries={"max_attempts": attempts, "mode": "standard"},
+        # MinIO, moto and most self-hosted stores serve buckets as paths, not host names.
+        s3={"addressing_style": "path" if _endpoint() else "auto"},
+        # Ask for checksums only where the operation needs one (what S3-compatible stores
+        # other than AWS understand); uploads send their sha256 themselves.
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+    )
+    # A session of its own: boto3's default one would keep the credentials it read first.
+    return boto3.session.Session().client("s3", config=config)
+
+
+class S3ArtifactStore:
+    """Bundles as objects ``<prefix>/<model>/<version>/<file>`` in an S3-compatible bucket, with
+    a local cache of the downloaded ones (shared by the processes of a host, one lock a key)."""
+
+    def __init__(self, url: str, cache_dir: Path) -> None:
+        parsed = urlparse(url)
+        if parsed.scheme != "s3" or not parsed.netloc:
+            raise ValueError(f"artifact store {url!r} is not s3://bucket[/prefix]")
+        self.bucket = parsed.netloc
+        self.prefix = parsed.path.strip("/")
+        self.location = f"s3://{self.bucket}/{self.prefix}".rstrip("/")
+        self._cache = LocalArtifactStore(cache_dir)
+        self._locks = self._cache.root / ".locks"
+        self._client = _s3_client(attempts=3, read_timeout_s=30)
+        # /readyz asks once with a short deadline rather than retrying past its own.
+        self._probe_client = _s3_client(attempts=1, read_timeout_s=3)
+
+    def staging(self) -> AbstractContextManager[Path]:
+        return self._cache.staging()
+
+    def publish(self, staged: Path, key: str, files: dict[str, BundleFile]) -> None:
+        """Upload every file with its sha256 (the store refuses a body that does not match),
+        then check that exactly these objects, of these sizes, are under the key."""
+        verify_bundle(staged, files)
+        with self._errors("upload"):
+            self._delete_objects(key)  # left by a process killed between upload and commit
+            for name, digest in sorted(files.items()):
+                self._client.put_object(
+                    Bucket=self.bucket,
+                    Key=self._object(key, name),
+                    Body=(staged / name).read_bytes(),
+                    ChecksumSHA256=base64.b64encode(bytes.fromhex(digest.sha256)).decode(),
+                )
+            stored = self._list(key)
+        expected = {self._object(key, name): f.size for name, f in files.items()}
+        if stored != expected:
+            raise ArtifactStoreUnavailable(
+                f"{self.location}: the uploaded bundle {key} does not match what was written "
+                f"({len(stored)} of {len(expected)} files with the right size)."
+            )
+        with self._lock(key):  # this host serves it without downloading it again
+            self._cache.publish(staged, key, files)
+
+    def fetch(self, key: str, files: dict[str, BundleFile]) -> Path:
+        with self._lock(key):
+            try:
+                return self._cache.fetch(key, files)
+            except BundleCorrupt:  # not cached here yet, or a stale copy of a deleted version
+                pass
+            with self._cache.staging() as staged:
+                with self._errors("download"):
+                    for name in files:
+                        self._download(self._object(key, name), staged / name, key)
+                try:
+                    verify_bundle(staged, files)
+                except BundleCorrupt as exc:
+                    raise BundleCorrupt(f"Downloaded from {self.location}: {exc.detail}") from exc
+                self._cache.publish(staged, key, files)
+        return self._cache.path(key)
+
+    def delete(self, key: str) -> None:
+        with self._errors("delete"):
+            self._delete_objects(key)
+        with self._lock(key):
+            self._cache.delete(key)
+
+    def problem(self) -> str | None:
+        """Write and remove a probe object: bucket, credentials and endpoint in one request
+        pair."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        probe = self._object(".probe", uuid.uuid4().hex)
+        try:
+            self._probe_client.put_object(Bucket=self.bucket, Key=probe, Body=b"")
+            self._probe_client.delete_object(Bucket=self.bucket, Key=probe)
+        except (BotoCoreError, ClientError) as exc:
+            return self._explain(exc)
+        return self._cache.problem()
+
+    # ------------------------------------------------------------------ helpers
+
+    def _object(self, key: str, name: str) -> str:
+        return "/".join(part for part in (self.prefix, key, name) if part)
+
+    def _list(self, key: str) -> dict[str, int]:
+        found: dict[str, int] = {}
+        pages = self._client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=self._object(key, "")
+        )
+        for page in pages:
+            found.update({o["Key"]: o["Size"] for o in page.get("Contents", [])})
+        return found
+
+    def _delete_objects(self, key: str) -> None:
+        names = list(self._list(key))
+        for start in range(0, len(names), 1000):  # DeleteObjects takes up to 1,000 keys
+            chunk = names[start : start + 1000]
+            self._client.delete_objects(
+                Bucket=self.bucket, Delete={"Objects": [{"Key": n} for n in chunk]}
+            )
+
+    def _download(self, name: str, target: Path, key: str) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            body = self._client.get_object(Bucket=self.bucket, Key=name)["Body"]
+            with target.open("wb") as out:
+                shutil.copyfileobj(body, out)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                raise BundleCorrupt(
+                    f"{name.rsplit('/', 1)[-1]} of bundle {key} is missing from "
+                    f"{self.location}. Retrain or restore the artifact store."
+                ) from exc
+            raise
+
+    @contextmanager
+    def _lock(self, key: str) -> Iterator[None]:
+        self._locks.mkdir(parents=True, exist_ok=True)
+        with FileLock(self._locks / f"{key.replace('/', '@')}.lock", timeout=120):
+            yield
+
+    @contextmanager
+    def _errors(self, action: str) -> Iterator[None]:
+        """A store that cannot be reached or refuses us: 503, one line, no credentials."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            yield
+        except (BotoCoreError, ClientError) as exc:
+            raise ArtifactStoreUnavailable(
+                f"Artifact store {self.location}: {action} failed: {self._explain(exc)}."
+            ) from exc
+
+    def _explain(self, exc: Exception) -> str:
+        from botocore.exceptions import (
+            ClientError,
+            NoCredentialsError,
+            PartialCredentialsError,
+        )
+        from botocore.exceptions import ConnectionError as CannotConnect
+
+        if isinstance(exc, NoCredentialsError | PartialCredentialsError):
+            return "no credentials (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
+        if isinstance(exc, CannotConnect):
+            return f"cannot reach {_endpoint() or 'the S3 endpoint'}"
+        if isinstance(exc, ClientError):
+            code = str(exc.response.get("Error", {}).get("Code", "error"))
+            if code in ("NoSuchBucket", "404"):
+                return f"bucket '{self.bucket}' does not exist"
+            if code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403"):
+                return f"access denied to bucket '{self.bucket}' ({code})"
+            return code
+        return type(exc).__name__

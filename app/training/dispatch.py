@@ -17,9 +17,9 @@ from datetime import timedelta
 from app.config import Settings
 from app.db.session import Database
 from app.db.types import utcnow
+from app.registry.publishing import discard_version
 from app.registry.store import make_store
 from app.training import lifecycle
-from app.training.pipeline import discard_version
 from app.training.queue import JobQueue, make_queue
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ class Dispatcher:
     def __init__(self, settings: Settings, db: Database) -> None:
         self.settings = settings
         self.db = db
-        self.store = make_store(settings.model_dir)
+        self.store = make_store(settings)
         self.queue: JobQueue = make_queue(settings, db, self._lost)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="reconciler", daemon=True)

@@ -37,7 +37,7 @@ from app.ml.records import (
 )
 from app.ml.spec import TrainingSpec
 from app.registry import bundle
-from app.registry.service import reserve_version
+from app.registry.publishing import register_bundle
 from app.registry.store import ArtifactStore, bundle_key
 from app.training.lifecycle import Outcome
 from app.training.pipeline import (
@@ -45,7 +45,6 @@ from app.training.pipeline import (
     JobControl,
     JobFailed,
     configure_tensorflow,
-    discard_version,
     holdout_range,
     registry_metrics,
     save_network,
@@ -176,29 +175,24 @@ def train_global_and_register(
         files = bundle.write_manifest(
             staged, manifest, model=job.model_name, job_id=job.job_id, series_id=None
         )
-        with db.session_scope() as session:
-            version = reserve_version(
-                session,
-                job.model_name,
-                job_id=job.job_id,
-                series_id=None,
-                scope="global",
-                members=members,
-                training_rows_sha256=rows_sha256,
-                target=job.target,
-                spec=spec,
-                bundle=BundleRecord(**dict(manifest), files=files),
-                metrics=registry_metrics(plans, evaluation),
-                size_bytes=sum(f.size for f in files.values()),
-                train_seconds=train_seconds,
-                epochs_run=result.epochs_run,
-            )
-            version_id, key = version.id, bundle_key(job.model_name, version.version)
-        try:
-            store.publish(staged, key)
-        except BaseException:
-            discard_version(db, store, version_id)
-            raise
+        version_id = register_bundle(
+            db,
+            store,
+            staged,
+            files,
+            job.model_name,
+            job_id=job.job_id,
+            series_id=None,
+            scope="global",
+            members=members,
+            training_rows_sha256=rows_sha256,
+            target=job.target,
+            spec=spec,
+            bundle=BundleRecord(**dict(manifest), files=files),
+            metrics=registry_metrics(plans, evaluation),
+            train_seconds=train_seconds,
+            epochs_run=result.epochs_run,
+        )
     return Outcome(JobStatus.SUCCEEDED, version_id=version_id)
 
 
@@ -291,8 +285,8 @@ def _own_score(
         )
     version = fair[0]
     try:
-        directory = store.local_path(bundle_key(version.model.name, version.version))
-        bundle.verify_bundle(directory, version.bundle.files)
+        key = bundle_key(version.model.name, version.version)
+        directory = store.fetch(key, version.bundle.files)
         own = load_forecaster(directory, bundle.read_manifest(directory))
         if plan.holdout_start < own.history_needed:
             return None, f"its own model needs {own.history_needed} values before the holdout"

@@ -46,7 +46,7 @@ from app.ml.references import fit_reference, fit_references
 from app.ml.spec import BacktestSpec, TrainingSpec
 from app.ml.tournament import run_tournament
 from app.registry import bundle
-from app.registry.service import fail_pending_version, reserve_version
+from app.registry.publishing import register_bundle
 from app.registry.store import ArtifactStore, bundle_key
 from app.training.lifecycle import Outcome
 from app.training.service import load_target
@@ -238,26 +238,22 @@ def train_and_register(
                 raise JobFailed(
                     f"Series {job.series_id} was deleted while the job ran; nothing was registered."
                 )
-            version = reserve_version(
-                session,
-                job.model_name,
-                job_id=job.job_id,
-                series_id=job.series_id,
-                training_rows_sha256=plan.rows_sha256(),
-                target=job.target,
-                spec=spec,
-                bundle=BundleRecord(**dict(manifest), files=files),
-                metrics=registry_metrics([plan], evaluation),
-                size_bytes=sum(f.size for f in files.values()),
-                train_seconds=train_seconds,
-                epochs_run=epochs_run,
-            )
-            version_id, key = version.id, bundle_key(job.model_name, version.version)
-        try:
-            store.publish(staged, key)
-        except BaseException:
-            discard_version(db, store, version_id)
-            raise
+        version_id = register_bundle(
+            db,
+            store,
+            staged,
+            files,
+            job.model_name,
+            job_id=job.job_id,
+            series_id=job.series_id,
+            training_rows_sha256=plan.rows_sha256(),
+            target=job.target,
+            spec=spec,
+            bundle=BundleRecord(**dict(manifest), files=files),
+            metrics=registry_metrics([plan], evaluation),
+            train_seconds=train_seconds,
+            epochs_run=epochs_run,
+        )
     return Outcome(JobStatus.SUCCEEDED, version_id=version_id, backtest=backtest)
 
 
@@ -296,14 +292,6 @@ def _fit_reference(
         raise JobFailed(f"{spec.architecture} could not be fitted: {exc}") from exc
     (staged / REFERENCE_FILE).write_bytes(reference.to_bytes())
     return {"kind": "reference", "reference": reference.config, "window": reference.window}
-
-
-def discard_version(db: Database, store: ArtifactStore, version_id: int) -> None:
-    """A pending version whose job did not complete: failed, and its files removed."""
-    with db.session_scope() as session:
-        key = fail_pending_version(session, version_id)
-    if key is not None:
-        store.delete(key)
 
 
 def _fit_network(
@@ -391,8 +379,7 @@ def backtest_version(
     fixed = None
     earliest = 0
     if not job.spec.backtest.refit:
-        directory = store.local_path(job.subject.key)
-        bundle.verify_bundle(directory, job.subject.files)
+        directory = store.fetch(job.subject.key, job.subject.files)
         fixed = load_forecaster(directory, bundle.read_manifest(directory))
         earliest = int(job.plan.dates.searchsorted(pd.Timestamp(job.subject.holdout_start)))
     backtest = _backtest(settings, job, control, fixed=fixed, earliest=earliest)

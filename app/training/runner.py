@@ -24,6 +24,7 @@ from app.db.session import Database
 from app.logs import configure_logging, job_logging
 from app.ml.dataset import DatasetError
 from app.ml.progress import EpochProgress
+from app.registry.publishing import discard_version
 from app.registry.store import make_store
 from app.training import lifecycle
 from app.training.global_models import load_global_input, train_global_and_register
@@ -32,7 +33,6 @@ from app.training.pipeline import (
     Cancelled,
     JobFailed,
     backtest_version,
-    discard_version,
     load_input,
     preload_training_code,
     train_and_register,
@@ -101,7 +101,7 @@ def run_job(job_id: int, settings: Settings) -> Claim:
             if not finished:
                 log.warning("job %s: taken over by another worker; result discarded", job_id)
                 if outcome.version_id is not None:
-                    discard_version(db, make_store(settings.model_dir), outcome.version_id)
+                    discard_version(db, make_store(settings), outcome.version_id)
             log.info("job %s: %s %s", job_id, outcome.status, outcome.error or "")
             return claim
     finally:
@@ -111,7 +111,7 @@ def run_job(job_id: int, settings: Settings) -> Claim:
 def _execute(db: Database, settings: Settings, job_id: int, worker: str) -> Outcome:
     """Train (and register) or backtest; map every failure to one readable line (traceback to
     the log)."""
-    store = make_store(settings.model_dir)
+    store = make_store(settings)
     control = _Control(db, job_id, worker)
     global_job = None
     try:

@@ -27,9 +27,13 @@ from tests.deploy.files import (
     volume_mounts,
 )
 
-SERVICES = {"postgres", "redis", "migrate", "api", "worker"}
-SECRETS = {"POSTGRES_PASSWORD", "FORECAST_API_KEY"}
-TEST_SECRETS = {"POSTGRES_PASSWORD": "pw0123456789", "FORECAST_API_KEY": "key0123456789"}
+SERVICES = {"postgres", "redis", "minio", "buckets", "migrate", "api", "worker"}
+SECRETS = {"POSTGRES_PASSWORD", "FORECAST_API_KEY", "MINIO_ROOT_PASSWORD"}
+TEST_SECRETS = {
+    "POSTGRES_PASSWORD": "pw0123456789",
+    "FORECAST_API_KEY": "key0123456789",
+    "MINIO_ROOT_PASSWORD": "minio0123456789",
+}
 MODEL_DIR = "FORECAST_MODEL_DIR"
 
 
@@ -153,6 +157,7 @@ def test_migrations_run_once_before_api_and_workers(compose: dict[str, Any]) -> 
             "postgres": "service_healthy",
             "redis": "service_healthy",
             "migrate": "service_completed_successfully",
+            "buckets": "service_completed_successfully",
         }, name
     assert environment_of(compose, "api")["FORECAST_MIGRATE_ON_START"] == "false"
 
@@ -191,7 +196,8 @@ def test_workers_scale_and_share_the_artifact_store(compose: dict[str, Any]) -> 
     assert grace, worker["stop_grace_period"]
     seconds = int(grace.group(1)) * {"s": 1, "m": 60, "h": 3600}[grace.group(2)]
     assert seconds >= 60, "a running job needs time to finish on `docker compose stop`"
-    # api and worker mount one named volume at the path FORECAST_MODEL_DIR names.
+    # api and worker mount one named volume at the path FORECAST_MODEL_DIR names (staging
+    # and cache), and keep their bundles in one bucket of the minio service.
     mounts = {}
     for name in ("api", "worker"):
         model_dir = environment_of(compose, name)[MODEL_DIR]
@@ -200,6 +206,34 @@ def test_workers_scale_and_share_the_artifact_store(compose: dict[str, Any]) -> 
         assert found[0][0] == "volume", (name, found)
         mounts[name] = found[0]
     assert mounts["api"] == mounts["worker"]
+
+
+def test_the_artifact_store_is_minio_with_its_bucket_made_first(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    minio = services["minio"]
+    assert "healthcheck" in minio
+    assert any(m[0] == "volume" for m in volume_mounts(minio)), "bundles must outlive the container"
+    minio_env = service_environment(minio, {})
+    buckets = services["buckets"]
+    argv = command_argv(buckets)
+    assert buckets["entrypoint"] == ["mc"]
+    assert argv[:2] == ["mb", "--ignore-existing"]
+    alias, bucket = argv[-1].split("/")
+    assert depends_on(buckets) == {"minio": "service_healthy"}
+    credentials = f"{minio_env['MINIO_ROOT_USER']}:{minio_env['MINIO_ROOT_PASSWORD']}"
+    assert service_environment(buckets, {})[f"MC_HOST_{alias}"] == (
+        f"http://{credentials}@minio:9000"
+    )
+    for name in ("migrate", "api", "worker"):
+        env = environment_of(compose, name)
+        store = env["FORECAST_ARTIFACT_STORE"]
+        assert Settings(artifact_store=store).artifact_store == store  # a valid setting
+        assert store.removeprefix("s3://").split("/")[0] == bucket
+        assert env["AWS_ENDPOINT_URL"] == "http://minio:9000"
+        assert env["AWS_ACCESS_KEY_ID"] == minio_env["MINIO_ROOT_USER"]
+        assert env["AWS_SECRET_ACCESS_KEY"] == TEST_SECRETS["MINIO_ROOT_PASSWORD"]
+        if name != "migrate":
+            assert depends_on(services[name])["buckets"] == "service_completed_successfully"
 
 
 def test_env_example_parses_and_has_the_required_lines() -> None:

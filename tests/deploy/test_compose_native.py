@@ -6,9 +6,10 @@ secrets filled in) and ``environment:``, interpolated from the same values. Each
 ``command`` (its exact argv) then runs as a native process from a directory laid out like the
 image's WORKDIR, with only these test substitutions: the hosts ``postgres`` and ``redis`` are
 the local servers (a throwaway database, a queue of its own), named volumes are temp dirs, the
-API's port is a free one, and each Celery worker gets its own node name (in compose each
-container has its own host name). Services built from the ``api`` target run with the ``train``
-extra made unimportable, as in that image.
+API's port is a free one, the host ``minio`` is a real S3-protocol server (moto's, started by the
+suite) whose bucket the test makes as the ``buckets`` service would, and each Celery worker gets
+its own node name (in compose each container has its own host name). Services built from the
+``api`` target run with the ``train`` extra made unimportable, as in that image.
 
 Order as in compose: migrate runs to completion, the API becomes ready, two workers start; then
 the MSFT series is uploaded, four small jobs train on both workers, a forecast is served, the
@@ -52,6 +53,7 @@ from tests.deploy.files import (
     stage_chain,
     volume_mounts,
 )
+from tests.objectstore import S3Server
 from tests.training.helpers import wait_for
 from tests.training.test_celery import REDIS_URL, require_redis
 
@@ -117,6 +119,7 @@ class Deployment:
     tmp: Path
     database_url: str
     redis_url: str
+    s3_endpoint: str
     image_roots: dict[str, Path] = field(default_factory=dict)
     services: list[Service] = field(default_factory=list)
 
@@ -174,7 +177,20 @@ class Deployment:
         if "FORECAST_BROKER_URL" in env:
             assert env["FORECAST_BROKER_URL"].startswith("redis://redis:6379/")
             out["FORECAST_BROKER_URL"] = self.redis_url
+        if "AWS_ENDPOINT_URL" in env:
+            assert env["AWS_ENDPOINT_URL"] == "http://minio:9000"
+            out["AWS_ENDPOINT_URL"] = self.s3_endpoint
         return out
+
+    def make_buckets(self, s3: S3Server) -> str:
+        """What the one-shot ``buckets`` service does (``mc mb --ignore-existing``); returns
+        the bucket."""
+        argv = command_argv(self.compose["services"]["buckets"])
+        assert argv[:2] == ["mb", "--ignore-existing"]
+        bucket = argv[-1].split("/")[1]
+        if bucket not in {b["Name"] for b in s3.client().list_buckets()["Buckets"]}:
+            s3.client().create_bucket(Bucket=bucket)
+        return bucket
 
     def dump_logs(self) -> None:
         for service in self.services:
@@ -202,20 +218,22 @@ def map_paths(value: str, paths: dict[str, str]) -> str:
 
 
 @pytest.fixture
-def deployment(tmp_path: Path) -> Iterator[Deployment]:
+def deployment(tmp_path: Path, s3_server: S3Server) -> Iterator[Deployment]:
     require_redis()
     queue = f"deploy-{uuid.uuid4().hex[:8]}"
     variables = {
         **dotenv_values(),
         "POSTGRES_PASSWORD": uuid.uuid4().hex,
         "FORECAST_API_KEY": uuid.uuid4().hex,
+        "MINIO_ROOT_PASSWORD": uuid.uuid4().hex,
         "FORECAST_QUEUE": queue,  # a queue of its own on the shared Redis
         "FORECAST_TF_THREADS": "1",  # a setting passed through .env (env_file)
     }
     with throwaway_postgres_database() as database_url:
         deployment = Deployment(
-            load_compose(variables), variables, tmp_path, database_url, REDIS_URL
-        )
+            load_compose(variables), variables, tmp_path, database_url, REDIS_URL,
+            s3_server.endpoint,
+        )  # fmt: skip
         try:
             yield deployment
         finally:
@@ -274,7 +292,8 @@ def run_healthcheck(service: Service, target: str, port: str | None = None) -> N
     assert result.returncode == 0, f"{service.name} unhealthy: {result.stdout}{result.stderr}"
 
 
-def test_compose_services_run_natively(deployment: Deployment) -> None:
+def test_compose_services_run_natively(deployment: Deployment, s3_server: S3Server) -> None:
+    bucket = deployment.make_buckets(s3_server)
     # migrate: a one-shot that must exit 0 before anything else starts.
     migrate = deployment.service("migrate")
     assert migrate.start().wait(timeout=120) == 0, migrate.output()
@@ -329,8 +348,11 @@ def test_compose_services_run_natively(deployment: Deployment) -> None:
             ran_on[job["id"]] = owners[0]
         assert set(ran_on.values()) == {w.name for w in workers}, ran_on
 
-        # The API (without TensorFlow) serves a forecast from what the workers wrote to the
-        # shared artifact volume.
+        # The workers wrote the bundles to the bucket; the API (without TensorFlow) downloads
+        # and serves them.
+        prefix = api.env["FORECAST_ARTIFACT_STORE"].removeprefix(f"s3://{bucket}/")
+        stored = s3_server.keys(bucket, f"{prefix}/MSFT-deploy/")
+        assert {key.split("/")[-2] for key in stored} == {"1", "2", "3", "4"}
         forecast = client.get("/v1/forecast", params={"model": "MSFT-deploy", "horizon": 5})
         assert forecast.status_code == 200, forecast.text
         body = forecast.json()

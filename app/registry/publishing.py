@@ -1,0 +1,44 @@
+"""Registering a bundle: a ``pending`` version row first, then its files, and only then (by the
+job's end, or at once for an import) ``ready``. Whatever fails in between leaves the row
+``failed`` and no files behind."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from app.db.records import BundleFile
+from app.db.session import Database
+from app.registry.service import fail_pending_version, reserve_version
+from app.registry.store import ArtifactStore, bundle_key
+
+
+def register_bundle(
+    db: Database,
+    store: ArtifactStore,
+    staged: Path,
+    files: dict[str, BundleFile],
+    model_name: str,
+    **fields: Any,
+) -> int:
+    """Reserve the model's next version for the staged bundle and publish its files; returns
+    the version id (still ``pending``)."""
+    with db.session_scope() as session:
+        version = reserve_version(
+            session, model_name, size_bytes=sum(f.size for f in files.values()), **fields
+        )
+        version_id, key = version.id, bundle_key(model_name, version.version)
+    try:
+        store.publish(staged, key, files)
+    except BaseException:
+        discard_version(db, store, version_id)
+        raise
+    return version_id
+
+
+def discard_version(db: Database, store: ArtifactStore, version_id: int) -> None:
+    """A pending version whose job did not complete: failed, and its files removed."""
+    with db.session_scope() as session:
+        key = fail_pending_version(session, version_id)
+    if key is not None:
+        store.delete(key)

@@ -1,0 +1,208 @@
+"""The S3 artifact store against a real S3-protocol server (moto's, in its own process), on
+both databases: what a job writes, what another host downloads, what a corrupt or missing object
+and a misconfigured store get."""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from app.db.migrate import upgrade_to_head
+from app.main import create_app
+from bench.common import free_port
+from tests.conftest import (
+    BACKENDS,
+    LiveServer,
+    empty_database,
+    server_settings,
+    start_server,
+    truncate_all,
+)
+from tests.objectstore import S3Server, sha256
+from tests.series.helpers import assert_problem
+from tests.training.helpers import TINY, eventually, random_walk_series, start_job, wait_for
+
+PREFIX = "bundles"
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def s3_live_server(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    s3_server: S3Server,
+) -> Iterator[LiveServer]:
+    """A service whose bundles live in a fresh bucket of the S3 server."""
+    bucket = f"models-{uuid.uuid4().hex[:8]}"
+    s3_server.client().create_bucket(Bucket=bucket)
+    tmp = tmp_path_factory.mktemp(f"s3-{request.param}")
+    with empty_database(request.param, tmp) as url:
+        server = start_server(
+            server_settings(url, tmp / "cache", artifact_store=f"s3://{bucket}/{PREFIX}")
+        )
+        yield server
+        server.stop()
+
+
+@pytest.fixture
+def s3_client(s3_live_server: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=s3_live_server.base_url, timeout=60) as http:
+        yield http
+    truncate_all(s3_live_server.settings.database_url)
+
+
+def bucket_of(server: LiveServer) -> str:
+    assert server.settings.artifact_store is not None
+    return server.settings.artifact_store.removeprefix("s3://").split("/")[0]
+
+
+def another_host(server: LiveServer, tmp_path: Path) -> LiveServer:
+    """A second API on the same database and bucket with an empty cache: another machine."""
+    settings = server.settings.model_copy(update={"model_dir": tmp_path / "other-host"})
+    return start_server(settings)
+
+
+def train(client: httpx.Client, model: str) -> None:
+    series_id = random_walk_series(client, name=model)
+    job = wait_for(client, start_job(client, series_id=series_id, model_name=model, **TINY)["id"])
+    assert job["status"] == "succeeded", job
+
+
+def test_bundles_live_in_the_bucket_and_serve_any_host(
+    s3_client: httpx.Client, s3_live_server: LiveServer, s3_server: S3Server, tmp_path: Path
+) -> None:
+    train(s3_client, "s3-walk")
+    bucket = bucket_of(s3_live_server)
+    stored = {
+        key.rsplit("/", 1)[1]: body
+        for key, body in s3_server.objects(bucket, f"{PREFIX}/s3-walk/1/").items()
+    }
+    manifest = json.loads(stored["bundle.json"])
+    assert set(stored) == set(manifest["files"]) | {"bundle.json"}
+    for name, digest in manifest["files"].items():
+        assert sha256(stored[name]) == digest["sha256"]
+    expected = s3_client.get("/v1/forecast", params={"model": "s3-walk", "horizon": 5})
+    assert expected.status_code == 200, expected.text
+
+    other = another_host(s3_live_server, tmp_path)
+    try:
+        with httpx.Client(base_url=other.base_url, timeout=60) as elsewhere:
+            served = elsewhere.get("/v1/forecast", params={"model": "s3-walk", "horizon": 5})
+            assert served.status_code == 200, served.text
+            assert served.json()["points"] == expected.json()["points"]
+            artifact = elsewhere.get("/v1/models/s3-walk/versions/1/artifact")
+            with zipfile.ZipFile(io.BytesIO(artifact.content)) as archive:
+                assert {n: archive.read(n) for n in archive.namelist()} == stored
+    finally:
+        other.stop()
+    assert (tmp_path / "other-host" / "s3-walk" / "1" / "network.onnx").is_file()
+
+    assert s3_client.delete("/v1/models/s3-walk/versions/1").status_code == 204
+    eventually(lambda: s3_server.keys(bucket, f"{PREFIX}/s3-walk/"), lambda found: not found)
+    assert not (s3_live_server.settings.model_dir / "s3-walk" / "1").exists()
+
+
+def test_a_corrupt_or_missing_object_is_refused_where_it_is_downloaded(
+    s3_client: httpx.Client, s3_live_server: LiveServer, s3_server: S3Server, tmp_path: Path
+) -> None:
+    train(s3_client, "s3-corrupt")
+    params = {"model": "s3-corrupt"}
+    assert s3_client.get("/v1/forecast", params=params).status_code == 200  # now cached
+    s3 = s3_server.client()
+    onnx = f"{PREFIX}/s3-corrupt/1/network.onnx"
+    s3.put_object(Bucket=bucket_of(s3_live_server), Key=onnx, Body=b"garbage")
+    other = another_host(s3_live_server, tmp_path)
+    try:
+        with httpx.Client(base_url=other.base_url, timeout=60) as elsewhere:
+            body = assert_problem(elsewhere.get("/v1/forecast", params=params), 503)
+            assert body["type"].endswith("/bundle-corrupt")
+            assert "network.onnx" in body["detail"]
+            assert "Downloaded from s3://" in body["detail"]
+            assert not (tmp_path / "other-host" / "s3-corrupt" / "1").exists()  # nothing kept
+            s3.delete_object(Bucket=bucket_of(s3_live_server), Key=onnx)
+            body = assert_problem(elsewhere.get("/v1/forecast", params=params), 503)
+            assert "network.onnx of bundle s3-corrupt/1 is missing" in body["detail"]
+    finally:
+        other.stop()
+    # The host that loaded it before keeps serving from memory.
+    assert s3_client.get("/v1/forecast", params=params).status_code == 200
+
+
+@pytest.mark.usefixtures("s3_server")
+def test_a_job_that_cannot_upload_fails_and_leaves_nothing(tmp_path: Path) -> None:
+    settings = server_settings(
+        f"sqlite:///{tmp_path / 'api.db'}", tmp_path / "cache", artifact_store="s3://no-such-bucket"
+    )
+    server = start_server(settings)
+    try:
+        with httpx.Client(base_url=server.base_url, timeout=60) as client:
+            series_id = random_walk_series(client)
+            job = wait_for(
+                client, start_job(client, series_id=series_id, model_name="lost", **TINY)["id"]
+            )
+            assert job["status"] == "failed"
+            assert "bucket 'no-such-bucket' does not exist" in job["error"]
+            assert job["model_version"] is None
+            versions = client.get("/v1/models/lost/versions").json()
+            assert [v["status"] for v in versions] == ["failed"]
+            assert_problem(client.get("/v1/forecast", params={"model": "lost"}), 404)
+    finally:
+        server.stop()
+    assert not list((tmp_path / "cache" / ".staging").iterdir())
+    assert not (tmp_path / "cache" / "lost").exists()
+
+
+MISCONFIGURED = {
+    "wrong bucket": ({}, "s3://no-such-bucket", "bucket 'no-such-bucket' does not exist"),
+    "no credentials": (
+        {"AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None},
+        "s3://models",
+        "no credentials (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)",
+    ),
+    "unreachable endpoint": (
+        {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"},
+        "s3://models",
+        "cannot reach http://127.0.0.1:",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(MISCONFIGURED))
+@pytest.mark.usefixtures("s3_server")
+def test_a_misconfigured_store_is_one_clear_line_at_start_and_in_readyz(
+    case: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    environment, url, expected = MISCONFIGURED[case]
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance to ask for keys
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    for name, value in environment.items():
+        if value is None:
+            monkeypatch.delenv(name)
+        else:
+            monkeypatch.setenv(name, value)
+    settings = server_settings(
+        f"sqlite:///{tmp_path / 'api.db'}", tmp_path / "cache", artifact_store=url,
+        log_level="INFO", log_format="json",
+    )  # fmt: skip
+    app = create_app(settings)
+    upgrade_to_head(app.state.db.engine)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        body = assert_problem(client.get("/readyz"), 503)
+    assert body["checks"]["artifact_store"].startswith(expected)
+    assert body["checks"]["database"] == "ok"
+    records = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line]
+    startup = [r for r in records if r["message"].startswith("artifact store")]
+    assert len(startup) == 1, records
+    assert expected in startup[0]["message"]
+    assert startup[0]["level"] == "ERROR"
