@@ -77,12 +77,13 @@ def test_tiny_job_end_to_end(client: httpx.Client, live_server: LiveServer) -> N
         "network.keras",
         "network.onnx",
         "scaler.json",
+        "version.json",  # the registry's record, for an import elsewhere
     }
-    assert set(manifest["files"]) == names - {"bundle.json"}
+    assert set(manifest["files"]) == names - {"bundle.json", "version.json"}
     assert scaler["kind"] == "standard"
     assert manifest["training_rows_sha256"] == version["training_rows_sha256"]
     bundle_dir = live_server.settings.model_dir / "walk-lstm" / "1"
-    assert sorted(p.name for p in bundle_dir.iterdir()) == sorted(names)
+    assert sorted(p.name for p in bundle_dir.iterdir()) == sorted(names - {"version.json"})
 
 
 @pytest.mark.sqlite_only
