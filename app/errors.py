@@ -15,6 +15,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -44,6 +46,7 @@ class AppError(Exception):
     status: ClassVar[int] = 400
     slug: ClassVar[str] = "bad-request"
     title: ClassVar[str] = "Bad request"
+    retry_after_s: ClassVar[int | None] = None  # a 503 the client should retry after that
 
     def __init__(
         self,
@@ -221,6 +224,7 @@ class ArtifactStoreUnavailable(AppError):
     status = 503
     slug = "artifact-store-unavailable"
     title = "Artifact store unavailable"
+    retry_after_s = 5
 
 
 def problem_response(
@@ -278,6 +282,7 @@ async def _app_error(_: Request, exc: Exception) -> JSONResponse:
         detail=exc.detail,
         errors=exc.errors,
         extra=exc.extra,
+        headers={"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s else None,
     )
 
 
@@ -343,3 +348,24 @@ def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    for unreachable in (OperationalError, InterfaceError, PoolTimeout):
+        app.add_exception_handler(unreachable, _database_unavailable)
+
+
+DATABASE_RETRY_AFTER_S = 5
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """The database went away mid-request (restarted, failed over, partitioned): a 503 the
+    client can retry, never a 500. The type only: messages carry hosts and users."""
+    log.warning(
+        "%s %s: database unavailable (%s)", request.method, request.url.path, type(exc).__name__
+    )
+    return problem_response(
+        503,
+        slug="database-unavailable",
+        title="Database unavailable",
+        detail="The database cannot be reached right now; nothing was changed by this request "
+        f"unless it says otherwise. Try again in {DATABASE_RETRY_AFTER_S} s.",
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)},
+    )

@@ -2,27 +2,61 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from tenacity import Retrying as _Retrying
+from tenacity import (
+    before_sleep_log,
+    retry_if_exception_type,
+    stop_after_delay,
+    wait_exponential,
+)
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+# What a database that went away (restart, failover, partition) raises.
+UNREACHABLE = (OperationalError, InterfaceError)
+# How long a job keeps retrying the writes it cannot lose (its lease is renewed meanwhile).
+OUTAGE_PATIENCE_S = 120
 
 SQLITE_BUSY_TIMEOUT_S = 30
 # Enough pooled connections for every thread of the request threadpool (40) and the
 # background threads: an overflow connection is closed after use, and reconnecting under
 # load cost more than the queries themselves.
 POOL_SIZE = 48
+CONNECT_TIMEOUT_S = 3
+POOL_TIMEOUT_S = 10
 
 
 def make_engine(url: str) -> Engine:
     """Create an engine; SQLite gets WAL, foreign keys and a busy timeout."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=POOL_SIZE - 10)
+        return create_engine(
+            url,
+            pool_pre_ping=True,
+            pool_size=10,
+            max_overflow=POOL_SIZE - 10,
+            # A database that is down costs a request seconds, not the OS's minutes of retries.
+            pool_timeout=POOL_TIMEOUT_S,
+            # A peer that vanished without closing (a partition, a dead host) is found by TCP
+            # keepalives in about 20 s instead of hanging a thread for the OS's two hours.
+            connect_args={
+                "connect_timeout": CONNECT_TIMEOUT_S,
+                "keepalives": 1,
+                "keepalives_idle": 10,
+                "keepalives_interval": 3,
+                "keepalives_count": 3,
+            },
+        )
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(
@@ -73,3 +107,19 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def through_outages(write: Callable[[], T]) -> T:
+    """Run ``write`` (one unit of work), retrying while the database is unreachable, for up to
+    OUTAGE_PATIENCE_S: a job's result must not be lost to a database restart. Each attempt
+    is its own transaction, so a retry only re-runs what did not commit; ``write`` must be
+    safe to run again after a commit whose acknowledgement was lost (the job writes are
+    conditional on the job's state, and a stray pending version is failed by the reconciler)."""
+    retrying = _Retrying(
+        retry=retry_if_exception_type(UNREACHABLE),
+        wait=wait_exponential(multiplier=0.5, max=5),
+        stop=stop_after_delay(OUTAGE_PATIENCE_S),
+        before_sleep=before_sleep_log(log, logging.WARNING),
+        reraise=True,
+    )
+    return retrying(write)

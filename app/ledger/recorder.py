@@ -13,7 +13,7 @@ import logging
 import threading
 from typing import Any
 
-from app.db.session import Database
+from app.db.session import UNREACHABLE, Database
 from app.db.types import utcnow
 from app.forecasting.served import ForecastServed
 from app.ledger import service
@@ -64,8 +64,13 @@ class LedgerRecorder:
             try:
                 with self.db.session_scope() as session:
                     new_ids = service.write(session, batch.values())
-            except Exception:
-                log.exception("could not write %d served forecast(s) to the ledger", len(batch))
+            except Exception as exc:
+                if isinstance(exc, UNREACHABLE):  # kept for the next write: one line, no trace
+                    log.warning("ledger write postponed: database unreachable (%s)",
+                                type(exc).__name__)  # fmt: skip
+                else:
+                    log.exception("could not write %d served forecast(s) to the ledger",
+                                  len(batch))  # fmt: skip
                 self._merge_back(batch)
                 if self.dropped:
                     log.warning("ledger full while writes fail: %d forecast(s) not kept so far",

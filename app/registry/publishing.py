@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from app.db.records import BundleFile
-from app.db.session import Database
+from app.db.session import Database, through_outages
 from app.registry.service import fail_pending_version, reserve_version
 from app.registry.store import ArtifactStore, bundle_key
 
@@ -23,11 +23,15 @@ def register_bundle(
 ) -> int:
     """Reserve the model's next version for the staged bundle and publish its files; returns
     the version id (still ``pending``)."""
-    with db.session_scope() as session:
-        version = reserve_version(
-            session, model_name, size_bytes=sum(f.size for f in files.values()), **fields
-        )
-        version_id, key = version.id, bundle_key(model_name, version.version)
+
+    def reserve() -> tuple[int, str]:
+        with db.session_scope() as session:
+            version = reserve_version(
+                session, model_name, size_bytes=sum(f.size for f in files.values()), **fields
+            )
+            return version.id, bundle_key(model_name, version.version)
+
+    version_id, key = through_outages(reserve)
     try:
         store.publish(staged, key, files)
     except BaseException:
@@ -38,7 +42,11 @@ def register_bundle(
 
 def discard_version(db: Database, store: ArtifactStore, version_id: int) -> None:
     """A pending version whose job did not complete: failed, and its files removed."""
-    with db.session_scope() as session:
-        key = fail_pending_version(session, version_id)
+
+    def fail() -> str | None:
+        with db.session_scope() as session:
+            return fail_pending_version(session, version_id)
+
+    key = through_outages(fail)
     if key is not None:
         store.delete(key)

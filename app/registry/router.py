@@ -243,7 +243,13 @@ def download_artifact(
         "requestBody": {
             "required": True,
             "content": {
-                media: {"schema": {"type": "string", "format": "binary"}}
+                media: {
+                    "schema": {
+                        "type": "string",
+                        "format": "binary",
+                        "examples": ["<the zip that GET …/versions/{version}/artifact gave>"],
+                    }
+                }
                 for media in ("application/zip", "application/octet-stream")
             },
         }

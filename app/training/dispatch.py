@@ -15,7 +15,7 @@ import threading
 from datetime import timedelta
 
 from app.config import Settings
-from app.db.session import Database
+from app.db.session import UNREACHABLE, Database
 from app.db.types import utcnow
 from app.registry.publishing import discard_version
 from app.registry.store import make_store
@@ -91,6 +91,9 @@ class Dispatcher:
                     self._resume_queued()
                     resumed = True
                 self.reconcile()
+            except UNREACHABLE as exc:  # an outage: one line a round, not a traceback
+                log.warning("reconciliation skipped: database unreachable (%s)",
+                            type(exc).__name__)  # fmt: skip
             except Exception:
                 log.exception("reconciliation failed; retrying next round")
             if self._stop.wait(self.settings.reconcile_interval_s):

@@ -20,7 +20,7 @@ from multiprocessing.connection import Connection
 
 from app.config import Settings
 from app.db.orm import TrainingJob
-from app.db.session import Database
+from app.db.session import UNREACHABLE, Database, through_outages
 from app.logs import configure_logging, job_logging
 from app.ml.dataset import DatasetError
 from app.ml.progress import EpochProgress
@@ -60,6 +60,9 @@ class _LeaseKeeper(threading.Thread):
                             session, self.job_id, self.worker, self.lease_s
                         ):
                             return
+                except UNREACHABLE as exc:  # an outage: the next renewal retries
+                    log.warning("lease renewal of job %s failed: database unreachable (%s)",
+                                self.job_id, type(exc).__name__)  # fmt: skip
                 except Exception:  # a blip must not kill the job; the next renewal retries
                     log.exception("lease renewal failed for job %s", self.job_id)
 
@@ -71,12 +74,20 @@ class _Control:
         self.db, self.job_id, self.worker = db, job_id, worker
 
     def on_epoch(self, progress: EpochProgress) -> bool:
-        with self.db.session_scope() as session:
-            return lifecycle.record_progress(session, self.job_id, self.worker, progress)
+        try:
+            with self.db.session_scope() as session:
+                return lifecycle.record_progress(session, self.job_id, self.worker, progress)
+        except UNREACHABLE:  # keep training: the lease says whether the job is still ours
+            log.warning("job %s: database unreachable; epoch %s not recorded",
+                        self.job_id, progress.epoch)  # fmt: skip
+            return True
 
     def still_ours(self) -> bool:
-        with self.db.session_scope() as session:
-            return lifecycle.still_ours(session, self.job_id, self.worker)
+        try:
+            with self.db.session_scope() as session:
+                return lifecycle.still_ours(session, self.job_id, self.worker)
+        except UNREACHABLE:
+            return True
 
 
 def run_job(job_id: int, settings: Settings) -> Claim:
@@ -96,8 +107,7 @@ def run_job(job_id: int, settings: Settings) -> Claim:
                 outcome = _execute(db, settings, job_id, worker)
             finally:
                 keeper.stopped.set()
-            with db.session_scope() as session:
-                finished = lifecycle.finish(session, job_id, worker, outcome)
+            finished = through_outages(lambda: _finish(db, job_id, worker, outcome))
             if not finished:
                 log.warning("job %s: taken over by another worker; result discarded", job_id)
                 if outcome.version_id is not None:
@@ -106,6 +116,11 @@ def run_job(job_id: int, settings: Settings) -> Claim:
             return claim
     finally:
         db.dispose()
+
+
+def _finish(db: Database, job_id: int, worker: str, outcome: Outcome) -> bool:
+    with db.session_scope() as session:
+        return lifecycle.finish(session, job_id, worker, outcome)
 
 
 def _execute(db: Database, settings: Settings, job_id: int, worker: str) -> Outcome:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
+import time
 import uuid
 import zipfile
 from collections.abc import Iterator
@@ -27,6 +29,7 @@ from tests.conftest import (
     truncate_all,
 )
 from tests.objectstore import S3Server, sha256
+from tests.outage import OutageProxy
 from tests.series.helpers import assert_problem
 from tests.training.helpers import TINY, eventually, random_walk_series, start_job, wait_for
 
@@ -99,7 +102,9 @@ def test_bundles_live_in_the_bucket_and_serve_any_host(
             assert served.json()["points"] == expected.json()["points"]
             artifact = elsewhere.get("/v1/models/s3-walk/versions/1/artifact")
             with zipfile.ZipFile(io.BytesIO(artifact.content)) as archive:
-                assert {n: archive.read(n) for n in archive.namelist()} == stored
+                downloaded = {n: archive.read(n) for n in archive.namelist()}
+            assert downloaded.pop("version.json")  # the registry's record, not a bundle file
+            assert downloaded == stored
     finally:
         other.stop()
     assert (tmp_path / "other-host" / "s3-walk" / "1" / "network.onnx").is_file()
@@ -206,3 +211,50 @@ def test_a_misconfigured_store_is_one_clear_line_at_start_and_in_readyz(
     assert len(startup) == 1, records
     assert expected in startup[0]["message"]
     assert startup[0]["level"] == "ERROR"
+
+
+def test_an_object_store_outage_costs_only_what_is_not_loaded_yet(
+    tmp_path: Path, s3_server: S3Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bucket = f"outage-{uuid.uuid4().hex[:8]}"
+    s3_server.client().create_bucket(Bucket=bucket)
+    port = int(s3_server.endpoint.rsplit(":", 1)[1])
+    proxy = OutageProxy("127.0.0.1", port)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{proxy.port}")
+    settings = server_settings(
+        f"sqlite:///{tmp_path / 'api.db'}", tmp_path / "cache", artifact_store=f"s3://{bucket}"
+    )
+    server = start_server(settings)
+    try:
+        with httpx.Client(base_url=server.base_url, timeout=60) as client:
+            train(client, "loaded")
+            train(client, "not-loaded")
+            assert client.get("/v1/forecast", params={"model": "loaded"}).status_code == 200
+            # The job left its bundle in this host's disk cache; another host would not have it.
+            shutil.rmtree(settings.model_dir / "not-loaded")
+            with proxy.down():
+                for horizon in (2, 3):  # new responses, computed from the loaded bundle
+                    params = {"model": "loaded", "horizon": horizon}
+                    served = client.get("/v1/forecast", params=params)
+                    assert served.status_code == 200, served.text
+                started = time.monotonic()
+                body = assert_problem(
+                    client.get("/v1/forecast", params={"model": "not-loaded"}), 503
+                )
+                assert time.monotonic() - started < 10
+                assert body["type"].endswith("/artifact-store-unavailable")
+                assert f"cannot reach http://127.0.0.1:{proxy.port}" in body["detail"]
+                ready = assert_problem(client.get("/readyz"), 503)
+                assert ready["checks"]["artifact_store"].startswith("cannot reach")
+                assert ready["checks"]["database"] == "ok"
+            returned = time.monotonic()
+            eventually(
+                lambda: client.get("/v1/forecast", params={"model": "not-loaded"}).status_code,
+                lambda status: status == 200,
+                timeout=5,
+            )
+            assert client.get("/readyz").status_code == 200
+            assert time.monotonic() - returned < 5
+    finally:
+        server.stop()
+        proxy.close()
