@@ -6,8 +6,11 @@ within five seconds of its return, and no job, version or observation is lost or
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,8 +24,7 @@ from tests.conftest import LiveServer, server_settings, start_server, throwaway_
 from tests.outage import OutageProxy
 from tests.series.helpers import assert_problem
 from tests.training.helpers import TINY, random_walk_series, start_job, wait_for, wait_until
-
-pytestmark = [pytest.mark.postgres]
+from tests.training.test_celery import REDIS_URL, CeleryStack, require_redis
 
 OUTAGE_S = 10
 RECOVERY_S = 5
@@ -81,6 +83,7 @@ def observation_count(client: httpx.Client, series_id: int) -> int:
     return count
 
 
+@pytest.mark.postgres
 def test_a_postgres_outage_under_traffic(
     behind_proxy: tuple[LiveServer, OutageProxy],
 ) -> None:
@@ -152,3 +155,56 @@ def test_a_postgres_outage_under_traffic(
         assert done["attempts"] == 1, "the outage cost the job its run"
         versions = client.get("/v1/models/m/versions").json()
         assert [(v["version"], v["status"]) for v in versions] == [(1, "ready"), (2, "ready")]
+
+
+def test_a_redis_outage_delays_jobs_and_loses_none(tmp_path: Path) -> None:
+    """Jobs queued while the broker is away stay queued in the database; the API answers at
+    once, forecasts go on, and once Redis returns the reconciler sends them and a worker that
+    reconnected runs each exactly once."""
+    require_redis()
+    redis_url = make_url(REDIS_URL)
+    proxy = OutageProxy(redis_url.host or "127.0.0.1", redis_url.port or 6379)
+    broker = f"redis://127.0.0.1:{proxy.port}/{redis_url.database or 0}"
+    queue = f"outage-{uuid.uuid4().hex[:8]}"
+    settings = server_settings(
+        f"sqlite:///{tmp_path / 'api.db'}", tmp_path / "models", broker_url=broker, queue=queue
+    )
+    api = start_server(settings)
+    env = {**os.environ, "FORECAST_DATABASE_URL": settings.database_url,
+           "FORECAST_BROKER_URL": broker, "FORECAST_QUEUE": queue,
+           "FORECAST_MODEL_DIR": str(settings.model_dir), "FORECAST_TF_THREADS": "1"}  # fmt: skip
+    stack = CeleryStack(api, env, [])
+    stack.start_worker()
+    try:
+        with httpx.Client(base_url=api.base_url, timeout=STATED_TIMEOUT_S + 5) as client:
+            series_id = random_walk_series(client)
+            first = start_job(client, series_id=series_id, model_name="r", **TINY)
+            assert wait_for(client, first["id"], timeout=180)["status"] == "succeeded"
+            with proxy.down():
+                started = time.monotonic()
+                queued = [
+                    start_job(client, series_id=series_id, model_name="r", **TINY) for _ in range(2)
+                ]
+                assert time.monotonic() - started < STATED_TIMEOUT_S
+                ready = assert_problem(client.get("/readyz"), 503)
+                assert ready["checks"]["broker"].startswith("unreachable"), ready
+                forecast = client.get("/v1/forecast", params={"model": "r"})
+                assert forecast.status_code == 200, forecast.text
+                time.sleep(OUTAGE_S - (time.monotonic() - started))
+                for job in queued:
+                    status = client.get(f"/v1/training-jobs/{job['id']}").json()["status"]
+                    assert status == "queued"
+            wait_until(lambda: client.get("/readyz").status_code == 200, timeout=RECOVERY_S)
+            done = [wait_for(client, job["id"], timeout=180) for job in queued]
+            assert [(j["status"], j["attempts"]) for j in done] == [("succeeded", 1)] * 2, done
+            versions = client.get("/v1/models/r/versions").json()
+            assert [(v["version"], v["status"]) for v in versions] == [
+                (1, "ready"), (2, "ready"), (3, "ready"),
+            ]  # fmt: skip
+    finally:
+        for worker in stack.workers:
+            if worker.poll() is None:
+                os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait(timeout=30)
+        api.stop()
+        proxy.close()
