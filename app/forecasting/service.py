@@ -34,6 +34,9 @@ class History:
     values: np.ndarray
     last_date: pd.Timestamp | None
     series_id: int | None
+    # The calendar the next dates follow when it is not the version's own: a series other
+    # than the one it was trained on (any series, for a global model). None: the manifest's.
+    calendar: tuple[str, str | None] | None = None
 
 
 def load_history(
@@ -93,7 +96,13 @@ def _client_or_stored_history(
         )
     history, last_date = read_tail(conn, wanted, version.target, wanted_values)
     if len(history) >= need:
-        return History(history, last_date, wanted)
+        calendar = None
+        if wanted != version.series_id:  # another series' dates follow its own calendar
+            found = conn.execute(
+                select(Series.frequency, Series.exchange).where(Series.id == wanted)
+            ).first()
+            calendar = (found[0], found[1]) if found is not None else None
+        return History(history, last_date, wanted, calendar)
     with Session(bind=conn) as session:
         series = session.get(Series, wanted)
         fields = {f.name for f in series.fields} if series is not None else set()
@@ -170,9 +179,10 @@ def assemble(
     intervals when they were computed for many forecasts at once)."""
     if not np.isfinite(point).all():  # e.g. values so large that exp() overflows
         raise InvalidRequest("The forecast is not a finite number for these values.")
-    frequency = loaded.manifest.frequency or "irregular"
+    frequency, exchange = history.calendar or (loaded.manifest.frequency, loaded.manifest.exchange)
+    frequency = frequency or "irregular"
     labels = (
-        next_period_labels(history.last_date, frequency, loaded.manifest.exchange, horizon)
+        next_period_labels(history.last_date, frequency, exchange, horizon)
         if history.last_date is not None
         else None
     )

@@ -20,13 +20,15 @@ from tests.training.helpers import TINY, start_job, wait_for
 MODEL = "fx"
 
 
-def upload_walk(client: httpx.Client, *, exchange: str | None = "XNYS", n: int = 300) -> int:
+def upload_walk(
+    client: httpx.Client, *, exchange: str | None = "XNYS", n: int = 300, name: str = "walk"
+) -> int:
     """A positive random walk on NYSE sessions ending Friday 2016-12-30."""
     rng = np.random.default_rng(11)
     dates = pd.bdate_range(end="2016-12-30", periods=n)
     prices = 40 * np.exp(np.cumsum(rng.normal(0.0003, 0.012, n)))
     body: dict[str, Any] = {
-        "name": "walk",
+        "name": name,
         "observations": [
             {"date": d.strftime("%Y-%m-%d"), "close": float(p)}
             for d, p in zip(dates, prices, strict=True)
@@ -86,6 +88,17 @@ def test_next_sessions_skip_weekends_and_holidays(client: httpx.Client, trained:
 def test_without_exchange_next_business_day(client: httpx.Client) -> None:
     train(client, upload_walk(client, exchange=None))
     result = forecast(client, horizon=1)
+    assert result["points"][0]["date"] == "2017-01-02"
+
+
+@pytest.mark.usefixtures("trained")
+def test_another_series_is_dated_by_its_own_calendar(client: httpx.Client) -> None:
+    """The model trained on an NYSE series; a series without an exchange gets plain business
+    days (and a global model's forecasts follow each series the same way)."""
+    other = upload_walk(client, exchange=None, name="plain")
+    assert forecast(client, horizon=1)["points"][0]["date"] == "2017-01-03"  # its own: NYSE
+    result = forecast(client, horizon=1, series_id=other)
+    assert result["series_id"] == other
     assert result["points"][0]["date"] == "2017-01-02"
 
 
