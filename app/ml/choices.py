@@ -19,10 +19,11 @@ from app.ml.dataset import (
     NeedsPositive,
     plan_dataset,
     select_range,
+    training_samples,
 )
 from app.ml.records import Choice
 from app.ml.spec import TrainingSpec
-from app.ml.transforms import TargetTransform
+from app.ml.transforms import TargetTransform, supervised
 
 # The window of a network when the data shows no longer cycle (measured best on MSFT).
 BASE_WINDOW = 20
@@ -368,7 +369,12 @@ def resolve_global(
     skipped: dict[int, str] = {}
     for member in members:
         try:
-            plans[member.key] = plan_dataset(member.values, resolved, season_length=season)
+            plan = plan_dataset(member.values, resolved, season_length=season)
+            data = supervised(
+                plan.prices, resolved.input_window, resolved.transform, resolved.outputs
+            )
+            training_samples(data, plan, resolved.outputs)  # a direct horizon needs enough
+            plans[member.key] = plan
         except DatasetError as exc:
             skipped[member.key] = str(exc)
     if not plans:

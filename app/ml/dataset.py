@@ -11,7 +11,7 @@ import pandas as pd
 
 from app.ml.calendar import infer_frequency, resolve_season_length
 from app.ml.spec import TrainingSpec
-from app.ml.transforms import history_length, needs_positive
+from app.ml.transforms import Supervised, history_length, needs_positive
 
 # Fewest holdout points that accuracy and interval calibration are computed from.
 MIN_HOLDOUT = 10
@@ -121,3 +121,14 @@ def plan_dataset(
         holdout_start=holdout_start,
         validation_samples=validation,
     )
+
+
+def training_samples(data: Supervised, plan: DatasetPlan, outputs: int) -> int:
+    """Samples whose every step lies before the holdout (they come first: time order)."""
+    n_in = int((data.target_index + outputs - 1 < plan.holdout_start).sum())
+    if n_in < 2:
+        raise DatasetError(
+            f"{n_in} training sample(s) with every step before the holdout; train on more data "
+            "or lower direct_horizon."
+        )
+    return n_in

@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from app.ml.baselines import drift_slope
-from app.ml.dataset import DatasetError, DatasetPlan
+from app.ml.dataset import DatasetError, DatasetPlan, training_samples
 from app.ml.evaluate import FittedForecaster, fitted_baseline, fitted_reference, holdout_intervals
 from app.ml.export import sample_windows, save_network
 from app.ml.inference import Forecaster
@@ -21,7 +21,7 @@ from app.ml.networks import build_network, fit_autoregression
 from app.ml.progress import EpochHook, EpochProgress
 from app.ml.scaling import AffineScaler, fit_scaler
 from app.ml.spec import TrainingSpec
-from app.ml.transforms import Supervised, supervised, window_scale
+from app.ml.transforms import supervised, window_scale
 
 # Global models: a window whose scale is under this share of its series' median is flat (left
 # out of training); normalised targets are clipped at this many window scales.
@@ -83,7 +83,7 @@ def train(plan: DatasetPlan, spec: TrainingSpec, on_epoch: EpochHook | None = No
     :func:`drift_shift`).
     """
     data = supervised(plan.prices, spec.input_window, spec.transform, spec.outputs)
-    n_in = _training_samples(data, plan, spec)
+    n_in = training_samples(data, plan, spec.outputs)
     fit_on = plan.prices[: plan.holdout_start] if spec.transform == "level" else data.y[:n_in]
     n_val = min(plan.validation_samples, n_in // 2)
     n_train = n_in - n_val
@@ -115,7 +115,7 @@ def train_global(
     val_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     for plan in plans:
         data = supervised(plan.prices, spec.input_window, spec.transform, spec.outputs)
-        n_in = _training_samples(data, plan, spec)
+        n_in = training_samples(data, plan, spec.outputs)
         sigma = window_scale(data.x[:n_in], spec.transform)
         # A (nearly) flat window has no scale to normalise by: its next move divided by ~0
         # would dominate the scaler and the drift mean. Such windows are left out, and the
@@ -138,17 +138,6 @@ def train_global(
     elif spec.drift != "learned":
         raise DatasetError("a global model takes drift 'none' or 'learned'")
     return fitted.result
-
-
-def _training_samples(data: Supervised, plan: DatasetPlan, spec: TrainingSpec) -> int:
-    """Samples whose every step lies before the holdout (they come first: time order)."""
-    n_in = int((data.target_index + spec.outputs - 1 < plan.holdout_start).sum())
-    if n_in < 2:
-        raise DatasetError(
-            f"{n_in} training sample(s) with every step before the holdout; train on more data "
-            "or lower direct_horizon."
-        )
-    return n_in
 
 
 def _by_date(

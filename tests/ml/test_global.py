@@ -59,6 +59,14 @@ def test_global_choices_are_made_on_every_member() -> None:
         resolve_global(positive, spec.model_copy(update={"architecture": "naive"}), "B")
 
 
+def test_a_member_too_short_for_the_direct_horizon_is_skipped_not_fatal() -> None:
+    spec = TrainingSpec(drift="none", references=[], strategy="direct", direct_horizon=45)
+    long, short = Member(1, random_walk(300, seed=1)), Member(2, random_walk(70, seed=2))
+    resolved = resolve_global([long, short], spec, "B")
+    assert sorted(resolved.plans) == [1]
+    assert "lower direct_horizon" in resolved.skipped[2]
+
+
 def test_pooled_evaluation_of_one_series_is_its_evaluation() -> None:
     spec = TrainingSpec(architecture="drift")
     plan = plan_dataset(random_walk(300), spec, season_length=5)
