@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from app.db.orm import ModelVersion, TrainingJob
 from app.db.records import BundleRecord, PromotionOutcome, PromotionRule
 from app.ml.records import HoldoutMetrics
-from app.ml.spec import TrainingSpec
+from app.ml.spec import Scope, TrainingSpec
 from app.registry.service import reserve_version
 from app.vocabulary import JobKind, JobStatus, VersionStatus
 
@@ -87,11 +87,13 @@ def version(
     status: VersionStatus = VersionStatus.READY,
     rows_sha256: str = "a" * 64,
     job_id: int | None = None,
+    scope: Scope = "series",
 ) -> ModelVersion:
     """A version numbered max+1 under ``name`` (through the registry's own reserve)."""
     row = reserve_version(
         session,
         name,
+        scope=scope,
         job_id=job_id,
         series_id=None,
         training_rows_sha256=rows_sha256,

@@ -187,7 +187,11 @@ def require_scope(session: Session, name: str, scope: Scope) -> None:
     other = session.scalar(
         select(ModelVersion.scope)
         .join(RegisteredModel, RegisteredModel.id == ModelVersion.model_id)
-        .where(RegisteredModel.name == name, ModelVersion.scope != scope)
+        .where(
+            RegisteredModel.name == name,
+            ModelVersion.scope != scope,
+            ModelVersion.status != VersionStatus.FAILED,  # no files, nothing to compare with
+        )
         .limit(1)
     )
     if other is not None:
@@ -223,6 +227,9 @@ def reserve_version(session: Session, name: str, **fields: Any) -> ModelVersion:
         .returning(RegisteredModel.last_version)
         .execution_options(synchronize_session=False)
     ).scalar_one()
+    # Checked again now that the model's row is locked: a job of the other scope may have
+    # registered a version since this one was queued.
+    require_scope(session, name, fields.get("scope", "series"))
     version = ModelVersion(
         model_id=model.id, version=number, status=VersionStatus.PENDING, **fields
     )

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from app.db.orm import Backtest
 from app.db.records import PromotionRule
-from app.errors import PromotionRefused, VersionInUse, VersionNotReady
+from app.errors import InvalidSpec, PromotionRefused, VersionInUse, VersionNotReady
 from app.ml.records import BacktestResult
 from app.ml.spec import BacktestSpec
 from app.registry import promotion, service
@@ -38,6 +38,16 @@ def test_a_deleted_versions_number_is_never_given_again(session: Session) -> Non
     assert factories.version(session, "a").version == 3
     numbers = [v.version for v in service.list_versions(session, service.get_model(session, "a"))]
     assert numbers == [1, 3]
+
+
+def test_a_model_keeps_one_scope_even_against_a_job_queued_before(session: Session) -> None:
+    """Checked when a job is queued, and again when it registers (under the model's lock): a
+    job of the other scope may have registered meanwhile."""
+    factories.version(session, "mixed", scope="global")
+    with pytest.raises(InvalidSpec, match="scope 'global'"):
+        factories.version(session, "mixed")
+    failed = factories.version(session, "retried", scope="global", status=VersionStatus.FAILED)
+    assert factories.version(session, "retried").version == failed.version + 1  # failed: no say
 
 
 def test_a_pending_version_is_failed_once_and_names_its_files(session: Session) -> None:
