@@ -89,15 +89,15 @@ def test_a_postgres_outage_under_traffic(
 ) -> None:
     server, proxy = behind_proxy
     with httpx.Client(base_url=server.base_url, timeout=STATED_TIMEOUT_S + 5) as client:
-        series_id = random_walk_series(client, n=400)
+        series_id = random_walk_series(client, n=1000)
         first = wait_for(
             client, start_job(client, series_id=series_id, model_name="m", **TINY)["id"]
         )
         assert first["status"] == "succeeded", first
         before = observation_count(client, series_id)
-        # A job that trains through the outage (about twenty seconds of epochs).
+        # A job that trains through the outage (500 epochs on 1,000 days: half a minute or more).
         long_job = start_job(
-            client, series_id=series_id, model_name="m", **{**TINY, "epochs": 400, "patience": None}
+            client, series_id=series_id, model_name="m", **{**TINY, "epochs": 500, "patience": None}
         )
         wait_until(lambda: client.get(f"/v1/training-jobs/{long_job['id']}").json()["progress"])
 

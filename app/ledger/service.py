@@ -256,7 +256,8 @@ def read_points(
     )
     promised, scale, trained_on = _promises(session, model, sorted(set(frame["version"])))
     frame["promised_rmse"] = [
-        promised.get((v, s)) for v, s in zip(frame["version"], frame["step"], strict=True)
+        promised.get((v, None, s), promised.get((v, series, s)))
+        for v, series, s in zip(frame["version"], frame["series_id"], frame["step"], strict=True)
     ]
     # MASE only where the version's in-sample scale applies: its own training series.
     frame["scale"] = [
@@ -268,26 +269,40 @@ def read_points(
 
 def _promises(
     session: Session, model: str, versions: Sequence[int]
-) -> tuple[dict[tuple[int, int], float], dict[int, float], dict[int, int | None]]:
-    """Per (version, step): the holdout RMSE at that step (step 1: the one-step RMSE); per
-    version: the in-sample naive MAE its MASE was scaled by, and the series it was trained on.
-    Deleted versions have none of these."""
-    promised: dict[tuple[int, int], float] = {}
+) -> tuple[dict[tuple[int, int | None, int], float], dict[int, float], dict[int, int | None]]:
+    """Per (version, series, step): the holdout RMSE at that step (step 1: the one-step RMSE;
+    series None: whatever series it forecast). A global version promises, for each member, that
+    member's own one-step holdout RMSE (its pooled RMSE, in price units across members, says
+    nothing about one series) and nothing for other series or steps. Per version: the in-sample
+    naive MAE its MASE was scaled by, and the series it was trained on. Deleted versions have
+    none of these."""
+    promised: dict[tuple[int, int | None, int], float] = {}
     scale: dict[int, float] = {}
     trained_on: dict[int, int | None] = {}
     if not versions:
         return promised, scale, trained_on
     rows = session.execute(
-        select(ModelVersion.version, ModelVersion.metrics, ModelVersion.series_id)
+        select(
+            ModelVersion.version,
+            ModelVersion.metrics,
+            ModelVersion.series_id,
+            ModelVersion.scope,
+            ModelVersion.members,
+        )  # fmt: skip
         .join(RegisteredModel, RegisteredModel.id == ModelVersion.model_id)
         .where(RegisteredModel.name == model, ModelVersion.version.in_(versions))
     ).all()
-    for version, metrics, series_id in rows:
+    for version, metrics, series_id, scope, members in rows:
         trained_on[version] = series_id
-        promised[(version, 1)] = metrics.model.rmse
+        if scope == "global":
+            for member in members or []:
+                if member.rmse is not None:
+                    promised[(version, member.series_id, 1)] = member.rmse
+            continue
+        promised[(version, None, 1)] = metrics.model.rmse
         for h, value in zip(metrics.multi_step.h, metrics.multi_step.model_rmse, strict=True):
             if value is not None and h > 1:
-                promised[(version, h)] = value
+                promised[(version, None, h)] = value
         if metrics.model.mase:
             scale[version] = metrics.model.mae / metrics.model.mase
     return promised, scale, trained_on

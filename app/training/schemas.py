@@ -207,6 +207,10 @@ class TrainingBatchCreate(TrainingSpec, PromotionRequest):
         if self.backtest is not None:
             raise ValueError("a global model cannot be backtested yet: backtest its members' "
                              "own models, or compare them on its leaderboard")  # fmt: skip
+        if "references" in self.model_fields_set and self.references:
+            raise ValueError("a global model is compared with each member's own model on its "
+                             "leaderboard, not with statistical references: leave references "
+                             "out")  # fmt: skip
         return self
 
     def spec(self) -> TrainingSpec:

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.ledger.helpers import accuracy, append
 from tests.series.helpers import assert_problem
 from tests.training.helpers import TINY, start_job, wait_for
 from tests.training.test_batches import start_batch, upload_collection, wait_done
@@ -148,6 +149,12 @@ def test_one_network_for_a_collection_reported_per_series(client: httpx.Client) 
                        / wild[-1])  # fmt: skip
     assert move_wild == pytest.approx(2 * move_calm, rel=1e-3, abs=1e-7)
 
+    # Served forecasts come true: what the version promised BBB is BBB's own holdout RMSE.
+    last = member_prices(client, series["BBB"])
+    append(client, series["BBB"], last.index[-1] + pd.offsets.BDay(), float(last.iloc[-1]))
+    realized = accuracy(client, "desk-global-lstm", 1, series_id=series["BBB"])
+    assert realized["total"]["promised_rmse"] == pytest.approx(by_symbol["BBB"]["rmse"])
+
 
 def test_bad_global_batches_get_problems_and_start_nothing(client: httpx.Client) -> None:
     upload_collection(client, "short", {"A": 12, "B": 12})
@@ -158,6 +165,7 @@ def test_bad_global_batches_get_problems_and_start_nothing(client: httpx.Client)
         ({"collection": "fine", "target_transform": "level"}, 422, "relative"),
         ({"collection": "fine", "drift": "baseline"}, 422, "drift"),
         ({"collection": "fine", "backtest": {"windows": 2, "horizon": 5}}, 422, "backtest"),
+        ({"collection": "fine", "references": ["ets"]}, 422, "leave references out"),
         ({"collection": "short"}, 422, "none of the 2 series"),
         ({"collection": "nope"}, 404, "nope"),
     ]
