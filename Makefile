@@ -20,9 +20,10 @@ $(BIN)/.installed: requirements/dev.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
-## run: install, migrate (on start) and serve on http://$(HOST):$(PORT) with SQLite
+## run: install, migrate (on start) and serve on http://$(HOST):$(PORT) with SQLite, one server
+## process per core (FORECAST_API_WORKERS)
 run: $(BIN)/.installed
-	$(BIN)/uvicorn app.main:create_app --factory --host $(HOST) --port $(PORT)
+	$(BIN)/python -m app.serve --host $(HOST) --port $(PORT)
 
 ## test: install, start PostgreSQL and Redis if needed, install chromium (as root) for the
 ## browser tests, lint, run the whole suite

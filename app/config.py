@@ -48,6 +48,19 @@ class Settings(BaseSettings):
         ge=1,
         description="Most series one collection may hold; an upload that would pass it gets 422.",
     )
+    api_workers: int | None = Field(
+        default=None,
+        ge=1,
+        le=64,
+        description="Server processes `make run` and the compose `api` start "
+        "(`python -m app.serve`); unset: one per core. They share one embedded job pool, the "
+        "metrics and forecast-cache invalidation.",
+    )
+    api_shared_dir: Path | None = Field(
+        default=None,
+        description="Set by `python -m app.serve` for the server processes it starts (where "
+        "they count writes and keep Prometheus metrics); leave unset.",
+    )
     migrate_on_start: bool = Field(
         default=True,
         description="Bring the database schema to the latest migration when the API starts. "
@@ -117,7 +130,8 @@ class Settings(BaseSettings):
         default=1.0,
         ge=0,
         description="Identical `GET /v1/forecast` requests within this many seconds share one "
-        "computed response (writes to this process clear it at once); 0 turns it off.",
+        "computed response (a write to any server process of this host clears it at once); 0 "
+        "turns it off.",
     )
     ledger: bool = Field(
         default=True,

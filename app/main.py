@@ -24,7 +24,7 @@ from app.db.session import Database
 from app.errors import install_handlers
 from app.forecasting.batch import router as batch_router
 from app.forecasting.bundles import BundleCache
-from app.forecasting.responses import InvalidateOnWrite, ResponseCache
+from app.forecasting.responses import WRITES_FILE, InvalidateOnWrite, ResponseCache, WriteCounter
 from app.forecasting.router import router as forecasting_router
 from app.forecasting.served import ForecastServed
 from app.forecasting.service import warm_calendars
@@ -119,9 +119,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     db = Database(settings.database_url)
     store = make_store(settings)
     dispatcher = Dispatcher(settings, db)
-    bundles = BundleCache(store, settings.bundle_cache_size)
-    forecasts = ResponseCache(settings.forecast_cache_s)
-    metrics = Metrics(db, bundles, ledger=lambda: _ledger_reading(db))
+    metrics = Metrics(db, ledger=lambda: _ledger_reading(db))
+    bundles = BundleCache(
+        store, settings.bundle_cache_size, metrics.bundle_lookup, metrics.bundles_loaded
+    )
+    shared = settings.api_shared_dir
+    forecasts = ResponseCache(
+        settings.forecast_cache_s, WriteCounter(shared / WRITES_FILE if shared else None)
+    )
     recorder = (
         LedgerRecorder(db, flush_s=settings.ledger_flush_s,
                        retention_days=settings.ledger_retention_days)

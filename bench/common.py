@@ -102,17 +102,18 @@ def free_port() -> int:
 
 @contextmanager
 def server(database_url: str, **settings: str) -> Iterator[Server]:
-    """``uvicorn app.main:create_app --factory`` in its own process, as ``make run`` starts it."""
+    """``python -m app.serve`` in its own process(es), as ``make run`` starts it: one server
+    process unless ``api_workers`` says otherwise."""
     port = free_port()
     env = {
         **os.environ,
         "FORECAST_DATABASE_URL": database_url,
         "FORECAST_MODEL_DIR": str(OUT / "models"),
-        **{f"FORECAST_{k.upper()}": v for k, v in settings.items()},
+        **{f"FORECAST_{k.upper()}": v for k, v in {"api_workers": "1", **settings}.items()},
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory",
-         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+        [sys.executable, "-m", "app.serve", "--host", "127.0.0.1", "--port", str(port),
+         "--log-level", "warning"],
         cwd=ROOT, env=env,
     )  # fmt: skip
     base_url = f"http://127.0.0.1:{port}"

@@ -9,13 +9,17 @@ then, side by side in one run:
    loop;
 2. over HTTP (uvicorn, one process, 127.0.0.1): the first forecast of a freshly started server
    (bundle loaded and checked on demand), then p50/p95 at concurrency 1;
-3. with ``wrk`` (Debian package) at 16 connections for ``--seconds``: forecasts/s vs. ``/healthz``
-   requests/s against the same server.
+3. with ``wrk`` (Debian package) at 16 connections for ``--seconds``: forecasts/s (GET horizon 1
+   and 30, POST with the client's values) vs. ``/healthz`` requests/s against the same server,
+   response cache off: one server process, then one per core (``FORECAST_API_WORKERS``); then
+   one process with the default 1 s response cache.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import re
 import shutil
 import statistics
@@ -118,28 +122,54 @@ def bench_latency(base_url: str, model: str) -> None:
     print(f"| report.png (holdout + 20-step forecast), median of 5 | {_ms(plots)[0]:.0f} ms |")
 
 
-def bench_throughput(base_url: str, model: str, seconds: int, label: str) -> None:
-    url = f"{base_url}/v1/forecast?model={model}&horizon=1"
+def _wrk(target: str, seconds: int, script: Path | None = None) -> tuple[float, str, int]:
+    """wrk's requests/s, p50 latency and non-2xx count for one target."""
+    args = ["wrk", "-t2", "-c16", f"-d{seconds}s", "--latency"]
+    if script is not None:
+        args += ["-s", str(script)]
+    out = subprocess.run([*args, target], capture_output=True, text=True, check=True).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = re.search(r"^\s+50%\s+(\S+)", out, re.MULTILINE)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return rate, p50.group(1) if p50 else "?", int(errors.group(1)) if errors else 0
+
+
+def _post_script(model: str, values: list[float]) -> Path:
+    """A wrk script sending ``POST /v1/forecast`` with the client's own values."""
+    body = json.dumps({"model": model, "horizon": 1, "values": values})
+    script = OUT / "post_forecast.lua"
+    script.write_text(
+        'wrk.method = "POST"\n'
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        f"wrk.body = {json.dumps(body)}\n"
+    )
+    return script
+
+
+def bench_throughput(
+    base_url: str, model: str, values: list[float], seconds: int, label: str
+) -> None:
+    """Forecasts/s next to ``/healthz`` req/s on the same server, in one run: GET horizon 1
+    and 30 from the stored series, POST with the client's values."""
     if shutil.which("wrk") is None:
         print("\n(wrk not installed: `apt-get install wrk` for the throughput part)")
         return
-    print(f"\n| {label} | result |\n|---|---|")
-    rates = {}
-    for label, target in (("/healthz", f"{base_url}/healthz"), ("/v1/forecast", url)):
-        out = subprocess.run(
-            ["wrk", "-t2", "-c16", f"-d{seconds}s", "--latency", target],
-            capture_output=True, text=True, check=True,
-        ).stdout  # fmt: skip
-        rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-        p50_line = re.search(r"^\s+50%\s+(\S+)", out, re.MULTILINE)
-        non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-        rates[label] = rate
-        print(
-            f"| wrk 16 connections {seconds} s: {label} | {rate:,.0f} req/s, p50 "
-            f"{p50_line.group(1) if p50_line else '?'}"
-            f"{f', {non2xx.group(1)} errors' if non2xx else ''} |"
-        )
-    print(f"\nForecasts/s = {rates['/v1/forecast'] / rates['/healthz']:.0%} of /healthz req/s.")
+    forecast = f"{base_url}/v1/forecast?model={model}"
+    targets = [
+        ("`/healthz`", f"{base_url}/healthz", None),
+        ("`GET /v1/forecast` horizon 1", f"{forecast}&horizon=1", None),
+        ("`GET /v1/forecast` horizon 30", f"{forecast}&horizon=30", None),
+        (f"`POST /v1/forecast`, {len(values)} values", f"{base_url}/v1/forecast",
+         _post_script(model, values)),
+    ]  # fmt: skip
+    print(f"\n| {label}, wrk 16 connections {seconds} s | req/s | p50 | ÷ `/healthz` |")
+    print("|---|---|---|---|")
+    healthz = 0.0
+    for name, target, script in targets:
+        rate, p50, errors = _wrk(target, seconds, script)
+        healthz = healthz or rate
+        failed = f" ({errors} non-2xx)" if errors else ""
+        print(f"| {name} | {rate:,.0f}{failed} | {p50} | {rate / healthz:.2f}× |")
 
 
 def main() -> None:
@@ -158,12 +188,19 @@ def main() -> None:
                 f"/v1/series/{series_id}/observations", params={"field": "high"}
             ).json()["observations"]
         history = np.array([r["high"] for r in rows[-61:]])
+        values = [float(v) for v in history]  # the 61 a 60-step window of returns needs
         bench_in_process(OUT / "models" / "bench" / "1", history)
         with server(url, forecast_cache_s="0") as fresh:  # a new process: nothing loaded yet
             bench_latency(fresh.base_url, "bench")
-            bench_throughput(fresh.base_url, "bench", args.seconds, "response cache off")
+            bench_throughput(fresh.base_url, "bench", values, args.seconds,
+                             "one server process, response cache off")  # fmt: skip
+        every_core = str(len(os.sched_getaffinity(0)))
+        with server(url, forecast_cache_s="0", api_workers=every_core) as many:
+            bench_throughput(many.base_url, "bench", values, args.seconds,
+                             f"{every_core} server processes, response cache off")  # fmt: skip
         with server(url) as default:
-            bench_throughput(default.base_url, "bench", args.seconds, "default: 1 s response cache")
+            bench_throughput(default.base_url, "bench", values, args.seconds,
+                             "one server process, default 1 s response cache")  # fmt: skip
 
 
 if __name__ == "__main__":

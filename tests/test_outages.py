@@ -7,7 +7,6 @@ within five seconds of its return, and no job, version or observation is lost or
 from __future__ import annotations
 
 import os
-import signal
 import threading
 import time
 import uuid
@@ -202,9 +201,5 @@ def test_a_redis_outage_delays_jobs_and_loses_none(tmp_path: Path) -> None:
                 (1, "ready"), (2, "ready"), (3, "ready"),
             ]  # fmt: skip
     finally:
-        for worker in stack.workers:
-            if worker.poll() is None:
-                os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait(timeout=30)
-        api.stop()
+        stack.stop()
         proxy.close()

@@ -6,15 +6,10 @@ process on the way."""
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,52 +20,11 @@ from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
 from app.db.orm import TrainingJob
-from bench.common import ROOT, free_port
+from tests.processes import api_process
 from tests.training.helpers import TINY, random_walk_series, wait_for, wait_for_progress
 
 GRACE_S = 0.0  # no time to finish: the running job is always handed back
 EXIT_BOUND_S = 20.0
-
-
-@dataclass
-class Api:
-    process: subprocess.Popen[bytes]
-    base_url: str
-
-
-@contextmanager
-def api_process(database_url: str, log: Path, **settings: str) -> Iterator[Api]:
-    """``uvicorn app.main:create_app --factory`` as ``make run`` starts it, stderr to ``log``;
-    waits until ready, kills it at the end if the test has not stopped it."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "FORECAST_DATABASE_URL": database_url,
-        **{f"FORECAST_{k.upper()}": v for k, v in settings.items()},
-    }
-    with log.open("ab") as err:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory",
-             "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT, env=env, stderr=err, stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-    api = Api(process, f"http://127.0.0.1:{port}")
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{api.base_url}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, "API did not become ready"
-            time.sleep(0.1)
-        yield api
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
 
 
 def slow_upload(url: str, seconds: float) -> httpx.Response:
@@ -131,8 +85,9 @@ def test_sigterm_hands_back_the_running_job_and_a_restart_finishes_it(tmp_path: 
     with api_process(url, log, **settings) as first:
         with httpx.Client(base_url=first.base_url, timeout=60) as client:
             series_id = random_walk_series(client, n=400)
-            # Long enough to be still running once the in-flight upload below is answered.
-            spec = {"series_id": series_id, "epochs": 500, "patience": 0, "units": 8,
+            # Long enough to be still running 0.3 s after its first epoch (SIGTERM stops it at
+            # once: no grace), short enough for the restart to finish it in seconds.
+            spec = {"series_id": series_id, "epochs": 150, "patience": 0, "units": 8,
                     "window": 20, "ensemble": 1, "references": []}  # fmt: skip
             started = client.post(
                 "/v1/training-jobs", json=spec, headers={"X-Request-ID": "start-job-1"}

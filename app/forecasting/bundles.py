@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -39,34 +40,38 @@ class BundleCache:
     """Thread-safe LRU of loaded bundles. Keyed by version id and creation time, so a reused id
     never serves stale files; a deleted version is evicted when the registry says so."""
 
-    def __init__(self, store: ArtifactStore, size: int) -> None:
+    def __init__(
+        self,
+        store: ArtifactStore,
+        size: int,
+        on_lookup: Callable[[bool], None] = lambda _: None,
+        on_count: Callable[[int], None] = lambda _: None,
+    ) -> None:
+        """``on_lookup(hit)`` and ``on_count(versions loaded)`` feed the metrics."""
         self.store = store
         self._items: LRUCache[tuple[int, datetime], LoadedBundle] = LRUCache(maxsize=size)
         self._lock = threading.Lock()
-        self.hits = 0  # read by the metrics collector
-        self.misses = 0
-
-    def count(self) -> int:
-        """Versions loaded now."""
-        return len(self._items)
+        self._on_lookup = on_lookup
+        self._on_count = on_count
 
     def get(self, conn: Connection, version: ResolvedVersion) -> LoadedBundle:
         key = (version.id, version.created_at)
         with self._lock:
             loaded = self._items.get(key)
-            if loaded is not None:
-                self.hits += 1
-                return loaded
-            self.misses += 1
+        self._on_lookup(loaded is not None)
+        if loaded is not None:
+            return loaded
         loaded = self._load(conn, version)  # outside the lock: it takes milliseconds
         with self._lock:
             self._items[key] = loaded
+            self._on_count(len(self._items))
         return loaded
 
     def evict(self, version_id: int) -> None:
         with self._lock:
             for key in [k for k in self._items if k[0] == version_id]:
                 del self._items[key]
+            self._on_count(len(self._items))
 
     def cached_version_ids(self) -> set[int]:
         with self._lock:
@@ -75,6 +80,7 @@ class BundleCache:
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+            self._on_count(0)
 
     def _load(self, conn: Connection, version: ResolvedVersion) -> LoadedBundle:
         record = conn.scalar(select(ModelVersion.bundle).where(ModelVersion.id == version.id))

@@ -1,16 +1,22 @@
 """The dashboard response cache: identical ``GET /v1/forecast`` requests within ``ttl_s`` share
 one computed response.
 
-Any write request to this process clears it at once (:class:`InvalidateOnWrite`); writes made
-elsewhere (another API replica, a worker finishing a version) show within ``ttl_s``. A TTL of 0
-turns it off.
+Every write request to any server process of this host makes the cached responses of all of
+them stale (:class:`InvalidateOnWrite` counts writes in a :class:`WriteCounter` the processes
+share); writes made elsewhere (another host's API, a worker finishing a version) show within
+``ttl_s``. A TTL of 0 turns it off.
 """
 
 from __future__ import annotations
 
+import fcntl
+import mmap
+import os
+import struct
 import threading
 import time
 from collections.abc import Hashable
+from pathlib import Path
 
 from cachetools import TTLCache
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -20,43 +26,99 @@ from app.forecasting.served import ForecastServed
 # A computed forecast response: its ETag, its JSON body and what the ledger keeps of it (each
 # time the cached response is served again, it is recorded again).
 CachedResponse = tuple[str, bytes, ForecastServed | None]
+_COUNT = struct.Struct("<Q")
+# The counter's file in ``FORECAST_API_SHARED_DIR``.
+WRITES_FILE = "writes"
+
+
+class WriteCounter:
+    """Writes seen by this process, or, given a file, by every process that maps it (the
+    server processes of ``python -m app.serve``): reading is one memory load, no system call."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self._lock = threading.Lock()
+        self._fd: int | None = None
+        self._memory: mmap.mmap | bytearray = bytearray(_COUNT.size)
+        if path is not None:
+            self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            with self._exclusive():
+                if os.fstat(self._fd).st_size < _COUNT.size:
+                    os.ftruncate(self._fd, _COUNT.size)
+            self._memory = mmap.mmap(self._fd, _COUNT.size)
+
+    def value(self) -> int:
+        return int(_COUNT.unpack_from(self._memory)[0])
+
+    def bump(self) -> None:
+        with self._lock, self._exclusive():
+            _COUNT.pack_into(self._memory, 0, self.value() + 1)
+
+    def _exclusive(self) -> _FileLock:
+        return _FileLock(self._fd)
+
+
+class _FileLock:
+    """flock for the shared counter's read-modify-write (nothing for a local one)."""
+
+    def __init__(self, fd: int | None) -> None:
+        self.fd = fd
+
+    def __enter__(self) -> None:
+        if self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+
+    def __exit__(self, *_: object) -> None:
+        if self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
 
 
 class ResponseCache:
-    def __init__(self, ttl_s: float, size: int = 1024) -> None:
+    """Responses keyed by request. Each entry remembers the write count read before it was
+    computed, and is served only while no write has been counted since (so a forecast computed
+    while a write was committing is never served after it)."""
+
+    def __init__(self, ttl_s: float, writes: WriteCounter | None = None, size: int = 1024) -> None:
         self.ttl_s = ttl_s
-        self._items: TTLCache[Hashable, CachedResponse] | None = (
+        self.writes = writes or WriteCounter()
+        self._items: TTLCache[Hashable, tuple[int, CachedResponse]] | None = (
             TTLCache(maxsize=size, ttl=ttl_s, timer=time.monotonic) if ttl_s > 0 else None
         )
         self._lock = threading.Lock()
+
+    def generation(self) -> int:
+        """Read this before computing a response to :meth:`put`."""
+        return self.writes.value()
 
     def get(self, key: Hashable) -> CachedResponse | None:
         if self._items is None:
             return None
         with self._lock:
-            return self._items.get(key)
+            found = self._items.get(key)
+        if found is None or found[0] != self.writes.value():
+            return None
+        return found[1]
 
-    def put(self, key: Hashable, value: CachedResponse) -> None:
-        if self._items is None:
+    def put(self, key: Hashable, generation: int, value: CachedResponse) -> None:
+        if self._items is None or generation != self.writes.value():
             return
         with self._lock:
-            self._items[key] = value
-
-    def clear(self) -> None:
-        if self._items is None:
-            return
-        with self._lock:
-            self._items.clear()
+            self._items[key] = (generation, value)
 
 
 class InvalidateOnWrite:
-    """ASGI middleware: every non-GET request clears the forecast response cache."""
+    """ASGI middleware: every non-GET request counts a write as it starts and again once it is
+    over (committed), so no response computed before its commit is served after it."""
 
     def __init__(self, app: ASGIApp, cache: ResponseCache) -> None:
         self.app = app
         self.cache = cache
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] not in ("GET", "HEAD", "OPTIONS"):
-            self.cache.clear()
-        await self.app(scope, receive, send)
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        self.cache.writes.bump()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.cache.writes.bump()

@@ -155,6 +155,7 @@ async def get_forecast(
     key = (model, version, alias, series_id, horizon, tuple(sorted(set(level or DEFAULT_LEVELS))))
     cached = responses.get(key)
     if cached is None:
+        generation = responses.generation()
         try:
             body = ForecastRequest.model_validate(
                 {
@@ -170,7 +171,7 @@ async def get_forecast(
             cached = _cached_forecast(body, db, settings, cache, observe)
         else:
             cached = await run_in_threadpool(_cached_forecast, body, db, settings, cache, observe)
-        responses.put(key, cached)
+        responses.put(key, generation, cached)
     etag, content, served = cached
     if served is not None:
         record(served)

@@ -5,7 +5,8 @@
   template (``/v1/series/{series_id}``; ``<unmatched>`` for paths no route knows). Scrapes of
   ``/metrics`` itself are not counted.
 - ``forecast_latency_seconds``: time spent computing a forecast (cached responses excluded).
-- ``forecast_bundle_cache_hits_total`` / ``…_misses_total`` / ``forecast_bundle_cache_size``.
+- ``forecast_bundle_cache_hits_total`` / ``…_misses_total`` / ``forecast_bundle_cache_size``
+  (summed over the server processes).
 - ``forecast_jobs{state}`` and ``forecast_training_duration_seconds`` (first start to finish
   of succeeded jobs): read from the database at scrape time, since jobs run in other processes
   and the database is the truth. Not reported when the database cannot be read.
@@ -13,26 +14,33 @@
   ``forecast_realized_rmse_to_promised{model,alias}`` (one-step forecasts served by the
   alias's version: realized RMSE over naive's on the same dates, and over the holdout's),
   ``forecast_realized_scored{model,alias}`` and ``forecast_ledger_points{status}``.
+
+Under ``python -m app.serve`` with several server processes (``PROMETHEUS_MULTIPROC_DIR`` set
+before they start), the request and cache instruments live in files they share, and a scrape
+answered by any of them reports the sum of all (prometheus_client's multiprocess mode).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     disable_created_metrics,
     generate_latest,
+    multiprocess,
 )
 from prometheus_client.core import (
-    CounterMetricFamily,
     GaugeMetricFamily,
     HistogramMetricFamily,
     Metric,
@@ -52,15 +60,6 @@ METRICS_PATH = "/metrics"
 TRAINING_BUCKETS = (1, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200)
 FORECAST_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-
-
-class CacheStats(Protocol):
-    """What the bundle cache reports (the forecasting package's, handed over by main)."""
-
-    hits: int
-    misses: int
-
-    def count(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -83,9 +82,7 @@ class LedgerReading:
 class Metrics:
     """The app's registry and the instruments the request path observes."""
 
-    def __init__(
-        self, db: Database, bundles: CacheStats, ledger: Callable[[], LedgerReading] | None = None
-    ) -> None:
+    def __init__(self, db: Database, ledger: Callable[[], LedgerReading] | None = None) -> None:
         self.registry = CollectorRegistry()
         self.http_requests = Counter(
             "http_requests_total",
@@ -105,10 +102,31 @@ class Metrics:
             buckets=FORECAST_BUCKETS,
             registry=self.registry,
         )
-        self.registry.register(BundleCacheCollector(bundles))
-        self.registry.register(JobCollector(db))
+        self.bundle_hits = Counter(
+            "forecast_bundle_cache_hits",
+            "Forecasts served from an already loaded bundle.",
+            registry=self.registry,
+        )
+        self.bundle_misses = Counter(
+            "forecast_bundle_cache_misses",
+            "Forecasts that had to load (and verify) a bundle first.",
+            registry=self.registry,
+        )
+        self.bundle_size = Gauge(
+            "forecast_bundle_cache_size",
+            "Model versions loaded now.",
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
+        self._from_database: list[Collector] = [JobCollector(db)]
         if ledger is not None:
-            self.registry.register(LedgerCollector(ledger))
+            self._from_database.append(LedgerCollector(ledger))
+        self._shared_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        if self._shared_dir:
+            _forget_dead_processes(self._shared_dir)
+        else:
+            for collector in self._from_database:
+                self.registry.register(collector)
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         if route == METRICS_PATH:
@@ -117,28 +135,39 @@ class Metrics:
         self.http_requests.labels(method, route, str(status)).inc()
         self.http_duration.labels(method, route).observe(seconds)
 
+    def bundle_lookup(self, hit: bool) -> None:
+        (self.bundle_hits if hit else self.bundle_misses).inc()
+
+    def bundles_loaded(self, count: int) -> None:
+        self.bundle_size.set(count)
+
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        if not self._shared_dir:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()  # every process's instruments, summed
+        multiprocess.MultiProcessCollector(registry, path=self._shared_dir)  # type: ignore[no-untyped-call]
+        for collector in self._from_database:
+            registry.register(collector)
+        return generate_latest(registry)
 
 
-class BundleCacheCollector(Collector):
-    def __init__(self, cache: CacheStats) -> None:
-        self.cache = cache
+_LIVE_GAUGE = re.compile(r"^gauge_live\w*?_(\d+)\.db$")
 
-    def collect(self) -> Iterable[Metric]:
-        yield CounterMetricFamily(
-            "forecast_bundle_cache_hits",
-            "Forecasts served from an already loaded bundle.",
-            value=self.cache.hits,
-        )
-        yield CounterMetricFamily(
-            "forecast_bundle_cache_misses",
-            "Forecasts that had to load (and verify) a bundle first.",
-            value=self.cache.misses,
-        )
-        yield GaugeMetricFamily(
-            "forecast_bundle_cache_size", "Model versions loaded now.", value=self.cache.count()
-        )
+
+def _forget_dead_processes(directory: str) -> None:
+    """Drop the live gauges of server processes that died (the server restarted them), so a
+    sum over live processes does not count them."""
+    for name in os.listdir(directory):
+        found = _LIVE_GAUGE.match(name)
+        if found is None:
+            continue
+        pid = int(found.group(1))
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            multiprocess.mark_process_dead(pid, directory)  # type: ignore[no-untyped-call]
+        except PermissionError:
+            pass
 
 
 class JobCollector(Collector):

@@ -76,20 +76,9 @@ class Dispatcher:
         for version_id in orphans:
             discard_version(self.db, self.store, version_id)
 
-    def _resume_queued(self) -> None:
-        """An embedded queue lives in memory: after a restart, queued jobs must be resent."""
-        with self.db.session_scope() as session:
-            queued = lifecycle.queued_jobs(session)
-        for job_id in queued:
-            self.submit(job_id)
-
     def _loop(self) -> None:
-        resumed = bool(self.settings.broker_url)
         while True:
             try:
-                if not resumed:
-                    self._resume_queued()
-                    resumed = True
                 self.reconcile()
             except UNREACHABLE as exc:  # an outage: one line a round, not a traceback
                 log.warning("reconciliation skipped: database unreachable (%s)",

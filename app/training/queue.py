@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import logging
 import multiprocessing
+import os
 import queue
 import threading
 import time
@@ -12,16 +14,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 from typing import Protocol
 
+from filelock import FileLock, Timeout
+
 from app.config import Settings
-from app.db.session import Database
+from app.db.session import UNREACHABLE, Database
 from app.training import lifecycle
 from app.training.lifecycle import Outcome
 from app.training.runner import READY, job_process_main
 from app.vocabulary import JobStatus
 
 log = logging.getLogger(__name__)
+# How often the process running the pool looks for queued jobs in the database (those sent to
+# another server process, or waiting since before a restart), and how often the others check
+# whether it is still there.
+_POLL_S = 0.5
+_FOLLOW_S = 1.0
 
 
 class JobQueue(Protocol):
@@ -122,6 +132,10 @@ class EmbeddedQueue:
     exits and is replaced (memory stays bounded). A spare is started only when a slot is free
     and no process is idle, or when a running process is on its last job, so a job starts
     without waiting for the TensorFlow import and no import runs for nothing.
+
+    One pool per host and database, however many server processes there are: the process
+    holding a file lock in ``model_dir`` runs it, the others only record jobs as queued (it
+    takes them from the database), and one of them takes over within a second when it exits.
     """
 
     def __init__(self, settings: Settings, db: Database, on_lost: LostHandler) -> None:
@@ -140,6 +154,11 @@ class EmbeddedQueue:
         self._stop = threading.Event()
         self._context = multiprocessing.get_context("spawn")
         self._thread = threading.Thread(target=self._loop, name="embedded-jobs", daemon=True)
+        self._pool_lock = FileLock(pool_lock_path(settings), thread_local=False)
+        self._lock_problem: str | None = None
+        self.leading = False
+        self._next_poll = 0.0
+        self._database_down = False
 
     def start(self) -> None:
         self.unavailable = training_unavailable()
@@ -153,7 +172,8 @@ class EmbeddedQueue:
         self._thread.start()
 
     def enqueue(self, job_id: int) -> None:
-        self._pending.put(job_id)
+        if self.leading:  # else the leading process finds it in the database
+            self._pending.put(job_id)
 
     def stop(self) -> None:
         """Stop dispatching. Running jobs get ``shutdown_grace_s`` to finish; a job still
@@ -179,6 +199,8 @@ class EmbeddedQueue:
             run.worker.close()
             if not finished:
                 self._hand_back(run)
+        if self.leading:
+            self._pool_lock.release()
 
     def _hand_back(self, run: _Running) -> None:
         try:
@@ -191,9 +213,54 @@ class EmbeddedQueue:
         except Exception:  # the reconciler of the next start treats it as lost instead
             log.exception("could not hand back job %s", run.job_id)
 
+    def _lead(self) -> bool:
+        """Whether this process runs the pool (taking it over when its runner is gone)."""
+        if not self.leading:
+            try:
+                Path(self._pool_lock.lock_file).parent.mkdir(parents=True, exist_ok=True)
+                self._pool_lock.acquire(timeout=0)
+            except Timeout:
+                return False
+            except OSError as exc:  # /readyz names the unwritable directory
+                if self._lock_problem is None:
+                    log.error("no job runs until the embedded pool's lock can be taken: %s", exc)
+                self._lock_problem = str(exc)
+                return False
+            self.leading = True
+            log.info("this server process (pid %d) runs the embedded job pool", os.getpid())
+        return True
+
+    def _take_queued(self) -> None:
+        """Queue the jobs the database holds as queued, when all sent here are dispatched and
+        a slot is free."""
+        if (
+            time.monotonic() < self._next_poll
+            or not self._pending.empty()
+            or len(self._running) >= self.settings.workers
+        ):
+            return
+        self._next_poll = time.monotonic() + _POLL_S
+        try:
+            with self.db.session_scope() as session:
+                queued = lifecycle.queued_jobs(session)
+        except UNREACHABLE as exc:  # an outage: one line, not one per poll
+            if not self._database_down:
+                log.warning("queued jobs not read: database unreachable (%s)",
+                            type(exc).__name__)  # fmt: skip
+            self._database_down = True
+            return
+        self._database_down = False
+        for job_id in queued:
+            if job_id not in self._running:
+                self._pending.put(job_id)
+
     def _loop(self) -> None:
         while not self._stop.is_set():
+            if not self._lead():
+                self._stop.wait(_FOLLOW_S)
+                continue
             try:
+                self._take_queued()
                 self._reap()
                 self._keep_idle_processes()
                 if self._ready() and len(self._running) < self.settings.workers:
@@ -305,6 +372,12 @@ class EmbeddedQueue:
             lifecycle.finish(
                 session, job_id, _worker_of(run.worker.process), Outcome(JobStatus.FAILED, error)
             )
+
+
+def pool_lock_path(settings: Settings) -> Path:
+    """The lock the server processes of one host and database share for the embedded pool."""
+    digest = hashlib.sha256(settings.database_url.encode()).hexdigest()[:16]
+    return settings.model_dir / f".embedded-pool-{digest}.lock"
 
 
 def _worker_of(process: BaseProcess) -> str:

@@ -172,7 +172,7 @@ def test_images_come_from_the_dockerfile_targets(compose: dict[str, Any]) -> Non
 def test_api_is_published_and_keyed(compose: dict[str, Any]) -> None:
     api = compose["services"]["api"]
     argv = command_argv(api)
-    assert argv[:3] == ["uvicorn", "app.main:create_app", "--factory"]
+    assert argv[:3] == ["python", "-m", "app.serve"]
     assert argv[argv.index("--host") + 1] == "0.0.0.0"
     port = argv[argv.index("--port") + 1]
     assert [str(p).rsplit(":", 1)[1] for p in api["ports"]] == [port]

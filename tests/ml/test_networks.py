@@ -47,7 +47,7 @@ def test_same_spec_data_and_seed_give_the_same_metrics() -> None:
     values = random_walk(260, seed=7)
     spec = TrainingSpec(
         units=4, epochs=2, window=10, batch_size=32, seed=3, target_transform="log_return",
-        ensemble=2,
+        ensemble=2, references=[],
     )  # fmt: skip
     runs = []
     for _ in range(2):

@@ -63,6 +63,14 @@ class CeleryStack:
         self.workers.append(worker)
         return worker
 
+    def stop(self) -> None:
+        """Kill the workers (and their children), then stop the API."""
+        for worker in self.workers:
+            if worker.poll() is None:
+                os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait(timeout=30)
+        self.api.stop()
+
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def celery_stack(
@@ -90,11 +98,7 @@ def celery_stack(
         try:
             yield stack
         finally:
-            for worker in stack.workers:
-                if worker.poll() is None:
-                    os.killpg(worker.pid, signal.SIGKILL)
-                worker.wait(timeout=30)
-            api.stop()
+            stack.stop()
             redis.Redis.from_url(REDIS_URL).delete(queue)
 
 
@@ -162,7 +166,7 @@ def test_sigterm_lets_a_worker_finish_its_running_job(
     running one finish and commit, then exits 0."""
     series_id = random_walk_series(celery_client, name="celery-term")
     job = start_job(
-        celery_client, series_id=series_id, model_name="celery-term", epochs=300,
+        celery_client, series_id=series_id, model_name="celery-term", epochs=100,
         patience=0, units=8, window=20, batch_size=16, ensemble=1, references=[],
     )  # fmt: skip
     running = wait_for_progress(celery_client, job["id"])
@@ -175,5 +179,5 @@ def test_sigterm_lets_a_worker_finish_its_running_job(
     assert (done["status"], done["attempts"], done["worker"]) == (
         "succeeded", 1, running["worker"]
     )  # fmt: skip
-    assert done["progress"]["epoch"] == 300
+    assert done["progress"]["epoch"] == 100
     celery_stack.start_worker()
