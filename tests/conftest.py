@@ -176,7 +176,7 @@ def client(live_server: LiveServer) -> Iterator[httpx.Client]:
         yield http
     # The ledger writes what the test was served from a thread; write it now, so that its
     # transaction cannot interleave with the TRUNCATE below.
-    record = live_server.app.state.record_forecast
+    record = live_server.app.state.forecasting.record
     if hasattr(record, "flush"):
         record.flush()
     truncate_all(live_server.settings.database_url)

@@ -20,7 +20,7 @@ from app.db.session import Database
 from app.deps import DatabaseDep, SettingsDep
 from app.errors import AppError, ErrorItem, app_error_body, problem_body
 from app.forecasting import service
-from app.forecasting.deps import BundleCacheDep, RecorderDep
+from app.forecasting.deps import ForecastingDep
 from app.forecasting.schemas import ForecastRequest, ForecastResponse
 from app.forecasting.serving import Prepared, prepare, served_of
 from app.forecasting.versions import ResolvedVersion, resolve_version
@@ -172,8 +172,7 @@ def post_forecast_batch(
     body: BatchForecastRequest,
     db: DatabaseDep,
     settings: SettingsDep,
-    cache: BundleCacheDep,
-    record: RecorderDep,
+    forecasting: ForecastingDep,
 ) -> JSONResponse:
     """Each item is answered with its `forecast` or its `error` (a problem document with the
     status it would have had alone: 404 unknown model or series, 422 invalid …). Forecasts from
@@ -195,7 +194,7 @@ def post_forecast_batch(
         for index, raw in enumerate(items):
             try:
                 request = ForecastRequest.model_validate(raw)
-                prepared = prepare(request, conn, settings, cache, resolve)
+                prepared = prepare(request, conn, settings, forecasting.bundles, resolve)
             except ValidationError as exc:
                 answers[index]["error"] = _invalid(index, exc)
                 continue
@@ -210,7 +209,7 @@ def post_forecast_batch(
         points = np.asarray(loaded.forecaster.recursive(histories, horizon))
         levels = sorted({level for _, p in members for level in p.request.level})
         with np.errstate(all="ignore"):  # a non-finite interval fails its own item below
-            bounds = {level: loaded.intervals.bounds(points, level, histories) for level in levels}
+            bounds = loaded.intervals.bands(points, levels, histories)
         for row, ((index, prepared), point) in enumerate(zip(members, points, strict=True)):
             try:
                 result = service.assemble(
@@ -224,7 +223,7 @@ def post_forecast_batch(
                 continue
             answers[index]["forecast"] = result
             if served is not None:
-                record(served)
+                forecasting.record(served)
     failed = sum("error" in a for a in answers)
     return JSONResponse(
         {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -15,27 +16,20 @@ from app.forecasting.served import ForecastRecorder
 LatencyObserver = Callable[[float], None]
 
 
-async def get_bundle_cache(request: Request) -> BundleCache:
-    cache: BundleCache = request.app.state.bundles
-    return cache
+@dataclass(frozen=True)
+class Forecasting:
+    """What the forecast routes are handed, built once by main: one dependency rather than
+    four on the hot path (each costs its share of an uncached forecast, BENCHMARKS.md)."""
+
+    bundles: BundleCache
+    responses: ResponseCache
+    observe: LatencyObserver
+    record: ForecastRecorder
 
 
-async def get_response_cache(request: Request) -> ResponseCache:
-    cache: ResponseCache = request.app.state.forecasts
-    return cache
+async def get_forecasting(request: Request) -> Forecasting:
+    forecasting: Forecasting = request.app.state.forecasting
+    return forecasting
 
 
-async def get_latency_observer(request: Request) -> LatencyObserver:
-    observe: LatencyObserver = request.app.state.observe_forecast_latency
-    return observe
-
-
-async def get_recorder(request: Request) -> ForecastRecorder:
-    record: ForecastRecorder = request.app.state.record_forecast
-    return record
-
-
-BundleCacheDep = Annotated[BundleCache, Depends(get_bundle_cache)]
-ResponseCacheDep = Annotated[ResponseCache, Depends(get_response_cache)]
-LatencyDep = Annotated[LatencyObserver, Depends(get_latency_observer)]
-RecorderDep = Annotated[ForecastRecorder, Depends(get_recorder)]
+ForecastingDep = Annotated[Forecasting, Depends(get_forecasting)]

@@ -21,13 +21,7 @@ from app.deps import DatabaseDep, SessionDep, SettingsDep
 from app.errors import InvalidRequest, SeriesGone
 from app.forecasting import service
 from app.forecasting.bundles import BundleCache
-from app.forecasting.deps import (
-    BundleCacheDep,
-    LatencyDep,
-    LatencyObserver,
-    RecorderDep,
-    ResponseCacheDep,
-)
+from app.forecasting.deps import ForecastingDep, LatencyObserver
 from app.forecasting.plots import ImageFormat, render_report
 from app.forecasting.report import backtest_summary, compare, report_csv, version_report
 from app.forecasting.responses import CachedResponse
@@ -86,20 +80,15 @@ def _forecast(
     responses=_RESPONSES,
 )
 def post_forecast(
-    body: ForecastRequest,
-    db: DatabaseDep,
-    settings: SettingsDep,
-    cache: BundleCacheDep,
-    observe: LatencyDep,
-    record: RecorderDep,
+    body: ForecastRequest, db: DatabaseDep, settings: SettingsDep, forecasting: ForecastingDep
 ) -> Response:
     """Recursive multi-step forecast from the version's series as it is now (days appended
     after training are used, no retraining needed), another series, or sent `values`. Kept in
     the ledger when it comes from a stored series (or `record_for_series`)."""
     with db.engine.connect() as conn:
-        result, served = _forecast(body, conn, settings, cache, observe)
+        result, served = _forecast(body, conn, settings, forecasting.bundles, forecasting.observe)
     if served is not None:
-        record(served)
+        forecasting.record(served)
     return JSONResponse(result)
 
 
@@ -126,10 +115,7 @@ async def get_forecast(
     request: Request,
     db: DatabaseDep,
     settings: SettingsDep,
-    cache: BundleCacheDep,
-    responses: ResponseCacheDep,
-    observe: LatencyDep,
-    record: RecorderDep,
+    forecasting: ForecastingDep,
     model: ModelName,
     version: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     alias: AliasName | None = None,
@@ -153,6 +139,7 @@ async def get_forecast(
     # PostgreSQL, network round trips, in the threadpool (as fast here, and a slow query never
     # stalls the other requests).
     key = (model, version, alias, series_id, horizon, tuple(sorted(set(level or DEFAULT_LEVELS))))
+    responses, cache = forecasting.responses, forecasting.bundles
     cached = responses.get(key)
     if cached is None:
         generation = responses.generation()
@@ -168,13 +155,15 @@ async def get_forecast(
                 [{**e, "loc": ("query", *e["loc"])} for e in exc.errors(include_url=False)]
             ) from exc
         if db.backend == "sqlite":
-            cached = _cached_forecast(body, db, settings, cache, observe)
+            cached = _cached_forecast(body, db, settings, cache, forecasting.observe)
         else:
-            cached = await run_in_threadpool(_cached_forecast, body, db, settings, cache, observe)
+            cached = await run_in_threadpool(
+                _cached_forecast, body, db, settings, cache, forecasting.observe
+            )
         responses.put(key, generation, cached)
     etag, content, served = cached
     if served is not None:
-        record(served)
+        forecasting.record(served)
     headers = {"ETag": etag, "Cache-Control": "private, max-age=60"}
     if etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
@@ -251,11 +240,11 @@ def _plot(
 )
 def get_report_png(
     name: NamePath, version: VersionPath, session: SessionDep, settings: SettingsDep,
-    cache: BundleCacheDep,
+    forecasting: ForecastingDep,
 ) -> Response:  # fmt: skip
     """The holdout (actual and one-step forecasts), a 20-step forecast with its intervals and,
     when the version has one, its backtest per fold."""
-    return _plot("png", name, version, session, settings, cache)
+    return _plot("png", name, version, session, settings, forecasting.bundles)
 
 
 @router.get(
@@ -266,10 +255,10 @@ def get_report_png(
 )
 def get_report_svg(
     name: NamePath, version: VersionPath, session: SessionDep, settings: SettingsDep,
-    cache: BundleCacheDep,
+    forecasting: ForecastingDep,
 ) -> Response:  # fmt: skip
     """The same plot as `report.png`, as SVG."""
-    return _plot("svg", name, version, session, settings, cache)
+    return _plot("svg", name, version, session, settings, forecasting.bundles)
 
 
 @router.get(

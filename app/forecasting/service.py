@@ -193,10 +193,7 @@ def assemble(
         )
     if bounds_by_level is None:
         with np.errstate(over="ignore"):  # an overflow is caught just below
-            bounds_by_level = {
-                level: loaded.intervals.bounds(point, level, history.values[None, :])
-                for level in levels
-            }
+            bounds_by_level = loaded.intervals.bands(point, levels, history.values[None, :])
     bounds = [(level, *bounds_by_level[level]) for level in levels]
     if not all(np.isfinite(lo).all() and np.isfinite(hi).all() for _, lo, hi in bounds):
         raise InvalidRequest("The forecast intervals are not finite numbers for these values.")

@@ -155,8 +155,10 @@ def next_periods(
     return pd.date_range(last, periods=count + 1, freq=frequency)[1:]
 
 
+@lru_cache(maxsize=4096)
 def format_period(ts: pd.Timestamp) -> str:
-    """Dates at midnight print as ``YYYY-MM-DD``; intraday times keep their clock time."""
+    """Dates at midnight print as ``YYYY-MM-DD``; intraday times keep their clock time (cached:
+    every forecast of a series prints the same last date)."""
     return ts.strftime("%Y-%m-%d") if ts == ts.normalize() else ts.strftime("%Y-%m-%dT%H:%M:%S")
 
 

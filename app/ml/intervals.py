@@ -16,6 +16,7 @@ normalised ones 75.5–86 % (80.8 %); for 95 %: 78–99.7 % before, 90.8–97.4 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
@@ -124,10 +125,21 @@ class Intervals:
         forecast was made from (one row, or one per point row; at least ``history_needed``
         values for a full-strength volatility estimate). None uses ``scale_ref``.
         """
+        return self._around(point, level, self.scale(history))
+
+    def bands(
+        self, point: np.ndarray, levels: Sequence[int], history: np.ndarray | None
+    ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """:meth:`bounds` for each of ``levels``, with σ measured once."""
+        sigma = self.scale(history)
+        return {level: self._around(point, level, sigma) for level in levels}
+
+    def _around(
+        self, point: np.ndarray, level: int, sigma: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         p = np.asarray(point, dtype=np.float64)
         horizon = p.shape[-1]
         lo, hi = (_extend(q[level], horizon) for q in (self.lo, self.hi))
-        sigma = self.scale(history)
         if p.ndim == 1:
             sigma = sigma[:1]
             lo, hi = lo * sigma[0], hi * sigma[0]

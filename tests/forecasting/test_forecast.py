@@ -197,7 +197,7 @@ def test_deleted_version_leaves_the_cache(
     client: httpx.Client, trained: int, live_server: LiveServer
 ) -> None:
     forecast(client, version=1)
-    cache = live_server.app.state.bundles
+    cache = live_server.app.state.forecasting.bundles
     job = client.get("/v1/training-jobs", params={"series_id": trained}).json()["items"][0]
     with live_server.app.state.db.engine.connect() as conn:
         version_id = conn.exec_driver_sql(
@@ -211,7 +211,7 @@ def test_deleted_version_leaves_the_cache(
 
 @pytest.mark.usefixtures("trained")
 def test_missing_or_corrupt_files_answer_503(client: httpx.Client, live_server: LiveServer) -> None:
-    live_server.app.state.bundles.clear()
+    live_server.app.state.forecasting.bundles.clear()
     onnx = live_server.settings.model_dir / MODEL / "1" / "network.onnx"
     onnx.write_bytes(b"garbage")
     body = assert_problem(client.post("/v1/forecast", json={"model": MODEL}), 503)
