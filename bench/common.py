@@ -101,9 +101,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(database_url: str, **settings: str) -> Iterator[Server]:
+def server(database_url: str, root: Path = ROOT, **settings: str) -> Iterator[Server]:
     """``python -m app.serve`` in its own process(es), as ``make run`` starts it: one server
-    process unless ``api_workers`` says otherwise."""
+    process unless ``api_workers`` says otherwise; ``root``: the checkout whose code runs."""
     port = free_port()
     env = {
         **os.environ,
@@ -114,7 +114,7 @@ def server(database_url: str, **settings: str) -> Iterator[Server]:
     process = subprocess.Popen(
         [sys.executable, "-m", "app.serve", "--host", "127.0.0.1", "--port", str(port),
          "--log-level", "warning"],
-        cwd=ROOT, env=env,
+        cwd=root, env=env,
     )  # fmt: skip
     base_url = f"http://127.0.0.1:{port}"
     try:

@@ -188,7 +188,7 @@ def main() -> None:
                 f"/v1/series/{series_id}/observations", params={"field": "high"}
             ).json()["observations"]
         history = np.array([r["high"] for r in rows[-61:]])
-        values = [float(v) for v in history]  # the 61 a 60-step window of returns needs
+        values = [float(v) for v in history]  # 61: more than the default model reads
         bench_in_process(OUT / "models" / "bench" / "1", history)
         with server(url, forecast_cache_s="0") as fresh:  # a new process: nothing loaded yet
             bench_latency(fresh.base_url, "bench")

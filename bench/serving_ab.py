@@ -1,0 +1,95 @@
+"""Server-side cost of a request, this checkout vs. an earlier one, measured side by side.
+
+    git worktree add /tmp/before <commit>
+    python -m bench.serving_ab --before /tmp/before [--rounds 20]
+
+A default-spec model is trained on MSFT ``high`` (as in ``bench.forecast``); then a server of
+each checkout runs on that database (one process, response cache off, jobs sent to a Celery
+broker so that no idle job process competes), and batches of 50 sequential requests alternate
+between them, round after round, so that both see the same moments of a noisy machine: median
+milliseconds per request for ``/healthz``, ``GET /v1/forecast`` horizon 1 and 30, and ``POST``
+with 61 client values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import statistics
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+import httpx
+
+from bench.common import database, machine, server
+from bench.training import HOLDOUT, run_job, upload_msft
+
+BATCH = 50
+BROKER = "redis://127.0.0.1:6379/15"  # nothing consumes it: no job runs during the bench
+
+
+def _call(conn: http.client.HTTPConnection, method: str, path: str, body: str | None) -> None:
+    headers = {"Content-Type": "application/json"} if body else {}
+    conn.request(method, path, body=body, headers=headers)
+    response = conn.getresponse()
+    response.read()
+    assert response.status == 200, (path, response.status)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--before", type=Path, required=True, help="the earlier checkout")
+    parser.add_argument("--rounds", type=int, default=20)
+    args = parser.parse_args()
+    print(f"Machine: {machine()}")
+    with database("sqlite") as url:
+        with server(url) as srv, httpx.Client(base_url=srv.base_url, timeout=60) as client:
+            series_id = upload_msft(client)
+            job = run_job(client, {"series_id": series_id, **HOLDOUT, "model_name": "bench"})
+            assert job["status"] == "succeeded", job
+            rows = client.get(
+                f"/v1/series/{series_id}/observations", params={"field": "high"}
+            ).json()["observations"]
+        values = [r["high"] for r in rows[-61:]]
+        targets = {
+            "`/healthz`": ("GET", "/healthz", None),
+            "`GET /v1/forecast` horizon 1": ("GET", "/v1/forecast?model=bench&horizon=1", None),
+            "`GET /v1/forecast` horizon 30": ("GET", "/v1/forecast?model=bench&horizon=30", None),
+            "`POST /v1/forecast`, 61 values": (
+                "POST", "/v1/forecast", json.dumps({"model": "bench", "values": values}),
+            ),
+        }  # fmt: skip
+        settings = {"forecast_cache_s": "0", "broker_url": BROKER}
+        with ExitStack() as stack:
+            conns = {}
+            for name, root in (("before", args.before.resolve()), ("after", None)):
+                srv = stack.enter_context(
+                    server(url, **settings) if root is None else server(url, root, **settings)
+                )
+                host, port = srv.base_url.removeprefix("http://").split(":")
+                conns[name] = http.client.HTTPConnection(host, int(port))
+            for conn in conns.values():  # load the bundle, build the calendars
+                for method, path, body in targets.values():
+                    for _ in range(30):
+                        _call(conn, method, path, body)
+            times: dict[tuple[str, str], list[float]] = {}
+            for round_ in range(args.rounds):
+                order = ("before", "after") if round_ % 2 == 0 else ("after", "before")
+                for target, (method, path, body) in targets.items():
+                    for name in order:
+                        started = time.perf_counter()
+                        for _ in range(BATCH):
+                            _call(conns[name], method, path, body)
+                        elapsed = (time.perf_counter() - started) / BATCH * 1000
+                        times.setdefault((name, target), []).append(elapsed)
+    print(f"\n| median ms per request ({args.rounds} rounds of {BATCH}, concurrency 1) "
+          "| before | after | after ÷ before |\n|---|---|---|---|")  # fmt: skip
+    for target in targets:
+        before, after = (statistics.median(times[(n, target)]) for n in ("before", "after"))
+        print(f"| {target} | {before:.3f} | {after:.3f} | {after / before:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
