@@ -64,6 +64,7 @@ def forecast(client: httpx.Client, **body: Any) -> dict[str, Any]:
     return result
 
 
+@pytest.mark.sqlite_only
 def test_next_sessions_skip_weekends_and_holidays(client: httpx.Client, trained: int) -> None:
     result = forecast(client, horizon=5)
     assert result["as_of"] == "2016-12-30"
@@ -85,6 +86,7 @@ def test_next_sessions_skip_weekends_and_holidays(client: httpx.Client, trained:
     assert dashboard == result
 
 
+@pytest.mark.sqlite_only
 def test_without_exchange_next_business_day(client: httpx.Client) -> None:
     train(client, upload_walk(client, exchange=None))
     result = forecast(client, horizon=1)
@@ -174,6 +176,7 @@ def test_default_version_is_champion_else_latest(client: httpx.Client, trained: 
     assert forecast(client)["version"] == 2
 
 
+@pytest.mark.sqlite_only
 def test_etag_and_304(client: httpx.Client, trained: int) -> None:
     params = {"model": MODEL, "horizon": 3}
     first = client.get("/v1/forecast", params=params)
@@ -210,6 +213,7 @@ def test_deleted_version_leaves_the_cache(
 
 
 @pytest.mark.usefixtures("trained")
+@pytest.mark.sqlite_only
 def test_missing_or_corrupt_files_answer_503(client: httpx.Client, live_server: LiveServer) -> None:
     live_server.app.state.forecasting.bundles.clear()
     onnx = live_server.settings.model_dir / MODEL / "1" / "network.onnx"
@@ -221,6 +225,7 @@ def test_missing_or_corrupt_files_answer_503(client: httpx.Client, live_server: 
 
 
 @pytest.mark.usefixtures("trained")
+@pytest.mark.sqlite_only
 def test_bad_forecast_requests(client: httpx.Client) -> None:
     cases: list[tuple[dict[str, Any], int, str]] = [
         ({"model": "nope"}, 404, "No model named 'nope'"),
