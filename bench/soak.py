@@ -1,15 +1,16 @@
 """Soak: mixed traffic on PostgreSQL for a long while, watching for errors, memory growth and
 latency drift.
 
-    python -m bench.soak [--minutes 20] [--clients 4] [--write]
+    python -m bench.soak [--minutes 20] [--clients 4] [--api-workers 1] [--write]
 
-One server process as ``make run`` starts it (embedded job pool), on a throwaway PostgreSQL
-database. Three random-walk series (600 business days) each get a small model first; then
+``--api-workers`` server processes (``python -m app.serve``, embedded job pool), on a throwaway
+PostgreSQL database. Three random-walk series (600 business days) each get a small model first; then
 ``--clients`` threads send, at random: dashboard forecasts (``GET /v1/forecast``, any horizon,
 the response cache on as deployed), client-values forecasts (``POST /v1/forecast``), appends of
 the next day to a series, uploads of a new series (deleted again) and listings, while a training
 job starts every minute. Printed: requests and server errors by kind, forecast latency per
-window (p50/p99), the API process' RSS (after a 2-minute warm-up) and the jobs' outcomes.
+window (p50/p99), the server processes' RSS summed (after a 2-minute warm-up; job processes
+not included) and the jobs' outcomes.
 """
 
 from __future__ import annotations
@@ -152,21 +153,31 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def sampler_loop(pid: int, stats: Stats, stop: threading.Event, t0: float) -> None:
+def server_rss_mb(pid: int, processes: int) -> float:
+    """The server's RSS: the one process, or the sum of the launcher's children (its server
+    processes; the job processes are their children, not counted)."""
+    if processes == 1:
+        return rss_mb(pid)
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return sum(rss_mb(int(child)) for child in children)
+
+
+def sampler_loop(pid: int, processes: int, stats: Stats, stop: threading.Event, t0: float) -> None:
     while not stop.wait(5):
-        stats.rss_mb.append((time.monotonic() - t0, rss_mb(pid)))
+        stats.rss_mb.append((time.monotonic() - t0, server_rss_mb(pid, processes)))
 
 
 def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) * 1000 if values else float("nan")
 
 
-def report(stats: Stats, minutes: float, clients: int) -> str:
+def report(stats: Stats, minutes: float, clients: int, processes: int) -> str:
     total = sum(stats.statuses.values())
     errors = sum(n for (_, status), n in stats.statuses.items() if status >= 500)
     lines = [
         f"Machine: {machine()}",
-        f"{minutes:g} minutes, {clients} clients, PostgreSQL, one API process (embedded pool).",
+        f"{minutes:g} minutes, {clients} clients, PostgreSQL, {processes} server process(es) "
+        "(embedded pool).",
         "",
         f"Requests: {total} ({total / (minutes * 60):.0f}/s); server errors (5xx): {errors}",
         "",
@@ -205,11 +216,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=20)
     parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--api-workers", type=int, default=1, help="server processes")
     parser.add_argument("--write", action="store_true", help="record in BENCHMARKS.md")
     args = parser.parse_args()
     stats, stop = Stats(), threading.Event()
     rng = np.random.default_rng(7)
-    with database("postgres", "soak") as url, server(url) as srv:
+    with (
+        database("postgres", "soak") as url,
+        server(url, api_workers=str(args.api_workers)) as srv,
+    ):
         with httpx.Client(base_url=srv.base_url, timeout=60) as client:
             series = []
             for i in range(SERIES):
@@ -226,7 +241,9 @@ def main() -> None:
             threading.Thread(target=trainer_loop, args=(srv.base_url, series, stats, stop))
         )
         threads.append(
-            threading.Thread(target=sampler_loop, args=(srv.process.pid, stats, stop, t0))
+            threading.Thread(
+                target=sampler_loop, args=(srv.process.pid, args.api_workers, stats, stop, t0)
+            )
         )
         for thread in threads:
             thread.start()
@@ -234,7 +251,7 @@ def main() -> None:
         stop.set()
         for thread in threads:
             thread.join(timeout=120)
-    text = report(stats, args.minutes, args.clients)
+    text = report(stats, args.minutes, args.clients, args.api_workers)
     print(text)
     if args.write:
         write_benchmarks_section("soak", "## Soak: mixed traffic on PostgreSQL", text)
