@@ -15,7 +15,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.ledger.helpers import append
 from tests.processes import api_process
-from tests.training.helpers import TINY, random_walk_series, start_job, wait_for, wait_until
+from tests.training.helpers import (
+    TINY,
+    eventually,
+    random_walk_series,
+    start_job,
+    wait_for,
+    wait_until,
+)
 
 POOL_LINE = re.compile(r"this server process \(pid (\d+)\) runs the embedded job pool")
 
@@ -56,6 +63,8 @@ def test_two_server_processes_share_one_pool_the_metrics_and_the_cache(tmp_path:
         # Metrics: 20 requests on new connections, counted once whichever process answers.
         for _ in range(20):
             assert httpx.get(f"{api.base_url}/healthz").status_code == 200
+        # A request is counted just after its response is sent: wait for the last one.
+        eventually(lambda: healthz_count(api.base_url), lambda count: count == 20.0)
         assert [healthz_count(api.base_url) for _ in range(4)] == [20.0] * 4
 
         # One pool: jobs sent to either process run one after the other.
