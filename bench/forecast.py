@@ -32,7 +32,7 @@ import httpx
 import numpy as np
 
 from bench.common import OUT, database, machine, server
-from bench.training import HOLDOUT, run_job, upload_msft
+from bench.training import train_msft_versions
 
 
 def _ms(seconds: list[float]) -> tuple[float, float]:
@@ -178,17 +178,8 @@ def main() -> None:
     args = parser.parse_args()
     print(f"Machine: {machine()}")
     with database("sqlite") as url:
-        with server(url) as srv, httpx.Client(base_url=srv.base_url, timeout=60) as client:
-            series_id = upload_msft(client)
-            for seed in (1, 2):  # versions 1 and 2
-                spec = {"series_id": series_id, **HOLDOUT, "model_name": "bench", "seed": seed}
-                job = run_job(client, spec)
-                assert job["status"] == "succeeded", job
-            rows = client.get(
-                f"/v1/series/{series_id}/observations", params={"field": "high"}
-            ).json()["observations"]
-        history = np.array([r["high"] for r in rows[-61:]])
-        values = [float(v) for v in history]  # 61: more than the default model reads
+        values = train_msft_versions(url, seeds=(1, 2))  # 61: more than the model reads
+        history = np.array(values)
         bench_in_process(OUT / "models" / "bench" / "1", history)
         with server(url, forecast_cache_s="0") as fresh:  # a new process: nothing loaded yet
             bench_latency(fresh.base_url, "bench")

@@ -21,10 +21,8 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-import httpx
-
 from bench.common import database, machine, server
-from bench.training import HOLDOUT, run_job, upload_msft
+from bench.training import train_msft_versions
 
 BATCH = 50
 BROKER = "redis://127.0.0.1:6379/15"  # nothing consumes it: no job runs during the bench
@@ -45,14 +43,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"Machine: {machine()}")
     with database("sqlite") as url:
-        with server(url) as srv, httpx.Client(base_url=srv.base_url, timeout=60) as client:
-            series_id = upload_msft(client)
-            job = run_job(client, {"series_id": series_id, **HOLDOUT, "model_name": "bench"})
-            assert job["status"] == "succeeded", job
-            rows = client.get(
-                f"/v1/series/{series_id}/observations", params={"field": "high"}
-            ).json()["observations"]
-        values = [r["high"] for r in rows[-61:]]
+        values = train_msft_versions(url, seeds=(42,))
         targets = {
             "`/healthz`": ("GET", "/healthz", None),
             "`GET /v1/forecast` horizon 1": ("GET", "/v1/forecast?model=bench&horizon=1", None),

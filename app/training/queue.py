@@ -155,7 +155,7 @@ class EmbeddedQueue:
         self._context = multiprocessing.get_context("spawn")
         self._thread = threading.Thread(target=self._loop, name="embedded-jobs", daemon=True)
         self._pool_lock = FileLock(pool_lock_path(settings), thread_local=False)
-        self._lock_problem: str | None = None
+        self._lock_error_logged = False
         self.leading = False
         self._next_poll = 0.0
         self._database_down = False
@@ -222,9 +222,9 @@ class EmbeddedQueue:
             except Timeout:
                 return False
             except OSError as exc:  # /readyz names the unwritable directory
-                if self._lock_problem is None:
+                if not self._lock_error_logged:
                     log.error("no job runs until the embedded pool's lock can be taken: %s", exc)
-                self._lock_problem = str(exc)
+                self._lock_error_logged = True
                 return False
             self.leading = True
             log.info("this server process (pid %d) runs the embedded job pool", os.getpid())
