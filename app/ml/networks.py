@@ -3,11 +3,14 @@ Imports TensorFlow."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import keras
 import numpy as np
 
+from app.ml.ensemble_layers import EnsembleDense, EnsembleLSTM, ensemble_mse
 from app.ml.spec import TrainingSpec
 
 _RECURRENT = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "rnn": keras.layers.SimpleRNN}
@@ -15,13 +18,21 @@ _RECURRENT = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "rnn": keras.l
 
 @dataclass(frozen=True)
 class Networks:
-    """``trained``: one output per ensemble member, each fitted to the targets (members start
-    from different random weights and never see each other's errors); ``served``: the same
-    layers with the members' outputs averaged, the one graph that is exported and served."""
+    """``trained``: every member's prediction, ``(batch, members, outputs)``, fitted on the sum
+    of their losses (members start from different random weights and never see each other's
+    errors); ``served``: the members' average, the one graph that is exported and served."""
 
     trained: keras.Model
     served: keras.Model
-    heads: list[keras.layers.Dense]
+    heads: list[keras.layers.Dense]  # the served graph's output layers
+    # Where the served graph has layers of its own: each one and its trained weights.
+    copies: list[tuple[Callable[[], list[np.ndarray]], keras.layers.Layer]]
+
+    def to_served(self) -> keras.Model:
+        """The served graph, holding the trained weights."""
+        for weights, layer in self.copies:
+            layer.set_weights(weights())
+        return self.served
 
 
 @dataclass(frozen=True)
@@ -52,10 +63,12 @@ STEPS_PER_EXECUTION = 32
 def build_network(spec: TrainingSpec, autoregression: Autoregression | None = None) -> Networks:
     """Input ``(window, 1)`` → per member ``layers`` × (layer, dropout) → ``Dense(outputs)``,
     plus ``autoregression`` of the window where given (one frozen layer shared by every
-    member), compiled with MSE on every member's output."""
+    member), compiled with the sum of the members' MSE.
+
+    LSTM members train as one fused ensemble (:mod:`app.ml.ensemble_layers`: a default job
+    trained ~2× faster) and are served as one block-diagonal Keras LSTM with an averaging head.
+    """
     inputs = keras.Input(shape=(spec.input_window, 1))
-    heads: list[keras.layers.Dense] = []
-    outputs = []
     linear = None
     if autoregression is not None:
         layer = keras.layers.Dense(spec.outputs, trainable=False, name="autoregression")
@@ -66,6 +79,50 @@ def build_network(spec: TrainingSpec, autoregression: Autoregression | None = No
     # autoregression; either departs from it only as far as training pays: random output
     # weights add seed-dependent noise that recursion compounds.
     start_flat = spec.transform != "level" or linear is not None
+    head_initializer = "zeros" if start_flat else "glorot_uniform"
+    if spec.kind == "lstm":
+        return _fused_lstm(spec, inputs, linear, head_initializer)
+    return _member_networks(spec, inputs, linear, head_initializer)
+
+
+def _fused_lstm(spec: TrainingSpec, inputs: Any, linear: Any, head_initializer: str) -> Networks:
+    name = f"{spec.kind}_{spec.layers}x{spec.units}"
+    fused, x = [], inputs
+    for i in range(spec.layers):
+        layer = EnsembleLSTM(
+            spec.units, spec.members, shared_input=i == 0, return_sequences=i < spec.layers - 1
+        )
+        fused.append(layer)
+        x = layer(x)
+        if spec.dropout:
+            x = keras.layers.Dropout(spec.dropout)(x)
+    members_head = EnsembleDense(
+        spec.outputs, spec.members, kernel_initializer=head_initializer, name="members"
+    )
+    predicted = members_head(x)
+    if linear is not None:
+        predicted = predicted + keras.ops.expand_dims(linear, 1)
+    trained = _compiled(keras.Model(inputs, predicted, name=name), spec)
+
+    copies: list[tuple[Callable[[], list[np.ndarray]], keras.layers.Layer]] = []
+    x = inputs
+    for i, layer in enumerate(fused):
+        lstm = keras.layers.LSTM(spec.members * spec.units, return_sequences=i < spec.layers - 1)
+        copies.append((layer.as_one_lstm, lstm))
+        x = lstm(x)
+    head = keras.layers.Dense(spec.outputs, name="average")
+    copies.append((members_head.as_average, head))
+    served = head(x) if linear is None else keras.layers.Add()([head(x), linear])
+    served_model = keras.Model(inputs, served, name=f"{name}_x{spec.members}")
+    return Networks(trained=trained, served=served_model, heads=[head], copies=copies)
+
+
+def _member_networks(
+    spec: TrainingSpec, inputs: Any, linear: Any, head_initializer: str
+) -> Networks:
+    """GRU, SimpleRNN and MLP members: one stack of Keras layers each."""
+    heads: list[keras.layers.Dense] = []
+    outputs = []
     for member in range(spec.members):
         x = keras.layers.Flatten()(inputs) if spec.kind == "mlp" else inputs
         for i in range(spec.layers):
@@ -77,25 +134,25 @@ def build_network(spec: TrainingSpec, autoregression: Autoregression | None = No
             if spec.dropout:
                 x = keras.layers.Dropout(spec.dropout)(x)
         head = keras.layers.Dense(
-            spec.outputs,
-            kernel_initializer="zeros" if start_flat else "glorot_uniform",
-            name=f"member_{member}",
+            spec.outputs, kernel_initializer=head_initializer, name=f"member_{member}"
         )
         heads.append(head)
         outputs.append(head(x) if linear is None else keras.layers.Add()([head(x), linear]))
     name = f"{spec.kind}_{spec.layers}x{spec.units}"
-    trained = keras.Model(inputs, outputs if len(outputs) > 1 else outputs[0], name=name)
-    trained.compile(
-        optimizer=_optimizer(spec),
-        loss="mean_squared_error",
-        steps_per_execution=STEPS_PER_EXECUTION,
-    )
+    trained = _compiled(keras.Model(inputs, keras.ops.stack(outputs, axis=1), name=name), spec)
     served = (
         keras.Model(inputs, keras.layers.Average()(outputs), name=f"{name}_x{spec.members}")
-        if len(outputs) > 1
-        else trained
+        if spec.members > 1
+        else keras.Model(inputs, outputs[0], name=name)
     )
-    return Networks(trained=trained, served=served, heads=heads)
+    return Networks(trained=trained, served=served, heads=heads, copies=[])
+
+
+def _compiled(model: keras.Model, spec: TrainingSpec) -> keras.Model:
+    model.compile(
+        optimizer=_optimizer(spec), loss=ensemble_mse, steps_per_execution=STEPS_PER_EXECUTION
+    )
+    return model
 
 
 def _optimizer(spec: TrainingSpec) -> keras.optimizers.Optimizer:

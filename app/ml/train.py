@@ -183,20 +183,12 @@ def _fit(
     scaler = fit_scaler(spec.scaler, fit_on)
 
     def scaled(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return scaler.transform(x).astype(np.float32)[..., None], scaler.transform(y).astype(
-            np.float32
-        )
+        """Network inputs ``(samples, window, 1)`` and targets ``(samples, 1, outputs)``."""
+        y_scaled = scaler.transform(y).astype(np.float32)
+        return scaler.transform(x).astype(np.float32)[..., None], y_scaled.reshape(len(y), 1, -1)
 
     x, y = scaled(windows.x, windows.y)
-    members = spec.members
-
-    def targets(part: np.ndarray) -> np.ndarray | list[np.ndarray]:
-        return [part] * members if members > 1 else part
-
-    validation = None
-    if len(windows.val_x):
-        val_x, val_y = scaled(windows.val_x, windows.val_y)
-        validation = (val_x, targets(val_y))
+    validation = scaled(windows.val_x, windows.val_y) if len(windows.val_x) else None
     callbacks: list[keras.callbacks.Callback] = []
     if spec.patience and validation is not None:
         callbacks.append(
@@ -212,7 +204,7 @@ def _fit(
     started = time.perf_counter()
     history = networks.trained.fit(
         x,
-        targets(y),
+        y,
         epochs=spec.epochs,
         batch_size=spec.batch_size,
         shuffle=spec.shuffle,
@@ -221,7 +213,7 @@ def _fit(
         verbose=0,
     )
     result = TrainResult(
-        network=networks.served,
+        network=networks.to_served(),
         scaler=scaler,
         epochs_run=len(history.history.get("loss", [])),
         cancelled=bool(progress and progress.cancelled),

@@ -106,3 +106,40 @@ def test_the_shuffle_field_decides_the_batch_order() -> None:
         for shuffle in (False, True)
     )
     assert any(not np.allclose(a, b) for a, b in zip(in_order, shuffled, strict=True))
+
+
+def test_an_lstm_ensemble_trains_as_separate_lstms_and_serves_their_average() -> None:
+    """The fused training layers compute what plain Keras LSTMs with each member's weights
+    compute, and the served graph (one wide LSTM, one averaging head) their mean."""
+    import keras
+
+    from app.ml.networks import build_network, fit_autoregression
+
+    keras.utils.set_random_seed(5)
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(64, 6, 1)).astype(np.float32)
+    y = rng.normal(size=(64, 1, 1)).astype(np.float32)
+    spec = TrainingSpec(
+        units=4, layers=2, window=6, ensemble=3, batch_size=16, target_transform="level"
+    )
+    networks = build_network(spec, fit_autoregression(x[:, :, 0], y))
+    networks.trained.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    members = np.asarray(networks.trained(x))  # (samples, members, 1)
+    served = np.asarray(networks.to_served()(x))
+    np.testing.assert_allclose(served, members.mean(axis=1), atol=1e-5)
+    assert np.ptp(members, axis=1).max() > 1e-6  # members differ: a mean of one would pass
+
+    fused = [layer for layer in networks.trained.layers if hasattr(layer, "recurrent_kernel")]
+    head = networks.trained.get_layer("members")
+    linear = networks.trained.get_layer("autoregression")(x.reshape(len(x), -1))
+    for m in range(3):
+        h = x
+        for i, layer in enumerate(fused):
+            plain = keras.layers.LSTM(4, return_sequences=i == 0)
+            plain.build((None, 6, h.shape[-1]))
+            plain.set_weights(
+                [np.asarray(w[m]) for w in (layer.kernel, layer.recurrent_kernel, layer.bias)]
+            )
+            h = np.asarray(plain(h))
+        alone = h @ np.asarray(head.kernel[m]) + np.asarray(head.bias[m]) + np.asarray(linear)
+        np.testing.assert_allclose(members[:, m], alone, atol=1e-5)
