@@ -18,6 +18,7 @@ import base64
 import os
 import re
 import shutil
+import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -86,14 +87,25 @@ class LocalArtifactStore:
 
     @contextmanager
     def staging(self) -> Iterator[Path]:
-        """A fresh directory on the store's file system, removed on exit unless published."""
+        """A fresh directory on the store's file system, removed on exit unless published.
+
+        A process killed while it held one cannot remove it: each name says which host and
+        process made it, and every new one first removes those of this host's dead processes.
+        """
         self._staging_root.mkdir(parents=True, exist_ok=True)
-        staged = self._staging_root / uuid.uuid4().hex
+        self._remove_orphans()
+        staged = self._staging_root / f"{_HOST}-{os.getpid()}-{uuid.uuid4().hex}"
         staged.mkdir()
         try:
             yield staged
         finally:
             shutil.rmtree(staged, ignore_errors=True)
+
+    def _remove_orphans(self) -> None:
+        for path in self._staging_root.glob(f"{_HOST}-*-*"):
+            pid = path.name.removeprefix(f"{_HOST}-").split("-", 1)[0]
+            if pid.isdigit() and not _alive(int(pid)):
+                shutil.rmtree(path, ignore_errors=True)
 
     def publish(self, staged: Path, key: str, files: dict[str, BundleFile]) -> None:
         target = self.path(key)
@@ -124,6 +136,20 @@ class LocalArtifactStore:
         except OSError as exc:
             return f"{self.location} is not writable ({exc.strerror or type(exc).__name__})"
         return None
+
+
+# Staging names start with the host name, made safe for a file name (no "-": it separates pid).
+_HOST = re.sub(r"[^A-Za-z0-9_.]", "_", socket.gethostname())
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def _endpoint() -> str | None:

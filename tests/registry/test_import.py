@@ -170,7 +170,8 @@ def test_a_bad_archive_is_refused_and_nothing_is_registered(
     assert expected in json.dumps(problem), problem
     assert_problem(client.get("/v1/models/target"), 404)
     assert not (live_server.settings.model_dir / "target").exists()
-    assert not list((live_server.settings.model_dir / ".staging").iterdir())
+    left = list((live_server.settings.model_dir / ".staging").iterdir())
+    assert not left, [(p.name, sorted(f.name for f in p.iterdir())) for p in left]
 
 
 def test_requests_that_are_not_archives(client: httpx.Client, archive: bytes) -> None:

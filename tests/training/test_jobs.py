@@ -179,7 +179,9 @@ def _job_pid(job: dict[str, object]) -> int:
     return int(worker.rpartition(":")[2])
 
 
-def test_kill_9_mid_job_retries_then_fails_for_good(client: httpx.Client) -> None:
+def test_kill_9_mid_job_retries_then_fails_for_good(
+    client: httpx.Client, live_server: LiveServer
+) -> None:
     """First kill: requeued as attempt 2. Second kill: failed with 'worker lost', never running."""
     series_id = random_walk_series(client, n=600)
     job = start_job(client, series_id=series_id, epochs=500, patience=0, units=8, window=20,
@@ -193,6 +195,11 @@ def test_kill_9_mid_job_retries_then_fails_for_good(client: httpx.Client) -> Non
     assert done["status"] == "failed"
     assert done["error"].startswith("worker lost (killed by signal 9) after 2 attempt(s)")
     assert client.get("/v1/models").json()["total"] == 0
+    # The killed processes could not remove their staging directories; the next job does.
+    staging = live_server.settings.model_dir / ".staging"
+    assert list(staging.iterdir())
+    wait_for(client, start_job(client, series_id=series_id, architecture="naive")["id"])
+    assert not list(staging.iterdir())
 
 
 def test_listing_filters(client: httpx.Client) -> None:
