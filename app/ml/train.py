@@ -17,7 +17,7 @@ from app.ml.dataset import DatasetError, DatasetPlan, training_samples
 from app.ml.evaluate import FittedForecaster, fitted_baseline, fitted_reference, holdout_intervals
 from app.ml.export import sample_windows, save_network
 from app.ml.inference import Forecaster
-from app.ml.networks import build_network, fit_autoregression
+from app.ml.networks import fit_autoregression, forget_networks, networks_for
 from app.ml.progress import EpochHook, EpochProgress
 from app.ml.scaling import AffineScaler, fit_scaler
 from app.ml.spec import TrainingSpec
@@ -200,18 +200,22 @@ def _fit(
     if progress:
         callbacks.append(progress)
     autoregression = fit_autoregression(x[:, :, 0], y) if spec.autoregression else None
-    networks = build_network(spec, autoregression)
+    networks = networks_for(spec, autoregression)
     started = time.perf_counter()
-    history = networks.trained.fit(
-        x,
-        y,
-        epochs=spec.epochs,
-        batch_size=spec.batch_size,
-        shuffle=spec.shuffle,
-        validation_data=validation,
-        callbacks=callbacks,
-        verbose=0,
-    )
+    try:
+        history = networks.trained.fit(
+            x,
+            y,
+            epochs=spec.epochs,
+            batch_size=spec.batch_size,
+            shuffle=spec.shuffle,
+            validation_data=validation,
+            callbacks=callbacks,
+            verbose=0,
+        )
+    except BaseException:
+        forget_networks()
+        raise
     result = TrainResult(
         network=networks.to_served(),
         scaler=scaler,
