@@ -151,7 +151,10 @@ class Settings(BaseSettings):
         "scores); unset keeps them all.",
     )
     tf_threads: int = Field(
-        default=0, ge=0, description="TensorFlow threads per job; 0 lets TensorFlow decide."
+        default=0,
+        ge=0,
+        description="TensorFlow threads per job; 0: the host's cores divided among "
+        "FORECAST_WORKERS jobs (set it on Celery workers running several jobs at once).",
     )
     shutdown_grace_s: float = Field(
         default=5,

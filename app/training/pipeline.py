@@ -154,12 +154,15 @@ _tf_configured = False
 
 
 def configure_tensorflow(settings: Settings) -> None:
-    """Thread limits once per process: TensorFlow refuses changes after its first op."""
+    """Thread limits once per process: TensorFlow refuses changes after its first op. Unset,
+    each of the ``workers`` jobs gets its share of this host's cores (TensorFlow's own default,
+    every core for each job, oversubscribes the embedded pool)."""
     global _tf_configured
     if not _tf_configured:
         from app.ml.train import configure_tensorflow
 
-        configure_tensorflow(settings.tf_threads or None)
+        cores = len(os.sched_getaffinity(0))
+        configure_tensorflow(settings.tf_threads or max(1, cores // settings.workers))
         _tf_configured = True
 
 
