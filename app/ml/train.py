@@ -34,7 +34,9 @@ DEFAULT_CALIBRATION_HORIZON = 20
 @dataclass
 class TrainResult:
     """A fitted network and scaler; accuracy is measured on the exported network
-    (:mod:`app.ml.evaluate`), the one that is served."""
+    (:mod:`app.ml.evaluate`), the one that is served. Export ``network`` before the next
+    training in this process: a network with the same graph is trained again in place
+    (:func:`app.ml.networks.networks_for`)."""
 
     network: keras.Model
     scaler: AffineScaler

@@ -116,6 +116,7 @@ def test_an_lstm_ensemble_trains_as_separate_lstms_and_serves_their_average() ->
     compute, and the served graph (one wide LSTM, one averaging head) their mean."""
     import keras
 
+    from app.ml.ensemble_layers import EnsembleLSTM
     from app.ml.networks import build_network, fit_autoregression
 
     keras.utils.set_random_seed(5)
@@ -132,7 +133,7 @@ def test_an_lstm_ensemble_trains_as_separate_lstms_and_serves_their_average() ->
     np.testing.assert_allclose(served, members.mean(axis=1), atol=1e-5)
     assert np.ptp(members, axis=1).max() > 1e-6  # members differ: a mean of one would pass
 
-    fused = [layer for layer in networks.trained.layers if hasattr(layer, "recurrent_kernel")]
+    fused = [layer for layer in networks.trained.layers if isinstance(layer, EnsembleLSTM)]
     head = networks.trained.get_layer("members")
     linear = networks.trained.get_layer("autoregression")(x.reshape(len(x), -1))
     for m in range(3):
