@@ -263,6 +263,13 @@ class TrainingSpec(BaseModel):
         return self.ensemble
 
     @property
+    def mini_batch(self) -> int:
+        """The batch size, once chosen (:func:`app.ml.choices.choose` fills it)."""
+        if self.batch_size is None:
+            raise ValueError("batch_size not chosen yet: resolve the spec first")
+        return self.batch_size
+
+    @property
     def outputs(self) -> int:
         """Steps one network call predicts."""
         return self.direct_horizon if self.strategy == "direct" else 1

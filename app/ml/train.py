@@ -208,12 +208,9 @@ def _fit(
     started = time.perf_counter()
     try:
         history = networks.trained.fit(
-            x,
-            y,
+            _batches(x, y, spec.mini_batch, shuffle=spec.shuffle, seed=spec.seed),
             epochs=spec.epochs,
-            batch_size=spec.batch_size,
-            shuffle=spec.shuffle,
-            validation_data=validation,
+            validation_data=_batches(*validation, spec.mini_batch) if validation else None,
             callbacks=callbacks,
             verbose=0,
         )
@@ -228,6 +225,24 @@ def _fit(
         train_seconds=time.perf_counter() - started,
     )
     return _Fitted(result, networks.heads)
+
+
+# Keras' own pipeline for NumPy arrays (parallel map, autotuned prefetch) costs ~20-50 ms to
+# start every epoch, for training and again for validation: 40 % of a default job's training
+# (BENCHMARKS.md). A plain one starts in ~1 ms and yields the same batches in the same order.
+_PLAIN_PIPELINE = tf.data.Options()
+_PLAIN_PIPELINE.autotune.enabled = False
+_PLAIN_PIPELINE.experimental_optimization.apply_default_optimizations = False
+
+
+def _batches(
+    x: np.ndarray, y: np.ndarray, batch_size: int, *, shuffle: bool = False, seed: int = 0
+) -> tf.data.Dataset:
+    """Mini-batches in time order, or reshuffled every epoch (seeded) when ``shuffle``."""
+    data = tf.data.Dataset.from_tensor_slices((x, y))
+    if shuffle:
+        data = data.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    return data.batch(batch_size).with_options(_PLAIN_PIPELINE)
 
 
 def drift_shift(plan: DatasetPlan, spec: TrainingSpec, mean_targets: np.ndarray) -> np.ndarray:
