@@ -84,9 +84,10 @@ class Settings(BaseSettings):
         default=10,
         ge=1,
         le=1000,
-        description="Embedded mode: jobs one worker process runs before a fresh one replaces "
-        "it. Reuse saves a ~3-6 s TensorFlow import per job; each job run keeps ~10-16 MB in "
-        "the process until then. 1: a new process for every job.",
+        description="Jobs one process runs before a fresh one replaces it (an embedded pool "
+        "process, or a Celery worker's child). Reuse saves a ~3-6 s TensorFlow import per job, "
+        "and TensorFlow's trace when a job's networks have the previous job's graph; each job "
+        "run keeps ~10-16 MB in the process until then. 1: a new process for every job.",
     )
     max_epochs: int = Field(default=500, ge=1, description="Largest `epochs` a job may ask for.")
     job_time_limit_s: int = Field(

@@ -2,9 +2,10 @@
 
 The queue carries only job ids; the database says what to train and records what happened.
 Settings (measured, see ARCHITECTURE.md): acks late + reject on worker lost, so a killed
-worker's job is redelivered; prefetch 1; one task per child process (fresh TensorFlow state,
-flat memory); soft/hard time limits per job; a visibility timeout longer than any allowed job,
-so Redis never redelivers a job that is still running.
+worker's job is redelivered; prefetch 1; up to ``FORECAST_JOBS_PER_PROCESS`` tasks per child
+process, as in the embedded pool (a job whose networks have its predecessor's graph skips
+TensorFlow's trace; a fresh child bounds memory); soft/hard time limits per job; a visibility
+timeout longer than any allowed job, so Redis never redelivers a job that is still running.
 
 On SIGTERM a worker shuts down warm: it takes no new job and exits when the running one is
 finished (nothing here traps the signal). If it is killed first (a second SIGTERM, SIGKILL
@@ -32,7 +33,7 @@ def make_celery(settings: Settings) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        worker_max_tasks_per_child=1,
+        worker_max_tasks_per_child=settings.jobs_per_process,
         worker_concurrency=1,
         task_soft_time_limit=settings.job_time_limit_s,
         task_time_limit=hard_limit,
