@@ -1,6 +1,6 @@
 """Training benchmark: the tutorial LSTM recipe vs. our default spec, and worker scaling.
 
-    python -m bench.training [--tutorial-epochs 50] [--only recipes|celery|embedded]
+    python -m bench.training [--tutorial-epochs 50] [--only recipes|celery|embedded|pipeline]
 
 1. Through a real API server (embedded worker pool, one job at a time), on MSFT ``high``,
    trained on 2006–2015 and evaluated on 2016 (one step ahead): wall time from 202 to
@@ -11,6 +11,8 @@
 3. The embedded pool: small jobs one after another through one worker slot, with a fresh job
    process per job (``FORECAST_JOBS_PER_PROCESS=1``) and with processes reused (the default),
    side by side in the same run.
+4. The training input pipeline: the default network fitted from NumPy arrays (Keras' adapter)
+   and from ours, alternating, with the same initial weights (time and weight difference).
 """
 
 from __future__ import annotations
@@ -184,10 +186,67 @@ def bench_embedded(jobs: int = 6) -> None:
     )
 
 
+def bench_input_pipeline(rounds: int = 3) -> None:
+    """The default network on 1,260 days fitted from NumPy arrays (Keras' own adapter) and from
+    :func:`app.ml.train.training_batches`, alternating, in this process (one TF thread)."""
+    import keras
+    import numpy as np
+    import pandas as pd
+    import tensorflow as tf
+
+    from app.ml.choices import resolve
+    from app.ml.networks import networks_for
+    from app.ml.spec import TrainingSpec
+    from app.ml.train import configure_tensorflow, training_batches
+
+    configure_tensorflow(1)
+    rng = np.random.default_rng(0)
+    dates = pd.bdate_range("2020-01-01", periods=1260)
+    values = pd.Series(100 * np.exp(np.cumsum(rng.normal(0, 0.01, len(dates)))), index=dates)
+    spec = resolve(values, TrainingSpec(), "B").spec
+    x, val_x = (rng.normal(size=(n, spec.input_window, 1)).astype(np.float32) for n in (900, 100))
+    y, val_y = (rng.normal(size=(n, 1, 1)).astype(np.float32) for n in (900, 100))
+
+    def fit(numpy: bool) -> tuple[float, list[np.ndarray]]:
+        keras.backend.clear_session(free_memory=False)
+        keras.utils.set_random_seed(1)
+        tf.config.experimental.enable_op_determinism()
+        network = networks_for(spec).trained
+        started = time.perf_counter()
+        if numpy:
+            network.fit(x, y, epochs=spec.epochs, batch_size=spec.mini_batch, shuffle=False,
+                        validation_data=(val_x, val_y), verbose=0)  # fmt: skip
+        else:
+            network.fit(training_batches(x, y, spec.mini_batch), epochs=spec.epochs, shuffle=False,
+                        validation_data=training_batches(val_x, val_y, spec.mini_batch),
+                        verbose=0)  # fmt: skip
+        return time.perf_counter() - started, network.get_weights()
+
+    fit(numpy=False)  # the first fit traces the training step
+    times: dict[bool, list[float]] = {True: [], False: []}
+    diff = 0.0
+    for _ in range(rounds):
+        (a, weights_a), (b, weights_b) = fit(numpy=True), fit(numpy=False)
+        times[True].append(a)
+        times[False].append(b)
+        diff = max(
+            [
+                diff,
+                *(float(np.max(np.abs(u - v))) for u, v in zip(weights_a, weights_b, strict=True)),
+            ]
+        )
+    print(f"\n| default network, {spec.epochs} epochs, batch {spec.mini_batch} | fit, median of "
+          f"{rounds} |\n|---|---|")  # fmt: skip
+    for numpy, label in ((True, "NumPy arrays (Keras' adapter)"), (False, "training_batches")):
+        print(f"| {label} | {sorted(times[numpy])[rounds // 2]:.2f} s |")
+    ratio = sorted(times[False])[rounds // 2] / sorted(times[True])[rounds // 2]
+    print(f"\ntraining_batches: {ratio:.2f}× the time; weights differ by at most {diff:.3g}.")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tutorial-epochs", type=int, default=50)
-    parser.add_argument("--only", choices=("recipes", "celery", "embedded"))
+    parser.add_argument("--only", choices=("recipes", "celery", "embedded", "pipeline"))
     args = parser.parse_args()
     print(f"Machine: {machine()}")
     if args.only in (None, "recipes"):
@@ -196,6 +255,8 @@ def main() -> None:
         bench_celery()
     if args.only in (None, "embedded"):
         bench_embedded()
+    if args.only in (None, "pipeline"):
+        bench_input_pipeline()
 
 
 if __name__ == "__main__":

@@ -208,9 +208,10 @@ def _fit(
     started = time.perf_counter()
     try:
         history = networks.trained.fit(
-            _batches(x, y, spec.mini_batch, shuffle=spec.shuffle, seed=spec.seed),
+            training_batches(x, y, spec.mini_batch, shuffle=spec.shuffle, seed=spec.seed),
             epochs=spec.epochs,
-            validation_data=_batches(*validation, spec.mini_batch) if validation else None,
+            validation_data=training_batches(*validation, spec.mini_batch) if validation else None,
+            shuffle=False,  # the batches are already in the spec's order
             callbacks=callbacks,
             verbose=0,
         )
@@ -235,7 +236,7 @@ _PLAIN_PIPELINE.autotune.enabled = False
 _PLAIN_PIPELINE.experimental_optimization.apply_default_optimizations = False
 
 
-def _batches(
+def training_batches(
     x: np.ndarray, y: np.ndarray, batch_size: int, *, shuffle: bool = False, seed: int = 0
 ) -> tf.data.Dataset:
     """Mini-batches in time order, or reshuffled every epoch (seeded) when ``shuffle``."""

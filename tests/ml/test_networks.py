@@ -112,7 +112,7 @@ def test_the_shuffle_field_decides_the_batch_order() -> None:
 
 
 def test_training_batches_come_in_time_order_or_reshuffled_every_epoch() -> None:
-    from app.ml.train import _batches
+    from app.ml.train import training_batches
 
     x = np.arange(10, dtype=np.float32).reshape(10, 1, 1)
     y = x[:, :, 0] * 10
@@ -120,17 +120,17 @@ def test_training_batches_come_in_time_order_or_reshuffled_every_epoch() -> None
     def epoch(data: object) -> list[np.ndarray]:
         return [b[0].numpy().ravel() for b in data]  # type: ignore[attr-defined]
 
-    in_order = epoch(_batches(x, y, 4))
+    in_order = epoch(training_batches(x, y, 4))
     assert [b.tolist() for b in in_order] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
     assert all(
         np.array_equal(bx[0].numpy().ravel() * 10, bx[1].numpy().ravel())
-        for bx in _batches(x, y, 4)
+        for bx in training_batches(x, y, 4)
     )
-    shuffled = _batches(x, y, 4, shuffle=True, seed=3)
+    shuffled = training_batches(x, y, 4, shuffle=True, seed=3)
     first, second = np.concatenate(epoch(shuffled)), np.concatenate(epoch(shuffled))
     assert sorted(first) == sorted(second) == list(range(10))
     assert not np.array_equal(first, second)  # a new order every epoch
-    again = np.concatenate(epoch(_batches(x, y, 4, shuffle=True, seed=3)))
+    again = np.concatenate(epoch(training_batches(x, y, 4, shuffle=True, seed=3)))
     assert np.array_equal(first, again)  # the seed decides the orders
 
 
