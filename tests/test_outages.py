@@ -94,7 +94,8 @@ def test_a_postgres_outage_under_traffic(
         )
         assert first["status"] == "succeeded", first
         before = observation_count(client, series_id)
-        # A job that trains through the outage (500 epochs on 1,000 days: half a minute or more).
+        # A job that trains into the outage (500 epochs on 1,000 days, ~10 s): its progress goes
+        # unrecorded, and if it ends before the database returns, its registration waits.
         long_job = start_job(
             client, series_id=series_id, model_name="m", **{**TINY, "epochs": 500, "patience": None}
         )

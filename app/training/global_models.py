@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from app.config import Settings
 from app.db.orm import ModelVersion, Series, TrainingJob
 from app.db.records import BundleRecord
-from app.db.session import Database
+from app.db.session import Database, through_outages
 from app.db.types import utcnow
 from app.ml.choices import Member, resolve_global
 from app.ml.dataset import DatasetError, DatasetPlan
@@ -168,10 +168,14 @@ def train_global_and_register(
         bundle.write_evaluation(staged, evaluation)
         if not control.still_ours():
             raise Cancelled
-        with db.session_scope() as session:
-            members = member_metrics(
-                session, store, job, dict(zip(job.plans, one_steps, strict=True))
-            )
+
+        def read_members() -> list[MemberMetrics]:
+            with db.session_scope() as session:
+                return member_metrics(
+                    session, store, job, dict(zip(job.plans, one_steps, strict=True))
+                )
+
+        members = through_outages(read_members)  # a job that ends in an outage waits it out
         files = bundle.write_manifest(
             staged, manifest, model=job.model_name, job_id=job.job_id, series_id=None
         )

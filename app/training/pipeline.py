@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from app.config import Settings
 from app.db.orm import ModelVersion, Series, TrainingJob
 from app.db.records import BundleFile, BundleRecord
-from app.db.session import Database
+from app.db.session import Database, through_outages
 from app.db.types import utcnow
 from app.ml.backtest import run_backtest
 from app.ml.baselines import fit_baseline
@@ -236,11 +236,15 @@ def train_and_register(
         files = bundle.write_manifest(
             staged, manifest, model=job.model_name, job_id=job.job_id, series_id=job.series_id
         )
-        with db.session_scope() as session:
-            if session.get(Series, job.series_id) is None:
-                raise JobFailed(
-                    f"Series {job.series_id} was deleted while the job ran; nothing was registered."
-                )
+
+        def series_exists() -> bool:
+            with db.session_scope() as session:
+                return session.get(Series, job.series_id) is not None
+
+        if not through_outages(series_exists):  # a job that ends in an outage waits it out
+            raise JobFailed(
+                f"Series {job.series_id} was deleted while the job ran; nothing was registered."
+            )
         version_id = register_bundle(
             db,
             store,
