@@ -3,6 +3,7 @@ Imports TensorFlow."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -61,7 +62,7 @@ STEPS_PER_EXECUTION = 32
 
 
 # The last networks this process trained, and the graph they were built for (see networks_for).
-_last: tuple[tuple[object, ...], Networks] | None = None
+_last: tuple[str, Networks] | None = None
 
 
 def networks_for(spec: TrainingSpec, autoregression: Autoregression | None = None) -> Networks:
@@ -74,17 +75,22 @@ def networks_for(spec: TrainingSpec, autoregression: Autoregression | None = Non
     """
     global _last
     fresh = build_network(spec, autoregression)
-    graph = (
-        spec.kind, spec.layers, spec.units, spec.dropout, spec.input_window, spec.outputs,
-        spec.members, spec.batch_size, spec.optimizer, spec.effective_learning_rate,
-        spec.momentum, autoregression is not None,
-    )  # fmt: skip
+    graph = _graph_of(fresh.trained)
     if _last is None or _last[0] != graph:
         _last = (graph, fresh)
         return fresh
     reused = _last[1]
     _start_from(reused.trained, fresh.trained)
     return reused
+
+
+def _graph_of(model: keras.Model) -> str:
+    """What the traced training step depends on, read from the model rather than listed by
+    hand: its layers' configuration and its compile configuration (optimizer, loss, steps per
+    execution). Seeds and weights are not in it; layer names are, the same after
+    ``clear_session``."""
+    compiled = json.dumps(model.get_compile_config(), sort_keys=True, default=str)
+    return f"{model.to_json(sort_keys=True)}\n{compiled}"
 
 
 def _start_from(target: keras.Model, source: keras.Model) -> None:

@@ -76,6 +76,32 @@ def test_same_spec_data_and_seed_give_the_same_metrics() -> None:
         assert a["coverage"] == pytest.approx(b["coverage"], abs=1e-6)
 
 
+def test_a_job_reuses_its_predecessors_networks_only_for_the_same_graph() -> None:
+    import keras
+
+    from app.ml.networks import Autoregression, fit_autoregression, networks_for
+
+    spec = TrainingSpec(
+        units=4, window=6, ensemble=2, batch_size=16, target_transform="log_return", seed=1
+    )
+
+    def built(spec: TrainingSpec, autoregression: Autoregression | None = None) -> object:
+        keras.backend.clear_session(free_memory=False)  # as every fit does first
+        return networks_for(spec, autoregression)
+
+    first = built(spec)
+    assert built(spec.model_copy(update={"seed": 9})) is first
+    changes = [{"dropout": 0.2}, {"units": 5}, {"layers": 2}, {"learning_rate": 0.01},
+               {"optimizer": "sgd"}, {"architecture": "gru"}, {"window": 7}]  # fmt: skip
+    for change in changes:
+        base = built(spec)
+        assert built(spec.model_copy(update=change)) is not base, change
+    rng = np.random.default_rng(0)
+    linear = fit_autoregression(rng.normal(size=(32, 6)), rng.normal(size=(32, 1, 1)))
+    base = built(spec)
+    assert built(spec, linear) is not base
+
+
 @pytest.mark.slow
 def test_drift_modes_move_the_forecasts_by_the_chosen_mean_step() -> None:
     values = random_walk(300, seed=2)
