@@ -243,6 +243,21 @@ def bench_input_pipeline(rounds: int = 3) -> None:
     print(f"\ntraining_batches: {ratio:.2f}× the time; weights differ by at most {diff:.3g}.")
 
 
+def train_msft_versions(url: str, seeds: tuple[int, ...]) -> list[float]:
+    """Versions 1… of model ``bench`` (default spec on MSFT ``high``, one per seed) on the
+    database at ``url``; returns the series' last 61 ``high`` values."""
+    with server(url) as srv, httpx.Client(base_url=srv.base_url, timeout=60) as client:
+        series_id = upload_msft(client)
+        for seed in seeds:
+            spec = {"series_id": series_id, **HOLDOUT, "model_name": "bench", "seed": seed}
+            job = run_job(client, spec)
+            assert job["status"] == "succeeded", job
+        rows = client.get(f"/v1/series/{series_id}/observations", params={"field": "high"}).json()[
+            "observations"
+        ]
+    return [float(r["high"]) for r in rows[-61:]]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tutorial-epochs", type=int, default=50)
@@ -261,18 +276,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-
-
-def train_msft_versions(url: str, seeds: tuple[int, ...]) -> list[float]:
-    """Versions 1… of model ``bench`` (default spec on MSFT ``high``, one per seed) on the
-    database at ``url``; returns the series' last 61 ``high`` values."""
-    with server(url) as srv, httpx.Client(base_url=srv.base_url, timeout=60) as client:
-        series_id = upload_msft(client)
-        for seed in seeds:
-            spec = {"series_id": series_id, **HOLDOUT, "model_name": "bench", "seed": seed}
-            job = run_job(client, spec)
-            assert job["status"] == "succeeded", job
-        rows = client.get(f"/v1/series/{series_id}/observations", params={"field": "high"}).json()[
-            "observations"
-        ]
-    return [float(r["high"]) for r in rows[-61:]]
