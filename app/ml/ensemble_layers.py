@@ -2,7 +2,7 @@
 
 Keras runs an LSTM on the CPU as a loop of small ops per time step, and an ensemble as one such
 loop per member, each with its own head and loss. Here each member's layer runs as
-TensorFlow's fused ``BlockLSTMV2`` (the whole sequence in one op, with its own gradient op), and
+TensorFlow's fused ``BlockLSTM`` (the whole sequence in one op, with its own gradient op), and
 every member's head in one batched matrix product. No weight links two
 members, so each trains exactly as it would alone, on the sum of their losses
 (:func:`ensemble_mse`).
@@ -101,20 +101,30 @@ class EnsembleLSTM(keras.layers.Layer):
         time_major = tf.transpose(inputs, [1, 0, 2])
         if not self.shared_input:
             time_major = tf.reshape(time_major, [steps, batch, self.members, -1])
+        # BlockLSTM orders the gates input, cell, forget, output. (BlockLSTMV2 takes Keras'
+        # order, but its gradient does not match its forward pass: the bias gradient was off by
+        # up to 34 of 36 against a Keras LSTM's; a test compares the gradients.)
+        u = self.units
+        block_order = np.r_[0:u, 2 * u : 3 * u, u : 2 * u, 3 * u : 4 * u]
+        weights = tf.gather(
+            tf.concat([self.kernel, self.recurrent_kernel], axis=1), block_order, axis=2
+        )
+        biases = tf.gather(self.bias, block_order, axis=1)
         sequences = []
         for m in range(self.members):
             sequences.append(
-                tf.raw_ops.BlockLSTMV2(
+                tf.raw_ops.BlockLSTM(
                     seq_len_max=tf.cast(steps, tf.int64),
                     x=time_major if self.shared_input else time_major[:, :, m],
                     cs_prev=zeros,
                     h_prev=zeros,
-                    w=tf.concat([self.kernel[m], self.recurrent_kernel[m]], axis=0),
+                    w=weights[m],
                     wci=no_peephole,
                     wcf=no_peephole,
                     wco=no_peephole,
-                    b=self.bias[m],
-                    cell_clip=0.0,  # no clipping
+                    b=biases[m],
+                    forget_bias=0.0,  # Keras' unit forget bias is in the bias itself
+                    cell_clip=-1.0,  # ≤ 0: no clipping
                     use_peephole=False,
                 )[6]  # h
             )

@@ -76,6 +76,59 @@ def test_same_spec_data_and_seed_give_the_same_metrics() -> None:
         assert a["coverage"] == pytest.approx(b["coverage"], abs=1e-6)
 
 
+@pytest.mark.parametrize("layers", [1, 2])
+def test_the_fused_lstm_has_the_gradients_of_separate_keras_lstms(layers: int) -> None:
+    """Training follows the gradient of each member alone: every fused weight's gradient is
+    that of a plain Keras LSTM (layers stacked per member) with the member's weights."""
+    import keras
+    import tensorflow as tf
+
+    from app.ml.ensemble_layers import EnsembleLSTM
+
+    keras.utils.set_random_seed(2)
+    rng = np.random.default_rng(2)
+    x = tf.constant(rng.normal(size=(8, 5, 1)).astype(np.float32))
+    fused = [
+        EnsembleLSTM(3, 2, shared_input=i == 0, return_sequences=i < layers - 1)
+        for i in range(layers)
+    ]
+    target = tf.constant(rng.normal(size=(8, 6)).astype(np.float32))
+    weighting = tf.range(1.0, 7.0)  # a different weight per output: a swap would show
+
+    def loss(h: tf.Tensor, columns: slice = slice(None)) -> tf.Tensor:
+        return tf.reduce_sum((h - target[:, columns]) ** 2 * weighting[columns])
+
+    with tf.GradientTape() as tape:
+        h = x
+        for layer in fused:
+            h = layer(h)
+        for layer in fused:  # away from the initial biases, so every gate's gradient is alive
+            layer.bias.assign(layer.bias + rng.normal(size=layer.bias.shape).astype(np.float32))
+        h = x
+        for layer in fused:
+            h = layer(h)
+        total = loss(h)
+    variables = [w for layer in fused for w in (layer.kernel, layer.recurrent_kernel, layer.bias)]
+    fused_grads = tape.gradient(total, variables)
+    for m in range(2):
+        plain = []
+        for i, layer in enumerate(fused):
+            lstm = keras.layers.LSTM(3, return_sequences=i < layers - 1)
+            lstm.build((None, 5, 1 if i == 0 else 3))
+            lstm.set_weights(
+                [np.asarray(w[m]) for w in (layer.kernel, layer.recurrent_kernel, layer.bias)]
+            )
+            plain.append(lstm)
+        with tf.GradientTape() as tape:
+            h = x
+            for lstm in plain:
+                h = lstm(h)
+            alone = loss(h, slice(3 * m, 3 * m + 3))
+        plain_grads = tape.gradient(alone, [w for lstm in plain for w in lstm.trainable_weights])
+        for got, expected in zip(fused_grads, plain_grads, strict=True):
+            np.testing.assert_allclose(np.asarray(got)[m], np.asarray(expected), atol=1e-4)
+
+
 def test_a_job_reuses_its_predecessors_networks_only_for_the_same_graph() -> None:
     import keras
 
