@@ -38,6 +38,13 @@ class Settings(BaseSettings):
         "and credentials from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, "
         "AWS_DEFAULT_REGION). Unset: the directory MODEL_DIR.",
     )
+    artifact_cache_mb: float = Field(
+        default=2048,
+        gt=0,
+        description="With an S3 store: MiB of downloaded bundles this host keeps in MODEL_DIR; "
+        "beyond it the least recently loaded go first (one loaded in the last minute stays). "
+        "The local store is never pruned: it is the store.",
+    )
     max_upload_mb: float = Field(
         default=100,
         gt=0,

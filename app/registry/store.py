@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import socket
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlparse
 
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 from app.db.records import BundleFile
 from app.errors import ArtifactStoreUnavailable, BundleCorrupt
@@ -74,7 +75,11 @@ class ArtifactStore(Protocol):
 def make_store(settings: Settings) -> ArtifactStore:
     if settings.artifact_store is None:
         return LocalArtifactStore(settings.model_dir)
-    return S3ArtifactStore(settings.artifact_store, cache_dir=settings.model_dir)
+    return S3ArtifactStore(
+        settings.artifact_store,
+        cache_dir=settings.model_dir,
+        cache_bytes=int(settings.artifact_cache_mb * 2**20),
+    )
 
 
 class LocalArtifactStore:
@@ -175,11 +180,16 @@ def _s3_client(*, attempts: int, read_timeout_s: float) -> S3Client:
     return boto3.session.Session().client("s3", config=config)
 
 
+# A cached bundle loaded this recently is never pruned: a reader may be opening its files.
+CACHE_MIN_AGE_S = 60.0
+
+
 class S3ArtifactStore:
     """Bundles as objects ``<prefix>/<model>/<version>/<file>`` in an S3-compatible bucket, with
-    a local cache of the downloaded ones (shared by the processes of a host, one lock a key)."""
+    a local cache of the downloaded ones (shared by the processes of a host, one lock a key),
+    pruned to ``cache_bytes``, least recently loaded first."""
 
-    def __init__(self, url: str, cache_dir: Path) -> None:
+    def __init__(self, url: str, cache_dir: Path, cache_bytes: int = 2**31) -> None:
         parsed = urlparse(url)
         if parsed.scheme != "s3" or not parsed.netloc:
             raise ValueError(f"artifact store {url!r} is not s3://bucket[/prefix]")
@@ -187,6 +197,7 @@ class S3ArtifactStore:
         self.prefix = parsed.path.strip("/")
         self.location = f"s3://{self.bucket}/{self.prefix}".rstrip("/")
         self._cache = LocalArtifactStore(cache_dir)
+        self._cache_bytes = cache_bytes
         self._locks = self._cache.root / ".locks"
         self._client = _s3_client(attempts=3, read_timeout_s=30)
         # /readyz asks once with a short deadline rather than retrying past its own.
@@ -217,11 +228,14 @@ class S3ArtifactStore:
             )
         with self._lock(key):  # this host serves it without downloading it again
             self._cache.publish(staged, key, files)
+        self._prune()
 
     def fetch(self, key: str, files: dict[str, BundleFile]) -> Path:
         with self._lock(key):
             try:
-                return self._cache.fetch(key, files)
+                directory = self._cache.fetch(key, files)
+                os.utime(directory)  # loaded now: the last to be pruned
+                return directory
             except BundleCorrupt:  # not cached here yet, or a stale copy of a deleted version
                 pass
             with self._cache.staging() as staged:
@@ -233,7 +247,35 @@ class S3ArtifactStore:
                 except BundleCorrupt as exc:
                     raise BundleCorrupt(f"Downloaded from {self.location}: {exc.detail}") from exc
                 self._cache.publish(staged, key, files)
+        self._prune()
         return self._cache.path(key)
+
+    def _prune(self) -> None:
+        """Remove cached bundles, least recently loaded first, until the cache holds at most
+        ``cache_bytes``; skip those loaded in the last CACHE_MIN_AGE_S and those another
+        process holds the lock of (it is downloading or removing them)."""
+        cached = []
+        for directory in self._cache.root.glob("*/*"):
+            key = f"{directory.parent.name}/{directory.name}"
+            if not _KEY.match(key):  # .staging, .locks
+                continue
+            try:
+                loaded = directory.stat().st_mtime
+                size = sum(f.stat().st_size for f in directory.iterdir())
+            except FileNotFoundError:  # removed meanwhile by another process
+                continue
+            cached.append((loaded, size, key))
+        total = sum(size for _, size, _ in cached)
+        recent = time.time() - CACHE_MIN_AGE_S
+        for loaded, size, key in sorted(cached):
+            if total <= self._cache_bytes or loaded > recent:
+                break
+            try:
+                with self._lock(key, timeout=0):
+                    self._cache.delete(key)
+            except Timeout:
+                continue
+            total -= size
 
     def delete(self, key: str) -> None:
         with self._errors("delete"):
@@ -292,9 +334,9 @@ class S3ArtifactStore:
             raise
 
     @contextmanager
-    def _lock(self, key: str) -> Iterator[None]:
+    def _lock(self, key: str, timeout: float = 120) -> Iterator[None]:
         self._locks.mkdir(parents=True, exist_ok=True)
-        with FileLock(self._locks / f"{key.replace('/', '@')}.lock", timeout=120):
+        with FileLock(self._locks / f"{key.replace('/', '@')}.lock", timeout=timeout):
             yield
 
     @contextmanager

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import time
 import uuid
@@ -258,3 +259,42 @@ def test_an_object_store_outage_costs_only_what_is_not_loaded_yet(
     finally:
         server.stop()
         proxy.close()
+
+
+def test_the_download_cache_keeps_to_its_limit_least_recently_loaded_first(
+    s3_server: S3Server, tmp_path: Path
+) -> None:
+    from app.db.records import BundleFile
+    from app.registry.store import S3ArtifactStore
+
+    bucket = f"cache-{uuid.uuid4().hex[:8]}"
+    s3_server.client().create_bucket(Bucket=bucket)
+    writer = S3ArtifactStore(f"s3://{bucket}", cache_dir=tmp_path / "writer")
+    bodies, files = {}, {}
+    for version in (1, 2, 3):
+        bodies[version] = f"bundle {version} ".encode() * 100  # 900 bytes
+        files[version] = {"blob": BundleFile(sha256=sha256(bodies[version]), size=900)}
+        with writer.staging() as staged:
+            (staged / "blob").write_bytes(bodies[version])
+            writer.publish(staged, f"m/{version}", files[version])
+
+    def cached(store_dir: str) -> list[str]:
+        return sorted(p.name for p in (tmp_path / store_dir / "m").iterdir())
+
+    reader = S3ArtifactStore(f"s3://{bucket}", cache_dir=tmp_path / "reader", cache_bytes=2000)
+    an_hour_ago = time.time() - 3600
+    for version in (1, 2):
+        loaded_at = an_hour_ago + version
+        os.utime(reader.fetch(f"m/{version}", files[version]), (loaded_at, loaded_at))
+    assert cached("reader") == ["1", "2"]  # within the limit
+    reader.fetch("m/3", files[3])  # over it: the least recently loaded goes
+    assert cached("reader") == ["2", "3"]
+    assert (reader.fetch("m/1", files[1]) / "blob").read_bytes() == bodies[1]  # downloaded again
+    assert cached("reader") == ["1", "3"]
+    assert cached("writer") == ["1", "2", "3"]  # within the default limit
+
+    # A bundle loaded in the last minute stays, whatever the limit.
+    tiny = S3ArtifactStore(f"s3://{bucket}", cache_dir=tmp_path / "tiny", cache_bytes=1)
+    for version in (1, 2, 3):
+        tiny.fetch(f"m/{version}", files[version])
+    assert cached("tiny") == ["1", "2", "3"]
