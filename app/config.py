@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     model_dir: Path = Field(
         default=Path("models"),
         description="Directory of the local artifact store (model bundles); with an S3 "
-        "store, this host's staging area and cache of downloaded bundles.",
+        "store, this host's staging area and cache of downloaded bundles (in `.s3-cache/`).",
     )
     artifact_store: str | None = Field(
         default=None,
@@ -92,9 +92,10 @@ class Settings(BaseSettings):
         ge=1,
         le=1000,
         description="Jobs one process runs before a fresh one replaces it (an embedded pool "
-        "process, or a Celery worker's child). Reuse saves a ~3-6 s TensorFlow import per job, "
-        "and TensorFlow's trace when a job's networks have the previous job's graph; each job "
-        "run keeps ~10-16 MB in the process until then. 1: a new process for every job.",
+        "process, or a Celery worker's child). Reuse saves TensorFlow's trace when a job's "
+        "networks have the previous job's graph, and in the embedded pool a ~3-6 s import; "
+        "each job run keeps ~10-16 MB in the process until then. 1: a new process for every "
+        "job.",
     )
     max_epochs: int = Field(default=500, ge=1, description="Largest `epochs` a job may ask for.")
     job_time_limit_s: int = Field(

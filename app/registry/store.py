@@ -5,7 +5,9 @@
 - :class:`S3ArtifactStore` (``FORECAST_ARTIFACT_STORE=s3://bucket/prefix``): objects
   ``<prefix>/<model>/<version>/<file>`` in any S3-compatible store (AWS, MinIO …); endpoint and
   credentials come from the standard AWS variables (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``
-  …). ``MODEL_DIR`` is then this host's staging area and cache of downloaded bundles.
+  …). ``MODEL_DIR/.s3-cache`` is then this host's staging area and cache of downloaded
+  bundles (a directory of its own: bundles left in ``MODEL_DIR`` by the local store are
+  never taken for cached copies, nor pruned).
 
 Both give the same guarantees: a bundle is written in a staging directory and published only
 whole (a reader never sees half of one, a failed job leaves nothing behind), and :meth:`fetch`
@@ -15,6 +17,7 @@ hands out a local directory whose every file matched its recorded sha256.
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import re
 import shutil
@@ -38,6 +41,7 @@ if TYPE_CHECKING:
 
     from app.config import Settings
 
+log = logging.getLogger(__name__)
 _KEY = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}/[1-9][0-9]{0,8}$")
 
 
@@ -62,7 +66,8 @@ class ArtifactStore(Protocol):
         ...
 
     def fetch(self, key: str, files: dict[str, BundleFile]) -> Path:
-        """A local directory holding the bundle, every file checked against ``files``."""
+        """A local directory holding the bundle, every file checked against ``files``. Load
+        its files at once: a cache may remove them a minute later."""
         ...
 
     def delete(self, key: str) -> None: ...
@@ -182,6 +187,8 @@ def _s3_client(*, attempts: int, read_timeout_s: float) -> S3Client:
 
 # A cached bundle loaded this recently is never pruned: a reader may be opening its files.
 CACHE_MIN_AGE_S = 60.0
+# The S3 store's cache under MODEL_DIR (no model name starts with a dot).
+CACHE_SUBDIR = ".s3-cache"
 
 
 class S3ArtifactStore:
@@ -196,7 +203,7 @@ class S3ArtifactStore:
         self.bucket = parsed.netloc
         self.prefix = parsed.path.strip("/")
         self.location = f"s3://{self.bucket}/{self.prefix}".rstrip("/")
-        self._cache = LocalArtifactStore(cache_dir)
+        self._cache = LocalArtifactStore(cache_dir / CACHE_SUBDIR)
         self._cache_bytes = cache_bytes
         self._locks = self._cache.root / ".locks"
         self._client = _s3_client(attempts=3, read_timeout_s=30)
@@ -228,6 +235,7 @@ class S3ArtifactStore:
             )
         with self._lock(key):  # this host serves it without downloading it again
             self._cache.publish(staged, key, files)
+            os.utime(self._cache.path(key))  # loaded now (its files may be minutes old)
         self._prune()
 
     def fetch(self, key: str, files: dict[str, BundleFile]) -> Path:
@@ -247,13 +255,21 @@ class S3ArtifactStore:
                 except BundleCorrupt as exc:
                     raise BundleCorrupt(f"Downloaded from {self.location}: {exc.detail}") from exc
                 self._cache.publish(staged, key, files)
+                os.utime(self._cache.path(key))
         self._prune()
         return self._cache.path(key)
 
     def _prune(self) -> None:
         """Remove cached bundles, least recently loaded first, until the cache holds at most
-        ``cache_bytes``; skip those loaded in the last CACHE_MIN_AGE_S and those another
-        process holds the lock of (it is downloading or removing them)."""
+        ``cache_bytes``; skip those loaded in the last CACHE_MIN_AGE_S (checked again under
+        the bundle's lock) and those another process holds the lock of. A failure here is
+        logged: it never fails the download or upload that asked for it."""
+        try:
+            self._remove_least_recent()
+        except OSError:
+            log.exception("could not prune the bundle cache in %s", self._cache.root)
+
+    def _remove_least_recent(self) -> None:
         cached = []
         for directory in self._cache.root.glob("*/*"):
             key = f"{directory.parent.name}/{directory.name}"
@@ -272,6 +288,9 @@ class S3ArtifactStore:
                 break
             try:
                 with self._lock(key, timeout=0):
+                    directory = self._cache.path(key)
+                    if directory.exists() and directory.stat().st_mtime > recent:
+                        continue  # loaded since it was listed
                     self._cache.delete(key)
             except Timeout:
                 continue

@@ -37,6 +37,7 @@ import redis
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import make_url
 
+from app.registry.store import CACHE_SUBDIR
 from bench.common import free_port
 from tests.conftest import MSFT_CSV, throwaway_postgres_database
 from tests.deploy.files import (
@@ -359,7 +360,8 @@ def test_compose_services_run_natively(deployment: Deployment, s3_server: S3Serv
         assert body["model"] == "MSFT-deploy"
         assert len(body["points"]) == 5
         assert body["points"][0]["date"] == "2017-01-03"  # 2 January 2017: NYSE holiday
-        assert any((Path(api.env["FORECAST_MODEL_DIR"]) / "MSFT-deploy").iterdir())
+        cache = Path(api.env["FORECAST_MODEL_DIR"]) / CACHE_SUBDIR
+        assert any((cache / "MSFT-deploy").iterdir())
 
         metrics = client.get("/metrics")
         assert metrics.status_code == 200, f"/metrics: {metrics.status_code} {metrics.text[:200]}"

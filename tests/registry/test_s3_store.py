@@ -8,6 +8,7 @@ import io
 import json
 import os
 import shutil
+import threading
 import time
 import uuid
 import zipfile
@@ -17,9 +18,11 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from filelock import FileLock
 
 from app.db.migrate import upgrade_to_head
 from app.main import create_app
+from app.registry.store import CACHE_SUBDIR
 from bench.common import free_port
 from tests.conftest import (
     BACKENDS,
@@ -108,11 +111,11 @@ def test_bundles_live_in_the_bucket_and_serve_any_host(
             assert downloaded == stored
     finally:
         other.stop()
-    assert (tmp_path / "other-host" / "s3-walk" / "1" / "network.onnx").is_file()
+    assert (tmp_path / "other-host" / CACHE_SUBDIR / "s3-walk" / "1" / "network.onnx").is_file()
 
     assert s3_client.delete("/v1/models/s3-walk/versions/1").status_code == 204
     eventually(lambda: s3_server.keys(bucket, f"{PREFIX}/s3-walk/"), lambda found: not found)
-    assert not (s3_live_server.settings.model_dir / "s3-walk" / "1").exists()
+    assert not (s3_live_server.settings.model_dir / CACHE_SUBDIR / "s3-walk" / "1").exists()
 
 
 def test_a_corrupt_or_missing_object_is_refused_where_it_is_downloaded(
@@ -161,8 +164,8 @@ def test_a_job_that_cannot_upload_fails_and_leaves_nothing(tmp_path: Path) -> No
             assert_problem(client.get("/v1/forecast", params={"model": "lost"}), 404)
     finally:
         server.stop()
-    assert not list((tmp_path / "cache" / ".staging").iterdir())
-    assert not (tmp_path / "cache" / "lost").exists()
+    assert not list((tmp_path / "cache" / CACHE_SUBDIR / ".staging").iterdir())
+    assert not (tmp_path / "cache" / CACHE_SUBDIR / "lost").exists()
 
 
 MISCONFIGURED = {
@@ -232,7 +235,7 @@ def test_an_object_store_outage_costs_only_what_is_not_loaded_yet(
             train(client, "not-loaded")
             assert client.get("/v1/forecast", params={"model": "loaded"}).status_code == 200
             # The job left its bundle in this host's disk cache; another host would not have it.
-            shutil.rmtree(settings.model_dir / "not-loaded")
+            shutil.rmtree(settings.model_dir / CACHE_SUBDIR / "not-loaded")
             with proxy.down():
                 for horizon in (2, 3):  # new responses, computed from the loaded bundle
                     params = {"model": "loaded", "horizon": horizon}
@@ -271,27 +274,43 @@ def test_the_download_cache_keeps_to_its_limit_least_recently_loaded_first(
     s3_server.client().create_bucket(Bucket=bucket)
     writer = S3ArtifactStore(f"s3://{bucket}", cache_dir=tmp_path / "writer")
     bodies, files = {}, {}
-    for version in (1, 2, 3):
+    for version in (1, 2, 3, 4):
         bodies[version] = f"bundle {version} ".encode() * 100  # 900 bytes
         files[version] = {"blob": BundleFile(sha256=sha256(bodies[version]), size=900)}
         with writer.staging() as staged:
             (staged / "blob").write_bytes(bodies[version])
             writer.publish(staged, f"m/{version}", files[version])
+    # A bundle left in MODEL_DIR by the local store is neither served from nor pruned.
+    (tmp_path / "reader" / "m" / "1").mkdir(parents=True)
+    (tmp_path / "reader" / "m" / "1" / "blob").write_bytes(b"the local store's only copy")
 
-    def cached(store_dir: str) -> list[str]:
-        return sorted(p.name for p in (tmp_path / store_dir / "m").iterdir())
+    def cached(host: str) -> list[str]:
+        return sorted(p.name for p in (tmp_path / host / CACHE_SUBDIR / "m").iterdir())
+
+    def loaded_long_ago(store: S3ArtifactStore, version: int, seconds: float) -> None:
+        at = time.time() - 3600 + seconds
+        os.utime(store.fetch(f"m/{version}", files[version]), (at, at))
 
     reader = S3ArtifactStore(f"s3://{bucket}", cache_dir=tmp_path / "reader", cache_bytes=2000)
-    an_hour_ago = time.time() - 3600
-    for version in (1, 2):
-        loaded_at = an_hour_ago + version
-        os.utime(reader.fetch(f"m/{version}", files[version]), (loaded_at, loaded_at))
+    loaded_long_ago(reader, 1, 1)
+    loaded_long_ago(reader, 2, 2)
     assert cached("reader") == ["1", "2"]  # within the limit
-    reader.fetch("m/3", files[3])  # over it: the least recently loaded goes
-    assert cached("reader") == ["2", "3"]
-    assert (reader.fetch("m/1", files[1]) / "blob").read_bytes() == bodies[1]  # downloaded again
+    assert (reader.fetch("m/1", files[1]) / "blob").read_bytes() == bodies[1]  # a cache hit
+    reader.fetch("m/3", files[3])  # over the limit: the least recently loaded goes (2, not 1)
     assert cached("reader") == ["1", "3"]
-    assert cached("writer") == ["1", "2", "3"]  # within the default limit
+    assert (reader.fetch("m/2", files[2]) / "blob").read_bytes() == bodies[2]  # downloaded again
+    assert cached("reader") == ["1", "2", "3"]  # each loaded in the last minute: all stay
+    assert cached("writer") == ["1", "2", "3", "4"]  # within the default limit
+    assert (tmp_path / "reader" / "m" / "1" / "blob").read_bytes() == b"the local store's only copy"
+
+    # A bundle another process holds the lock of stays (it is being loaded or removed).
+    for version in (1, 2, 3):
+        loaded_long_ago(reader, version, version)
+    with FileLock(tmp_path / "reader" / CACHE_SUBDIR / ".locks" / "m@1.lock"):
+        other = threading.Thread(target=reader.fetch, args=("m/4", files[4]))
+        other.start()
+        other.join()
+    assert cached("reader") == ["1", "4"]
 
     # A bundle loaded in the last minute stays, whatever the limit.
     tiny = S3ArtifactStore(f"s3://{bucket}", cache_dir=tmp_path / "tiny", cache_bytes=1)
