@@ -187,7 +187,8 @@ def bench_embedded(jobs: int = 6) -> None:
 
 
 def bench_input_pipeline(rounds: int = 3) -> None:
-    """The default network on 1,260 days fitted from NumPy arrays (Keras' own adapter) and from
+    """The default network on 1,260 days (without its autoregression layer: the input pipeline
+    is what differs) fitted from NumPy arrays (Keras' own adapter) and from
     :func:`app.ml.train.training_batches`, alternating, in this process (one TF thread)."""
     import keras
     import numpy as np

@@ -230,7 +230,8 @@ def _fit(
 
 # Keras' own pipeline for NumPy arrays (parallel map, autotuned prefetch) costs ~20-50 ms to
 # start every epoch, for training and again for validation: 40 % of a default job's training
-# (BENCHMARKS.md). A plain one starts in ~1 ms and yields the same batches in the same order.
+# (BENCHMARKS.md). A plain one starts in ~1 ms and yields the same batches in the same order
+# (in time order; a shuffled order is its own seeded draw, not the one Keras would make).
 _PLAIN_PIPELINE = tf.data.Options()
 _PLAIN_PIPELINE.autotune.enabled = False
 _PLAIN_PIPELINE.experimental_optimization.apply_default_optimizations = False
