@@ -234,8 +234,7 @@ class S3ArtifactStore:
                 f"({len(stored)} of {len(expected)} files with the right size)."
             )
         with self._lock(key):  # this host serves it without downloading it again
-            self._cache.publish(staged, key, files)
-            os.utime(self._cache.path(key))  # loaded now (its files may be minutes old)
+            self._cache_put(staged, key, files)
         self._prune()
 
     def fetch(self, key: str, files: dict[str, BundleFile]) -> Path:
@@ -254,10 +253,14 @@ class S3ArtifactStore:
                     verify_bundle(staged, files)
                 except BundleCorrupt as exc:
                     raise BundleCorrupt(f"Downloaded from {self.location}: {exc.detail}") from exc
-                self._cache.publish(staged, key, files)
-                os.utime(self._cache.path(key))
+                self._cache_put(staged, key, files)
         self._prune()
         return self._cache.path(key)
+
+    def _cache_put(self, staged: Path, key: str, files: dict[str, BundleFile]) -> None:
+        """Into the cache (under the key's lock), as loaded now: its files may be minutes old."""
+        self._cache.publish(staged, key, files)
+        os.utime(self._cache.path(key))
 
     def _prune(self) -> None:
         """Remove cached bundles, least recently loaded first, until the cache holds at most
