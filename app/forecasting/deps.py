@@ -8,6 +8,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from app.config import Settings
+from app.db.session import Database
 from app.forecasting.bundles import BundleCache
 from app.forecasting.responses import ResponseCache
 from app.forecasting.served import ForecastRecorder
@@ -19,8 +21,10 @@ LatencyObserver = Callable[[float], None]
 @dataclass(frozen=True)
 class Forecasting:
     """What the forecast routes are handed, built once by main: one dependency rather than
-    four on the hot path (each costs its share of an uncached forecast, BENCHMARKS.md)."""
+    six on the hot path (each costs its share of an uncached forecast, BENCHMARKS.md)."""
 
+    db: Database
+    settings: Settings
     bundles: BundleCache
     responses: ResponseCache
     observe: LatencyObserver

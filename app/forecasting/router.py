@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from typing import Annotated, Any, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, ParamSpec, TypeVar
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -16,18 +17,18 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from app.config import Settings
-from app.db.session import Database
-from app.deps import DatabaseDep, SessionDep, SettingsDep
+from app.deps import SessionDep, SettingsDep
 from app.errors import InvalidRequest, SeriesGone
 from app.forecasting import service
 from app.forecasting.bundles import BundleCache
-from app.forecasting.deps import ForecastingDep, LatencyObserver
+from app.forecasting.deps import Forecasting, ForecastingDep, LatencyObserver
 from app.forecasting.plots import ImageFormat, render_report
 from app.forecasting.report import backtest_summary, compare, report_csv, version_report
 from app.forecasting.responses import CachedResponse
 from app.forecasting.schemas import (
     DEFAULT_LEVELS,
     Comparison,
+    ForecastQuery,
     ForecastRequest,
     ForecastResponse,
     VersionReport,
@@ -35,10 +36,11 @@ from app.forecasting.schemas import (
 from app.forecasting.served import ForecastServed
 from app.forecasting.serving import prepare, served_of
 from app.forecasting.versions import resolve_version
-from app.ml.intervals import LEVELS
 from app.registry import service as registry
-from app.vocabulary import MAX_ID, AliasName, ModelName, NamePath, VersionPath
+from app.vocabulary import NamePath, VersionPath
 
+P = ParamSpec("P")
+T = TypeVar("T")
 router = APIRouter(tags=["forecasts"])
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"description": "Unknown model, version or alias."}
@@ -73,34 +75,45 @@ def _forecast(
     return result, served_of(prepared, result)
 
 
+async def _computed(
+    forecasting: Forecasting, compute: Callable[P, T], *args: P.args, **kwargs: P.kwargs
+) -> T:
+    """Run a forecast where it is fastest and safe (wrk, 16 connections, one process,
+    BENCHMARKS.md): on SQLite, two local-file reads of microseconds, on the event loop (a
+    threadpool hop cut throughput to 0.7x); on PostgreSQL, network round trips, in the
+    threadpool (as fast here, and a slow query never stalls the other requests)."""
+    if forecasting.db.backend == "sqlite":
+        return compute(*args, **kwargs)
+    return await run_in_threadpool(compute, *args, **kwargs)
+
+
+def _forecast_now(
+    request: ForecastRequest, forecasting: Forecasting
+) -> tuple[dict[str, Any], ForecastServed | None]:
+    with forecasting.db.engine.connect() as conn:
+        return _forecast(
+            request, conn, forecasting.settings, forecasting.bundles, forecasting.observe
+        )
+
+
 @router.post(
     "/v1/forecast",
     response_model=ForecastResponse,
     summary="Forecast the next periods with prediction intervals",
     responses=_RESPONSES,
 )
-def post_forecast(
-    body: ForecastRequest, db: DatabaseDep, settings: SettingsDep, forecasting: ForecastingDep
-) -> Response:
+async def post_forecast(body: ForecastRequest, forecasting: ForecastingDep) -> Response:
     """Recursive multi-step forecast from the version's series as it is now (days appended
     after training are used, no retraining needed), another series, or sent `values`. Kept in
     the ledger when it comes from a stored series (or `record_for_series`)."""
-    with db.engine.connect() as conn:
-        result, served = _forecast(body, conn, settings, forecasting.bundles, forecasting.observe)
+    result, served = await _computed(forecasting, _forecast_now, body, forecasting)
     if served is not None:
         forecasting.record(served)
     return JSONResponse(result)
 
 
-def _cached_forecast(
-    body: ForecastRequest,
-    db: Database,
-    settings: Settings,
-    cache: BundleCache,
-    observe: LatencyObserver,
-) -> CachedResponse:
-    with db.engine.connect() as conn:
-        result, served = _forecast(body, conn, settings, cache, observe)
+def _cached_forecast(body: ForecastRequest, forecasting: Forecasting) -> CachedResponse:
+    result, served = _forecast_now(body, forecasting)
     content = json.dumps(result).encode()
     return f'"{hashlib.sha256(content).hexdigest()[:32]}"', content, served
 
@@ -112,54 +125,25 @@ def _cached_forecast(
     responses={**_RESPONSES, 304: {"description": "Not modified since the given ETag."}},
 )
 async def get_forecast(
-    request: Request,
-    db: DatabaseDep,
-    settings: SettingsDep,
-    forecasting: ForecastingDep,
-    model: ModelName,
-    version: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
-    alias: AliasName | None = None,
-    series_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
-    horizon: Annotated[int, Query(ge=1)] = 1,
-    # Integers here (a query string's "95" is no Literal[95]); ForecastRequest checks them.
-    level: Annotated[
-        list[int] | None,
-        Query(
-            description="Interval levels in percent; default 80 and 95.",
-            json_schema_extra={"items": {"type": "integer", "enum": list(LEVELS)}},
-        ),
-    ] = None,
+    request: Request, query: Annotated[ForecastQuery, Query()], forecasting: ForecastingDep
 ) -> Response:
     """The same forecast as `POST /v1/forecast` from a stored series (give `version` or
     `alias`, not both). Identical requests within `FORECAST_FORECAST_CACHE_S` share one
     computed response."""
-    # Async, so a cached answer never leaves the event loop. A miss runs where it is fastest
-    # and safe (wrk, 16 connections, one process, BENCHMARKS.md): on SQLite, two local-file
-    # reads of microseconds, on the loop (a threadpool hop cut throughput to 0.7x); on
-    # PostgreSQL, network round trips, in the threadpool (as fast here, and a slow query never
-    # stalls the other requests).
-    key = (model, version, alias, series_id, horizon, tuple(sorted(set(level or DEFAULT_LEVELS))))
-    responses, cache = forecasting.responses, forecasting.bundles
-    cached = responses.get(key)
+    levels = query.level or DEFAULT_LEVELS
+    key = (query.model, query.version, query.alias, query.series_id, query.horizon,
+           tuple(sorted(set(levels))))  # fmt: skip
+    responses = forecasting.responses
+    cached = responses.get(key)  # async route: a cached answer never leaves the event loop
     if cached is None:
         generation = responses.generation()
         try:
-            body = ForecastRequest.model_validate(
-                {
-                    "model": model, "version": version, "alias": alias, "series_id": series_id,
-                    "horizon": horizon, "level": level or DEFAULT_LEVELS,
-                }
-            )  # fmt: skip
+            body = ForecastRequest.model_validate({**query.model_dump(), "level": levels})
         except ValidationError as exc:
             raise RequestValidationError(
                 [{**e, "loc": ("query", *e["loc"])} for e in exc.errors(include_url=False)]
             ) from exc
-        if db.backend == "sqlite":
-            cached = _cached_forecast(body, db, settings, cache, forecasting.observe)
-        else:
-            cached = await run_in_threadpool(
-                _cached_forecast, body, db, settings, cache, forecasting.observe
-            )
+        cached = await _computed(forecasting, _cached_forecast, body, forecasting)
         responses.put(key, generation, cached)
     etag, content, served = cached
     if served is not None:
