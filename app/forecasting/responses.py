@@ -29,6 +29,8 @@ CachedResponse = tuple[str, bytes, ForecastServed | None]
 _COUNT = struct.Struct("<Q")
 # The counter's file in ``FORECAST_API_SHARED_DIR``.
 WRITES_FILE = "writes"
+# POSTs that only read (forecasts from sent values, batches of forecasts): not writes.
+READ_ONLY_POSTS = frozenset({"/v1/forecast", "/v1/forecast/batch"})
 
 
 class WriteCounter:
@@ -106,15 +108,21 @@ class ResponseCache:
 
 
 class InvalidateOnWrite:
-    """ASGI middleware: every non-GET request counts a write as it starts and again once it is
-    over (committed), so no response computed before its commit is served after it."""
+    """ASGI middleware: every request that may write (not a GET, nor a forecast's POST) counts a
+    write as it starts and again once it is over (committed), so no response computed before
+    its commit is served after it."""
 
     def __init__(self, app: ASGIApp, cache: ResponseCache) -> None:
         self.app = app
         self.cache = cache
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+        method = scope.get("method")
+        if (
+            scope["type"] != "http"
+            or method in ("GET", "HEAD", "OPTIONS")
+            or (method == "POST" and scope["path"] in READ_ONLY_POSTS)
+        ):
             await self.app(scope, receive, send)
             return
         self.cache.writes.bump()

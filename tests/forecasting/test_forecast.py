@@ -196,6 +196,21 @@ def test_etag_and_304(client: httpx.Client, trained: int) -> None:
     assert changed.headers["etag"] != etag
 
 
+@pytest.mark.sqlite_only
+def test_forecast_posts_leave_the_cached_forecasts_alone(
+    client: httpx.Client, live_server: LiveServer
+) -> None:
+    """POSTed forecasts only read: they must not make every cached dashboard forecast stale
+    (a write does, whatever its outcome)."""
+    writes = live_server.app.state.forecasting.responses.writes
+    before = writes.value()
+    client.post("/v1/forecast", json={"model": "nothing-here", "values": [1.0, 2.0]})
+    client.post("/v1/forecast/batch", json={"model": "nothing-here", "series_ids": [1]})
+    assert writes.value() == before
+    assert client.delete("/v1/series/424242").status_code == 404
+    assert writes.value() == before + 2
+
+
 def test_deleted_version_leaves_the_cache(
     client: httpx.Client, trained: int, live_server: LiveServer
 ) -> None:
