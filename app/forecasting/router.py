@@ -78,10 +78,12 @@ def _forecast(
 async def _computed(
     forecasting: Forecasting, compute: Callable[P, T], *args: P.args, **kwargs: P.kwargs
 ) -> T:
-    """Run a forecast where it is fastest and safe (wrk, 16 connections, one process,
-    BENCHMARKS.md): on SQLite, two local-file reads of microseconds, on the event loop (a
-    threadpool hop cut throughput to 0.7x); on PostgreSQL, network round trips, in the
-    threadpool (as fast here, and a slow query never stalls the other requests)."""
+    """Run a forecast where it is fastest (wrk, 16 connections, one process, BENCHMARKS.md):
+    on SQLite, two local-file reads of microseconds, on the event loop (a threadpool hop cut
+    throughput to 0.7x), which then also waits for a version's first load (sha256 check, ONNX
+    session: ~10 ms) and for long horizons (~0.06 ms a step of the default network); on
+    PostgreSQL, network round trips, in the threadpool (as fast here, and a slow query never
+    stalls the other requests)."""
     if forecasting.db.backend == "sqlite":
         return compute(*args, **kwargs)
     return await run_in_threadpool(compute, *args, **kwargs)
