@@ -17,7 +17,6 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 from sqlalchemy import Connection
 
 from app.db.session import Database
-from app.deps import DatabaseDep, SettingsDep
 from app.errors import AppError, ErrorItem, app_error_body, problem_body
 from app.forecasting import service
 from app.forecasting.deps import ForecastingDep
@@ -168,16 +167,12 @@ def _expand(
         },  # fmt: skip
     },
 )
-def post_forecast_batch(
-    body: BatchForecastRequest,
-    db: DatabaseDep,
-    settings: SettingsDep,
-    forecasting: ForecastingDep,
-) -> JSONResponse:
+def post_forecast_batch(body: BatchForecastRequest, forecasting: ForecastingDep) -> JSONResponse:
     """Each item is answered with its `forecast` or its `error` (a problem document with the
     status it would have had alone: 404 unknown model or series, 422 invalid …). Forecasts from
     stored series are kept in the ledger like single ones. With `collection`, the items are its
     series in symbol order, each answer carrying its `symbol`."""
+    db, settings = forecasting.db, forecasting.settings
     items, answers, next_offset = _expand(body, db)
     groups: dict[tuple[int, int, int], list[tuple[int, Prepared]]] = defaultdict(list)
     resolved: dict[tuple[str, int | None, str | None], ResolvedVersion] = {}

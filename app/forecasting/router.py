@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from app.config import Settings
-from app.deps import SessionDep, SettingsDep
+from app.deps import SessionDep
 from app.errors import InvalidRequest, SeriesGone
 from app.forecasting import service
 from app.forecasting.bundles import BundleCache
@@ -178,12 +178,7 @@ def get_report(
 
 
 def _plot(
-    image_format: ImageFormat,
-    name: str,
-    version: int,
-    session: Session,
-    settings: Settings,
-    cache: BundleCache,
+    image_format: ImageFormat, name: str, version: int, session: Session, forecasting: Forecasting
 ) -> Response:
     found = registry.get_ready_version(session, name, version)
     if found.scope == "global":
@@ -191,7 +186,7 @@ def _plot(
             f"Version {version} of '{name}' is a global model: its holdout is per member series "
             f"(GET /v1/models/{name}/versions/{version}/members); no single plot is drawn."
         )
-    conn = session.connection()
+    conn, settings, cache = session.connection(), forecasting.settings, forecasting.bundles
     loaded = cache.get(conn, resolve_version(conn, name, version=version, alias=None))
     try:  # drawn in the plot, not served as a forecast: not recorded in the ledger
         forecast, _ = _forecast(
@@ -225,12 +220,11 @@ def _plot(
     responses={200: {"content": {"image/png": {}}}, **_NOT_FOUND},
 )
 def get_report_png(
-    name: NamePath, version: VersionPath, session: SessionDep, settings: SettingsDep,
-    forecasting: ForecastingDep,
-) -> Response:  # fmt: skip
+    name: NamePath, version: VersionPath, session: SessionDep, forecasting: ForecastingDep
+) -> Response:
     """The holdout (actual and one-step forecasts), a 20-step forecast with its intervals and,
     when the version has one, its backtest per fold."""
-    return _plot("png", name, version, session, settings, forecasting.bundles)
+    return _plot("png", name, version, session, forecasting)
 
 
 @router.get(
@@ -240,11 +234,10 @@ def get_report_png(
     responses={200: {"content": {"image/svg+xml": {}}}, **_NOT_FOUND},
 )
 def get_report_svg(
-    name: NamePath, version: VersionPath, session: SessionDep, settings: SettingsDep,
-    forecasting: ForecastingDep,
-) -> Response:  # fmt: skip
+    name: NamePath, version: VersionPath, session: SessionDep, forecasting: ForecastingDep
+) -> Response:
     """The same plot as `report.png`, as SVG."""
-    return _plot("svg", name, version, session, settings, forecasting.bundles)
+    return _plot("svg", name, version, session, forecasting)
 
 
 @router.get(
