@@ -36,6 +36,10 @@ class LoadedBundle:
         return max(self.forecaster.history_needed, self.intervals.history_needed)
 
 
+class NotLoaded(Exception):
+    """The version's bundle is not loaded here yet (asked not to load it)."""
+
+
 class BundleCache:
     """Thread-safe LRU of loaded bundles. Keyed by version id and creation time, so a reused id
     never serves stale files; a deleted version is evicted when the registry says so."""
@@ -54,10 +58,15 @@ class BundleCache:
         self._on_lookup = on_lookup
         self._on_count = on_count
 
-    def get(self, conn: Connection, version: ResolvedVersion) -> LoadedBundle:
+    def get(self, conn: Connection, version: ResolvedVersion, *, load: bool = True) -> LoadedBundle:
+        """The loaded bundle; loaded first (files fetched and checked, ONNX session built:
+        milliseconds, a download from an object store) unless ``load`` is False: then
+        :class:`NotLoaded`."""
         key = (version.id, version.created_at)
         with self._lock:
             loaded = self._items.get(key)
+        if loaded is None and not load:
+            raise NotLoaded
         self._on_lookup(loaded is not None)
         if loaded is not None:
             return loaded

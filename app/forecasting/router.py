@@ -6,7 +6,8 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
-from typing import Annotated, Any, Literal, ParamSpec, TypeVar
+from functools import partial
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -20,7 +21,7 @@ from app.config import Settings
 from app.deps import SessionDep
 from app.errors import InvalidRequest, SeriesGone
 from app.forecasting import service
-from app.forecasting.bundles import BundleCache
+from app.forecasting.bundles import BundleCache, NotLoaded
 from app.forecasting.deps import Forecasting, ForecastingDep, LatencyObserver
 from app.forecasting.plots import ImageFormat, render_report
 from app.forecasting.report import backtest_summary, compare, report_csv, version_report
@@ -39,7 +40,6 @@ from app.forecasting.versions import resolve_version
 from app.registry import service as registry
 from app.vocabulary import NamePath, VersionPath
 
-P = ParamSpec("P")
 T = TypeVar("T")
 router = APIRouter(tags=["forecasts"])
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
@@ -59,10 +59,13 @@ def _forecast(
     settings: Settings,
     cache: BundleCache,
     observe: LatencyObserver | None = None,
+    *,
+    load: bool = True,
 ) -> tuple[dict[str, Any], ForecastServed | None]:
-    """Resolve, load, read, forecast (timed when it succeeds); with what the ledger keeps."""
+    """Resolve, load (unless ``load`` is False: then :class:`NotLoaded` for a version not
+    loaded yet), read, forecast (timed when it succeeds); with what the ledger keeps."""
     started = time.perf_counter()
-    prepared = prepare(request, conn, settings, cache)
+    prepared = prepare(request, conn, settings, cache, load=load)
     result = service.forecast(
         prepared.loaded,
         prepared.version,
@@ -75,27 +78,28 @@ def _forecast(
     return result, served_of(prepared, result)
 
 
-async def _computed(
-    forecasting: Forecasting, compute: Callable[P, T], *args: P.args, **kwargs: P.kwargs
-) -> T:
-    """Run a forecast where it is fastest (wrk, 16 connections, one process, BENCHMARKS.md):
+async def _computed(forecasting: Forecasting, compute: Callable[[bool], T]) -> T:
+    """``compute(load)`` where it is fastest (wrk, 16 connections, one process, BENCHMARKS.md):
     on SQLite, two local-file reads of microseconds, on the event loop (a threadpool hop cut
-    throughput to 0.7x), which then also waits for a version's first load (sha256 check, ONNX
-    session: ~10 ms) and for long horizons (~0.06 ms a step of the default network); on
-    PostgreSQL, network round trips, in the threadpool (as fast here, and a slow query never
-    stalls the other requests)."""
+    throughput to 0.7x), unless the version must be loaded first (files fetched and checked,
+    ONNX session built: ~10 ms, or a download): that, like everything on PostgreSQL (network
+    round trips), runs in the threadpool, so that it never stalls the other requests."""
     if forecasting.db.backend == "sqlite":
-        return compute(*args, **kwargs)
-    return await run_in_threadpool(compute, *args, **kwargs)
+        try:
+            return compute(False)
+        except NotLoaded:
+            pass
+    return await run_in_threadpool(compute, True)
 
 
 def _forecast_now(
-    request: ForecastRequest, forecasting: Forecasting
+    request: ForecastRequest, forecasting: Forecasting, load: bool
 ) -> tuple[dict[str, Any], ForecastServed | None]:
     with forecasting.db.engine.connect() as conn:
         return _forecast(
-            request, conn, forecasting.settings, forecasting.bundles, forecasting.observe
-        )
+            request, conn, forecasting.settings, forecasting.bundles, forecasting.observe,
+            load=load,
+        )  # fmt: skip
 
 
 @router.post(
@@ -108,14 +112,14 @@ async def post_forecast(body: ForecastRequest, forecasting: ForecastingDep) -> R
     """Recursive multi-step forecast from the version's series as it is now (days appended
     after training are used, no retraining needed), another series, or sent `values`. Kept in
     the ledger when it comes from a stored series (or `record_for_series`)."""
-    result, served = await _computed(forecasting, _forecast_now, body, forecasting)
+    result, served = await _computed(forecasting, partial(_forecast_now, body, forecasting))
     if served is not None:
         forecasting.record(served)
     return JSONResponse(result)
 
 
-def _cached_forecast(body: ForecastRequest, forecasting: Forecasting) -> CachedResponse:
-    result, served = _forecast_now(body, forecasting)
+def _cached_forecast(body: ForecastRequest, forecasting: Forecasting, load: bool) -> CachedResponse:
+    result, served = _forecast_now(body, forecasting, load)
     content = json.dumps(result).encode()
     return f'"{hashlib.sha256(content).hexdigest()[:32]}"', content, served
 
@@ -145,7 +149,7 @@ async def get_forecast(
             raise RequestValidationError(
                 [{**e, "loc": ("query", *e["loc"])} for e in exc.errors(include_url=False)]
             ) from exc
-        cached = await _computed(forecasting, _cached_forecast, body, forecasting)
+        cached = await _computed(forecasting, partial(_cached_forecast, body, forecasting))
         responses.put(key, generation, cached)
     etag, content, served = cached
     if served is not None:

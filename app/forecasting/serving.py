@@ -44,7 +44,10 @@ def prepare(
     settings: Settings,
     cache: BundleCache,
     resolve: Resolver = _resolve,
+    *,
+    load: bool = True,
 ) -> Prepared:
+    """``load``: as in :meth:`BundleCache.get` (False: :class:`NotLoaded` rather than load)."""
     if request.horizon > settings.max_horizon:
         raise InvalidRequest(
             f"horizon {request.horizon} is over the maximum of {settings.max_horizon} "
@@ -54,7 +57,7 @@ def prepare(
     version = resolve(conn, request.model, request.version, request.alias)
     if request.record_for_series is not None:
         service.require_series_field(conn, request.record_for_series, version.target, request.as_of)
-    loaded = cache.get(conn, version)
+    loaded = cache.get(conn, version, load=load)
     history = service.load_history(
         conn,
         version,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import struct
+import threading
 import xml.etree.ElementTree as ET
 import zipfile
 from typing import Any
@@ -209,6 +210,30 @@ def test_forecast_posts_leave_the_cached_forecasts_alone(
     assert writes.value() == before
     assert client.delete("/v1/series/424242").status_code == 404
     assert writes.value() == before + 2
+
+
+@pytest.mark.usefixtures("trained")
+@pytest.mark.sqlite_only  # on PostgreSQL every forecast runs in the threadpool
+def test_a_version_is_loaded_off_the_event_loop(
+    client: httpx.Client, live_server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite a forecast of a loaded version runs on the event loop, but loading one (files
+    checked, ONNX session built, or a download) would stall every other request there."""
+    cache = live_server.app.state.forecasting.bundles
+    cache.clear()
+    loaded_on: list[threading.Thread] = []
+    load = cache._load
+
+    def spied(conn: Any, version: Any) -> Any:
+        loaded_on.append(threading.current_thread())
+        return load(conn, version)
+
+    monkeypatch.setattr(cache, "_load", spied)
+    first = forecast(client)
+    assert client.get("/v1/forecast", params={"model": MODEL}).json()["points"] == first["points"]
+    assert forecast(client) == first
+    assert len(loaded_on) == 1
+    assert loaded_on[0] is not live_server.thread  # the thread running the event loop
 
 
 def test_deleted_version_leaves_the_cache(
