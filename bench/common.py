@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import re
@@ -132,3 +133,27 @@ def server(database_url: str, root: Path = ROOT, **settings: str) -> Iterator[Se
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def wrk(target: str, seconds: int, script: Path | None = None) -> tuple[float, str, int]:
+    """wrk's requests/s, p50 latency and non-2xx count for one target."""
+    args = ["wrk", "-t2", "-c16", f"-d{seconds}s", "--latency"]
+    if script is not None:
+        args += ["-s", str(script)]
+    out = subprocess.run([*args, target], capture_output=True, text=True, check=True).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = re.search(r"^\s+50%\s+(\S+)", out, re.MULTILINE)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return rate, p50.group(1) if p50 else "?", int(errors.group(1)) if errors else 0
+
+
+def post_script(model: str, values: list[float]) -> Path:
+    """A wrk script sending ``POST /v1/forecast`` with the client's own values."""
+    body = json.dumps({"model": model, "horizon": 1, "values": values})
+    script = OUT / "post_forecast.lua"
+    script.write_text(
+        'wrk.method = "POST"\n'
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        f"wrk.body = {json.dumps(body)}\n"
+    )
+    return script

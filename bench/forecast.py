@@ -21,12 +21,9 @@ then, side by side in one run:
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import re
 import shutil
 import statistics
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -35,7 +32,7 @@ import httpx
 import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.common import OUT, database, machine, server
+from bench.common import OUT, database, machine, post_script, server, wrk
 from bench.training import train_msft_versions
 
 
@@ -131,30 +128,6 @@ def bench_latency(base_url: str, model: str) -> None:
     print(f"| report.png (holdout + 20-step forecast), median of 5 | {_ms(plots)[0]:.0f} ms |")
 
 
-def _wrk(target: str, seconds: int, script: Path | None = None) -> tuple[float, str, int]:
-    """wrk's requests/s, p50 latency and non-2xx count for one target."""
-    args = ["wrk", "-t2", "-c16", f"-d{seconds}s", "--latency"]
-    if script is not None:
-        args += ["-s", str(script)]
-    out = subprocess.run([*args, target], capture_output=True, text=True, check=True).stdout
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p50 = re.search(r"^\s+50%\s+(\S+)", out, re.MULTILINE)
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return rate, p50.group(1) if p50 else "?", int(errors.group(1)) if errors else 0
-
-
-def _post_script(model: str, values: list[float]) -> Path:
-    """A wrk script sending ``POST /v1/forecast`` with the client's own values."""
-    body = json.dumps({"model": model, "horizon": 1, "values": values})
-    script = OUT / "post_forecast.lua"
-    script.write_text(
-        'wrk.method = "POST"\n'
-        'wrk.headers["Content-Type"] = "application/json"\n'
-        f"wrk.body = {json.dumps(body)}\n"
-    )
-    return script
-
-
 def _forecast_seconds(base_url: str) -> tuple[float, float]:
     """Sum and count of the server's ``forecast_latency_seconds`` histogram (all processes)."""
     text = httpx.get(f"{base_url}/metrics").text
@@ -180,7 +153,7 @@ def bench_throughput(
         ("`GET /v1/forecast` horizon 1", f"{forecast}&horizon=1", None),
         ("`GET /v1/forecast` horizon 30", f"{forecast}&horizon=30", None),
         (f"`POST /v1/forecast`, {len(values)} values", f"{base_url}/v1/forecast",
-         _post_script(model, values)),
+         post_script(model, values)),
     ]  # fmt: skip
     print(f"\n| {label}, wrk 16 connections {seconds} s | req/s | p50 | ÷ `/healthz` "
           "| computing the forecast, mean |")  # fmt: skip
@@ -188,7 +161,7 @@ def bench_throughput(
     healthz = 0.0
     for name, target, script in targets:
         total_before, count_before = _forecast_seconds(base_url)
-        rate, p50, errors = _wrk(target, seconds, script)
+        rate, p50, errors = wrk(target, seconds, script)
         total, count = _forecast_seconds(base_url)
         computed = count - count_before
         body = f"{(total - total_before) / computed * 1000:.3f} ms" if computed else "–"

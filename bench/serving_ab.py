@@ -8,7 +8,9 @@ each checkout runs on that database (one process, response cache off, jobs sent 
 broker so that no idle job process competes), and batches of 50 sequential requests alternate
 between them, round after round, so that both see the same moments of a noisy machine: median
 milliseconds per request for ``/healthz``, ``GET /v1/forecast`` horizon 1 and 30, and ``POST``
-with 61 client values.
+with 61 client values. ``--wrk SECONDS``: instead, wrk (16 connections) for that long per
+target and server, alternating the same way; median requests/s, and each forecast's rate as a
+fraction of the same server's ``/healthz`` (issue 15's measure).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from bench.common import database, machine, server
+from bench.common import database, machine, post_script, server, wrk
 from bench.training import train_msft_versions
 
 BATCH = 50
@@ -40,6 +42,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", type=Path, required=True, help="the earlier checkout")
     parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--wrk", type=int, metavar="SECONDS", help="throughput with wrk")
     args = parser.parse_args()
     print(f"Machine: {machine()}")
     with database("sqlite") as url:
@@ -54,17 +57,21 @@ def main() -> None:
         }  # fmt: skip
         settings = {"forecast_cache_s": "0", "broker_url": BROKER}
         with ExitStack() as stack:
-            conns = {}
+            conns, urls = {}, {}
             for name, root in (("before", args.before.resolve()), ("after", None)):
                 srv = stack.enter_context(
                     server(url, **settings) if root is None else server(url, root, **settings)
                 )
                 host, port = srv.base_url.removeprefix("http://").split(":")
                 conns[name] = http.client.HTTPConnection(host, int(port))
+                urls[name] = srv.base_url
             for conn in conns.values():  # load the bundle, build the calendars
                 for method, path, body in targets.values():
                     for _ in range(30):
                         _call(conn, method, path, body)
+            if args.wrk:
+                _throughput(urls, targets, values, args.rounds, args.wrk)
+                return
             times: dict[tuple[str, str], list[float]] = {}
             for round_ in range(args.rounds):
                 order = ("before", "after") if round_ % 2 == 0 else ("after", "before")
@@ -80,6 +87,36 @@ def main() -> None:
     for target in targets:
         before, after = (statistics.median(times[(n, target)]) for n in ("before", "after"))
         print(f"| {target} | {before:.3f} | {after:.3f} | {after / before:.2f} |")
+
+
+def _throughput(
+    urls: dict[str, str],
+    targets: dict[str, tuple[str, str, str | None]],
+    values: list[float],
+    rounds: int,
+    seconds: int,
+) -> None:
+    rates: dict[tuple[str, str], list[float]] = {}
+    script = post_script("bench", values)
+    for round_ in range(rounds):
+        order = ("before", "after") if round_ % 2 == 0 else ("after", "before")
+        for target, (method, path, _) in targets.items():
+            for name in order:
+                rate, _, errors = wrk(
+                    urls[name] + path, seconds, script if method == "POST" else None
+                )
+                assert errors == 0, (name, target, errors)
+                rates.setdefault((name, target), []).append(rate)
+    median = {key: statistics.median(values) for key, values in rates.items()}
+    healthz = next(iter(targets))
+    print(f"\n| wrk 16 connections, {rounds} rounds of {seconds} s, median req/s | before "
+          "| after | after ÷ before | before ÷ `/healthz` | after ÷ `/healthz` |")  # fmt: skip
+    print("|---|---|---|---|---|---|")
+    for target in targets:
+        before, after = median[("before", target)], median[("after", target)]
+        print(f"| {target} | {before:,.0f} | {after:,.0f} | {after / before:.2f} "
+              f"| {before / median[('before', healthz)]:.2f}× "
+              f"| {after / median[('after', healthz)]:.2f}× |")  # fmt: skip
 
 
 if __name__ == "__main__":
