@@ -87,21 +87,10 @@ def networks_for(spec: TrainingSpec, autoregression: Autoregression | None = Non
 def _graph_of(model: keras.Model) -> str:
     """What the traced training step depends on, read from the model rather than listed by
     hand: its layers' configuration and its compile configuration (optimizer, loss, steps per
-    execution). Seeds, weights and initializers are not in it (``_start_from`` copies the
-    initial weights, so a level network reuses a log-return one's); layer names are, the same
-    after ``clear_session``."""
-    layers = json.dumps(_without_initializers(model.get_config()), sort_keys=True, default=str)
+    execution). Seeds and weights are not in it; layer names are, the same after
+    ``clear_session``."""
     compiled = json.dumps(model.get_compile_config(), sort_keys=True, default=str)
-    return f"{layers}\n{compiled}"
-
-
-def _without_initializers(config: Any) -> Any:
-    if isinstance(config, dict):
-        return {key: _without_initializers(value) for key, value in config.items()
-                if not key.endswith("_initializer")}  # fmt: skip
-    if isinstance(config, list):
-        return [_without_initializers(value) for value in config]
-    return config
+    return f"{model.to_json(sort_keys=True)}\n{compiled}"
 
 
 def _start_from(target: keras.Model, source: keras.Model) -> None:
