@@ -58,6 +58,6 @@ COPY app/ ./app/
 USER 10001:10001
 # The worker answers a broadcast ping from the broker (its node name is celery@<container id>).
 HEALTHCHECK --interval=60s --timeout=20s --start-period=60s --retries=3 \
-    CMD ["sh", "-c", "celery -A app.training.celery_app:celery inspect ping --destination celery@$HOSTNAME --timeout 10"]
+    CMD ["sh", "-c", "celery -A app.training.jobs.celery_app:celery inspect ping --destination celery@$HOSTNAME --timeout 10"]
 # Docker's SIGTERM is Celery's warm shutdown: the running job is finished first (see README).
-CMD ["celery", "-A", "app.training.celery_app:celery", "worker", "--loglevel=INFO", "--concurrency=1"]
+CMD ["celery", "-A", "app.training.jobs.celery_app:celery", "worker", "--loglevel=INFO", "--concurrency=1"]

@@ -29,6 +29,7 @@ from app.forecasting.responses import WRITES_FILE, InvalidateOnWrite, ResponseCa
 from app.forecasting.router import router as forecasting_router
 from app.forecasting.served import ForecastServed
 from app.forecasting.service import warm_calendars
+from app.ledger import points as ledger_points
 from app.ledger import policy
 from app.ledger import service as ledger
 from app.ledger.recorder import LedgerRecorder
@@ -53,7 +54,7 @@ from app.registry.store import make_store
 from app.series.collection_router import router as collection_router
 from app.series.router import router as series_router
 from app.training.batch_router import router as training_batch_router
-from app.training.dispatch import Dispatcher
+from app.training.jobs.reconciler import Dispatcher
 from app.training.router import router as training_router
 
 log = logging.getLogger(__name__)
@@ -177,13 +178,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         session: Session, series_id: int, dates: tuple[datetime, datetime]
     ) -> None:
         """Score the ledger, then let retrain policies start jobs (queued once committed)."""
-        ledger.score(session, series_id=series_id, dates=dates)
+        ledger_points.score(session, series_id=series_id, dates=dates)
         started = policy.evaluate(session, settings, series_id)
         if started:
             event.listen(session, "after_commit", lambda _: _submit(dispatcher, started), once=True)
 
     app.state.on_observations_added = observations_added
-    app.state.on_series_deleted = ledger.settle_deleted_series
+    app.state.on_series_deleted = ledger_points.settle_deleted_series
     app.state.readiness = Readiness(
         db=db,
         broker_url=settings.broker_url,

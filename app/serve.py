@@ -4,7 +4,7 @@ unless set), as ``make run`` and the compose ``api`` service start it.
 With more than one process, they share a fresh directory (``FORECAST_API_SHARED_DIR``, removed
 on exit): the Prometheus metrics of all of them (``PROMETHEUS_MULTIPROC_DIR`` inside it), and
 the count of writes that makes every process's forecast cache stale. One of them runs the
-embedded job pool (app.training.queue); each migrates under a lock (app.db.migrate).
+embedded job pool (app.training.jobs.embedded_pool); each migrates under a lock (app.db.migrate).
 """
 
 from __future__ import annotations

@@ -98,6 +98,16 @@ class JobStatus(StrEnum):
 
 
 FINISHED = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
+ACTIVE = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
+
+
+class BatchStatus(StrEnum):
+    """``queued`` until one of its jobs starts, ``running`` while any is queued or running,
+    ``done`` once none is (each job says how it ended)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
 
 
 class JobKind(StrEnum):

@@ -27,6 +27,7 @@ from sqlalchemy import insert, update
 
 from app.db.orm import LedgerPoint, SeriesField, ServedForecast
 from app.db.session import Database
+from app.ledger import points as ledger_points
 from app.ledger import service as ledger
 from app.vocabulary import PointStatus
 from bench.common import MSFT_CSV, database, machine, server
@@ -132,7 +133,7 @@ def bench_scoring(backend: str, points: int) -> None:
             started = time.perf_counter()
             dates = (targets[0].to_pydatetime(), targets[-1].to_pydatetime())
             with db.session_scope() as session:
-                ledger.score(session, series_id=series_id, dates=dates)
+                ledger_points.score(session, series_id=series_id, dates=dates)
             alone = time.perf_counter() - started
             with db.session_scope() as session:
                 counts = ledger.point_counts(session)

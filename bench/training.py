@@ -101,7 +101,7 @@ def bench_recipes(tutorial_epochs: int) -> None:
 
 def start_celery_worker(env: dict[str, str], name: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "app.training.celery_app:celery", "worker",
+        [sys.executable, "-m", "celery", "-A", "app.training.jobs.celery_app:celery", "worker",
          "--loglevel", "WARNING", "--hostname", f"{name}@%h", "--without-gossip",
          "--without-mingle", "--without-heartbeat"],
         cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL,

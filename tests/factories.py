@@ -11,7 +11,7 @@ from app.db.orm import ModelVersion, TrainingJob
 from app.db.records import BundleRecord, PromotionOutcome, PromotionRule
 from app.ml.records import HoldoutMetrics
 from app.ml.spec import Scope, TrainingSpec
-from app.registry.service import reserve_version
+from app.registry.versions import reserve
 from app.vocabulary import JobKind, JobStatus, VersionStatus
 
 WORKER = "host-a:101"
@@ -90,7 +90,7 @@ def version(
     scope: Scope = "series",
 ) -> ModelVersion:
     """A version numbered max+1 under ``name`` (through the registry's own reserve)."""
-    row = reserve_version(
+    row = reserve(
         session,
         name,
         scope=scope,

@@ -31,7 +31,7 @@ from app.db.types import EnumText, JsonRecord, UnixTime, UtcDateTime, one_of, ut
 from app.ml.progress import EpochProgress
 from app.ml.records import BacktestResult, HoldoutMetrics, MemberMetrics
 from app.ml.spec import BacktestSpec, Scope, TrainingSpec
-from app.vocabulary import JobKind, JobStatus, PointStatus, VersionStatus
+from app.vocabulary import BatchStatus, JobKind, JobStatus, PointStatus, VersionStatus
 
 
 class Collection(Base):
@@ -120,9 +120,13 @@ class TrainingBatch(Base):
     """One spec trained on many series (a collection, or a list of ids): one job per series."""
 
     __tablename__ = "training_batch"
-    __table_args__ = {"sqlite_autoincrement": True}
+    __table_args__ = (one_of("status", BatchStatus), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Set by app.training.jobs.lifecycle only, as its jobs change state.
+    status: Mapped[BatchStatus] = mapped_column(
+        EnumText(BatchStatus), default=BatchStatus.QUEUED, server_default=BatchStatus.QUEUED.value
+    )
     collection_id: Mapped[int | None] = mapped_column(
         ForeignKey("collection.id", ondelete="SET NULL"), index=True
     )

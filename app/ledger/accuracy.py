@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from app.ledger.schemas import AccuracyGroup, GroupBy
+from app.vocabulary import PointStatus
 
 
 def _finite(value: float) -> float | None:
@@ -41,7 +42,7 @@ def _coverage(scored: pd.DataFrame) -> dict[str, float | None]:
 
 def summarize(points: pd.DataFrame, group: str) -> AccuracyGroup:
     """One row of realized accuracy over these points."""
-    scored = points[points["status"] == "scored"]
+    scored = points[points["status"] == PointStatus.SCORED]
     errors = scored["actual"] - scored["value"]
     naive_errors = scored["actual"] - scored["base_value"]
     rmse = _rmse(errors)
@@ -58,8 +59,8 @@ def summarize(points: pd.DataFrame, group: str) -> AccuracyGroup:
         group=group,
         forecasts=int(scored["forecast_id"].nunique()),
         scored=len(scored),
-        missing=int((points["status"] == "missing").sum()),
-        pending=int((points["status"] == "pending").sum()),
+        missing=int((points["status"] == PointStatus.MISSING).sum()),
+        pending=int((points["status"] == PointStatus.PENDING).sum()),
         rmse=rmse,
         mae=_finite(float(errors.abs().mean())) if len(scored) else None,
         mase=mase,

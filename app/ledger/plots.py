@@ -12,6 +12,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from app.vocabulary import PointStatus  # noqa: E402
+
 ImageFormat = Literal["png", "svg"]
 ROLLING = 20  # points in the rolling RMSE
 
@@ -20,7 +22,7 @@ def render_accuracy(points: pd.DataFrame, *, title: str, image_format: ImageForm
     """Rolling RMSE of the one-step forecasts served by each version, next to the naive
     forecast's on the same dates and the RMSE the version's holdout promised."""
     figure, ax = plt.subplots(figsize=(10, 4.5), dpi=100)
-    one_step = points[(points["status"] == "scored") & (points["step"] == 1)]
+    one_step = points[(points["status"] == PointStatus.SCORED) & (points["step"] == 1)]
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, (version, rows) in enumerate(one_step.groupby("version")):
         color = colors[i % len(colors)]

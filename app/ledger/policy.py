@@ -198,9 +198,8 @@ def _start(
                 model_name=model,
                 spec=version.spec,
                 promotion=promotion,
+                trigger=reason,
             )
-            job.trigger = reason
-            session.flush()
     except AppError as exc:  # the spec no longer fits the data: say so, never fail the append
         log.warning("retrain policy of %s fired (%s) but could not start: %s", model, reason, exc)
         return None

@@ -1,8 +1,5 @@
-"""Ledger use cases on the caller's session: keep served forecasts, score them, prune.
-
-Scoring is set-based SQL (one join on the observation table's primary key), so an append that
-settles a million ledger points costs a couple of statements, not a loop.
-"""
+"""Ledger use cases on the caller's session: keep served forecasts (their points' states are
+:mod:`app.ledger.points`'), read them back for accuracy, prune."""
 
 from __future__ import annotations
 
@@ -14,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import ColumnElement, Subquery, case, delete, func, insert, select, tuple_, update
+from sqlalchemy import ColumnElement, Subquery, case, delete, func, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -22,7 +19,6 @@ from app.db.orm import (
     LedgerPoint,
     ModelAlias,
     ModelVersion,
-    Observation,
     RegisteredModel,
     Series,
     SeriesField,
@@ -30,6 +26,7 @@ from app.db.orm import (
 )
 from app.db.types import utcnow
 from app.forecasting.served import ForecastServed
+from app.ledger import points
 from app.vocabulary import PointStatus
 
 log = logging.getLogger(__name__)
@@ -61,25 +58,6 @@ def _existing(session: Session, served: ForecastServed) -> ServedForecast | None
             ServedForecast.levels == _levels_key(served.levels),
         )
     )
-
-
-def _points(served: ForecastServed, forecast_id: int, field_id: int) -> list[dict[str, object]]:
-    rows: list[dict[str, object]] = []
-    for point in served.points:
-        bounds = {k: v for k, v in point.items() if k.startswith(("lo_", "hi_"))}
-        rows.append(
-            {
-                "forecast_id": forecast_id,
-                "step": point["step"],
-                "series_id": served.series_id,
-                "field_id": field_id,
-                "target_ts": pd.Timestamp(point["date"]).to_pydatetime(),
-                "value": point["value"],
-                "bounds": bounds,
-                "status": PointStatus.PENDING,
-            }
-        )
-    return rows
 
 
 def write(session: Session, servings: Iterable[Serving]) -> list[int]:
@@ -127,7 +105,7 @@ def write(session: Session, servings: Iterable[Serving]) -> list[int]:
                     )
                     session.add(row)
                     session.flush()
-                    session.execute(insert(LedgerPoint), _points(served, row.id, field_id))
+                    points.record(session, served, row.id, field_id)
                 new_ids.append(row.id)
                 continue
             except IntegrityError:  # another process recorded it first: count it there
@@ -152,53 +130,8 @@ def write(session: Session, servings: Iterable[Serving]) -> list[int]:
             .execution_options(synchronize_session=False)
         )
     if new_ids:
-        score(session, forecast_ids=new_ids)
+        points.score(session, forecast_ids=new_ids)
     return new_ids
-
-
-def score(
-    session: Session,
-    *,
-    series_id: int | None = None,
-    dates: tuple[datetime, datetime] | None = None,
-    forecast_ids: Sequence[int] | None = None,
-) -> None:
-    """Settle ledger points against the observations: those of one series whose target dates
-    lie in ``dates`` (after an append of those dates; scored again if already scored, so
-    replaced values count), or those of some forecasts (just recorded: their dates may be
-    stored already). A point whose date the series went past without a value is ``missing``;
-    a value arriving later for that date scores it after all."""
-    point = LedgerPoint
-    if series_id is not None:
-        assert dates is not None
-        scope = [point.series_id == series_id, point.target_ts.between(*dates)]
-        unsettled = [point.series_id == series_id]
-    else:
-        scope = [point.forecast_id.in_(forecast_ids or [])]
-        unsettled = scope
-    now = utcnow()
-    session.execute(
-        update(point)
-        .where(
-            *scope,
-            point.series_id == Observation.series_id,
-            point.field_id == Observation.field_id,
-            point.target_ts == Observation.ts,
-        )
-        .values(actual=Observation.value, status=PointStatus.SCORED, scored_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    last_observed = (
-        select(func.max(Observation.ts))
-        .where(Observation.series_id == point.series_id, Observation.field_id == point.field_id)
-        .scalar_subquery()
-    )
-    session.execute(
-        update(point)
-        .where(*unsettled, point.status == PointStatus.PENDING, point.target_ts < last_observed)
-        .values(status=PointStatus.MISSING, scored_at=now)
-        .execution_options(synchronize_session=False)
-    )
 
 
 def read_points(
@@ -403,16 +336,6 @@ def point_counts(session: Session) -> dict[str, int]:
         session.execute(select(LedgerPoint.status, func.count()).group_by(LedgerPoint.status)).all()
     )
     return {status.value: int(counts.get(status, 0)) for status in PointStatus}
-
-
-def settle_deleted_series(session: Session, series_id: int) -> None:
-    """A deleted series' pending points can never be observed: they become ``missing``."""
-    session.execute(
-        update(LedgerPoint)
-        .where(LedgerPoint.series_id == series_id, LedgerPoint.status == PointStatus.PENDING)
-        .values(status=PointStatus.MISSING, scored_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
 
 
 def prune(session: Session, *, older_than_days: int) -> int:

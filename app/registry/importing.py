@@ -14,7 +14,7 @@ from typing import TypeVar
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from app.db.orm import ModelVersion, Series
+from app.db.orm import Series
 from app.db.records import BundleRecord, VersionOrigin
 from app.db.session import Database
 from app.db.types import utcnow
@@ -23,7 +23,7 @@ from app.errors import VersionAlreadyImported as AlreadyImported
 from app.ml.inference import load_forecaster
 from app.ml.intervals import Intervals
 from app.ml.records import ForecasterManifest
-from app.registry import bundle, service
+from app.registry import bundle, service, versions
 from app.registry.bundle import MANIFEST, VERSION, BundleManifest, ExportedVersion
 from app.registry.publishing import register_bundle
 from app.registry.store import ArtifactStore
@@ -82,10 +82,7 @@ def import_version(
             origin=origin,
         )
     with db.session_scope() as session:
-        version = session.get(ModelVersion, version_id)
-        assert version is not None
-        version.status = VersionStatus.READY
-        return version.version
+        return versions.mark_ready(session, version_id).version
 
 
 def _unpack(archive: bytes, staged: Path) -> tuple[BundleManifest, ExportedVersion]:

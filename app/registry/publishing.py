@@ -9,7 +9,7 @@ from typing import Any
 
 from app.db.records import BundleFile
 from app.db.session import Database, through_outages
-from app.registry.service import fail_pending_version, reserve_version
+from app.registry import versions
 from app.registry.store import ArtifactStore, bundle_key
 
 
@@ -26,7 +26,7 @@ def register_bundle(
 
     def reserve() -> tuple[int, str]:
         with db.session_scope() as session:
-            version = reserve_version(
+            version = versions.reserve(
                 session, model_name, size_bytes=sum(f.size for f in files.values()), **fields
             )
             return version.id, bundle_key(model_name, version.version)
@@ -45,7 +45,7 @@ def discard_version(db: Database, store: ArtifactStore, version_id: int) -> None
 
     def fail() -> str | None:
         with db.session_scope() as session:
-            return fail_pending_version(session, version_id)
+            return versions.fail_pending(session, version_id)
 
     key = through_outages(fail)
     if key is not None:

@@ -8,9 +8,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -37,7 +36,6 @@ from app.errors import (
 from app.ml.spec import Scope
 from app.pagination import ordering, starts_with
 from app.registry.bundle import ExportedVersion
-from app.registry.store import bundle_key
 from app.vocabulary import JobKind, JobStatus, VersionStatus
 
 log = logging.getLogger(__name__)
@@ -200,53 +198,6 @@ def require_scope(session: Session, name: str, scope: Scope) -> None:
             "needs another name.",
             errors=[ErrorItem(loc="body.model_name", message=f"a model of scope '{other}'")],
         )
-
-
-def _get_or_create_model(session: Session, name: str) -> RegisteredModel:
-    model = session.scalar(select(RegisteredModel).where(RegisteredModel.name == name))
-    if model is not None:
-        return model
-    try:
-        with session.begin_nested():
-            model = RegisteredModel(name=name)
-            session.add(model)
-    except IntegrityError:  # created by a concurrent job
-        return get_model(session, name)
-    return model
-
-
-def reserve_version(session: Session, name: str, **fields: Any) -> ModelVersion:
-    """Insert a ``pending`` version with the model's next number. The counter is bumped in one
-    statement (on PostgreSQL it locks the model row until commit, so concurrent jobs of one
-    model get consecutive numbers); a number is never given twice, even after a delete."""
-    model = _get_or_create_model(session, name)
-    number = session.execute(
-        update(RegisteredModel)
-        .where(RegisteredModel.id == model.id)
-        .values(last_version=RegisteredModel.last_version + 1)
-        .returning(RegisteredModel.last_version)
-        .execution_options(synchronize_session=False)
-    ).scalar_one()
-    # Checked again now that the model's row is locked: a job of the other scope may have
-    # registered a version since this one was queued.
-    require_scope(session, name, fields.get("scope", "series"))
-    version = ModelVersion(
-        model_id=model.id, version=number, status=VersionStatus.PENDING, **fields
-    )
-    session.add(version)
-    session.flush()
-    return version
-
-
-def fail_pending_version(session: Session, version_id: int) -> str | None:
-    """A pending version whose job did not complete is marked failed; returns the bundle key
-    whose files the caller removes once this is committed (None if there is nothing to do)."""
-    version = session.get(ModelVersion, version_id)
-    if version is None or version.status != VersionStatus.PENDING:
-        return None
-    version.status = VersionStatus.FAILED
-    session.flush()
-    return bundle_key(version.model.name, version.version)
 
 
 def delete_version(session: Session, name: str, version: int) -> ModelVersion:

@@ -197,6 +197,11 @@ def read_frame(
     return read_observations(session, series.id, field_ids(series, fields), start=start, end=end)
 
 
+def read_field(session: Session, series: Series, field: str) -> pd.Series:
+    """One field's values, indexed by time (what a job trains on)."""
+    return read_frame(session, series, fields=[field])[field]
+
+
 def append_observations(
     session: Session, series: Series, parsed: ParsedFrame, *, on_conflict: OnConflict
 ) -> AppendCounts:

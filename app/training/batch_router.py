@@ -13,8 +13,8 @@ from fastapi import status as http_status
 from app.db.types import utcnow
 from app.deps import SessionDep, SettingsDep
 from app.pagination import Page, PageDep
-from app.training import batches
-from app.training.batches import BatchView, Entry
+from app.training import batch_service
+from app.training.batch_service import BatchView, Entry
 from app.training.deps import DispatcherDep
 from app.training.schemas import (
     BatchCounts,
@@ -23,7 +23,7 @@ from app.training.schemas import (
     TrainingBatchCreate,
     TrainingBatchRead,
 )
-from app.vocabulary import IdPath, JobStatus
+from app.vocabulary import BatchStatus, IdPath, JobStatus
 
 router = APIRouter(prefix="/v1/training-batches", tags=["training"])
 
@@ -45,14 +45,14 @@ def batch_read(view: BatchView) -> TrainingBatchRead:
         skipped=batch.skipped,
         created_at=batch.created_at,
         started_at=view.started_at,
-        finished_at=view.last_finished_at if view.status == "done" else None,
+        finished_at=view.last_finished_at if view.status == BatchStatus.DONE else None,
         jobs_url=f"/v1/training-jobs?batch_id={batch.id}",
         leaderboard_url=f"/v1/training-batches/{batch.id}/leaderboard",
     )
 
 
 def _read(session: SessionDep, batch_id: int) -> TrainingBatchRead:
-    (view,) = batches.views(session, [batches.get_batch(session, batch_id)])
+    (view,) = batch_service.views(session, [batch_service.get_batch(session, batch_id)])
     return batch_read(view)
 
 
@@ -81,7 +81,7 @@ def create_batch(
     would: a series the spec cannot train is listed in `skipped` with the reason and gets no
     job. The jobs run on whatever workers take training jobs (the embedded pool or every Celery
     worker); follow the batch at `Location`."""
-    batch, jobs = batches.create_batch(
+    batch, jobs = batch_service.create_batch(
         session,
         settings,
         collection=body.collection,
@@ -102,7 +102,7 @@ def create_batch(
 @router.get("", response_model=Page[TrainingBatchRead], summary="List training batches")
 def list_batches(session: SessionDep, paging: PageDep) -> Page[TrainingBatchRead]:
     """Newest first."""
-    views, total = batches.list_batches(session, limit=paging.limit, offset=paging.offset)
+    views, total = batch_service.list_batches(session, limit=paging.limit, offset=paging.offset)
     return paging.page([batch_read(v) for v in views], total)
 
 
@@ -117,7 +117,7 @@ def get_batch(batch_id: IdPath, session: SessionDep) -> TrainingBatchRead:
 def cancel_batch(batch_id: IdPath, session: SessionDep) -> TrainingBatchRead:
     """Queued jobs are cancelled at once, running ones stop at the end of their current epoch;
     finished jobs and their versions stay. Cancelling a finished batch changes nothing."""
-    batches.cancel_batch(session, batch_id)
+    batch_service.cancel_batch(session, batch_id)
     return _read(session, batch_id)
 
 
@@ -188,8 +188,8 @@ def get_leaderboard(
     """Every job of the batch, best skill first (a job without a version yet, or that failed,
     comes last with its status and error). A global batch has one row per member series: the
     global model's holdout RMSE on that series next to naive and to the series' own model."""
-    batch = batches.get_batch(session, batch_id)
-    entries = batches.leaderboard(session, batch)
+    batch = batch_service.get_batch(session, batch_id)
+    entries = batch_service.leaderboard(session, batch)
     if batch.scope == "global":
         rows = [row for e in entries for row in _member_rows(e)]
     else:

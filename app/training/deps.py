@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from app.training.dispatch import Dispatcher
+from app.training.jobs.reconciler import Dispatcher
 
 
 async def get_dispatcher(request: Request) -> Dispatcher:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, Field, JsonValue, model_validator
 
@@ -14,6 +14,7 @@ from app.vocabulary import (
     COLLECTION_PATTERN,
     MAX_BATCH_SERIES,
     AliasName,
+    BatchStatus,
     Id,
     JobKind,
     JobStatus,
@@ -238,7 +239,7 @@ class BatchCounts(BaseModel):
 
 class TrainingBatchRead(BaseModel):
     id: int
-    status: Literal["queued", "running", "done"] = Field(
+    status: BatchStatus = Field(
         description="`done` once no job is queued or running (see `counts` for how they ended)."
     )
     collection: str | None

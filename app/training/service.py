@@ -1,6 +1,6 @@
 """Training-job use cases of the API: create (after checking the spec against the data, so an
 impossible job never queues), read, list, cancel. State changes go through
-:mod:`app.training.lifecycle`; services flush, the request commits."""
+:mod:`app.training.jobs.lifecycle`; services flush, the request commits."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from app.ml.spec import BacktestSpec, TrainingSpec
 from app.pagination import ordering, starts_with
 from app.registry import service as registry
 from app.series import service as series_service
-from app.training import lifecycle
+from app.training.jobs import lifecycle
 from app.vocabulary import JobKind, JobStatus, model_name_part
 
 DEFAULT_TARGETS = ("adj_close", "close", "price", "value", "y")
@@ -71,11 +71,6 @@ def resolve_target(series: Series, target: str | None) -> str:
     return target
 
 
-def load_target(session: Session, series: Series, target: str) -> pd.Series:
-    frame = series_service.read_frame(session, series, fields=[target])
-    return frame[target]
-
-
 def resolve_or_422(values: pd.Series, spec: TrainingSpec, frequency: str | None) -> Resolved:
     """The spec's choices made on the data and its split planned, or a 422 saying why not."""
     try:
@@ -112,8 +107,10 @@ def create_job(
     spec: TrainingSpec,
     promotion: PromotionOutcome | None = None,
     batch: TrainingBatch | None = None,
+    trigger: str | None = None,
 ) -> TrainingJob:
-    """Validate the spec against the data (so impossible jobs never queue) and queue it."""
+    """Validate the spec against the data (so impossible jobs never queue) and queue it
+    (``trigger``: the retrain policy rule that fired, with its numbers)."""
     series = session.get(Series, series_id)
     if series is None:
         raise SeriesNotFound(
@@ -122,7 +119,7 @@ def create_job(
         )
     check_epochs(settings, spec)
     field = resolve_target(series, target)
-    values = load_target(session, series, field)
+    values = series_service.read_field(session, series, field)
     resolved = resolve_or_422(values, spec, series.frequency)
     plan = resolved.plan
     if spec.backtest is not None:
@@ -132,21 +129,18 @@ def create_job(
         _check_folds_or_422(values, resolved.spec, earliest, season_length)
     name = model_name or default_model_name(series, spec.kind)
     registry.require_scope(session, name, "series")
-    job = TrainingJob(
+    return lifecycle.create_job(
+        session,
         kind=JobKind.TRAIN,
-        promotion=promotion,
-        status=JobStatus.QUEUED,
         series_id=series.id,
         model_name=name,
         target=field,
         spec=spec,
-        attempts=0,
         max_attempts=settings.job_max_attempts,
+        promotion=promotion,
         batch_id=batch.id if batch is not None else None,
+        trigger=trigger,
     )
-    session.add(job)
-    session.flush()
-    return job
 
 
 def create_backtest_job(
@@ -169,23 +163,19 @@ def create_backtest_job(
             "deleted; there is no data to backtest on."
         )
     spec = version.spec.model_copy(update={"backtest": backtest})
-    values = load_target(session, series, version.target)
+    values = series_service.read_field(session, series, version.target)
     season_length = resolve_season_length(spec, series.frequency)
     _check_folds_or_422(values, spec, earliest_cutoff_date(version, backtest), season_length)
-    job = TrainingJob(
+    return lifecycle.create_job(
+        session,
         kind=JobKind.BACKTEST,
-        status=JobStatus.QUEUED,
         series_id=series.id,
         model_name=version.model.name,
         target=version.target,
         spec=spec,
-        attempts=0,
         max_attempts=settings.job_max_attempts,
         model_version_id=version.id,
     )
-    session.add(job)
-    session.flush()
-    return job
 
 
 def earliest_cutoff_date(version: ModelVersion, backtest: BacktestSpec) -> pd.Timestamp | None:

@@ -188,7 +188,7 @@ def test_workers_scale_and_share_the_artifact_store(compose: dict[str, Any]) -> 
     assert "container_name" not in worker, "--scale needs no container_name"
     assert "ports" not in worker, "--scale needs no fixed host ports"
     argv = command_argv(worker)
-    assert argv[:4] == ["celery", "-A", "app.training.celery_app:celery", "worker"]
+    assert argv[:4] == ["celery", "-A", "app.training.jobs.celery_app:celery", "worker"]
     queue = next(a.split("=", 1)[1] for a in argv if a.startswith("--queues="))
     for name in ("api", "worker"):
         assert environment_of(compose, name)["FORECAST_QUEUE"] == queue

@@ -168,7 +168,7 @@ import multiprocessing, sys
 from fastapi.testclient import TestClient
 from app.config import Settings
 from app.main import create_app
-import app.training.celery_app  # the API sends jobs through it
+import app.training.jobs.celery_app  # the API sends jobs through it
 settings = Settings(database_url="sqlite:///{tmp_path}/api.db", model_dir="{tmp_path}/models")
 with TestClient(create_app(settings)) as client:
     assert client.get("/healthz").status_code == 200

@@ -16,7 +16,7 @@ from app.db.records import PromotionRule
 from app.errors import InvalidSpec, PromotionRefused, VersionInUse, VersionNotReady
 from app.ml.records import BacktestResult
 from app.ml.spec import BacktestSpec
-from app.registry import promotion, service
+from app.registry import promotion, service, versions
 from app.training import service as training
 from app.vocabulary import JobKind, JobStatus, VersionStatus
 from tests import factories
@@ -52,9 +52,9 @@ def test_a_model_keeps_one_scope_even_against_a_job_queued_before(session: Sessi
 
 def test_a_pending_version_is_failed_once_and_names_its_files(session: Session) -> None:
     pending = factories.version(session, "a", status=VersionStatus.PENDING)
-    assert service.fail_pending_version(session, pending.id) == "a/1"
+    assert versions.fail_pending(session, pending.id) == "a/1"
     assert pending.status == VersionStatus.FAILED
-    assert service.fail_pending_version(session, pending.id) is None
+    assert versions.fail_pending(session, pending.id) is None
 
 
 def test_a_version_in_use_is_not_deleted(session: Session) -> None:

@@ -56,7 +56,7 @@ class CeleryStack:
 
     def start_worker(self) -> subprocess.Popen[bytes]:
         worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "app.training.celery_app:celery", "worker",
+            [sys.executable, "-m", "celery", "-A", "app.training.jobs.celery_app:celery", "worker",
              "--loglevel", "INFO", "--hostname", f"w{len(self.workers)}-{uuid.uuid4().hex[:6]}@%h",
              "--without-gossip", "--without-mingle", "--without-heartbeat"],
             cwd=ROOT, env=self.env, start_new_session=True,

@@ -15,9 +15,9 @@ from app.errors import JobNotCancellable
 from app.ml.progress import EpochProgress
 from app.ml.records import BacktestResult
 from app.ml.spec import BacktestSpec, TrainingSpec
-from app.training import lifecycle
-from app.training.lifecycle import Outcome
-from app.vocabulary import JobKind, JobStatus, VersionStatus
+from app.training.jobs import lifecycle
+from app.training.jobs.lifecycle import Outcome
+from app.vocabulary import BatchStatus, JobKind, JobStatus, VersionStatus
 from tests import factories
 from tests.factories import WORKER
 
@@ -44,6 +44,25 @@ def lapse_lease(session: Session, job: TrainingJob) -> None:
         .where(TrainingJob.id == job.id)
         .values(lease_expires_at=utcnow() - timedelta(seconds=1))
     )
+
+
+# ------------------------------------------------------------------------------ create
+
+
+def test_a_new_job_is_queued_and_unstarted(session: Session) -> None:
+    job = lifecycle.create_job(
+        session,
+        kind=JobKind.TRAIN,
+        model_name="m",
+        target="close",
+        spec=TrainingSpec(),
+        max_attempts=3,
+        series_id=None,
+        trigger="rule fired",
+    )
+    job = reread(session, job)
+    assert (job.status, job.attempts, job.max_attempts) == (JobStatus.QUEUED, 0, 3)
+    assert (job.started_at, job.worker, job.trigger) == (None, None, "rule fired")
 
 
 # ------------------------------------------------------------------------------ claim
@@ -248,10 +267,20 @@ def test_a_finished_job_cannot_be_cancelled(session: Session) -> None:
         lifecycle.cancel(session, job)
 
 
+def new_batch(session: Session) -> TrainingBatch:
+    return lifecycle.create_batch(
+        session,
+        collection_id=None,
+        collection_name=None,
+        target=None,
+        spec=TrainingSpec(),
+        model_prefix=None,
+        scope="series",
+    )
+
+
 def test_a_batch_cancel_never_overwrites_what_finished(session: Session) -> None:
-    batch = TrainingBatch(spec=TrainingSpec(), skipped=[])
-    session.add(batch)
-    session.flush()
+    batch = new_batch(session)
     queued, active, done = (factories.job(session, batch_id=batch.id) for _ in range(3))
     assert lifecycle.claim(session, active.id, WORKER, LEASE_S).kind == "run"
     assert lifecycle.claim(session, done.id, WORKER, LEASE_S).kind == "run"
@@ -370,3 +399,55 @@ def test_the_reconciler_finds_lapsed_leases_unsent_jobs_and_orphan_versions(
     orphans = lifecycle.orphan_pending_versions(session, later)
     assert orphan.id in orphans
     assert in_progress.id not in orphans
+
+
+# ------------------------------------------------------------------------------ batches
+
+
+def batch_status(session: Session, batch: TrainingBatch) -> BatchStatus:
+    found = session.get(TrainingBatch, batch.id, populate_existing=True)
+    assert found is not None
+    return found.status
+
+
+def test_a_batch_is_queued_until_a_job_starts_and_done_when_none_is_active(
+    session: Session,
+) -> None:
+    batch = new_batch(session)
+    first, second = (factories.job(session, batch_id=batch.id) for _ in range(2))
+    assert batch_status(session, batch) == BatchStatus.QUEUED
+    assert lifecycle.claim(session, first.id, WORKER, LEASE_S).kind == "run"
+    assert batch_status(session, batch) == BatchStatus.RUNNING
+    assert lifecycle.finish(session, first.id, WORKER, Outcome(JobStatus.SUCCEEDED))
+    assert batch_status(session, batch) == BatchStatus.RUNNING  # the second is still queued
+    lifecycle.cancel(session, reread(session, second))
+    assert batch_status(session, batch) == BatchStatus.DONE
+
+
+def test_a_batch_whose_only_started_job_is_handed_back_is_queued_again(
+    session: Session,
+) -> None:
+    batch = new_batch(session)
+    job = running(session, batch_id=batch.id)
+    assert batch_status(session, batch) == BatchStatus.RUNNING
+    assert lifecycle.hand_back(session, job.id, WORKER)
+    assert batch_status(session, batch) == BatchStatus.QUEUED  # as if it never started
+
+
+def test_a_batch_of_lost_jobs_ends_when_the_last_one_fails(session: Session) -> None:
+    batch = new_batch(session)
+    job = running(session, batch_id=batch.id, max_attempts=1)
+    assert not lifecycle.release_lost(session, job.id, WORKER, "exit code 1")
+    assert reread(session, job).status == JobStatus.FAILED
+    assert batch_status(session, batch) == BatchStatus.DONE
+
+
+def test_a_cancelled_batch_is_done_once_its_running_job_stops(session: Session) -> None:
+    batch = new_batch(session)
+    job = running(session, batch_id=batch.id)
+    factories.job(session, batch_id=batch.id)
+    lifecycle.cancel_batch(session, batch.id)
+    assert batch_status(session, batch) == BatchStatus.RUNNING
+    assert session.get(TrainingBatch, batch.id).cancel_requested  # type: ignore[union-attr]
+    assert lifecycle.finish(session, job.id, WORKER, Outcome(JobStatus.CANCELLED))
+    assert batch_status(session, batch) == BatchStatus.DONE

@@ -1,4 +1,4 @@
-"""Celery application for distributed training: ``celery -A app.training.celery_app worker``.
+"""Celery application for distributed training: ``celery -A app.training.jobs.celery_app worker``.
 
 The queue carries only job ids; the database says what to train and records what happened.
 Settings (measured, see ARCHITECTURE.md): acks late + reject on worker lost, so a killed
@@ -64,7 +64,7 @@ def _preload_training_code(**_: object) -> None:
 
     Importing is fork-safe; running a TF op in the parent is not, and nothing here does.
     """
-    from app.training.pipeline import preload_training_code
+    from app.training.pipelines.runtime import preload_training_code
 
     preload_training_code()
 
@@ -72,7 +72,7 @@ def _preload_training_code(**_: object) -> None:
 @celery.task(name=TRAIN_TASK, bind=True, max_retries=None)
 def train(self: Task, job_id: int) -> None:
     """Run a job; if another worker still holds its lease, try again once the lease lapses."""
-    from app.training.runner import run_job
+    from app.training.jobs.runner import run_job
 
     claim = run_job(job_id, settings)
     if claim.kind == "busy":

@@ -20,10 +20,10 @@ from app.ml.dataset import DatasetError
 from app.ml.spec import Scope, TrainingSpec
 from app.registry import service as registry
 from app.series import collections
-from app.training import lifecycle, service
-from app.vocabulary import MAX_MODEL_NAME, JobKind, JobStatus, model_name_part
-
-ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
+from app.series import service as series_service
+from app.training import service
+from app.training.jobs import lifecycle
+from app.vocabulary import ACTIVE, MAX_MODEL_NAME, BatchStatus, JobKind, JobStatus, model_name_part
 
 
 @dataclass(frozen=True)
@@ -44,15 +44,13 @@ class BatchView:
         return self.total - sum(self.counts[s] for s in ACTIVE)
 
     @property
-    def status(self) -> str:
-        if self.finished == self.total:
-            return "done"
-        return "queued" if self.started_at is None else "running"
+    def status(self) -> BatchStatus:
+        return self.batch.status
 
     def eta_s(self, now: datetime) -> float | None:
         """Remaining jobs at the rate jobs have run to an end (succeeded or failed; a cancelled
         job may never have run) since the first one started."""
-        if self.status == "done":
+        if self.status == BatchStatus.DONE:
             return 0.0
         ran = self.counts[JobStatus.SUCCEEDED] + self.counts[JobStatus.FAILED]
         if self.started_at is None or not ran:
@@ -86,17 +84,15 @@ def create_batch(
             raise InvalidSpec(f"Collection '{collection}' holds no series.")
     else:
         members = _series_by_id(session, series_ids or [])
-    batch = TrainingBatch(
+    batch = lifecycle.create_batch(
+        session,
         collection_id=found.id if found else None,
         collection_name=found.name if found else None,
         target=target,
         spec=spec,
         model_prefix=model_prefix,
         scope=scope,
-        skipped=[],
     )
-    session.add(batch)
-    session.flush()
     if scope == "global":
         job = _global_job(
             session, settings, batch, members, target, model_name, spec, promotion
@@ -140,8 +136,7 @@ def create_batch(
                 for s in skipped
             ],  # fmt: skip
         )
-    batch.skipped = skipped
-    session.flush()
+    lifecycle.record_skipped(session, batch, skipped)
     return batch, jobs
 
 
@@ -167,7 +162,7 @@ def _global_job(
     usable, skipped = [], []
     for series in members:
         if field in {f.name for f in series.fields}:
-            usable.append(Member(series.id, service.load_target(session, series, field)))
+            usable.append(Member(series.id, series_service.read_field(session, series, field)))
         else:
             skipped.append(SkippedSeries(series_id=series.id, name=series.name,
                                          detail=f"no field '{field}'"))  # fmt: skip
@@ -186,23 +181,19 @@ def _global_job(
         else f"global-{spec.kind}-batch{batch.id}"
     )
     registry.require_scope(session, name, "global")
-    job = TrainingJob(
+    job = lifecycle.create_job(
+        session,
         kind=JobKind.TRAIN,
         scope="global",
-        status=JobStatus.QUEUED,
-        series_id=None,
         member_ids=[m.key for m in usable if m.key in resolved.plans],
         model_name=name,
         target=field,
         spec=spec,
-        attempts=0,
         max_attempts=settings.job_max_attempts,
         promotion=promotion,
         batch_id=batch.id,
     )
-    session.add(job)
-    batch.skipped = skipped
-    session.flush()
+    lifecycle.record_skipped(session, batch, skipped)
     return job
 
 
@@ -280,9 +271,7 @@ def list_batches(session: Session, *, limit: int, offset: int) -> tuple[list[Bat
 def cancel_batch(session: Session, batch_id: int) -> TrainingBatch:
     """Queued jobs are cancelled at once, running ones asked to stop; finished ones stay."""
     batch = get_batch(session, batch_id)
-    batch.cancel_requested = True
-    lifecycle.cancel_batch(session, batch_id)
-    session.flush()
+    lifecycle.cancel_batch(session, batch.id)
     return batch
 
 

@@ -1,4 +1,5 @@
-"""Where job ids go after the job row is committed: a local spawn pool or Celery."""
+"""The embedded job pool: job processes spawned by the API (never forked), one pool per host
+and database whatever the number of server processes."""
 
 from __future__ import annotations
 
@@ -15,15 +16,14 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Protocol
 
 from filelock import FileLock, Timeout
 
 from app.config import Settings
 from app.db.session import UNREACHABLE, Database
-from app.training import lifecycle
-from app.training.lifecycle import Outcome
-from app.training.runner import READY, job_process_main
+from app.training.jobs import lifecycle
+from app.training.jobs.lifecycle import Outcome
+from app.training.jobs.runner import READY, job_process_main
 from app.vocabulary import JobStatus
 
 log = logging.getLogger(__name__)
@@ -32,25 +32,8 @@ log = logging.getLogger(__name__)
 # whether it is still there.
 _POLL_S = 0.5
 _FOLLOW_S = 1.0
-
-
-class JobQueue(Protocol):
-    # Why this process cannot run jobs (None: it can, or they run elsewhere).
-    unavailable: str | None
-
-    def start(self) -> None: ...
-    def enqueue(self, job_id: int) -> None: ...
-    def stop(self) -> None: ...
-
-
 # Called with (job_id, worker, reason) when a job's process died without finishing it.
 LostHandler = Callable[[int, str, str], None]
-
-
-def make_queue(settings: Settings, db: Database, on_lost: LostHandler) -> JobQueue:
-    if settings.broker_url:
-        return CeleryQueue(settings)
-    return EmbeddedQueue(settings, db, on_lost)
 
 
 def training_unavailable() -> str | None:
@@ -64,28 +47,6 @@ def training_unavailable() -> str | None:
         if found is None:
             return f"{module} is not installed (the train extra)"
     return None
-
-
-class CeleryQueue:
-    """Sends job ids to Celery workers on any machine."""
-
-    unavailable: str | None = None
-
-    def __init__(self, settings: Settings) -> None:
-        from app.training.celery_app import make_celery
-
-        self.celery = make_celery(settings)
-
-    def start(self) -> None:
-        pass
-
-    def enqueue(self, job_id: int) -> None:
-        from app.training.celery_app import TRAIN_TASK
-
-        self.celery.send_task(TRAIN_TASK, args=[job_id])
-
-    def stop(self) -> None:
-        self.celery.close()
 
 
 @dataclass

@@ -19,8 +19,8 @@ from app.db.session import UNREACHABLE, Database
 from app.db.types import utcnow
 from app.registry.publishing import discard_version
 from app.registry.store import make_store
-from app.training import lifecycle
-from app.training.queue import JobQueue, make_queue
+from app.training.jobs import lifecycle
+from app.training.jobs.queues import JobQueue, make_queue
 
 log = logging.getLogger(__name__)
 _UNSENT_GRACE = timedelta(seconds=5)

@@ -2,7 +2,7 @@
 each member's holdout next to naive and next to that series' own model, registered as one
 version that forecasts any series.
 
-TensorFlow is imported lazily, as in :mod:`app.training.pipeline`.
+TensorFlow is imported lazily, as in :mod:`.per_series`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.db.orm import ModelVersion, Series, TrainingJob
-from app.db.records import BundleRecord
 from app.db.session import Database, through_outages
 from app.db.types import utcnow
 from app.ml.choices import Member, resolve_global
@@ -37,20 +36,12 @@ from app.ml.records import (
 )
 from app.ml.spec import TrainingSpec
 from app.registry import bundle
-from app.registry.publishing import register_bundle
 from app.registry.store import ArtifactStore, bundle_key
-from app.training.lifecycle import Outcome
-from app.training.pipeline import (
-    Cancelled,
-    JobControl,
-    JobFailed,
-    configure_tensorflow,
-    holdout_range,
-    registry_metrics,
-    save_network,
-)
-from app.training.service import load_target
-from app.vocabulary import JobStatus, VersionStatus
+from app.series.service import read_field
+from app.training.pipelines.control import Cancelled, JobControl, JobFailed, Produced
+from app.training.pipelines.registration import holdout_range, register_trained, save_network
+from app.training.pipelines.runtime import configure_tensorflow
+from app.vocabulary import VersionStatus
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +88,7 @@ def load_global_input(session: Session, job: TrainingJob) -> GlobalInput:
         if job.target not in {f.name for f in series.fields}:
             skipped[series.id] = f"no field '{job.target}'"
             continue
-        values.append(Member(series.id, load_target(session, series, job.target)))
+        values.append(Member(series.id, read_field(session, series, job.target)))
     present = [found[i] for i in ids if i in found]
     frequency = _most_common([s.frequency for s in present])
     try:
@@ -125,7 +116,7 @@ def _most_common(values: list[str | None]) -> str | None:
 
 def train_global_and_register(
     db: Database, store: ArtifactStore, settings: Settings, job: GlobalInput, control: JobControl
-) -> Outcome:
+) -> Produced:
     """Fit one network on every member's training windows, write the bundle to staging,
     evaluate it on every member's holdout (and each member's own model on the same points),
     then reserve a pending version and publish the files under it, as a single job does."""
@@ -176,28 +167,23 @@ def train_global_and_register(
                 )
 
         members = through_outages(read_members)  # a job that ends in an outage waits it out
-        files = bundle.write_manifest(
-            staged, manifest, model=job.model_name, job_id=job.job_id, series_id=None
-        )
-        version_id = register_bundle(
+        version_id = register_trained(
             db,
             store,
             staged,
-            files,
-            job.model_name,
+            manifest,
+            model_name=job.model_name,
             job_id=job.job_id,
             series_id=None,
-            scope="global",
-            members=members,
-            training_rows_sha256=rows_sha256,
-            target=job.target,
             spec=spec,
-            bundle=BundleRecord(**dict(manifest), files=files),
-            metrics=registry_metrics(plans, evaluation),
+            plans=plans,
+            evaluation=evaluation,
             train_seconds=train_seconds,
             epochs_run=result.epochs_run,
+            scope="global",
+            members=members,
         )
-    return Outcome(JobStatus.SUCCEEDED, version_id=version_id)
+    return Produced(version_id=version_id)
 
 
 def _rows_sha256(plans: dict[int, DatasetPlan]) -> str:

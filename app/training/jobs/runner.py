@@ -1,10 +1,10 @@
 """Run one job in a worker process (an embedded-pool process or a Celery worker): claim it,
 hold its lease, run the pipeline, record how it ended. Each state change is its own short
-transaction (:mod:`app.training.lifecycle`).
+transaction (:mod:`app.training.jobs.lifecycle`).
 
-TensorFlow is imported only by :func:`app.training.pipeline.preload_training_code` (in an idle
-worker process, or in a Celery worker's parent before it forks children: importing is
-fork-safe, running a TF op is not) or lazily by the job itself. The API process imports this
+TensorFlow is imported only by :func:`app.training.pipelines.runtime.preload_training_code`
+(in an idle worker process, or in a Celery worker's parent before it forks children: importing
+is fork-safe, running a TF op is not) or lazily by the job itself. The API process imports this
 module but never TensorFlow.
 """
 
@@ -26,17 +26,12 @@ from app.ml.dataset import DatasetError
 from app.ml.progress import EpochProgress
 from app.registry.publishing import discard_version
 from app.registry.store import make_store
-from app.training import lifecycle
-from app.training.global_models import load_global_input, train_global_and_register
-from app.training.lifecycle import Claim, Outcome
-from app.training.pipeline import (
-    Cancelled,
-    JobFailed,
-    backtest_version,
-    load_input,
-    preload_training_code,
-    train_and_register,
-)
+from app.training.jobs import lifecycle
+from app.training.jobs.lifecycle import Claim, Outcome
+from app.training.pipelines.control import Cancelled, JobFailed, Produced
+from app.training.pipelines.global_model import load_global_input, train_global_and_register
+from app.training.pipelines.per_series import backtest_version, load_input, train_and_register
+from app.training.pipelines.runtime import preload_training_code
 from app.vocabulary import JobKind, JobStatus
 
 log = logging.getLogger(__name__)
@@ -136,11 +131,16 @@ def _execute(db: Database, settings: Settings, job_id: int, worker: str) -> Outc
                 global_job = load_global_input(session, row)
             else:
                 job = load_input(session, job_id)
+        produced: Produced
         if global_job is not None:
-            return train_global_and_register(db, store, settings, global_job, control)
-        if job.kind == JobKind.BACKTEST:
-            return backtest_version(store, settings, job, control)
-        return train_and_register(db, store, settings, job, control)
+            produced = train_global_and_register(db, store, settings, global_job, control)
+        elif job.kind == JobKind.BACKTEST:
+            produced = backtest_version(store, settings, job, control)
+        else:
+            produced = train_and_register(db, store, settings, job, control)
+        return Outcome(
+            JobStatus.SUCCEEDED, version_id=produced.version_id, backtest=produced.backtest
+        )
     except Cancelled:
         return Outcome(JobStatus.CANCELLED)
     except (JobFailed, DatasetError) as exc:  # DatasetError: the data changed since it queued

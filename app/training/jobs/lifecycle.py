@@ -1,11 +1,20 @@
-"""The job state machine, one function per transition, each on the caller's session.
+"""The job and batch state machines, one function per transition, each on the caller's
+session. Nothing else writes ``training_job.status`` or ``training_batch.status``.
 
-``queued → running → succeeded | failed | cancelled``. A running job whose worker died goes back
-to ``queued`` while attempts remain (``release_lost``); on shutdown the embedded pool hands its
-running jobs back (``hand_back``, the attempt not counted). Every transition is a conditional
-UPDATE or a row read under a lock, so API processes and any number of workers can act on the same
-job at once: exactly one of them wins. The caller's unit of work commits (a worker commits each
-transition on its own, see :mod:`app.training.runner`).
+A job: created ``queued`` (:func:`create_job`) → ``running`` (:func:`claim`) → ``succeeded`` |
+``failed`` | ``cancelled`` (:func:`finish`, :func:`cancel`). A running job whose worker died goes
+back to ``queued`` while attempts remain (:func:`release_lost`); on shutdown the embedded pool
+hands its running jobs back (:func:`hand_back`, the attempt not counted). Every transition is a
+conditional UPDATE or a row read under a lock, so API processes and any number of workers can
+act on the same job at once: exactly one of them wins.
+
+A batch (:func:`create_batch`) follows its jobs: ``queued`` until one starts, ``running`` while
+any is queued or running, ``done`` once none is. Every job transition of a batch's job settles
+the batch under its row lock (:func:`_settle_batch`), always after the job's own row, so that
+two workers finishing a batch's last two jobs at once agree and never deadlock.
+
+The caller's unit of work commits (a worker commits each transition on its own, see
+:mod:`app.training.jobs.runner`).
 """
 
 from __future__ import annotations
@@ -20,14 +29,16 @@ from typing import Literal
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from app.db.orm import Backtest, ModelVersion, TrainingJob
+from app.db.orm import Backtest, ModelVersion, TrainingBatch, TrainingJob
+from app.db.records import PromotionOutcome, SkippedSeries
 from app.db.types import utcnow
 from app.errors import JobNotCancellable
 from app.ml.progress import EpochProgress
 from app.ml.records import BacktestResult
-from app.ml.spec import BacktestSpec
+from app.ml.spec import BacktestSpec, Scope, TrainingSpec
+from app.registry import versions
 from app.registry.promotion import promote_for_job
-from app.vocabulary import FINISHED, JobStatus, VersionStatus
+from app.vocabulary import ACTIVE, FINISHED, BatchStatus, JobKind, JobStatus, VersionStatus
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +82,76 @@ def _rows(result: object) -> int:
     return count
 
 
+def create_job(
+    session: Session,
+    *,
+    kind: JobKind,
+    model_name: str,
+    target: str,
+    spec: TrainingSpec,
+    max_attempts: int,
+    series_id: int | None = None,
+    scope: Scope = "series",
+    member_ids: list[int] | None = None,
+    model_version_id: int | None = None,
+    promotion: PromotionOutcome | None = None,
+    batch_id: int | None = None,
+    trigger: str | None = None,
+) -> TrainingJob:
+    """A new job, ``queued``; the caller sends its id to a queue once it is committed."""
+    job = TrainingJob(
+        kind=kind,
+        status=JobStatus.QUEUED,
+        series_id=series_id,
+        scope=scope,
+        member_ids=member_ids,
+        model_name=model_name,
+        target=target,
+        spec=spec,
+        attempts=0,
+        max_attempts=max_attempts,
+        model_version_id=model_version_id,
+        promotion=promotion,
+        batch_id=batch_id,
+        trigger=trigger,
+    )
+    session.add(job)
+    session.flush()
+    return job
+
+
+def create_batch(
+    session: Session,
+    *,
+    collection_id: int | None,
+    collection_name: str | None,
+    target: str | None,
+    spec: TrainingSpec,
+    model_prefix: str | None,
+    scope: Scope,
+) -> TrainingBatch:
+    """A new batch, ``queued``, with no job yet (:func:`create_job` adds them)."""
+    batch = TrainingBatch(
+        status=BatchStatus.QUEUED,
+        collection_id=collection_id,
+        collection_name=collection_name,
+        target=target,
+        spec=spec,
+        model_prefix=model_prefix,
+        scope=scope,
+        skipped=[],
+    )
+    session.add(batch)
+    session.flush()
+    return batch
+
+
+def record_skipped(session: Session, batch: TrainingBatch, skipped: list[SkippedSeries]) -> None:
+    """The series a batch could not give a job, with the reason."""
+    batch.skipped = skipped
+    session.flush()
+
+
 def claim(session: Session, job_id: int, worker: str, lease_s: float) -> Claim:
     """``queued`` (or ``running`` with a lapsed lease) → ``running`` for this worker, counting
     an attempt. A job whose lease lapsed with no attempts left is failed instead."""
@@ -94,9 +175,11 @@ def claim(session: Session, job_id: int, worker: str, lease_s: float) -> Claim:
             started_at=func.coalesce(TrainingJob.started_at, now),
             progress=None,
         )
+        .returning(TrainingJob.batch_id)
         .execution_options(synchronize_session=False)
-    )
-    if _rows(claimed):
+    ).first()
+    if claimed is not None:
+        _settle_batch(session, claimed.batch_id)
         return Claim("run")
     job = session.get(TrainingJob, job_id, populate_existing=True)
     if job is None or job.status in FINISHED:
@@ -105,7 +188,7 @@ def claim(session: Session, job_id: int, worker: str, lease_s: float) -> Claim:
         return Claim("busy", (job.lease_expires_at - now).total_seconds() + 1)
     if job.status == JobStatus.RUNNING:  # lease lapsed and no attempts left
         _fail_lost(job, "lease expired")
-        session.flush()
+        _settle_batch(session, job.batch_id)
     return Claim("skip")
 
 
@@ -161,6 +244,7 @@ def finish(session: Session, job_id: int, worker: str, outcome: Outcome) -> bool
         return False
     job = session.get(TrainingJob, job_id, populate_existing=True)
     assert job is not None
+    _settle_batch(session, job.batch_id)
     if outcome.backtest is not None:  # before promotion: it is the evidence promotion reads
         if job.model_version_id is None:  # the version was deleted while its backtest ran
             job.status = JobStatus.FAILED
@@ -173,10 +257,7 @@ def finish(session: Session, job_id: int, worker: str, outcome: Outcome) -> bool
         )
         session.flush()
     if outcome.version_id is not None:
-        version = session.get(ModelVersion, outcome.version_id, populate_existing=True)
-        assert version is not None
-        version.status = VersionStatus.READY
-        session.flush()
+        version = versions.mark_ready(session, outcome.version_id)
         if job.promotion is not None:
             job.promotion = promote_for_job(session, version, job.promotion)
     session.flush()
@@ -191,17 +272,16 @@ def cancel(session: Session, job: TrainingJob) -> None:
     job.cancel_requested = True
     if job.status == JobStatus.QUEUED:
         _cancel(job)
-    session.flush()
+    _settle_batch(session, job.batch_id)
 
 
 def cancel_batch(session: Session, batch_id: int) -> None:
     """:func:`cancel` for every job of a batch at once, as conditional UPDATEs: a job that
     finishes or is claimed meanwhile is never overwritten (a claimed one stops at its next
     epoch, since it is asked to)."""
-    active = (JobStatus.QUEUED, JobStatus.RUNNING)
     session.execute(
         update(TrainingJob)
-        .where(TrainingJob.batch_id == batch_id, TrainingJob.status.in_(active))
+        .where(TrainingJob.batch_id == batch_id, TrainingJob.status.in_(ACTIVE))
         .values(cancel_requested=True)
         .execution_options(synchronize_session=False)
     )
@@ -211,6 +291,10 @@ def cancel_batch(session: Session, batch_id: int) -> None:
         .values(status=JobStatus.CANCELLED, finished_at=utcnow(), lease_expires_at=None)
         .execution_options(synchronize_session=False)
     )
+    batch = _settle_batch(session, batch_id)
+    if batch is not None:
+        batch.cancel_requested = True
+        session.flush()
 
 
 def release_lost(session: Session, job_id: int, worker: str | None, reason: str) -> bool:
@@ -231,7 +315,7 @@ def release_lost(session: Session, job_id: int, worker: str | None, reason: str)
     else:
         _requeue(job, count_attempt=True)
         requeued = True
-    session.flush()
+    _settle_batch(session, job.batch_id)
     return requeued
 
 
@@ -247,7 +331,7 @@ def hand_back(session: Session, job_id: int, worker: str) -> bool:
         _requeue(job, count_attempt=False)
     else:
         _cancel(job)
-    session.flush()
+    _settle_batch(session, job.batch_id)
     return handed_back
 
 
@@ -286,6 +370,29 @@ def _requeue(job: TrainingJob, *, count_attempt: bool) -> None:
         job.progress = None
         if job.attempts == 0:
             job.started_at = None
+
+
+def _settle_batch(session: Session, batch_id: int | None) -> TrainingBatch | None:
+    """The batch's state from its jobs', read under the batch's row lock (taken after the
+    job's: every transition locks in that order). Flushes."""
+    session.flush()
+    if batch_id is None:
+        return None
+    batch = session.get(TrainingBatch, batch_id, with_for_update=True, populate_existing=True)
+    if batch is None:
+        return None
+    active, started = session.execute(
+        select(
+            func.count().filter(TrainingJob.status.in_(ACTIVE)),
+            func.count(TrainingJob.started_at),
+        ).where(TrainingJob.batch_id == batch_id)
+    ).one()
+    if not active:
+        batch.status = BatchStatus.DONE
+    else:
+        batch.status = BatchStatus.RUNNING if started else BatchStatus.QUEUED
+    session.flush()
+    return batch
 
 
 # --------------------------------------------------------------------------- what to repair

@@ -1,19 +1,17 @@
-"""What a job computes, apart from how it is run: fit → evaluate → export → publish for a train
-job, walk-forward folds for a backtest job.
+"""What a job on one series computes, apart from how it is run: fit → evaluate → export →
+register for a train job, walk-forward folds for a backtest job.
 
-TensorFlow is imported lazily, by the fit steps only (see :func:`preload_training_code`).
+TensorFlow is imported lazily, by the fit steps only (see :mod:`.runtime`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -21,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.db.orm import ModelVersion, Series, TrainingJob
-from app.db.records import BundleFile, BundleRecord
+from app.db.records import BundleFile
 from app.db.session import Database, through_outages
 from app.db.types import utcnow
 from app.ml.backtest import run_backtest
@@ -29,51 +27,28 @@ from app.ml.baselines import fit_baseline
 from app.ml.choices import resolve
 from app.ml.dataset import DatasetError, DatasetPlan
 from app.ml.evaluate import FittedForecaster, evaluate
-from app.ml.inference import REFERENCE_FILE, PointForecaster, load_forecaster, onnx_session
-from app.ml.progress import EpochProgress
+from app.ml.inference import REFERENCE_FILE, PointForecaster, load_forecaster
 from app.ml.records import (
     BacktestResult,
     Choice,
-    DateRange,
-    Evaluation,
     ForecasterManifest,
-    HoldoutMetrics,
-    HoldoutRange,
-    OnnxInput,
     Tournament,
 )
 from app.ml.references import fit_reference, fit_references
 from app.ml.spec import BacktestSpec, TrainingSpec
 from app.ml.tournament import run_tournament
 from app.registry import bundle
-from app.registry.publishing import register_bundle
 from app.registry.store import ArtifactStore, bundle_key
-from app.training.lifecycle import Outcome
-from app.training.service import load_target
-from app.vocabulary import JobKind, JobStatus
+from app.series.service import read_field
+from app.training.pipelines.control import Cancelled, JobControl, JobFailed, Produced
+from app.training.pipelines.registration import register_trained, save_network
+from app.training.pipelines.runtime import configure_tensorflow
+from app.vocabulary import JobKind
 
 if TYPE_CHECKING:
     from app.ml.train import TrainResult
 
 log = logging.getLogger(__name__)
-
-
-class JobFailed(Exception):
-    """A job cannot succeed; the message is the one readable line users see."""
-
-
-class Cancelled(Exception):
-    """The job was cancelled (or taken over) while it ran."""
-
-
-class JobControl(Protocol):
-    """How a running job reports progress and learns it must stop."""
-
-    def on_epoch(self, progress: EpochProgress) -> bool:
-        """Record an epoch; False: stop (cancelled or taken over)."""
-        ...
-
-    def still_ours(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -109,7 +84,7 @@ def load_input(session: Session, job_id: int) -> JobInput:
     series = session.get(Series, job.series_id) if job.series_id is not None else None
     if series is None:
         raise JobFailed("the series was deleted before the job started")
-    values = load_target(session, series, job.target)
+    values = read_field(session, series, job.target)
     subject = None
     if job.kind == JobKind.BACKTEST:
         version = session.get(ModelVersion, job.model_version_id or -1)
@@ -140,52 +115,27 @@ def load_input(session: Session, job_id: int) -> JobInput:
     )
 
 
-def preload_training_code() -> None:
-    """Import the training stack (TensorFlow, Keras, scikit-learn) without running any op."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import app.ml.export
-    import app.ml.train  # noqa: F401
-    from app.ml.references import preload
-
-    preload()
-
-
-_tf_configured = False
-
-
-def configure_tensorflow(settings: Settings) -> None:
-    """Thread limits once per process: TensorFlow refuses changes after its first op. Unset,
-    each of the ``workers`` jobs gets its share of this host's cores (TensorFlow's own default,
-    every core for each job, oversubscribes the embedded pool)."""
-    global _tf_configured
-    if not _tf_configured:
-        from app.ml.train import configure_tensorflow
-
-        cores = len(os.sched_getaffinity(0))
-        configure_tensorflow(settings.tf_threads or max(1, cores // settings.workers))
-        _tf_configured = True
-
-
 # --------------------------------------------------------------------------- train jobs
 
 
 def train_and_register(
     db: Database, store: ArtifactStore, settings: Settings, job: JobInput, control: JobControl
-) -> Outcome:
+) -> Produced:
     """Fit (after an ``auto`` tournament picks what), with the statistical references fitted
     alongside, write the bundle to staging, evaluate (and backtest) what will be served, then
     reserve a pending version and publish the files under it.
 
     The version becomes ``ready`` in the same transaction that marks the job succeeded.
     """
-    spec, plan, tournament = job.spec, job.plan, None
+    tournament = None
     choices = dict(job.choices)
-    if spec.architecture == "auto":
+    if job.spec.architecture == "auto":
         spec, tournament = _tournament(settings, job, control)
         choices["architecture"] = Choice(
             value=tournament.winner, reason=f"auto tournament: {tournament.reason}"
         )
         job = replace(job, spec=spec)
+    spec, plan = job.spec, job.plan
     train_part = plan.prices[: plan.holdout_start]
     methods = [m for m in spec.references if m != spec.architecture]
     with store.staging() as staged, ThreadPoolExecutor(1, "references") as pool:
@@ -193,21 +143,7 @@ def train_and_register(
             fit_references, methods, train_part, job.season_length, settings.reference_budget_s
         )
         started = time.perf_counter()
-        train_seconds, epochs_run = 0.0, 0
-        if spec.is_baseline:
-            baseline = fit_baseline(plan, spec, job.season_length)
-            forecaster_fields: dict[str, object] = {
-                "kind": "baseline",
-                "baseline": baseline.to_json(),
-            }
-        elif spec.is_reference:
-            forecaster_fields = _fit_reference(staged, spec, train_part, job.season_length)
-        else:
-            result = _fit_network(settings, spec, plan, control)
-            if result.cancelled:
-                raise Cancelled
-            forecaster_fields = save_network(staged, spec, plan, result)
-            epochs_run = result.epochs_run
+        forecaster_fields, epochs_run = _fit(staged, settings, job, control)
         train_seconds = time.perf_counter() - started
         manifest = ForecasterManifest.model_validate(
             {
@@ -226,42 +162,60 @@ def train_and_register(
             }
         )
         forecaster = load_forecaster(staged, manifest)
-        references = pending_refs.result()
-        evaluation = evaluate(forecaster, plan, settings.max_horizon, job.season_length, references)
+        evaluation = evaluate(
+            forecaster, plan, settings.max_horizon, job.season_length, pending_refs.result()
+        )
         bundle.write_evaluation(staged, evaluation)
         backtest = None
         if spec.backtest is not None:
             fixed = None if spec.backtest.refit else forecaster
             backtest = _backtest(settings, job, control, fixed=fixed, earliest=plan.holdout_start)
-        files = bundle.write_manifest(
-            staged, manifest, model=job.model_name, job_id=job.job_id, series_id=job.series_id
-        )
-
-        def series_exists() -> bool:
-            with db.session_scope() as session:
-                return session.get(Series, job.series_id) is not None
-
-        if not through_outages(series_exists):  # a job that ends in an outage waits it out
-            raise JobFailed(
-                f"Series {job.series_id} was deleted while the job ran; nothing was registered."
-            )
-        version_id = register_bundle(
+        _require_series(db, job.series_id)
+        version_id = register_trained(
             db,
             store,
             staged,
-            files,
-            job.model_name,
+            manifest,
+            model_name=job.model_name,
             job_id=job.job_id,
             series_id=job.series_id,
-            training_rows_sha256=plan.rows_sha256(),
-            target=job.target,
             spec=spec,
-            bundle=BundleRecord(**dict(manifest), files=files),
-            metrics=registry_metrics([plan], evaluation),
+            plans=[plan],
+            evaluation=evaluation,
             train_seconds=train_seconds,
             epochs_run=epochs_run,
         )
-    return Outcome(JobStatus.SUCCEEDED, version_id=version_id, backtest=backtest)
+    return Produced(version_id=version_id, backtest=backtest)
+
+
+def _fit(
+    staged: Path, settings: Settings, job: JobInput, control: JobControl
+) -> tuple[dict[str, object], int]:
+    """Fit what the spec asks for into ``staged``; its part of the manifest and the epochs run."""
+    spec, plan = job.spec, job.plan
+    if spec.is_baseline:
+        baseline = fit_baseline(plan, spec, job.season_length)
+        return {"kind": "baseline", "baseline": baseline.to_json()}, 0
+    if spec.is_reference:
+        train_part = plan.prices[: plan.holdout_start]
+        return _fit_reference(staged, spec, train_part, job.season_length), 0
+    result = _fit_network(settings, spec, plan, control)
+    if result.cancelled:
+        raise Cancelled
+    return save_network(staged, spec, plan, result), result.epochs_run
+
+
+def _require_series(db: Database, series_id: int) -> None:
+    """The series still exists (a job that ends in an outage waits it out)."""
+
+    def series_exists() -> bool:
+        with db.session_scope() as session:
+            return session.get(Series, series_id) is not None
+
+    if not through_outages(series_exists):
+        raise JobFailed(
+            f"Series {series_id} was deleted while the job ran; nothing was registered."
+        )
 
 
 def _tournament(
@@ -310,75 +264,12 @@ def _fit_network(
     return train(plan, spec, control.on_epoch)
 
 
-def save_network(
-    staged: Path,
-    spec: TrainingSpec,
-    plan: DatasetPlan,
-    result: TrainResult,
-    *,
-    normalised: bool = False,
-) -> dict[str, object]:
-    """ONNX (served) and Keras files plus the scaler; returns their part of the manifest
-    (``plan``: real windows the ONNX export is checked on)."""
-    from app.ml.export import sample_windows, save_network
-
-    sample = sample_windows(plan, spec, result.scaler, normalised=normalised)
-    onnx_diff = save_network(result.network, staged, sample)
-    (staged / bundle.SCALER).write_text(json.dumps(result.scaler.to_json()))
-    input_name = onnx_session(staged / bundle.ONNX).get_inputs()[0].name
-    return {
-        "kind": "network",
-        "scaler": result.scaler.to_json(),
-        "input": OnnxInput(name=input_name, shape=[None, spec.window, 1], dtype="float32"),
-        "onnx_max_abs_diff": onnx_diff,
-        "outputs": spec.outputs,
-        "strategy": spec.strategy,
-        "ensemble": spec.members,
-        "normalisation": "window" if normalised else None,
-    }
-
-
-def holdout_range(plans: list[DatasetPlan]) -> HoldoutRange:
-    """From the earliest holdout start to the last holdout date, and every holdout point."""
-    return HoldoutRange(
-        start=min(p.dates[p.holdout_start] for p in plans).isoformat(),
-        end=max(p.dates[-1] for p in plans).isoformat(),
-        points=sum(p.holdout_samples for p in plans),
-    )
-
-
-def registry_metrics(plans: list[DatasetPlan], evaluation: Evaluation) -> HoldoutMetrics:
-    """What the registry keeps for reports and comparisons (the holdout series stay in the
-    bundle): one-step metrics of the served model next to the baselines, the error per
-    horizon step, and interval coverage (over every plan's holdout: one, or a global model's
-    members)."""
-    one_step = evaluation.one_step
-    return HoldoutMetrics(
-        holdout=holdout_range(plans),
-        data=DateRange(
-            start=min(p.dates[0] for p in plans).isoformat(),
-            end=max(p.dates[-1] for p in plans).isoformat(),
-        ),
-        model=one_step.model,
-        naive=one_step.naive,
-        drift=one_step.drift,
-        seasonal_naive=one_step.seasonal_naive,
-        references=one_step.references,
-        reference_fits=evaluation.references,
-        skill=one_step.skill_vs_naive,
-        skill_vs_drift=one_step.skill_vs_drift,
-        skill_vs_seasonal_naive=one_step.skill_vs_seasonal_naive,
-        multi_step=evaluation.multi_step,
-        coverage=evaluation.coverage,
-    )
-
-
 # --------------------------------------------------------------------------- backtest jobs
 
 
 def backtest_version(
     store: ArtifactStore, settings: Settings, job: JobInput, control: JobControl
-) -> Outcome:
+) -> Produced:
     """A backtest job: refit the version's spec per fold, or score the version itself on folds
     after its holdout start."""
     assert job.subject is not None
@@ -389,8 +280,7 @@ def backtest_version(
         directory = store.fetch(job.subject.key, job.subject.files)
         fixed = load_forecaster(directory, bundle.read_manifest(directory))
         earliest = int(job.plan.dates.searchsorted(pd.Timestamp(job.subject.holdout_start)))
-    backtest = _backtest(settings, job, control, fixed=fixed, earliest=earliest)
-    return Outcome(JobStatus.SUCCEEDED, backtest=backtest)
+    return Produced(backtest=_backtest(settings, job, control, fixed=fixed, earliest=earliest))
 
 
 def _backtest(
