@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 
 from fastapi import FastAPI
@@ -22,12 +22,17 @@ from app.config import Settings
 from app.db.migrate import upgrade_to_head
 from app.db.session import Database
 from app.errors import install_handlers
-from app.forecasting.batch import router as batch_router
-from app.forecasting.bundles import BundleCache
+from app.forecasting.batch_forecast_router import router as batch_router
+from app.forecasting.bundle_cache import BundleCache
 from app.forecasting.deps import Forecasting
-from app.forecasting.responses import WRITES_FILE, InvalidateOnWrite, ResponseCache, WriteCounter
+from app.forecasting.response_cache import (
+    WRITES_FILE,
+    InvalidateOnWrite,
+    ResponseCache,
+    WriteCounter,
+)
 from app.forecasting.router import router as forecasting_router
-from app.forecasting.served import ForecastServed
+from app.forecasting.served_forecast import ForecastServed
 from app.forecasting.service import warm_calendars
 from app.ledger import points as ledger_points
 from app.ledger import policy
@@ -40,18 +45,19 @@ from app.operations.contract import install_contract
 from app.operations.dashboard import install_dashboard
 from app.operations.docs import create_api
 from app.operations.health import Readiness
-from app.operations.metrics import LedgerReading, Metrics, RealizedAccuracy
-from app.operations.metrics import router as metrics_router
 from app.operations.middleware import (
     REQUEST_ID_HEADER,
     BodySizeLimitMiddleware,
     RequestContextMiddleware,
     request_ids,
 )
+from app.operations.prometheus import LedgerReading, Metrics, RealizedAccuracy
+from app.operations.prometheus import router as metrics_router
 from app.operations.security import ApiKeyMiddleware, install_openapi_security
 from app.registry.router import router as registry_router
-from app.registry.store import make_store
+from app.registry.store import ArtifactStore, make_store
 from app.series.collection_router import router as collection_router
+from app.series.deps import ObservationsAdded
 from app.series.router import router as series_router
 from app.training.batch_router import router as training_batch_router
 from app.training.jobs.reconciler import Dispatcher
@@ -115,26 +121,15 @@ def _submit(dispatcher: Dispatcher, job_ids: list[int]) -> None:
             log.exception("could not submit job %s; the reconciler will", job_id)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or Settings()
-    configure_logging(settings)
-    db = Database(settings.database_url)
-    store = make_store(settings)
-    dispatcher = Dispatcher(settings, db)
-    metrics = Metrics(db, ledger=lambda: _ledger_reading(db))
-    bundles = BundleCache(
-        store, settings.bundle_cache_size, metrics.bundle_lookup, metrics.bundles_loaded
-    )
-    shared = settings.api_shared_dir
-    forecasts = ResponseCache(
-        settings.forecast_cache_s, WriteCounter(shared / WRITES_FILE if shared else None)
-    )
-    recorder = (
-        LedgerRecorder(db, flush_s=settings.ledger_flush_s,
-                       retention_days=settings.ledger_retention_days)
-        if settings.ledger
-        else None
-    )  # fmt: skip
+def _lifespan(
+    settings: Settings,
+    db: Database,
+    store: ArtifactStore,
+    dispatcher: Dispatcher,
+    recorder: LedgerRecorder | None,
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Start-up (migrate, check the artifact store, start the job queue and the ledger's
+    writer) and shutdown (write what the ledger holds, stop the queue)."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -156,24 +151,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await run_in_threadpool(dispatcher.stop)
         db.dispose()
 
-    app = create_api(
-        title="Forecast service", version="0.1.0", description=DESCRIPTION, lifespan=lifespan
-    )
-    app.state.settings = settings
-    app.state.db = db
-    app.state.store = store
-    app.state.forecasting = Forecasting(
-        db=db,
-        settings=settings,
-        bundles=bundles,
-        responses=forecasts,
-        observe=metrics.forecast_latency.observe,
-        record=recorder if recorder is not None else _not_recorded,
-    )
-    app.state.dispatcher = dispatcher
-    app.state.metrics = metrics
-    app.state.on_version_deleted = bundles.evict
+    return lifespan
 
+
+def _on_observations_added(settings: Settings, dispatcher: Dispatcher) -> ObservationsAdded:
     def observations_added(
         session: Session, series_id: int, dates: tuple[datetime, datetime]
     ) -> None:
@@ -183,17 +164,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if started:
             event.listen(session, "after_commit", lambda _: _submit(dispatcher, started), once=True)
 
-    app.state.on_observations_added = observations_added
-    app.state.on_series_deleted = ledger_points.settle_deleted_series
-    app.state.readiness = Readiness(
-        db=db,
-        broker_url=settings.broker_url,
-        store_problem=store.problem,
-        cannot_train=lambda: dispatcher.queue.unavailable,
-    )
-    install_handlers(app)
-    # The last added runs first: request id → access log/metrics → CORS → API key → response
-    # cache invalidation → size limit.
+    return observations_added
+
+
+def _add_middleware(
+    app: FastAPI, settings: Settings, forecasts: ResponseCache, metrics: Metrics
+) -> None:
+    """The last added runs first: request id → access log/metrics → CORS → API key → response
+    cache invalidation → size limit."""
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_upload_bytes)
     app.add_middleware(InvalidateOnWrite, cache=forecasts)
     if settings.api_key is not None:
@@ -210,19 +188,78 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )  # fmt: skip
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.add_middleware(request_ids)
+
+
+def _include_routers(app: FastAPI) -> None:
+    """Routes are matched in this order: the forecasts dashboards refresh first (matching the
+    routes before them took ~8 % of an uncached forecast, BENCHMARKS.md)."""
+    for router in (
+        health.router,
+        forecasting_router,
+        batch_router,
+        metrics_router,
+        series_router,
+        collection_router,
+        training_router,
+        training_batch_router,
+        registry_router,
+        ledger_router,
+    ):
+        app.include_router(router)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    configure_logging(settings)
+    db = Database(settings.database_url)
+    store = make_store(settings)
+    dispatcher = Dispatcher(settings, db)
+    metrics = Metrics(db, ledger=lambda: _ledger_reading(db))
+    bundles = BundleCache(
+        store, settings.bundle_cache_size, metrics.bundle_lookup, metrics.bundles_loaded
+    )
+    shared = settings.api_shared_dir
+    forecasts = ResponseCache(
+        settings.forecast_cache_s, WriteCounter(shared / WRITES_FILE if shared else None)
+    )
+    recorder = (
+        LedgerRecorder(db, flush_s=settings.ledger_flush_s,
+                       retention_days=settings.ledger_retention_days)
+        if settings.ledger
+        else None
+    )  # fmt: skip
+    app = create_api(
+        title="Forecast service",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=_lifespan(settings, db, store, dispatcher, recorder),
+    )
+    app.state.settings = settings
+    app.state.db = db
+    app.state.store = store
+    app.state.forecasting = Forecasting(
+        db=db,
+        settings=settings,
+        bundles=bundles,
+        responses=forecasts,
+        observe=metrics.forecast_latency.observe,
+        record=recorder if recorder is not None else _not_recorded,
+    )
+    app.state.dispatcher = dispatcher
+    app.state.metrics = metrics
+    app.state.on_version_deleted = bundles.evict
+    app.state.on_observations_added = _on_observations_added(settings, dispatcher)
+    app.state.on_series_deleted = ledger_points.settle_deleted_series
+    app.state.readiness = Readiness(
+        db=db,
+        broker_url=settings.broker_url,
+        store_problem=store.problem,
+        cannot_train=lambda: dispatcher.queue.unavailable,
+    )
+    install_handlers(app)
+    _add_middleware(app, settings, forecasts, metrics)
     install_openapi_security(app, settings)
     install_contract(app, settings)  # after the security hook: its 401s become problems too
-    # Routes are matched in this order: the forecasts dashboards refresh first (matching the
-    # routes before them took ~8 % of an uncached forecast, BENCHMARKS.md).
-    app.include_router(health.router)
-    app.include_router(forecasting_router)
-    app.include_router(batch_router)
-    app.include_router(metrics_router)
-    app.include_router(series_router)
-    app.include_router(collection_router)
-    app.include_router(training_router)
-    app.include_router(training_batch_router)
-    app.include_router(registry_router)
-    app.include_router(ledger_router)
+    _include_routers(app)
     install_dashboard(app)
     return app

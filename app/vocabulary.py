@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Path
 from pydantic import BeforeValidator, Field
@@ -56,6 +56,10 @@ def model_name_part(name: str) -> str:
     ``.`` and any other character a model name cannot hold becomes ``_``."""
     return re.sub(r"[^A-Za-z0-9._-]", "_", name.replace(":", "."))
 
+
+# How a list or a report is returned, and how a plot is drawn.
+OutputFormat = Literal["json", "csv"]
+ImageFormat = Literal["png", "svg"]
 
 NamePath = Annotated[ModelName, Path(description="Registered model name.")]
 VersionPath = Annotated[int, Path(ge=1, le=MAX_ID, description="Version number.")]

@@ -38,8 +38,8 @@ import pandas as pd
 
 from app.ml.backtest import fold_layout, fold_plan, run_backtest
 from app.ml.baselines import fit_baseline
-from app.ml.choices import resolve
 from app.ml.dataset import DatasetPlan
+from app.ml.defaults import resolve
 from app.ml.evaluate import FittedForecaster, fitted_baseline, recursive_holdout
 from app.ml.intervals import calibrate, residuals
 from app.ml.spec import BacktestSpec, TrainingSpec

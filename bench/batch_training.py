@@ -6,7 +6,7 @@ memory with 500 series and 500 versions registered.
     python -m bench.batch_training [--symbols 100] [--celery-symbols N] [--own-symbols 10]
         [--days 1260] [--only embedded|celery|global|memory] [--write]
 
-Series are the seeded random walks of ``bench.collections`` (``symbol,date,price``).
+Series are the seeded random walks of ``bench.collection_uploads`` (``symbol,date,price``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from bench.collections import generate
+from bench.collection_uploads import generate
 from bench.common import OUT, database, machine, server, write_benchmarks_section
 from bench.training import start_celery_worker
 

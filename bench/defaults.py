@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from app.ml.choices import resolve
+from app.ml.defaults import resolve
 from app.ml.spec import TrainingSpec
 from bench.common import MSFT_CSV, machine
 

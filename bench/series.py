@@ -29,13 +29,13 @@ import pandas as pd
 from app.config import Settings
 from app.ml.baselines import fit_method
 from app.ml.calendar import infer_frequency
-from app.ml.choices import Resolved, resolve
 from app.ml.dataset import DatasetPlan
+from app.ml.defaults import Resolved, resolve
 from app.ml.evaluate import evaluate, forecast_origins
 from app.ml.inference import PointForecaster
 from app.ml.metrics import rmse
-from app.ml.records import Tournament
 from app.ml.references import fit_references
+from app.ml.results import Tournament
 from app.ml.spec import BacktestSpec, TrainingSpec
 from app.ml.tournament import one_step_rmse as one_step
 from app.ml.tournament import run_tournament

@@ -195,7 +195,7 @@ def bench_input_pipeline(rounds: int = 3) -> None:
     import pandas as pd
     import tensorflow as tf
 
-    from app.ml.choices import resolve
+    from app.ml.defaults import resolve
     from app.ml.networks import networks_for
     from app.ml.spec import TrainingSpec
     from app.ml.train import configure_tensorflow, training_batches

@@ -7,9 +7,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app.db.column_records import BundleRecord, PromotionOutcome, PromotionRule
 from app.db.orm import ModelVersion, TrainingJob
-from app.db.records import BundleRecord, PromotionOutcome, PromotionRule
-from app.ml.records import HoldoutMetrics
+from app.ml.results import HoldoutMetrics
 from app.ml.spec import Scope, TrainingSpec
 from app.registry.versions import reserve
 from app.vocabulary import JobKind, JobStatus, VersionStatus

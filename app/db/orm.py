@@ -19,7 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db.base import Base
-from app.db.records import (
+from app.db.column_records import (
     BundleRecord,
     DataQuality,
     PromotionOutcome,
@@ -29,7 +29,7 @@ from app.db.records import (
 )
 from app.db.types import EnumText, JsonRecord, UnixTime, UtcDateTime, one_of, utcnow
 from app.ml.progress import EpochProgress
-from app.ml.records import BacktestResult, HoldoutMetrics, MemberMetrics
+from app.ml.results import BacktestResult, HoldoutMetrics, MemberMetrics
 from app.ml.spec import BacktestSpec, Scope, TrainingSpec
 from app.vocabulary import BatchStatus, JobKind, JobStatus, PointStatus, VersionStatus
 

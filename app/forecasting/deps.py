@@ -10,9 +10,9 @@ from fastapi import Depends, Request
 
 from app.config import Settings
 from app.db.session import Database
-from app.forecasting.bundles import BundleCache
-from app.forecasting.responses import ResponseCache
-from app.forecasting.served import ForecastRecorder
+from app.forecasting.bundle_cache import BundleCache
+from app.forecasting.response_cache import ResponseCache
+from app.forecasting.served_forecast import ForecastRecorder
 
 # Given the seconds a computed forecast took (main wires it to the latency histogram).
 LatencyObserver = Callable[[float], None]

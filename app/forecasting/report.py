@@ -19,7 +19,7 @@ from app.forecasting.schemas import (
     VersionReport,
 )
 from app.ml.metrics import skill
-from app.ml.records import PointMetrics
+from app.ml.results import PointMetrics
 
 FORECASTERS = ("model", "naive", "drift", "seasonal_naive")
 

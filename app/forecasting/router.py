@@ -7,7 +7,7 @@ import json
 import time
 from collections.abc import Callable
 from functools import partial
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -21,11 +21,12 @@ from app.config import Settings
 from app.deps import SessionDep
 from app.errors import InvalidRequest, SeriesGone
 from app.forecasting import service
-from app.forecasting.bundles import BundleCache, NotLoaded
+from app.forecasting.bundle_cache import BundleCache, NotLoaded
 from app.forecasting.deps import Forecasting, ForecastingDep, LatencyObserver
-from app.forecasting.plots import ImageFormat, render_report
 from app.forecasting.report import backtest_summary, compare, report_csv, version_report
-from app.forecasting.responses import CachedResponse
+from app.forecasting.report_plots import render_report
+from app.forecasting.request_steps import prepare, served_of
+from app.forecasting.response_cache import CachedResponse
 from app.forecasting.schemas import (
     DEFAULT_LEVELS,
     Comparison,
@@ -34,11 +35,10 @@ from app.forecasting.schemas import (
     ForecastResponse,
     VersionReport,
 )
-from app.forecasting.served import ForecastServed
-from app.forecasting.serving import prepare, served_of
-from app.forecasting.versions import resolve_version
+from app.forecasting.served_forecast import ForecastServed
+from app.forecasting.version_lookup import resolve_version
 from app.registry import service as registry
-from app.vocabulary import NamePath, VersionPath
+from app.vocabulary import ImageFormat, NamePath, OutputFormat, VersionPath
 
 T = TypeVar("T")
 router = APIRouter(tags=["forecasts"])
@@ -170,7 +170,7 @@ def get_report(
     name: NamePath,
     version: VersionPath,
     session: SessionDep,
-    format: Literal["json", "csv"] = "json",  # noqa: A002
+    format: OutputFormat = "json",  # noqa: A002
 ) -> Response:
     """The holdout evaluation (one-step metrics, RMSE per step, interval coverage) and the
     latest backtest. `format=csv`: tidy rows of section, forecaster, h, metric, value."""

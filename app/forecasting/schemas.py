@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Literal, Self
+from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.ml.intervals import LEVELS, IntervalLevel
-from app.ml.records import (
+from app.ml.results import (
     ByForecaster,
     Choice,
     DateRange,
@@ -17,6 +17,7 @@ from app.ml.records import (
     ReferenceStatus,
     Tournament,
 )
+from app.ml.spec import Strategy
 from app.vocabulary import FIRST_YEAR, LAST_YEAR, MAX_ID, AliasName, ModelName
 
 DEFAULT_LEVELS: list[IntervalLevel] = [80, 95]
@@ -157,7 +158,7 @@ class ForecastResponse(BaseModel):
     field: str
     as_of: str | None = Field(description="Date of the last observation used.")
     horizon: int
-    strategy: Literal["recursive", "direct"] = Field(
+    strategy: Strategy = Field(
         default="recursive",
         description="recursive: one step at a time, fed back; direct: a network call returns "
         "several steps at once (statistical models and baselines forecast every step at once "

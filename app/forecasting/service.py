@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 
 from app.db.orm import Series, SeriesField
 from app.errors import ErrorItem, InvalidRequest, SeriesGone, SeriesNotFound
-from app.forecasting.bundles import LoadedBundle
-from app.forecasting.versions import ResolvedVersion
+from app.forecasting.bundle_cache import LoadedBundle
+from app.forecasting.version_lookup import ResolvedVersion
 from app.ml.calendar import format_period, next_period_labels, next_periods
 from app.ml.transforms import needs_positive
 from app.series.observations import read_tail

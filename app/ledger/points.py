@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from app.db.orm import LedgerPoint, Observation
 from app.db.types import utcnow
-from app.forecasting.served import ForecastServed
+from app.forecasting.served_forecast import ForecastServed
 from app.vocabulary import PointStatus
 
 

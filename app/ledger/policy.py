@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.config import Settings
+from app.db.column_records import PromotionOutcome, RetrainPolicy
 from app.db.orm import (
     ModelAlias,
     ModelPolicy,
@@ -30,7 +31,6 @@ from app.db.orm import (
     ServedForecast,
     TrainingJob,
 )
-from app.db.records import PromotionOutcome, RetrainPolicy
 from app.db.types import utcnow
 from app.errors import AppError
 from app.ledger.service import scored_once, squared_errors

@@ -15,7 +15,7 @@ from typing import Any
 
 from app.db.session import UNREACHABLE, Database
 from app.db.types import utcnow
-from app.forecasting.served import ForecastServed
+from app.forecasting.served_forecast import ForecastServed
 from app.ledger import service
 from app.ledger.service import Serving
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import pandas as pd
 from fastapi import APIRouter, Query, Response, status
@@ -11,16 +11,16 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.db.column_records import RetrainPolicy
 from app.db.orm import ModelPolicy, ModelVersion
-from app.db.records import RetrainPolicy
 from app.deps import SessionDep
 from app.errors import AliasNotFound, InvalidRequest, PolicyNotFound
 from app.ledger import service
 from app.ledger.accuracy import grouped, summarize
-from app.ledger.plots import ImageFormat, render_accuracy
-from app.ledger.schemas import AccuracyReport, GroupBy, PolicyRead
+from app.ledger.accuracy_plots import render_accuracy
+from app.ledger.schemas import AccuracyReport, GroupBy, PolicyRead, policy_read
 from app.registry import service as registry
-from app.vocabulary import MAX_ID, AliasName, IsoDateTime, NamePath
+from app.vocabulary import MAX_ID, AliasName, ImageFormat, IsoDateTime, NamePath, OutputFormat
 
 router = APIRouter(prefix="/v1/models", tags=["ledger"])
 _CSV_EXAMPLE = "group,forecasts,scored,missing,pending,rmse,…\nall,200,200,0,4,0.71,…\n"
@@ -67,7 +67,7 @@ def accuracy(
     start: StartQuery = None,
     end: EndQuery = None,
     group_by: Annotated[GroupBy, Query(description="One row per step, week, month, …")] = "none",
-    format: Annotated[Literal["json", "csv"], Query()] = "json",  # noqa: A002
+    format: Annotated[OutputFormat, Query()] = "json",  # noqa: A002
 ) -> Response:
     """Every forecast served from a stored series is kept in the ledger and scored as the
     series' dates are observed (appends). Points whose date passed without a value (holidays)
@@ -139,17 +139,6 @@ def accuracy_svg(
     return _plot("svg", name, session, version, alias, series_id)
 
 
-def _policy_read(name: str, row: ModelPolicy) -> PolicyRead:
-    return PolicyRead(
-        model=name,
-        policy=row.policy,
-        updated_at=row.updated_at,
-        fired_at=row.fired_at,
-        fired_for_version=row.fired_for_version,
-        fired_job_id=row.fired_job_id,
-    )
-
-
 @router.put(
     "/{name}/policy",
     response_model=PolicyRead,
@@ -179,7 +168,7 @@ def put_policy(name: NamePath, body: RetrainPolicy, session: SessionDep) -> Poli
     else:
         row.policy = body
     session.flush()
-    return _policy_read(name, row)
+    return policy_read(name, row)
 
 
 @router.get(
@@ -193,7 +182,7 @@ def get_policy(name: NamePath, session: SessionDep) -> PolicyRead:
     row = session.get(ModelPolicy, model.id)
     if row is None:
         raise PolicyNotFound(f"Model '{name}' has no retrain policy.")
-    return _policy_read(name, row)
+    return policy_read(name, row)
 
 
 @router.delete(

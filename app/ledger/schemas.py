@@ -7,7 +7,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from app.db.records import RetrainPolicy
+from app.db.column_records import RetrainPolicy
+from app.db.orm import ModelPolicy
+from app.db.rows import from_row
 
 GroupBy = Literal["none", "step", "week", "month", "version", "series"]
 
@@ -60,3 +62,7 @@ class PolicyRead(BaseModel):
     fired_at: datetime | None = Field(description="When the policy last started a job.")
     fired_for_version: int | None = Field(description="The served version it fired for.")
     fired_job_id: int | None = Field(description="The job it started.")
+
+
+def policy_read(name: str, row: ModelPolicy) -> PolicyRead:
+    return from_row(PolicyRead, row, model=name)

@@ -25,7 +25,7 @@ from app.db.orm import (
     ServedForecast,
 )
 from app.db.types import utcnow
-from app.forecasting.served import ForecastServed
+from app.forecasting.served_forecast import ForecastServed
 from app.ledger import points
 from app.vocabulary import PointStatus
 

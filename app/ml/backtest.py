@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -38,8 +37,8 @@ from app.ml.calendar import format_period
 from app.ml.dataset import DatasetError, DatasetPlan, plan_dataset, select_range
 from app.ml.evaluate import FittedForecaster, holdout_intervals
 from app.ml.inference import PointForecaster
-from app.ml.records import BacktestResult
 from app.ml.references import fit_references
+from app.ml.results import BacktestFold, BacktestResult
 from app.ml.spec import MAX_BACKTEST_FORECASTS, BacktestSpec, ReferenceMethod, TrainingSpec
 
 __all__ = ["MAX_FORECAST_ROWS", "Fit", "Fold", "OnFold", "check_folds", "fold_layout",
@@ -191,7 +190,7 @@ def run_backtest(
                 f"version needs {need}. Ask for fewer windows or a smaller step."
             )
         plan_spec = spec.model_copy(update={"architecture": "naive"})  # baselines' plan only
-    rows: list[dict[str, Any]] = []
+    rows: list[BacktestFold] = []
     pooled: list[FoldErrors] = []
     cancelled = False
     for fold in folds:
@@ -212,18 +211,16 @@ def run_backtest(
             cancelled = fold.index + 1 < len(folds)
             if cancelled:
                 break
-    return BacktestResult.model_validate(
-        {
-            "windows": backtest.windows,
-            "step": backtest.effective_step,
-            "horizon": horizon,
-            "refit": fixed is None,
-            "season_length": season_length,
-            "cancelled": cancelled,
-            "folds": rows,
-            "aggregate": aggregate(rows, pooled) if rows else None,
-            "forecasts": forecasts_table(dates, pooled),
-        }
+    return BacktestResult(
+        windows=backtest.windows,
+        step=backtest.effective_step,
+        horizon=horizon,
+        refit=fixed is None,
+        season_length=season_length,
+        cancelled=cancelled,
+        folds=rows,
+        aggregate=aggregate(rows, pooled) if rows else None,
+        forecasts=forecasts_table(dates, pooled),
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -12,10 +12,27 @@ import pandas as pd
 from app.ml.baselines import METHODS
 from app.ml.calendar import format_period
 from app.ml.dataset import DatasetPlan
-from app.ml.evaluate import baseline_forecasts, forecast_origins, interval_histories
+from app.ml.evaluate import (
+    baseline_forecasts,
+    forecast_origins,
+    interval_histories,
+    one_step_table,
+)
 from app.ml.inference import PointForecaster
 from app.ml.intervals import LEVELS, Intervals, inside
-from app.ml.metrics import mae, mape, naive_scale, rmse, skill
+from app.ml.metrics import naive_scale, point_metrics
+from app.ml.results import (
+    BacktestAggregate,
+    BacktestFold,
+    ByForecaster,
+    FoldMeans,
+    FoldTest,
+    FoldTrain,
+    HorizonRmse,
+    OneStep,
+    PointMetrics,
+    Pooled,
+)
 
 if TYPE_CHECKING:
     from app.ml.references import ReferenceFit
@@ -23,6 +40,8 @@ if TYPE_CHECKING:
 # One-step rows (Nixtla-style, with a cutoff column) are returned up to this many origins.
 MAX_FORECAST_ROWS = 10_000
 INTERVAL_COLUMNS = (80, 95)
+# The model and each baseline, in the order reports show them.
+NAMES = ("model", *METHODS)
 
 
 @dataclass(frozen=True)
@@ -89,21 +108,16 @@ def fold_errors(
     return FoldErrors(fold.cutoff, origins, actual, series, naive_scale(train), covered, bounds)
 
 
-def _one_step(errors: list[FoldErrors], name: str) -> dict[str, float | None] | None:
-    """RMSE, MAE, MAPE and MASE of the step-1 forecasts (pooled over the folds given)."""
+def _one_step(errors: list[FoldErrors], name: str) -> PointMetrics | None:
+    """RMSE, MAE, MAPE and MASE of the step-1 forecasts (pooled over the folds given, MASE
+    per point on its own fold's scale)."""
     if any(e.predicted[name] is None for e in errors):
         return None
-    y = np.concatenate([e.actual[:, 0] for e in errors])
-    y_hat = np.concatenate([_get(e, name)[:, 0] for e in errors])
-    scaled = np.concatenate(
-        [np.abs(e.actual[:, 0] - _get(e, name)[:, 0]) / e.scale for e in errors]
+    return point_metrics(
+        np.concatenate([e.actual[:, 0] for e in errors]),
+        np.concatenate([_get(e, name)[:, 0] for e in errors]),
+        np.concatenate([np.full(len(e.origins), e.scale) for e in errors]),
     )
-    return {
-        "rmse": rmse(y, y_hat),
-        "mae": mae(y, y_hat),
-        "mape": mape(y, y_hat),
-        "mase": float(np.mean(scaled)) if all(e.scale > 0 for e in errors) else None,
-    }
 
 
 def _get(errors: FoldErrors, name: str) -> np.ndarray:
@@ -119,26 +133,35 @@ def _per_step(errors: list[FoldErrors], name: str) -> list[float] | None:
     return [float(v) for v in np.sqrt(np.mean(sq, axis=0))]
 
 
-def _skills(one_step: dict[str, Any]) -> dict[str, float | None]:
-    model = one_step["model"]["rmse"]
-    return {
-        f"skill_vs_{m}": skill(model, one_step[m]["rmse"]) if one_step[m] else None for m in METHODS
-    }
+def _pooled_one_step(errors: list[FoldErrors]) -> OneStep:
+    references = {n: _one_step(errors, n) for n in reference_names(errors)}
+    return one_step_table(
+        {name: _one_step(errors, name) for name in NAMES},
+        {n: m for n, m in references.items() if m is not None},
+    )
 
 
-def _multi(per_step: dict[str, Any]) -> dict[str, Any]:
+def _per_step_table(errors: list[FoldErrors]) -> ByForecaster[list[float]]:
+    references = {n: _per_step(errors, n) for n in reference_names(errors)}
+    return ByForecaster[list[float]](
+        **{name: _per_step(errors, name) for name in NAMES},
+        references={n: steps for n, steps in references.items() if steps is not None},
+    )
+
+
+def _horizon(steps: list[float] | None) -> HorizonRmse | None:
+    if steps is None:
+        return None
+    return HorizonRmse(rmse_at_horizon=steps[-1], rmse_mean_over_steps=float(np.mean(steps)))
+
+
+def _multi(per_step: ByForecaster[list[float]]) -> ByForecaster[HorizonRmse]:
     """The two readings of "H-step RMSE": at step H, and averaged over steps 1…H."""
-
-    def reading(steps: list[float] | None) -> dict[str, float] | None:
-        if steps is None:
-            return None
-        return {"rmse_at_horizon": steps[-1], "rmse_mean_over_steps": float(np.mean(steps))}
-
-    out: dict[str, Any] = {
-        name: reading(steps) for name, steps in per_step.items() if name != "references"
-    }
-    out["references"] = {n: reading(s) for n, s in per_step.get("references", {}).items()}
-    return out
+    horizons = {n: _horizon(steps) for n, steps in per_step.references.items()}
+    return ByForecaster[HorizonRmse](
+        **{name: _horizon(getattr(per_step, name)) for name in NAMES},
+        references={n: h for n, h in horizons.items() if h is not None},
+    )
 
 
 def _coverage(errors: list[FoldErrors], one_step: bool) -> dict[str, float] | None:
@@ -163,12 +186,6 @@ def reference_names(errors: list[FoldErrors]) -> list[str]:
     return [n for n in names if all(e.predicted.get(n) is not None for e in errors)]
 
 
-def _with_references(
-    values: dict[str, Any], errors: list[FoldErrors], score: Callable[[list[FoldErrors], str], Any]
-) -> dict[str, Any]:
-    return {**values, "references": {n: score(errors, n) for n in reference_names(errors)}}
-
-
 def fold_row(
     dates: pd.DatetimeIndex,
     plan: DatasetPlan,
@@ -177,39 +194,33 @@ def fold_row(
     errors: FoldErrors,
     fit_seconds: float,
     refit: bool,
-) -> dict[str, Any]:
-    names = ["model", *METHODS]
-    one_step: dict[str, Any] = {name: _one_step([errors], name) for name in names}
-    one_step.update(_skills(one_step))
-    one_step = _with_references(one_step, [errors], _one_step)
-    per_step = _with_references(
-        {name: _per_step([errors], name) for name in names}, [errors], _per_step
-    )
+) -> BacktestFold:
+    per_step = _per_step_table([errors])
     last_actual = min(fold.end - 1 + errors.actual.shape[1] - 1, len(dates) - 1)
-    return {
-        "fold": fold.index + 1,
-        "cutoff": format_period(dates[fold.cutoff]),
-        "train": {
-            "start": format_period(dates[0]),
-            "end": format_period(dates[fold.cutoff - 1]),
-            "points": fold.cutoff,
-            "holdout_start": format_period(plan.dates[plan.holdout_start]) if refit else None,
-        },
-        "test": {
-            "start": format_period(dates[fold.cutoff]),
-            "end": format_period(dates[fold.end - 1]),
-            "origins": fold.end - fold.cutoff,
-            "last_actual": format_period(dates[last_actual]),
-        },
-        "fit_seconds": fit_seconds if refit else 0.0,
-        "train_seconds": scored.train_seconds if refit else 0.0,
-        "epochs_run": scored.epochs_run if refit else 0,
-        "one_step": one_step,
-        "per_step_rmse": per_step,
-        "multi_step": _multi(per_step),
-        "coverage": _coverage([errors], one_step=False),
-        "coverage_one_step": _coverage([errors], one_step=True),
-    }
+    return BacktestFold(
+        fold=fold.index + 1,
+        cutoff=format_period(dates[fold.cutoff]),
+        train=FoldTrain(
+            start=format_period(dates[0]),
+            end=format_period(dates[fold.cutoff - 1]),
+            points=fold.cutoff,
+            holdout_start=format_period(plan.dates[plan.holdout_start]) if refit else None,
+        ),
+        test=FoldTest(
+            start=format_period(dates[fold.cutoff]),
+            end=format_period(dates[fold.end - 1]),
+            origins=fold.end - fold.cutoff,
+            last_actual=format_period(dates[last_actual]),
+        ),
+        fit_seconds=fit_seconds if refit else 0.0,
+        train_seconds=scored.train_seconds if refit else 0.0,
+        epochs_run=scored.epochs_run if refit else 0,
+        one_step=_pooled_one_step([errors]),
+        per_step_rmse=per_step,
+        multi_step=_multi(per_step),
+        coverage=_coverage([errors], one_step=False),
+        coverage_one_step=_coverage([errors], one_step=True),
+    )
 
 
 def _mean(values: list[Any]) -> float | None:
@@ -217,62 +228,58 @@ def _mean(values: list[Any]) -> float | None:
     return float(np.mean(nums)) if nums and len(nums) == len(values) else None
 
 
-def aggregate(rows: list[dict[str, Any]], errors: list[FoldErrors]) -> dict[str, Any]:
-    names = ["model", *METHODS]
-    mean_one: dict[str, Any] = {}
-    for name in names:
-        metrics = [row["one_step"][name] for row in rows]
-        mean_one[name] = (
-            None
-            if any(m is None for m in metrics)
-            else {k: _mean([m[k] for m in metrics]) for k in ("rmse", "mae", "mape", "mase")}
-        )
-    mean_one.update(_skills(mean_one))
-    mean_steps: dict[str, list[float] | None] = {}
-    for name in names:
-        steps = [row["per_step_rmse"][name] for row in rows]
-        mean_steps[name] = (
-            None if any(s is None for s in steps) else np.mean(steps, axis=0).tolist()
-        )
-    pooled_one: dict[str, Any] = {name: _one_step(errors, name) for name in names}
-    pooled_one.update(_skills(pooled_one))
-    pooled_one = _with_references(pooled_one, errors, _one_step)
-    pooled_steps = _with_references(
-        {name: _per_step(errors, name) for name in names}, errors, _per_step
+def _mean_metrics(metrics: list[PointMetrics | None]) -> PointMetrics | None:
+    if any(m is None for m in metrics):
+        return None
+    return PointMetrics.model_validate(
+        {k: _mean([getattr(m, k) for m in metrics]) for k in PointMetrics.model_fields}
     )
-    common = reference_names(errors)
-    mean_one["references"] = {
-        n: {
-            k: _mean([row["one_step"]["references"][n][k] for row in rows])
-            for k in ("rmse", "mae", "mape", "mase")
-        }
-        for n in common
-    }
-    mean_steps_refs = {
-        n: np.mean([row["per_step_rmse"]["references"][n] for row in rows], axis=0).tolist()
-        for n in common
-    }
-    coverage_rows = [row["coverage"] for row in rows]
-    return {
-        "folds": len(rows),
-        "nominal": {str(level): level / 100 for level in LEVELS},
-        "mean": {
-            "one_step": mean_one,
-            "per_step_rmse": {**mean_steps, "references": mean_steps_refs},
-            "multi_step": _multi({**mean_steps, "references": mean_steps_refs}),
-            "coverage": None
-            if any(c is None for c in coverage_rows)
-            else {k: _mean([c[k] for c in coverage_rows]) for k in coverage_rows[0]},
-            "fit_seconds": _mean([row["fit_seconds"] for row in rows]),
+
+
+def _mean_steps(steps: list[list[float] | None]) -> list[float] | None:
+    known = [s for s in steps if s is not None]
+    return np.mean(known, axis=0).tolist() if len(known) == len(steps) else None
+
+
+def _fold_means(rows: list[BacktestFold], common: list[str]) -> FoldMeans:
+    """Each number averaged over the folds (a reference: over the folds that all fitted it)."""
+    one_step = one_step_table(
+        {name: _mean_metrics([getattr(r.one_step, name) for r in rows]) for name in NAMES},
+        {n: m for n in common if (m := _mean_metrics([r.one_step.references[n] for r in rows]))},
+    )
+    per_step = ByForecaster[list[float]](
+        **{name: _mean_steps([getattr(r.per_step_rmse, name) for r in rows]) for name in NAMES},
+        references={
+            n: np.mean([r.per_step_rmse.references[n] for r in rows], axis=0).tolist()
+            for n in common
         },
-        "pooled": {
-            "one_step": pooled_one,
-            "per_step_rmse": pooled_steps,
-            "multi_step": _multi(pooled_steps),
-            "coverage": _coverage(errors, one_step=False),
-            "coverage_one_step": _coverage(errors, one_step=True),
-        },
-    }
+    )
+    coverage = [r.coverage for r in rows]
+    return FoldMeans(
+        one_step=one_step,
+        per_step_rmse=per_step,
+        multi_step=_multi(per_step),
+        coverage=None
+        if any(c is None for c in coverage)
+        else {k: _mean([(c or {})[k] for c in coverage]) for k in coverage[0] or {}},
+        fit_seconds=_mean([r.fit_seconds for r in rows]),
+    )
+
+
+def aggregate(rows: list[BacktestFold], errors: list[FoldErrors]) -> BacktestAggregate:
+    per_step = _per_step_table(errors)
+    return BacktestAggregate(
+        folds=len(rows),
+        nominal={str(level): level / 100 for level in LEVELS},
+        mean=_fold_means(rows, reference_names(errors)),
+        pooled=Pooled(
+            one_step=_pooled_one_step(errors),
+            per_step_rmse=per_step,
+            multi_step=_multi(per_step),
+            coverage=_coverage(errors, one_step=False),
+            coverage_one_step=_coverage(errors, one_step=True),
+        ),
+    )
 
 
 def forecasts_table(dates: pd.DatetimeIndex, errors: list[FoldErrors]) -> dict[str, Any] | None:

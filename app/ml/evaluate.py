@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -32,7 +32,15 @@ from app.ml.intervals import (
     volatility,
 )
 from app.ml.metrics import naive_scale, point_metrics, rmse, skill
-from app.ml.records import Evaluation, OneStep
+from app.ml.results import (
+    Coverage,
+    Evaluation,
+    HoldoutSeries,
+    MultiStepErrors,
+    OneStep,
+    PointMetrics,
+    ReferenceStatus,
+)
 from app.ml.spec import TrainingSpec
 
 if TYPE_CHECKING:
@@ -254,11 +262,11 @@ def evaluate(
     fits = dict(references or {})
     kind = residual_kind(plan.prices)
     part = _holdout(forecaster, plan, horizon, season_length, kind, fits)
-    holdout = {
-        "dates": [d.strftime("%Y-%m-%dT%H:%M:%S") for d in plan.dates[plan.holdout_start :]],
-        "actual": part.actual[:, 0].tolist(),
-        "predicted": part.predicted[:, 0].tolist(),
-    }
+    holdout = HoldoutSeries(
+        dates=[d.strftime("%Y-%m-%dT%H:%M:%S") for d in plan.dates[plan.holdout_start :]],
+        actual=part.actual[:, 0].tolist(),
+        predicted=part.predicted[:, 0].tolist(),
+    )
     return _summarise([part], kind, season_length, fits, holdout)
 
 
@@ -275,41 +283,50 @@ def evaluate_pooled(
     )
     parts = [_holdout(forecaster, plan, horizon, season_length, kind, {}) for plan in plans]
     members = [_one_step([part]) for part in parts]
-    empty: dict[str, list[Any]] = {"dates": [], "actual": [], "predicted": []}
-    return _summarise(parts, kind, season_length, {}, empty), [OneStep(**m) for m in members]
+    empty = HoldoutSeries(dates=[], actual=[], predicted=[])
+    return _summarise(parts, kind, season_length, {}, empty), members
 
 
-def _one_step(parts: list[_Holdout]) -> dict[str, Any]:
+def one_step_table(
+    by_name: Mapping[str, PointMetrics | None], references: dict[str, PointMetrics]
+) -> OneStep:
+    """The model's one-step metrics next to each baseline's (``by_name``: ``model`` and each
+    of METHODS) and each reference's, with its skill against each baseline."""
+    model, naive, drift = by_name["model"], by_name["naive"], by_name["drift"]
+    assert model is not None
+    assert naive is not None
+    assert drift is not None
+    skills = {
+        f"skill_vs_{m}": skill(model.rmse, found.rmse) if (found := by_name[m]) else None
+        for m in METHODS
+    }
+    return OneStep(
+        model=model,
+        naive=naive,
+        drift=drift,
+        seasonal_naive=by_name["seasonal_naive"],
+        references=references,
+        **skills,
+    )
+
+
+def _one_step(parts: list[_Holdout]) -> OneStep:
     """One-step metrics of the model, each baseline and reference, over every part's first
     step (MASE per point on its own part's scale)."""
     actual = np.concatenate([p.actual[:, 0] for p in parts])
     first = ~np.isnan(actual)
     scale = np.concatenate([np.full(len(p.origins), p.mase_scale) for p in parts])
 
-    def metrics(predicted: np.ndarray) -> dict[str, float | None]:
+    def metrics(columns: list[np.ndarray | None]) -> PointMetrics | None:
+        if any(c is None for c in columns):
+            return None
+        predicted = np.concatenate([c[:, 0] for c in columns if c is not None])
         return point_metrics(actual[first], predicted[first], scale[first])
 
-    one_step: dict[str, Any] = {
-        "model": metrics(np.concatenate([p.predicted[:, 0] for p in parts]))
-    }
-    for method in METHODS:
-        columns = [p.base[method] for p in parts]
-        one_step[method] = (
-            None
-            if any(c is None for c in columns)
-            else metrics(np.concatenate([c[:, 0] for c in columns if c is not None]))
-        )
-    one_step["references"] = {
-        method: metrics(np.concatenate([p.refs[method][:, 0] for p in parts]))
-        for method in parts[0].refs
-    }
-    model_rmse = float(one_step["model"]["rmse"])
-    for method in METHODS:
-        base_metrics = one_step[method]
-        one_step[f"skill_vs_{method}"] = (
-            None if base_metrics is None else skill(model_rmse, float(base_metrics["rmse"]))
-        )
-    return one_step
+    by_name = {"model": metrics([p.predicted for p in parts])}
+    by_name.update({method: metrics([p.base[method] for p in parts]) for method in METHODS})
+    references = {method: metrics([p.refs[method] for p in parts]) for method in parts[0].refs}
+    return one_step_table(by_name, {m: r for m, r in references.items() if r is not None})
 
 
 def _summarise(
@@ -317,55 +334,55 @@ def _summarise(
     kind: ResidualKind,
     season_length: int,
     fits: Mapping[str, ReferenceFit],
-    holdout: dict[str, list[Any]],
+    holdout: HoldoutSeries,
 ) -> Evaluation:
-    def stacked(column: list[np.ndarray]) -> np.ndarray:
-        return np.concatenate(column, axis=0)
-
-    actual = stacked([p.actual for p in parts])
-    predicted = stacked([p.predicted for p in parts])
-    horizon = actual.shape[1]
+    actual = np.concatenate([p.actual for p in parts], axis=0)
+    predicted = np.concatenate([p.predicted for p in parts], axis=0)
     measured = _coverage_split(parts, kind)
-    intervals = calibrate(
-        residuals(actual, predicted, kind), kind, stacked([p.scales for p in parts])
+    scales = np.concatenate([p.scales for p in parts], axis=0)
+    intervals = calibrate(residuals(actual, predicted, kind), kind, scales)
+    return Evaluation(
+        holdout=holdout,
+        season_length=season_length,
+        one_step=_one_step(parts),
+        multi_step=_multi_step(parts, actual, predicted),
+        intervals=intervals.to_json(),
+        coverage=Coverage(
+            method="volatility-normalised split conformal: calibrated on the first half of "
+            "the holdout origins, counted on the second half, over all steps",
+            nominal={str(level): level / 100 for level in LEVELS},
+            measured={str(k): v for k, v in measured.items()},
+        ),
+        references={
+            method: ReferenceStatus(
+                status=fit.status,
+                seconds=round(fit.seconds, 3),
+                config=fit.config,
+                detail=fit.detail,
+            )
+            for method, fit in fits.items()
+        },
     )
-    multi_step: dict[str, Any] = {
-        "h": list(range(1, horizon + 1)),
-        "points": (~np.isnan(actual)).sum(axis=0).tolist(),
-        "model_rmse": rmse_per_step(actual, predicted),
-    }
-    for method in METHODS:
-        columns = [p.base[method] for p in parts]
-        multi_step[f"{method}_rmse"] = (
-            None
-            if any(c is None for c in columns)
-            else rmse_per_step(actual, stacked([c for c in columns if c is not None]))
-        )
-    multi_step["references_rmse"] = {
-        method: rmse_per_step(actual, stacked([p.refs[method] for p in parts]))
-        for method in parts[0].refs
-    }
-    return Evaluation.model_validate(
-        {
-            "holdout": holdout,
-            "season_length": season_length,
-            "one_step": _one_step(parts),
-            "multi_step": multi_step,
-            "intervals": intervals.to_json(),
-            "coverage": {
-                "method": "volatility-normalised split conformal: calibrated on the first half of "
-                "the holdout origins, counted on the second half, over all steps",
-                "nominal": {str(level): level / 100 for level in LEVELS},
-                "measured": {str(k): v for k, v in measured.items()},
-            },
-            "references": {
-                method: {
-                    "status": fit.status,
-                    "seconds": round(fit.seconds, 3),
-                    "config": fit.config,
-                    "detail": fit.detail,
-                }
-                for method, fit in fits.items()
-            },
-        }
+
+
+def _multi_step(
+    parts: list[_Holdout], actual: np.ndarray, predicted: np.ndarray
+) -> MultiStepErrors:
+    """RMSE at each step ahead of the model, each baseline and each reference."""
+
+    def per_step(columns: list[np.ndarray | None]) -> list[float | None] | None:
+        if any(c is None for c in columns):
+            return None
+        return rmse_per_step(actual, np.concatenate([c for c in columns if c is not None], axis=0))
+
+    baselines = {f"{method}_rmse": per_step([p.base[method] for p in parts]) for method in METHODS}
+    return MultiStepErrors(
+        h=list(range(1, actual.shape[1] + 1)),
+        points=(~np.isnan(actual)).sum(axis=0).tolist(),
+        model_rmse=rmse_per_step(actual, predicted),
+        references_rmse={
+            method: rmse_per_step(actual, np.concatenate([p.refs[method] for p in parts], axis=0))
+            for method in parts[0].refs
+        },
+        **baselines,
     )

@@ -14,7 +14,7 @@ import numpy as np
 import onnxruntime as ort
 
 from app.ml.baselines import BaselineForecaster
-from app.ml.records import ForecasterManifest
+from app.ml.manifest import ForecasterManifest
 from app.ml.scaling import AffineScaler
 from app.ml.spec import TrainingSpec
 from app.ml.transforms import TargetTransform, features, history_length, to_price, window_scale

@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 
+from app.ml.results import PointMetrics
+
 
 def rmse(y: np.ndarray, y_hat: np.ndarray) -> float:
     return float(np.sqrt(np.mean((np.asarray(y) - np.asarray(y_hat)) ** 2)))
@@ -39,15 +41,10 @@ def mase(y: np.ndarray, y_hat: np.ndarray, scale: float | np.ndarray) -> float |
     return float(np.mean(np.abs(np.asarray(y) - np.asarray(y_hat)) / s))
 
 
-def point_metrics(
-    y: np.ndarray, y_hat: np.ndarray, scale: float | np.ndarray
-) -> dict[str, float | None]:
-    return {
-        "rmse": rmse(y, y_hat),
-        "mae": mae(y, y_hat),
-        "mape": mape(y, y_hat),
-        "mase": mase(y, y_hat, scale),
-    }
+def point_metrics(y: np.ndarray, y_hat: np.ndarray, scale: float | np.ndarray) -> PointMetrics:
+    return PointMetrics(
+        rmse=rmse(y, y_hat), mae=mae(y, y_hat), mape=mape(y, y_hat), mase=mase(y, y_hat, scale)
+    )
 
 
 def skill(model_rmse: float, baseline_rmse: float) -> float | None:

@@ -87,7 +87,7 @@ class TrainingSpec(BaseModel):
     (``ets``, ``arima``, ``theta``) the network fields (layers, units, window, epochs, optimizer,
     scaler, target transform, …) are ignored. ``auto`` runs a tournament (see README).
     Unset ``window``, ``target_transform`` and ``season_length`` are chosen from the training
-    data (:mod:`app.ml.choices`); the version records each choice and why.
+    data (:mod:`app.ml.defaults`); the version records each choice and why.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -243,28 +243,28 @@ class TrainingSpec(BaseModel):
 
     @property
     def input_window(self) -> int:
-        """The window, once chosen (:func:`app.ml.choices.choose` fills it)."""
+        """The window, once chosen (:func:`app.ml.defaults.choose` fills it)."""
         if self.window is None:
-            raise ValueError("window not chosen yet: resolve the spec with app.ml.choices")
+            raise ValueError("window not chosen yet: resolve the spec with app.ml.defaults")
         return self.window
 
     @property
     def transform(self) -> TargetTransform:
-        """The target transform, once chosen (:func:`app.ml.choices.choose` fills it)."""
+        """The target transform, once chosen (:func:`app.ml.defaults.choose` fills it)."""
         if self.target_transform is None:
             raise ValueError("target_transform not chosen yet: resolve the spec first")
         return self.target_transform
 
     @property
     def members(self) -> int:
-        """The ensemble size, once chosen (:func:`app.ml.choices.choose` fills it)."""
+        """The ensemble size, once chosen (:func:`app.ml.defaults.choose` fills it)."""
         if self.ensemble is None:
             raise ValueError("ensemble not chosen yet: resolve the spec first")
         return self.ensemble
 
     @property
     def mini_batch(self) -> int:
-        """The batch size, once chosen (:func:`app.ml.choices.choose` fills it)."""
+        """The batch size, once chosen (:func:`app.ml.defaults.choose` fills it)."""
         if self.batch_size is None:
             raise ValueError("batch_size not chosen yet: resolve the spec first")
         return self.batch_size

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 
 import numpy as np
@@ -23,8 +23,8 @@ from app.ml.dataset import DatasetPlan, first_target
 from app.ml.evaluate import forecast_origins
 from app.ml.inference import PointForecaster
 from app.ml.metrics import rmse
-from app.ml.records import Candidate, Tournament
-from app.ml.references import fit_references
+from app.ml.references import ReferenceFit, fit_references
+from app.ml.results import Candidate, Tournament
 from app.ml.spec import REFERENCES, BaselineMethod, ReferenceMethod, TrainingSpec
 
 VALIDATION_SHARE = 0.2
@@ -93,6 +93,44 @@ def one_step_rmse(forecaster: PointForecaster, plan: DatasetPlan) -> float:
     return rmse(actual[:, 0], predicted[:, 0])
 
 
+@dataclass(frozen=True)
+class _NotFitted:
+    detail: str
+    seconds: float | None = None  # None: as long as trying took
+
+
+@dataclass
+class _Fitter:
+    """Fits each candidate on the validation split, within one budget: the statistical models
+    all at once (in parallel, the first time one is asked for), a network only while the
+    budget covers the longest one so far."""
+
+    budget_s: float
+    fit_network: FitNetwork
+    season: int
+    started: float = field(default_factory=time.perf_counter)
+    references: dict[str, ReferenceFit] | None = None
+    longest_network: float = 0.0
+
+    def fit(self, entry: Entry, sub: DatasetPlan) -> PointForecaster | _NotFitted:
+        """The fitted candidate, or why there is none."""
+        train = sub.prices[: sub.holdout_start]
+        elapsed = time.perf_counter() - self.started
+        if entry.spec.is_baseline:
+            return fit_method(cast(BaselineMethod, entry.spec.architecture), train, self.season)
+        if entry.spec.is_reference:
+            if self.references is None:
+                budget = max(1.0, min(self.budget_s - elapsed, self.budget_s / 3))
+                self.references = fit_references(list(REFERENCES), train, self.season, budget)
+            fit = self.references[entry.name]
+            if fit.forecaster is None:
+                return _NotFitted(f"{fit.status}: {fit.detail}", fit.seconds)
+            return fit.forecaster
+        if elapsed + max(self.longest_network, 1.0) > self.budget_s:
+            return _NotFitted("skipped: time budget spent", 0.0)
+        return self.fit_network(sub, entry.spec)
+
+
 def run_tournament(
     plan: DatasetPlan,
     spec: TrainingSpec,
@@ -102,72 +140,45 @@ def run_tournament(
     still_ours: Callable[[], bool] = lambda: True,
 ) -> tuple[TrainingSpec, Tournament]:
     """The winning candidate's spec and the tournament table."""
-    started = time.perf_counter()
-    season = spec.season_length or 1
+    fitter = _Fitter(budget_s, fit_network, spec.season_length or 1)
     rows: list[Candidate] = []
     scores: dict[str, float] = {}
     specs: dict[str, TrainingSpec] = {}
-    longest_network = 0.0
     points = 0
-    references = None
     for entry in candidates(spec):
         if not still_ours():
             break
         specs[entry.name] = entry.spec
         sub = validation_plan(plan, entry.spec)
-        elapsed = time.perf_counter() - started
         if sub is None:
-            rows.append(_row(entry, None, None, 0.0, "too little training data"))
+            rows.append(_row(entry, None, 0.0, "too little training data"))
             continue
         points = len(sub.prices) - sub.holdout_start
-        t0 = time.perf_counter()
+        started = time.perf_counter()
+        score = math.nan
         try:
-            if entry.spec.is_baseline:
-                method = cast(BaselineMethod, entry.spec.architecture)
-                forecaster: PointForecaster = fit_method(
-                    method, sub.prices[: sub.holdout_start], season
-                )
-            elif entry.spec.is_reference:
-                if references is None:
-                    references = fit_references(
-                        list(REFERENCES),
-                        sub.prices[: sub.holdout_start],
-                        season,
-                        max(1.0, min(budget_s - elapsed, budget_s / 3)),
-                    )
-                fit = references[entry.name]
-                if fit.forecaster is None:
-                    rows.append(_row(entry, None, None, fit.seconds, f"{fit.status}: {fit.detail}"))
-                    continue
-                forecaster = fit.forecaster
-            else:
-                if elapsed + max(longest_network, 1.0) > budget_s:
-                    rows.append(_row(entry, None, None, 0.0, "skipped: time budget spent"))
-                    continue
-                forecaster = fit_network(sub, entry.spec)
-            score = one_step_rmse(forecaster, sub)
+            fitted = fitter.fit(entry, sub)
+            if not isinstance(fitted, _NotFitted):
+                score = one_step_rmse(fitted, sub)
         except Exception as exc:  # a candidate that cannot fit is reported, not fatal
-            rows.append(
-                _row(entry, None, None, time.perf_counter() - t0, f"{type(exc).__name__}: {exc}")
-            )
+            fitted = _NotFitted(f"{type(exc).__name__}: {exc}")
+        seconds = time.perf_counter() - started
+        if isinstance(fitted, _NotFitted):
+            shown = seconds if fitted.seconds is None else fitted.seconds
+            rows.append(_row(entry, None, shown, fitted.detail))
             continue
-        seconds = time.perf_counter() - t0
         if entry.spec.is_network:
-            longest_network = max(longest_network, seconds)
+            fitter.longest_network = max(fitter.longest_network, seconds)
         if not math.isfinite(score):
-            rows.append(_row(entry, None, None, seconds, "non-finite forecasts"))
-            continue
-        scores[entry.name] = score
-        rows.append(_row(entry, score, None, seconds, None))
+            rows.append(_row(entry, None, seconds, "non-finite forecasts"))
+        else:
+            scores[entry.name] = score
+            rows.append(_row(entry, score, seconds, None))
     naive = scores.get("naive")
     rows = [
-        r.model_copy(
-            update={
-                "ratio_to_naive": (
-                    None if r.validation_rmse is None or not naive else r.validation_rmse / naive
-                )
-            }
-        )
+        r.model_copy(update={"ratio_to_naive": r.validation_rmse / naive})
+        if r.validation_rmse is not None and naive
+        else r
         for r in rows
     ]
     winner, reason = _winner(scores)
@@ -177,7 +188,7 @@ def run_tournament(
         folds=1,
         validation_points=points,
         budget_s=budget_s,
-        seconds=round(time.perf_counter() - started, 3),
+        seconds=round(time.perf_counter() - fitter.started, 3),
         candidates=rows,
     )
     return specs[winner], table
@@ -209,15 +220,13 @@ def _winner(scores: dict[str, float]) -> tuple[str, str]:
     )
 
 
-def _row(
-    entry: Entry, score: float | None, ratio: float | None, seconds: float, detail: str | None
-) -> Candidate:
+def _row(entry: Entry, score: float | None, seconds: float, detail: str | None) -> Candidate:
     shown = ("architecture", "window", "target_transform", "strategy", "ensemble")
     return Candidate(
         candidate=entry.name,
         spec=entry.spec.model_dump(include=set(shown)),
         validation_rmse=score,
-        ratio_to_naive=ratio,
+        ratio_to_naive=None,
         seconds=round(seconds, 3),
         detail=detail,
     )

@@ -16,7 +16,7 @@ from app.errors import PayloadTooLarge, internal_error_response, problem_respons
 from app.logs import ACCESS_LOGGER
 
 if TYPE_CHECKING:
-    from app.operations.metrics import Metrics
+    from app.operations.prometheus import Metrics
 
 access_log = logging.getLogger(ACCESS_LOGGER)
 REQUEST_ID_HEADER = "X-Request-ID"

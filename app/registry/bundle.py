@@ -12,9 +12,10 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from app.db.records import BundleFile, VersionOrigin
+from app.db.column_records import BundleFile, VersionOrigin
 from app.errors import BundleCorrupt
-from app.ml.records import Evaluation, ForecasterManifest, HoldoutMetrics
+from app.ml.manifest import ForecasterManifest
+from app.ml.results import Evaluation, HoldoutMetrics
 from app.ml.spec import Scope, TrainingSpec
 
 MANIFEST = "bundle.json"

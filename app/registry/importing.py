@@ -14,15 +14,15 @@ from typing import TypeVar
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from app.db.column_records import BundleRecord, VersionOrigin
 from app.db.orm import Series
-from app.db.records import BundleRecord, VersionOrigin
 from app.db.session import Database
 from app.db.types import utcnow
 from app.errors import BundleCorrupt, ErrorItem, InvalidBundle, ModelNotFound, SeriesNotFound
 from app.errors import VersionAlreadyImported as AlreadyImported
 from app.ml.inference import load_forecaster
 from app.ml.intervals import Intervals
-from app.ml.records import ForecasterManifest
+from app.ml.manifest import ForecasterManifest
 from app.registry import bundle, service, versions
 from app.registry.bundle import MANIFEST, VERSION, BundleManifest, ExportedVersion
 from app.registry.publishing import register_bundle

@@ -16,10 +16,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.db.column_records import Metric, PromotionCheck, PromotionOutcome, PromotionRule
 from app.db.orm import ModelAlias, ModelVersion, RegisteredModel
-from app.db.records import Metric, PromotionCheck, PromotionOutcome, PromotionRule
 from app.errors import PromotionRefused
-from app.ml.records import PointMetrics
+from app.ml.results import PointMetrics
 from app.registry import service
 
 

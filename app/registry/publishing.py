@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from app.db.records import BundleFile
+from app.db.column_records import BundleFile
 from app.db.session import Database, through_outages
 from app.registry import versions
 from app.registry.store import ArtifactStore, bundle_key

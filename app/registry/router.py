@@ -9,7 +9,6 @@ from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
 from fastapi import status as http_status
 from fastapi.concurrency import run_in_threadpool
 
-from app.db.orm import Backtest, ModelVersion
 from app.deps import DatabaseDep, SessionDep
 from app.errors import InvalidRequest, UnsupportedMediaType
 from app.pagination import Page, PageDep
@@ -25,51 +24,13 @@ from app.registry.schemas import (
     PromoteRequest,
     PromotionRead,
     RegisteredModelRead,
+    backtest_read,
+    version_read,
 )
 from app.registry.store import bundle_key
 from app.vocabulary import COLLECTION_PATTERN, AliasPath, Id, IdPath, NamePath, VersionPath
 
 router = APIRouter(prefix="/v1/models", tags=["registry"])
-
-
-def version_read(version: ModelVersion) -> ModelVersionRead:
-    return ModelVersionRead(
-        name=version.model.name,
-        version=version.version,
-        status=version.status,
-        aliases=service.aliases_of(version),
-        job_id=version.job_id,
-        series_id=version.series_id,
-        scope=version.scope,
-        members_url=(
-            f"/v1/models/{version.model.name}/versions/{version.version}/members"
-            if version.scope == "global"
-            else None
-        ),
-        target=version.target,
-        training_rows_sha256=version.training_rows_sha256,
-        spec=version.spec,
-        metrics=version.metrics,
-        train_seconds=version.train_seconds,
-        epochs_run=version.epochs_run,
-        size_bytes=version.size_bytes,
-        files=version.bundle.files,
-        bundle=version.bundle.model_dump(mode="json", exclude={"files"}),
-        created_at=version.created_at,
-        origin=version.origin,
-    )
-
-
-def backtest_read(version: ModelVersion, backtest: Backtest) -> BacktestRead:
-    return BacktestRead(
-        id=backtest.id,
-        name=version.model.name,
-        version=version.version,
-        job_id=backtest.job_id,
-        created_at=backtest.created_at,
-        spec=backtest.spec,
-        result=backtest.result,
-    )
 
 
 ModelSort = Literal["name", "-name", "created_at", "-created_at", "updated_at", "-updated_at"]

@@ -7,9 +7,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.db.records import BundleFile, PromotionCheck, PromotionRule, VersionOrigin
-from app.ml.records import BacktestResult, HoldoutMetrics, MemberMetrics
+from app.db.column_records import BundleFile, PromotionCheck, PromotionRule, VersionOrigin
+from app.db.orm import Backtest, ModelVersion
+from app.db.rows import from_row
+from app.ml.results import BacktestResult, HoldoutMetrics, MemberMetrics
 from app.ml.spec import BacktestSpec, Scope, TrainingSpec
+from app.registry import service
 from app.vocabulary import Id, VersionStatus
 
 
@@ -103,3 +106,22 @@ class BacktestRead(BaseModel):
     created_at: datetime
     spec: BacktestSpec
     result: BacktestResult
+
+
+def version_read(version: ModelVersion) -> ModelVersionRead:
+    name, number = version.model.name, version.version
+    return from_row(
+        ModelVersionRead,
+        version,
+        name=name,
+        aliases=service.aliases_of(version),
+        members_url=(
+            f"/v1/models/{name}/versions/{number}/members" if version.scope == "global" else None
+        ),
+        files=version.bundle.files,
+        bundle=version.bundle.model_dump(mode="json", exclude={"files"}),
+    )
+
+
+def backtest_read(version: ModelVersion, backtest: Backtest) -> BacktestRead:
+    return from_row(BacktestRead, backtest, name=version.model.name, version=version.version)

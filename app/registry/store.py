@@ -32,7 +32,7 @@ from urllib.parse import urlparse
 
 from filelock import FileLock, Timeout
 
-from app.db.records import BundleFile
+from app.db.column_records import BundleFile
 from app.errors import ArtifactStoreUnavailable, BundleCorrupt
 from app.registry.bundle import verify_bundle
 

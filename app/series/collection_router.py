@@ -6,10 +6,9 @@ from typing import IO, Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, Response, status
 
-from app.db.orm import Collection
 from app.deps import SessionDep, SettingsDep
 from app.pagination import Page, PageDep
-from app.series import collections
+from app.series import collection_service
 from app.series.deps import ObservationsAddedDep, SeriesDeletedDep
 from app.series.long_format import parse_long_csv, parse_long_records
 from app.series.parsing import ParsedFrame
@@ -21,6 +20,7 @@ from app.series.schemas import (
     MemberUploaded,
     OnConflictQuery,
     SeriesRead,
+    collection_read,
     series_read,
 )
 from app.series.uploads import UPLOAD_ERRORS, Upload, read_upload, upload_body
@@ -59,15 +59,6 @@ async def _long_upload(request: Request) -> LongUpload:
     )
 
 
-def collection_read(collection: Collection, series_count: int) -> CollectionRead:
-    return CollectionRead(
-        name=collection.name,
-        series_count=series_count,
-        created_at=collection.created_at,
-        updated_at=collection.updated_at,
-    )
-
-
 @router.post(
     "/{collection}/series",
     response_model=CollectionUploadResult,
@@ -98,7 +89,7 @@ def upload_collection(
     FORECAST_MAX_COLLECTION_SERIES series."""
     options = upload.options
     assert isinstance(options, CollectionUploadForm)
-    stored, created, outcomes = collections.upload_members(
+    stored, created, outcomes = collection_service.upload_members(
         session,
         name=collection,
         parsed=upload.parsed,
@@ -120,7 +111,7 @@ def upload_collection(
         response.headers["Location"] = f"/v1/collections/{stored.name}"
     return CollectionUploadResult(
         collection=stored.name,
-        series_count=collections.series_counts(session, [stored])[stored.id],
+        series_count=collection_service.series_counts(session, [stored])[stored.id],
         created=sum(o.action == "created" for o in outcomes),
         appended=sum(o.action == "appended" for o in outcomes),
         members=[
@@ -140,15 +131,17 @@ def upload_collection(
 @router.get("", response_model=Page[CollectionRead], summary="List collections")
 def list_collections(session: SessionDep, paging: PageDep) -> Page[CollectionRead]:
     """By name. A collection's series are listed by `GET /v1/series?collection=<name>`."""
-    items, total = collections.list_collections(session, limit=paging.limit, offset=paging.offset)
-    counts = collections.series_counts(session, items)
+    items, total = collection_service.list_collections(
+        session, limit=paging.limit, offset=paging.offset
+    )
+    counts = collection_service.series_counts(session, items)
     return paging.page([collection_read(c, counts[c.id]) for c in items], total)
 
 
 @router.get("/{collection}", response_model=CollectionRead, summary="One collection")
 def get_collection(collection: CollectionPath, session: SessionDep) -> CollectionRead:
-    found = collections.get_collection(session, collection)
-    return collection_read(found, collections.series_counts(session, [found])[found.id])
+    found = collection_service.get_collection(session, collection)
+    return collection_read(found, collection_service.series_counts(session, [found])[found.id])
 
 
 @router.get(
@@ -156,8 +149,8 @@ def get_collection(collection: CollectionPath, session: SessionDep) -> Collectio
 )
 def list_members(collection: CollectionPath, session: SessionDep) -> list[SeriesRead]:
     """All of them, by symbol (a collection holds at most FORECAST_MAX_COLLECTION_SERIES)."""
-    found = collections.get_collection(session, collection)
-    return [series_read(s) for s in collections.members(session, found)]
+    found = collection_service.get_collection(session, collection)
+    return [series_read(s) for s in collection_service.members(session, found)]
 
 
 @router.delete(
@@ -170,6 +163,6 @@ def delete_collection(
 ) -> Response:
     """Every member series goes, with its observations, as `DELETE /v1/series/{id}` would do it
     one by one: versions trained on them stay, and the ledger keeps what it scored."""
-    for series_id in collections.delete_collection(session, collection):
+    for series_id in collection_service.delete_collection(session, collection):
         deleted(session, series_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import IO, Any, Literal
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
@@ -20,6 +20,7 @@ from app.series.parsing import (
     Cells,
     ParsedFrame,
     ParseOptions,
+    TextColumns,
     clean_cells,
     csv_line_numbers,
     find_date_column,
@@ -133,7 +134,7 @@ def _split(
     options: ParseOptions,
     sha256: str,
     *,
-    text_columns: Literal["ignore", "reject"],
+    text_columns: TextColumns,
 ) -> dict[str, ParsedFrame]:
     codes, names = _symbols(raw[symbol_column], rows, symbol_column)
     cells = clean_cells(

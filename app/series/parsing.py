@@ -23,6 +23,8 @@ import pandas as pd
 from app.errors import ErrorItem, InvalidUpload
 
 FillMethod = Literal["ffill"]
+# What an upload does with a text column that is not its date column.
+TextColumns = Literal["ignore", "reject"]
 MAX_FIELD_NAME = 64
 DATE_COLUMN_NAMES = ("date", "datetime", "timestamp", "time", "day", "ds")
 PRICE_FIELDS = frozenset(
@@ -214,7 +216,7 @@ def clean_cells(
     date_column: str,
     rows: np.ndarray,
     *,
-    text_columns: Literal["ignore", "reject"],
+    text_columns: TextColumns,
 ) -> Cells:
     errors: list[ErrorItem] = []
     dates = _parse_dates(raw[date_column], rows, date_column, errors)

@@ -33,7 +33,7 @@ from app.series.uploads import (
     read_upload,
     upload_body,
 )
-from app.vocabulary import COLLECTION_PATTERN, IdPath, IsoDateTime
+from app.vocabulary import COLLECTION_PATTERN, IdPath, IsoDateTime, OutputFormat
 
 router = APIRouter(prefix="/v1/series", tags=["series"])
 
@@ -160,7 +160,7 @@ def read_observations(
     ] = None,
     start: Annotated[IsoDateTime | None, Query(description="First date, inclusive.")] = None,
     end: Annotated[IsoDateTime | None, Query(description="Last date, inclusive.")] = None,
-    format: Annotated[Literal["json", "csv"], Query()] = "json",  # noqa: A002
+    format: Annotated[OutputFormat, Query()] = "json",  # noqa: A002
 ) -> Response:
     series = service.get_series(session, series_id)
     names = [n.strip() for f in field or [] for n in f.split(",") if n.strip()] or None

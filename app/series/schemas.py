@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import pandas as pd
 from fastapi import Query
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue
 
-from app.db.orm import Series
-from app.db.records import DataQuality
+from app.db.column_records import DataQuality
+from app.db.orm import Collection, Series
+from app.db.rows import from_row
 from app.ml.calendar import format_period, is_known_exchange
-from app.series.parsing import RESAMPLE_PATTERN, ParseOptions
+from app.series.collection_service import MemberAction
+from app.series.parsing import RESAMPLE_PATTERN, FillMethod, ParseOptions
+from app.series.service import OnConflict
 
 SeriesName = Annotated[
     str,
@@ -50,12 +53,12 @@ Resample = Annotated[
     ),
 ]
 Fill = Annotated[
-    Literal["ffill"] | None,
+    FillMethod | None,
     Field(description="`ffill` carries the last value forward into empty cells."),
 ]
 ObservationRecord = dict[str, float | str | None]
 OnConflictQuery = Annotated[
-    Literal["error", "replace"],
+    OnConflict,
     Query(description="What to do with dates already stored with different values."),
 ]
 
@@ -134,22 +137,13 @@ class SeriesRead(BaseModel):
 
 
 def series_read(series: Series) -> SeriesRead:
-    return SeriesRead(
-        id=series.id,
-        name=series.name,
+    return from_row(
+        SeriesRead,
+        series,
         collection=series.collection.name if series.collection else None,
-        symbol=series.symbol,
-        exchange=series.exchange,
-        frequency=series.frequency,
         fields=[f.name for f in series.fields],
-        row_count=series.row_count,
         first_date=format_period(pd.Timestamp(series.first_date)),
         last_date=format_period(pd.Timestamp(series.last_date)),
-        content_sha256=series.content_sha256,
-        source_filename=series.source_filename,
-        quality=series.quality,
-        created_at=series.created_at,
-        updated_at=series.updated_at,
     )
 
 
@@ -218,7 +212,7 @@ class CollectionRead(BaseModel):
 
 class MemberUploaded(BaseModel):
     symbol: str = Field(examples=["AAPL"])
-    action: Literal["created", "appended"]
+    action: MemberAction
     inserted: int = Field(description="Dates added (all of them for a created series).")
     replaced: int = Field(description="Dates whose values were replaced (on_conflict=replace).")
     unchanged: int = Field(description="Dates sent again with identical values (no-op).")
@@ -231,3 +225,7 @@ class CollectionUploadResult(BaseModel):
     created: int = Field(description="Series this upload created.")
     appended: int = Field(description="Existing member series this upload appended to.")
     members: list[MemberUploaded] = Field(description="One entry per symbol, by symbol.")
+
+
+def collection_read(collection: Collection, series_count: int) -> CollectionRead:
+    return from_row(CollectionRead, collection, series_count=series_count)

@@ -12,8 +12,8 @@ from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.db.column_records import DataQuality
 from app.db.orm import Collection, Observation, Series, SeriesField
-from app.db.records import DataQuality
 from app.errors import (
     ErrorItem,
     InvalidUpload,

@@ -5,50 +5,27 @@ from __future__ import annotations
 import csv
 import io
 import statistics
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Query, Response
 from fastapi import status as http_status
 
-from app.db.types import utcnow
 from app.deps import SessionDep, SettingsDep
 from app.pagination import Page, PageDep
 from app.training import batch_service
-from app.training.batch_service import BatchView, Entry
 from app.training.deps import DispatcherDep
 from app.training.schemas import (
-    BatchCounts,
     Leaderboard,
     LeaderboardRow,
     TrainingBatchCreate,
     TrainingBatchRead,
+    batch_read,
+    leaderboard_row,
+    member_rows,
 )
-from app.vocabulary import BatchStatus, IdPath, JobStatus
+from app.vocabulary import IdPath, OutputFormat
 
 router = APIRouter(prefix="/v1/training-batches", tags=["training"])
-
-
-def batch_read(view: BatchView) -> TrainingBatchRead:
-    batch, counts = view.batch, view.counts
-    return TrainingBatchRead(
-        id=batch.id,
-        status=view.status,
-        collection=batch.collection_name,
-        scope=batch.scope,
-        target=batch.target,
-        model_prefix=batch.model_prefix,
-        spec=batch.spec,
-        counts=BatchCounts(total=view.total, **{s.value: counts[s] for s in JobStatus}),
-        progress=view.finished / view.total if view.total else 1.0,
-        eta_s=view.eta_s(utcnow()),
-        cancel_requested=batch.cancel_requested,
-        skipped=batch.skipped,
-        created_at=batch.created_at,
-        started_at=view.started_at,
-        finished_at=view.last_finished_at if view.status == BatchStatus.DONE else None,
-        jobs_url=f"/v1/training-jobs?batch_id={batch.id}",
-        leaderboard_url=f"/v1/training-batches/{batch.id}/leaderboard",
-    )
 
 
 def _read(session: SessionDep, batch_id: int) -> TrainingBatchRead:
@@ -121,59 +98,6 @@ def cancel_batch(batch_id: IdPath, session: SessionDep) -> TrainingBatchRead:
     return _read(session, batch_id)
 
 
-def _row(entry: Entry) -> LeaderboardRow:
-    job, series, version = entry.job, entry.series, entry.version
-    metrics = version.metrics if version is not None else None
-    best = None
-    if metrics is not None and metrics.references:
-        best = min(metrics.references.items(), key=lambda item: item[1].rmse)
-    return LeaderboardRow(
-        series_id=job.series_id,
-        series=series.name if series else None,
-        symbol=series.symbol if series else None,
-        job_id=job.id,
-        status=job.status,
-        model_name=job.model_name,
-        version=version.version if version else None,
-        rmse=metrics.model.rmse if metrics else None,
-        naive_rmse=metrics.naive.rmse if metrics else None,
-        skill=entry.skill,
-        best_reference=best[0] if best else None,
-        best_reference_rmse=best[1].rmse if best else None,
-        error=job.error,
-    )
-
-
-def _member_rows(entry: Entry) -> list[LeaderboardRow]:
-    """A global batch's one job as one row per member series (or one row while it has no
-    version), best skill first."""
-    job, version = entry.job, entry.version
-    if version is None or not version.members:
-        return [_row(entry)]
-    rows = [
-        LeaderboardRow(
-            series_id=m.series_id,
-            series=m.series,
-            symbol=m.symbol,
-            job_id=job.id,
-            status=job.status,
-            model_name=job.model_name,
-            version=version.version,
-            rmse=m.rmse,
-            naive_rmse=m.naive_rmse,
-            skill=m.skill,
-            best_reference=None,
-            best_reference_rmse=None,
-            own_model=m.own.model if m.own else None,
-            own_version=m.own.version if m.own else None,
-            own_rmse=m.own.rmse if m.own else None,
-            error=m.detail,
-        )
-        for m in version.members
-    ]
-    return sorted(rows, key=lambda r: -r.skill if r.skill is not None else float("inf"))
-
-
 @router.get(
     "/{batch_id}/leaderboard",
     response_model=Leaderboard,
@@ -183,7 +107,7 @@ def _member_rows(entry: Entry) -> list[LeaderboardRow]:
 def get_leaderboard(
     batch_id: IdPath,
     session: SessionDep,
-    format: Annotated[Literal["json", "csv"], Query()] = "json",  # noqa: A002
+    format: Annotated[OutputFormat, Query()] = "json",  # noqa: A002
 ) -> Response:
     """Every job of the batch, best skill first (a job without a version yet, or that failed,
     comes last with its status and error). A global batch has one row per member series: the
@@ -191,9 +115,9 @@ def get_leaderboard(
     batch = batch_service.get_batch(session, batch_id)
     entries = batch_service.leaderboard(session, batch)
     if batch.scope == "global":
-        rows = [row for e in entries for row in _member_rows(e)]
+        rows = [row for e in entries for row in member_rows(e)]
     else:
-        rows = [_row(e) for e in entries]
+        rows = [leaderboard_row(e) for e in entries]
     if format == "csv":
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=list(LeaderboardRow.model_fields))

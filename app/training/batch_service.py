@@ -12,14 +12,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.config import Settings
+from app.db.column_records import PromotionOutcome, SkippedSeries
 from app.db.orm import ModelVersion, Series, TrainingBatch, TrainingJob
-from app.db.records import PromotionOutcome, SkippedSeries
 from app.errors import AppError, BatchNotFound, ErrorItem, InvalidSpec, SeriesNotFound
-from app.ml.choices import Member, resolve_global
 from app.ml.dataset import DatasetError
+from app.ml.defaults import Member, resolve_global
 from app.ml.spec import Scope, TrainingSpec
 from app.registry import service as registry
-from app.series import collections
+from app.series import collection_service
 from app.series import service as series_service
 from app.training import service
 from app.training.jobs import lifecycle
@@ -78,8 +78,8 @@ def create_batch(
     service.check_epochs(settings, spec)
     found = None
     if collection is not None:
-        found = collections.get_collection(session, collection)
-        members = collections.members(session, found)
+        found = collection_service.get_collection(session, collection)
+        members = collection_service.members(session, found)
         if not members:
             raise InvalidSpec(f"Collection '{collection}' holds no series.")
     else:

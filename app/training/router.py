@@ -14,8 +14,7 @@ from app.pagination import Page, PageDep
 from app.registry import service as registry
 from app.training import service
 from app.training.deps import DispatcherDep
-from app.training.schemas import TrainingJobCreate, TrainingJobRead, VersionRef
-from app.training.service import JobView
+from app.training.schemas import TrainingJobCreate, TrainingJobRead, job_read
 from app.vocabulary import (
     COLLECTION_PATTERN,
     MAX_ID,
@@ -35,38 +34,6 @@ def _accept(job: TrainingJob, dispatcher: DispatcherDep, response: Response,
     commit), and ``Location`` points at it."""
     background.add_task(dispatcher.submit, job.id)
     response.headers["Location"] = f"/v1/training-jobs/{job.id}"
-
-
-def job_read(view: JobView) -> TrainingJobRead:
-    job = view.job
-    ref = None
-    if view.version is not None:
-        name, number = view.version
-        ref = VersionRef(name=name, version=number, url=f"/v1/models/{name}/versions/{number}")
-    return TrainingJobRead(
-        id=job.id,
-        kind=job.kind,
-        status=job.status,
-        series_id=job.series_id,
-        model_name=job.model_name,
-        target=job.target,
-        spec=job.spec,
-        attempts=job.attempts,
-        max_attempts=job.max_attempts,
-        cancel_requested=job.cancel_requested,
-        progress=job.progress,
-        error=job.error,
-        worker=job.worker,
-        created_at=job.created_at,
-        started_at=job.started_at,
-        finished_at=job.finished_at,
-        model_version=ref,
-        backtest_url=f"{ref.url}/backtests/{view.backtest_id}"
-        if ref and view.backtest_id
-        else None,
-        promotion=job.promotion,
-        trigger=job.trigger,
-    )
 
 
 def _read(session: SessionDep, job: TrainingJob) -> TrainingJobRead:

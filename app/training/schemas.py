@@ -7,9 +7,13 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, JsonValue, model_validator
 
-from app.db.records import PromotionOutcome, PromotionRule, SkippedSeries
+from app.db.column_records import PromotionOutcome, PromotionRule, SkippedSeries
+from app.db.rows import from_row
+from app.db.types import utcnow
 from app.ml.progress import EpochProgress
 from app.ml.spec import GLOBAL_DEFAULTS, NETWORKS, Scope, TrainingSpec
+from app.training.batch_service import BatchView, Entry
+from app.training.service import JobView
 from app.vocabulary import (
     COLLECTION_PATTERN,
     MAX_BATCH_SERIES,
@@ -296,3 +300,76 @@ class Leaderboard(BaseModel):
     )
     beats_naive: int = Field(description="Versions with skill > 0.")
     median_skill: float | None
+
+
+def job_read(view: JobView) -> TrainingJobRead:
+    job, ref = view.job, None
+    if view.version is not None:
+        name, number = view.version
+        ref = VersionRef(name=name, version=number, url=f"/v1/models/{name}/versions/{number}")
+    backtest_url = f"{ref.url}/backtests/{view.backtest_id}" if ref and view.backtest_id else None
+    return from_row(TrainingJobRead, job, model_version=ref, backtest_url=backtest_url)
+
+
+def batch_read(view: BatchView) -> TrainingBatchRead:
+    batch, counts = view.batch, view.counts
+    return from_row(
+        TrainingBatchRead,
+        batch,
+        collection=batch.collection_name,
+        counts=BatchCounts(total=view.total, **{s.value: counts[s] for s in JobStatus}),
+        progress=view.finished / view.total if view.total else 1.0,
+        eta_s=view.eta_s(utcnow()),
+        started_at=view.started_at,
+        finished_at=view.last_finished_at if view.status == BatchStatus.DONE else None,
+        jobs_url=f"/v1/training-jobs?batch_id={batch.id}",
+        leaderboard_url=f"/v1/training-batches/{batch.id}/leaderboard",
+    )
+
+
+def leaderboard_row(entry: Entry) -> LeaderboardRow:
+    job, series, version = entry.job, entry.series, entry.version
+    metrics = version.metrics if version is not None else None
+    best = None
+    if metrics is not None and metrics.references:
+        best = min(metrics.references.items(), key=lambda item: item[1].rmse)
+    return from_row(
+        LeaderboardRow,
+        job,
+        job_id=job.id,
+        series=series.name if series else None,
+        symbol=series.symbol if series else None,
+        version=version.version if version else None,
+        rmse=metrics.model.rmse if metrics else None,
+        naive_rmse=metrics.naive.rmse if metrics else None,
+        skill=entry.skill,
+        best_reference=best[0] if best else None,
+        best_reference_rmse=best[1].rmse if best else None,
+    )
+
+
+def member_rows(entry: Entry) -> list[LeaderboardRow]:
+    """A global batch's one job as one row per member series (or one row while it has no
+    version), best skill first."""
+    job, version = entry.job, entry.version
+    if version is None or not version.members:
+        return [leaderboard_row(entry)]
+    rows = [
+        LeaderboardRow(
+            **m.model_dump(
+                include={"series_id", "series", "symbol", "rmse", "naive_rmse", "skill"}
+            ),
+            job_id=job.id,
+            status=job.status,
+            model_name=job.model_name,
+            version=version.version,
+            best_reference=None,
+            best_reference_rmse=None,
+            own_model=m.own.model if m.own else None,
+            own_version=m.own.version if m.own else None,
+            own_rmse=m.own.rmse if m.own else None,
+            error=m.detail,
+        )
+        for m in version.members
+    ]
+    return sorted(rows, key=lambda r: -r.skill if r.skill is not None else float("inf"))

@@ -11,6 +11,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from app.config import Settings
+from app.db.column_records import PromotionOutcome
 from app.db.orm import (
     Backtest,
     Collection,
@@ -20,12 +21,11 @@ from app.db.orm import (
     TrainingBatch,
     TrainingJob,
 )
-from app.db.records import PromotionOutcome
 from app.errors import ErrorItem, InvalidSpec, JobNotFound, SeriesGone, SeriesNotFound
 from app.ml.backtest import check_folds
 from app.ml.calendar import resolve_season_length
-from app.ml.choices import Resolved, resolve
 from app.ml.dataset import DatasetError
+from app.ml.defaults import Resolved, resolve
 from app.ml.spec import BacktestSpec, TrainingSpec
 from app.pagination import ordering, starts_with
 from app.registry import service as registry

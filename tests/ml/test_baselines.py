@@ -11,7 +11,7 @@ import pytest
 from app.ml.baselines import BaselineForecaster, fit_baseline, fit_method
 from app.ml.dataset import DatasetError, plan_dataset
 from app.ml.inference import PointForecaster, load_forecaster
-from app.ml.records import ForecasterManifest
+from app.ml.manifest import ForecasterManifest
 from app.ml.spec import TrainingSpec
 
 HISTORY = np.array([[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], [10.0, 9.0, 8.0, 7.0, 6.0, 5.0]])

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from app.ml.baselines import fit_baseline
-from app.ml.choices import Member, resolve_global
 from app.ml.dataset import DatasetError, plan_dataset
+from app.ml.defaults import Member, resolve_global
 from app.ml.evaluate import evaluate, evaluate_pooled
 from app.ml.spec import TrainingSpec
 from app.ml.transforms import TargetTransform, features, window_scale

@@ -11,8 +11,8 @@ pytest.importorskip("tensorflow")
 
 from app.ml.backtest import run_backtest  # noqa: E402
 from app.ml.calendar import infer_frequency  # noqa: E402
-from app.ml.choices import resolve  # noqa: E402
 from app.ml.dataset import plan_dataset  # noqa: E402
+from app.ml.defaults import resolve  # noqa: E402
 from app.ml.evaluate import evaluate  # noqa: E402
 from app.ml.spec import BacktestSpec, TrainingSpec  # noqa: E402
 from app.ml.train import configure_tensorflow, fit_forecaster  # noqa: E402

@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from app.db.column_records import PromotionRule
 from app.db.orm import Backtest
-from app.db.records import PromotionRule
 from app.errors import InvalidSpec, PromotionRefused, VersionInUse, VersionNotReady
-from app.ml.records import BacktestResult
+from app.ml.results import BacktestResult
 from app.ml.spec import BacktestSpec
 from app.registry import promotion, service, versions
 from app.training import service as training

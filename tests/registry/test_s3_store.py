@@ -267,7 +267,7 @@ def test_an_object_store_outage_costs_only_what_is_not_loaded_yet(
 def test_the_download_cache_keeps_to_its_limit_least_recently_loaded_first(
     s3_server: S3Server, tmp_path: Path
 ) -> None:
-    from app.db.records import BundleFile
+    from app.db.column_records import BundleFile
     from app.registry.store import S3ArtifactStore
 
     bucket = f"cache-{uuid.uuid4().hex[:8]}"

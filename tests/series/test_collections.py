@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from app.db.orm import Collection
 from app.errors import CollectionTooLarge
-from app.series import collections as collection_service
+from app.series import collection_service
 from app.series.long_format import parse_long_records
 from app.series.parsing import ParseOptions
 from tests.series.helpers import assert_problem

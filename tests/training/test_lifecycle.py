@@ -13,7 +13,7 @@ from app.db.orm import Backtest, TrainingBatch, TrainingJob
 from app.db.types import utcnow
 from app.errors import JobNotCancellable
 from app.ml.progress import EpochProgress
-from app.ml.records import BacktestResult
+from app.ml.results import BacktestResult
 from app.ml.spec import BacktestSpec, TrainingSpec
 from app.training.jobs import lifecycle
 from app.training.jobs.lifecycle import Outcome

@@ -29,12 +29,12 @@ from typing import Literal
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from app.db.column_records import PromotionOutcome, SkippedSeries
 from app.db.orm import Backtest, ModelVersion, TrainingBatch, TrainingJob
-from app.db.records import PromotionOutcome, SkippedSeries
 from app.db.types import utcnow
 from app.errors import JobNotCancellable
 from app.ml.progress import EpochProgress
-from app.ml.records import BacktestResult
+from app.ml.results import BacktestResult
 from app.ml.spec import BacktestSpec, Scope, TrainingSpec
 from app.registry import versions
 from app.registry.promotion import promote_for_job

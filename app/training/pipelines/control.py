@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from app.ml.progress import EpochProgress
-from app.ml.records import BacktestResult
+from app.ml.results import BacktestResult
 from app.ml.spec import BacktestSpec
 
 

@@ -22,18 +22,13 @@ from app.config import Settings
 from app.db.orm import ModelVersion, Series, TrainingJob
 from app.db.session import Database, through_outages
 from app.db.types import utcnow
-from app.ml.choices import Member, resolve_global
 from app.ml.dataset import DatasetError, DatasetPlan
+from app.ml.defaults import Member, resolve_global
 from app.ml.evaluate import evaluate_pooled, forecast_origins
 from app.ml.inference import load_forecaster
+from app.ml.manifest import ForecasterManifest
 from app.ml.metrics import rmse, skill
-from app.ml.records import (
-    Choice,
-    ForecasterManifest,
-    MemberMetrics,
-    OneStep,
-    OwnModelScore,
-)
+from app.ml.results import Choice, MemberMetrics, OneStep, OwnModelScore
 from app.ml.spec import TrainingSpec
 from app.registry import bundle
 from app.registry.store import ArtifactStore, bundle_key

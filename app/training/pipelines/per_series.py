@@ -18,23 +18,19 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from app.config import Settings
+from app.db.column_records import BundleFile
 from app.db.orm import ModelVersion, Series, TrainingJob
-from app.db.records import BundleFile
 from app.db.session import Database, through_outages
 from app.db.types import utcnow
 from app.ml.backtest import run_backtest
 from app.ml.baselines import fit_baseline
-from app.ml.choices import resolve
 from app.ml.dataset import DatasetError, DatasetPlan
+from app.ml.defaults import resolve
 from app.ml.evaluate import FittedForecaster, evaluate
 from app.ml.inference import REFERENCE_FILE, PointForecaster, load_forecaster
-from app.ml.records import (
-    BacktestResult,
-    Choice,
-    ForecasterManifest,
-    Tournament,
-)
+from app.ml.manifest import ForecasterManifest
 from app.ml.references import fit_reference, fit_references
+from app.ml.results import BacktestResult, Choice, Tournament
 from app.ml.spec import BacktestSpec, TrainingSpec
 from app.ml.tournament import run_tournament
 from app.registry import bundle

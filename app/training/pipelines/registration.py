@@ -8,19 +8,12 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from app.db.records import BundleRecord
+from app.db.column_records import BundleRecord
 from app.db.session import Database
 from app.ml.dataset import DatasetPlan
 from app.ml.inference import onnx_session
-from app.ml.records import (
-    DateRange,
-    Evaluation,
-    ForecasterManifest,
-    HoldoutMetrics,
-    HoldoutRange,
-    MemberMetrics,
-    OnnxInput,
-)
+from app.ml.manifest import ForecasterManifest, OnnxInput
+from app.ml.results import DateRange, Evaluation, HoldoutMetrics, HoldoutRange, MemberMetrics
 from app.ml.spec import Scope, TrainingSpec
 from app.registry import bundle
 from app.registry.publishing import register_bundle

@@ -4,7 +4,7 @@ and, for a version with a backtest, its one-step RMSE per fold next to the basel
 from __future__ import annotations
 
 import io
-from typing import Any, Literal
+from typing import Any
 
 import matplotlib
 
@@ -15,8 +15,8 @@ import pandas as pd  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 
 from app.forecasting.schemas import BacktestSummary  # noqa: E402
+from app.vocabulary import ImageFormat  # noqa: E402
 
-ImageFormat = Literal["png", "svg"]
 WIDTH_IN, HEIGHT_IN, DPI = 10.0, 5.0, 100  # 1000 × 500 px
 BACKTEST_HEIGHT_IN = 3.0  # the backtest panel adds 300 px
 BACKTEST_STYLE = {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from typing import Literal
 
 import matplotlib
 
@@ -12,9 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from app.vocabulary import PointStatus  # noqa: E402
+from app.vocabulary import ImageFormat, PointStatus  # noqa: E402
 
-ImageFormat = Literal["png", "svg"]
 ROLLING = 20  # points in the rolling RMSE
 
 

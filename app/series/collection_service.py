@@ -17,12 +17,15 @@ from app.errors import AppError, CollectionNotFound, CollectionTooLarge, ErrorIt
 from app.series import service
 from app.series.parsing import ParsedFrame
 
+# What an upload did to a member: created its series, or appended to it.
+MemberAction = Literal["created", "appended"]
+
 
 @dataclass(frozen=True)
 class MemberOutcome:
     symbol: str
     series: Series
-    action: Literal["created", "appended"]
+    action: MemberAction
     counts: service.AppendCounts
 
 

@@ -1,4 +1,4 @@
-"""What evaluations and backtests produce, as typed records.
+"""What choices, evaluations, backtests and ``auto`` tournaments produce, as typed records.
 
 They are the JSON the registry stores (a version's ``metrics``, a backtest's ``result``) and the
 bundle's ``evaluation.json``: built once here, validated once where they are read back, and read
@@ -8,11 +8,9 @@ them as they are).
 
 from __future__ import annotations
 
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
-
-from app.ml.spec import Scope
 
 T = TypeVar("T")
 
@@ -270,7 +268,7 @@ class BacktestResult(Record):
     )
 
 
-# ------------------------------------------------------------------------------ bundles
+# ------------------------------------------------------------------------------ tournaments
 
 
 class Candidate(Record):
@@ -293,49 +291,3 @@ class Tournament(Record):
     budget_s: float
     seconds: float
     candidates: list[Candidate]
-
-
-class OnnxInput(Record):
-    name: str
-    shape: list[int | None]
-    dtype: str
-
-
-class ForecasterManifest(Record):
-    """What a bundle's forecaster is and was trained on: enough to load and serve it.
-
-    ``kind`` ``network``: the ONNX network with ``scaler`` and ``input``; ``baseline``: the
-    baseline's parameters in ``baseline``. Bundles written before baselines existed have no
-    ``kind`` (networks) and no ``season_length``.
-    """
-
-    kind: str = "network"
-    target: str
-    target_transform: str
-    window: int
-    season_length: int | None = None
-    frequency: str | None
-    exchange: str | None
-    training_rows_sha256: str
-    libraries: dict[str, str]
-    created_at: str
-    scaler: dict[str, Any] | None = None
-    input: OnnxInput | None = None
-    onnx_max_abs_diff: float | None = None
-    baseline: dict[str, Any] | None = None
-    outputs: int = Field(default=1, description="Steps one network call predicts (direct > 1).")
-    strategy: Literal["recursive", "direct"] = "recursive"
-    ensemble: int = 1
-    normalisation: Literal["window"] | None = Field(
-        default=None,
-        description="window: a global model's; each input window is divided by its own scale "
-        "(app.ml.transforms.window_scale) and the prediction multiplied back.",
-    )
-    scope: Scope = Field(
-        default="series", description="global: one network trained on many series."
-    )
-    reference: str | None = Field(default=None, description="A statistical model's configuration.")
-    choices: dict[str, Choice] = Field(
-        default_factory=dict, description="Every choice the service made for this version, and why."
-    )
-    tournament: Tournament | None = None

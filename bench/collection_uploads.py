@@ -2,7 +2,7 @@
 PostgreSQL, next to the same data sent as one upload per symbol; then the next day of every
 symbol appended in one upload, next to one append request per symbol.
 
-    python -m bench.collections [--symbols 500] [--days 1260] [--backend sqlite]
+    python -m bench.collection_uploads [--symbols 500] [--days 1260] [--backend sqlite]
 
 Files (seeded random walks, written under bench/out once): ``symbol,date,price`` (one field)
 and Kaggle's all-stocks layout ``date,open,high,low,close,volume,Name`` (five fields).
@@ -155,7 +155,7 @@ def main() -> None:
     if args.write:
         write_benchmarks_section(
             "collections",
-            "## Multi-symbol uploads (`python -m bench.collections`)",
+            "## Multi-symbol uploads (`python -m bench.collection_uploads`)",
             "\n".join(header + lines),
         )
 

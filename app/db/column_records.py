@@ -1,5 +1,5 @@
 """The shape of every JSON column that is not an ML record (those are in
-:mod:`app.ml.records`): a series' data-quality summary, a version's bundle record and a job's
+:mod:`app.ml.results`): a series' data-quality summary, a version's bundle record and a job's
 promotion. Columns are parsed into these once, by :class:`app.db.types.JsonRecord`."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
-from app.ml.records import ForecasterManifest
+from app.ml.manifest import ForecasterManifest
 from app.vocabulary import AliasName
 
 Metric = Literal["rmse", "mae", "mase"]

@@ -12,10 +12,10 @@ from sqlalchemy import Connection, select
 
 from app.db.orm import ModelVersion
 from app.errors import BundleCorrupt
-from app.forecasting.versions import ResolvedVersion
+from app.forecasting.version_lookup import ResolvedVersion
 from app.ml.inference import PointForecaster, load_forecaster
 from app.ml.intervals import Intervals
-from app.ml.records import Evaluation
+from app.ml.results import Evaluation
 from app.registry import bundle
 from app.registry.bundle import BundleManifest
 from app.registry.store import ArtifactStore, bundle_key

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app.ml.choices import BASE_WINDOW, dominant_cycle, resolve
+from app.ml.defaults import BASE_WINDOW, dominant_cycle, resolve
 from app.ml.spec import TrainingSpec
 from tests.ml.helpers import random_walk
 

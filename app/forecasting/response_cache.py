@@ -9,19 +9,20 @@ share); writes made elsewhere (another host's API, a worker finishing a version)
 
 from __future__ import annotations
 
-import fcntl
 import mmap
 import os
 import struct
 import threading
 import time
 from collections.abc import Hashable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 from cachetools import TTLCache
+from filelock import FileLock
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.forecasting.served import ForecastServed
+from app.forecasting.served_forecast import ForecastServed
 
 # A computed forecast response: its ETag, its JSON body and what the ledger keeps of it (each
 # time the cached response is served again, it is recorded again).
@@ -39,14 +40,17 @@ class WriteCounter:
 
     def __init__(self, path: Path | None = None) -> None:
         self._lock = threading.Lock()
-        self._fd: int | None = None
+        # The processes' read-modify-write of a shared counter (a local one needs none).
+        self._file_lock: FileLock | None = None
         self._memory: mmap.mmap | bytearray = bytearray(_COUNT.size)
         if path is not None:
-            self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._file_lock = FileLock(f"{path}.lock", thread_local=False)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
             with self._exclusive():
-                if os.fstat(self._fd).st_size < _COUNT.size:
-                    os.ftruncate(self._fd, _COUNT.size)
-            self._memory = mmap.mmap(self._fd, _COUNT.size)
+                if os.fstat(fd).st_size < _COUNT.size:
+                    os.ftruncate(fd, _COUNT.size)
+            self._memory = mmap.mmap(fd, _COUNT.size)
+            os.close(fd)  # the mapping stays valid
 
     def value(self) -> int:
         return int(_COUNT.unpack_from(self._memory)[0])
@@ -55,23 +59,8 @@ class WriteCounter:
         with self._lock, self._exclusive():
             _COUNT.pack_into(self._memory, 0, self.value() + 1)
 
-    def _exclusive(self) -> _FileLock:
-        return _FileLock(self._fd)
-
-
-class _FileLock:
-    """flock for the shared counter's read-modify-write (nothing for a local one)."""
-
-    def __init__(self, fd: int | None) -> None:
-        self.fd = fd
-
-    def __enter__(self) -> None:
-        if self.fd is not None:
-            fcntl.flock(self.fd, fcntl.LOCK_EX)
-
-    def __exit__(self, *_: object) -> None:
-        if self.fd is not None:
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
+    def _exclusive(self) -> AbstractContextManager[object]:
+        return self._file_lock if self._file_lock is not None else nullcontext()
 
 
 class ResponseCache:

@@ -7,7 +7,9 @@ Pure numpy/pandas. Explicit spec fields always win; the reasons say so.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,7 +23,7 @@ from app.ml.dataset import (
     select_range,
     training_samples,
 )
-from app.ml.records import Choice
+from app.ml.results import Choice
 from app.ml.spec import TrainingSpec
 from app.ml.transforms import TargetTransform, supervised
 
@@ -90,6 +92,86 @@ def training_part(values: np.ndarray, spec: TrainingSpec, dates: pd.DatetimeInde
     return values[: max(end, 2)]
 
 
+class _Choices:
+    """The choices of one spec, in the order they are made: a field the spec sets is kept
+    (``set in the spec``), an unset one gets its default and the reason for it."""
+
+    def __init__(self, spec: TrainingSpec) -> None:
+        self.spec = spec
+        self.made: dict[str, Choice] = {}
+
+    def pick(self, field: str, default: Callable[[], tuple[Any, str]]) -> Any:
+        value = getattr(self.spec, field)
+        reason = "set in the spec"
+        if value is None:
+            value, reason = default()
+        self.made[field] = Choice(value=value, reason=reason)
+        return value
+
+
+def _series_transform(values: np.ndarray) -> tuple[TargetTransform, str]:
+    if bool((values > 0).all()):
+        return "log_return", "every value is positive: relative moves"
+    # Over every value, not the training part only: forecasts are made from the holdout's
+    # history too, and a log return of a value ≤ 0 does not exist.
+    non_positive = int((values <= 0).sum())
+    return "difference", f"{non_positive} value(s) ≤ 0 rule out log returns: differences"
+
+
+def _season(frequency: str | None, cycle: tuple[int, float] | None) -> tuple[int, str]:
+    natural = season_length_for(frequency)
+    if natural > 1 or cycle is None:
+        return natural, f"natural season of frequency {frequency or 'unknown'}"
+    return cycle[0], (
+        f"frequency {frequency} has no season; dominant cycle {cycle[0]} "
+        f"(autocorrelation {cycle[1]:.2f})"
+    )
+
+
+def _window(cycle: tuple[int, float] | None, training_values: int) -> tuple[int, str]:
+    longest = max(BASE_WINDOW, min(MAX_AUTO_WINDOW, training_values // 4))
+    wanted = cycle[0] + 1 if cycle is not None else BASE_WINDOW
+    window = max(BASE_WINDOW, min(wanted, longest))
+    if cycle is not None and window > cycle[0]:
+        reason = (
+            f"covers the dominant cycle of {cycle[0]} observations (autocorrelation {cycle[1]:.2f})"
+        )
+    elif cycle is None or cycle[0] < BASE_WINDOW:
+        reason = f"default {BASE_WINDOW}: no cycle longer than it found in the training data"
+    else:
+        reason = f"cycle of {cycle[0]} capped at {window} (training data or MAX_AUTO_WINDOW)"
+    return window, reason
+
+
+def _batch_by_samples(samples: int) -> int:
+    """About STEPS_PER_EPOCH steps per epoch (a power of two)."""
+    return 1 << max(0, math.ceil(samples / STEPS_PER_EPOCH) - 1).bit_length()
+
+
+def _series_batch(training_values: int, window: int) -> tuple[int, str]:
+    by_window = BASE_BATCH * (window // 32)
+    batch = min(MAX_AUTO_BATCH, max(MIN_AUTO_BATCH, _batch_by_samples(training_values), by_window))
+    return batch, (
+        f"about {STEPS_PER_EPOCH} steps per epoch over {training_values:,} training "
+        f"values, {BASE_BATCH} per 32 steps of window {window} at least "
+        f"({MIN_AUTO_BATCH}–{MAX_AUTO_BATCH})"
+    )
+
+
+def _series_ensemble(training_values: int) -> tuple[int, str]:
+    small = training_values < SMALL_SERIES
+    return SMALL_ENSEMBLE if small else BASE_ENSEMBLE, f"{training_values:,} training values: " + (
+        "few, so members are cheap and the seed matters most" if small else "the default"
+    )
+
+
+def _patience(validation: int, windows: str, why_not: str) -> tuple[int, str]:
+    """Early stopping only where the validation windows can tell the best epoch from noise."""
+    if validation >= MIN_STOPPING_VALIDATION:
+        return BASE_PATIENCE, f"early stopping on {validation:,} {windows}"
+    return 0, f"every epoch: {validation:,} {windows} (under {MIN_STOPPING_VALIDATION}){why_not}"
+
+
 def choose(
     values: np.ndarray, dates: pd.DatetimeIndex, spec: TrainingSpec, frequency: str | None
 ) -> tuple[TrainingSpec, dict[str, Choice]]:
@@ -104,101 +186,22 @@ def choose(
     - batch size, ensemble size, and early stopping (only where the validation part can tell
       the best epoch from noise).
     """
-    train = training_part(np.asarray(values, dtype=np.float64), spec, dates)
+    values = np.asarray(values, dtype=np.float64)
+    train = training_part(values, spec, dates)
     cycle = dominant_cycle(train)
-    choices: dict[str, Choice] = {}
-
-    transform: TargetTransform
-    if spec.target_transform is not None:
-        transform = spec.target_transform
-        choices["target_transform"] = Choice(value=transform, reason="set in the spec")
-    elif bool((np.asarray(values) > 0).all()):
-        transform = "log_return"
-        choices["target_transform"] = Choice(
-            value=transform, reason="every value is positive: relative moves"
-        )
-    else:
-        # Over every value, not the training part only: forecasts are made from the holdout's
-        # history too, and a log return of a value ≤ 0 does not exist.
-        transform = "difference"
-        non_positive = int((np.asarray(values) <= 0).sum())
-        choices["target_transform"] = Choice(
-            value=transform,
-            reason=f"{non_positive} value(s) ≤ 0 rule out log returns: differences",
-        )
-
-    natural = season_length_for(frequency)
-    if spec.season_length is not None:
-        season = spec.season_length
-        choices["season_length"] = Choice(value=season, reason="set in the spec")
-    elif natural > 1 or cycle is None:
-        season = natural
-        choices["season_length"] = Choice(
-            value=season, reason=f"natural season of frequency {frequency or 'unknown'}"
-        )
-    else:
-        season = cycle[0]
-        choices["season_length"] = Choice(
-            value=season,
-            reason=f"frequency {frequency} has no season; dominant cycle {cycle[0]} "
-            f"(autocorrelation {cycle[1]:.2f})",
-        )
-
-    if spec.window is not None:
-        window = spec.window
-        choices["window"] = Choice(value=window, reason="set in the spec")
-    else:
-        longest = max(BASE_WINDOW, min(MAX_AUTO_WINDOW, len(train) // 4))
-        wanted = cycle[0] + 1 if cycle is not None else BASE_WINDOW
-        window = max(BASE_WINDOW, min(wanted, longest))
-        choices["window"] = Choice(
-            value=window,
-            reason=(
-                f"covers the dominant cycle of {cycle[0]} observations "
-                f"(autocorrelation {cycle[1]:.2f})"
-                if cycle is not None and window > cycle[0]
-                else f"default {BASE_WINDOW}: no cycle longer than it found in the training data"
-                if cycle is None or cycle[0] < BASE_WINDOW
-                else f"cycle of {cycle[0]} capped at {window} (training data or MAX_AUTO_WINDOW)"
-            ),
-        )
-    if spec.batch_size is not None:
-        batch = spec.batch_size
-        choices["batch_size"] = Choice(value=batch, reason="set in the spec")
-    else:
-        by_samples = 1 << max(0, math.ceil(len(train) / STEPS_PER_EPOCH) - 1).bit_length()
-        by_window = BASE_BATCH * (window // 32)
-        batch = min(MAX_AUTO_BATCH, max(MIN_AUTO_BATCH, by_samples, by_window))
-        choices["batch_size"] = Choice(
-            value=batch,
-            reason=f"about {STEPS_PER_EPOCH} steps per epoch over {len(train):,} training "
-            f"values, {BASE_BATCH} per 32 steps of window {window} at least "
-            f"({MIN_AUTO_BATCH}–{MAX_AUTO_BATCH})",
-        )
-    if spec.ensemble is not None:
-        members = spec.ensemble
-        choices["ensemble"] = Choice(value=members, reason="set in the spec")
-    else:
-        small = len(train) < SMALL_SERIES
-        members = SMALL_ENSEMBLE if small else BASE_ENSEMBLE
-        choices["ensemble"] = Choice(
-            value=members,
-            reason=f"{len(train):,} training values: "
-            + ("few, so members are cheap and the seed matters most" if small else "the default"),
-        )
-    if spec.patience is not None:
-        patience = spec.patience
-        choices["patience"] = Choice(value=patience, reason="set in the spec")
-    else:
-        validation = math.floor(spec.validation_fraction * max(0, len(train) - window))
-        patience = BASE_PATIENCE if validation >= MIN_STOPPING_VALIDATION else 0
-        choices["patience"] = Choice(
-            value=patience,
-            reason=f"early stopping on {validation:,} validation windows"
-            if patience
-            else f"every epoch: {validation:,} validation windows (under "
-            f"{MIN_STOPPING_VALIDATION}) cannot tell the best epoch from noise",
-        )
+    choices = _Choices(spec)
+    transform = choices.pick("target_transform", lambda: _series_transform(values))
+    season = choices.pick("season_length", lambda: _season(frequency, cycle))
+    window = choices.pick("window", lambda: _window(cycle, len(train)))
+    batch = choices.pick("batch_size", lambda: _series_batch(len(train), window))
+    members = choices.pick("ensemble", lambda: _series_ensemble(len(train)))
+    validation = math.floor(spec.validation_fraction * max(0, len(train) - window))
+    patience = choices.pick(
+        "patience",
+        lambda: _patience(
+            validation, "validation windows", " cannot tell the best epoch from noise"
+        ),
+    )
     resolved = spec.model_copy(
         update={
             "patience": patience,
@@ -209,7 +212,7 @@ def choose(
             "ensemble": members,
         }
     )
-    return resolved, choices
+    return resolved, choices.made
 
 
 @dataclass(frozen=True)
@@ -277,6 +280,62 @@ class GlobalResolved:
     skipped: dict[int, str]
 
 
+def _global_transform(ranges: list[np.ndarray]) -> tuple[TargetTransform, str]:
+    if all(bool((r > 0).all()) for r in ranges):
+        return "log_return", "every value of every member is positive: relative moves"
+    return "difference", "some member has values ≤ 0, ruling out log returns"
+
+
+def _global_batch(training: int) -> tuple[int, str]:
+    batch = min(MAX_AUTO_BATCH, max(MIN_AUTO_BATCH, _batch_by_samples(training)))
+    return batch, (
+        f"about {STEPS_PER_EPOCH} steps per epoch over {training:,} "
+        f"pooled training windows ({MIN_AUTO_BATCH}–{MAX_AUTO_BATCH})"
+    )
+
+
+def _global_spec(
+    spec: TrainingSpec, ranges: list[np.ndarray], frequency: str | None
+) -> tuple[TrainingSpec, dict[str, Choice]]:
+    """A global spec's choices, made on every member's values together."""
+    if spec.target_transform == "level":
+        raise DatasetError("a global model needs a relative target_transform, not 'level'")
+    choices = _Choices(spec)
+    choices.made["architecture"] = Choice(
+        value=spec.kind, reason="set in the spec" if spec.architecture else "default network"
+    )
+    transform = choices.pick("target_transform", lambda: _global_transform(ranges))
+    season = choices.pick(
+        "season_length",
+        lambda: (
+            season_length_for(frequency),
+            f"natural season of frequency {frequency or 'unknown'}",
+        ),
+    )
+    window = choices.pick(
+        "window", lambda: (BASE_WINDOW, f"default {BASE_WINDOW} for global models")
+    )
+    training = sum(max(0, len(r) - math.ceil(spec.test_fraction * len(r)) - window) for r in ranges)
+    batch = choices.pick("batch_size", lambda: _global_batch(training))
+    members = choices.pick("ensemble", lambda: (1, "one network: pooled data steadies it"))
+    validation = math.floor(spec.validation_fraction * training)
+    patience = choices.pick(
+        "patience", lambda: _patience(validation, "pooled validation windows", "")
+    )
+    resolved = spec.model_copy(
+        update={
+            "architecture": spec.kind,
+            "patience": patience,
+            "target_transform": transform,
+            "season_length": season,
+            "window": window,
+            "batch_size": batch,
+            "ensemble": members,
+        }
+    )
+    return resolved, choices.made
+
+
 def resolve_global(
     members: list[Member], spec: TrainingSpec, frequency: str | None
 ) -> GlobalResolved:
@@ -294,82 +353,12 @@ def resolve_global(
     if spec.architecture is not None and not spec.is_network:
         raise DatasetError(f"a global model is a network; '{spec.architecture}' is not one")
     ranges = [select_range(m.values, spec)[1] for m in members]
-    choices: dict[str, Choice] = {"architecture": Choice(
-        value=spec.kind, reason="set in the spec" if spec.architecture else "default network"
-    )}  # fmt: skip
-    transform: TargetTransform
-    if spec.target_transform == "level":
-        raise DatasetError("a global model needs a relative target_transform, not 'level'")
-    if spec.target_transform is not None:
-        transform = spec.target_transform
-        choices["target_transform"] = Choice(value=transform, reason="set in the spec")
-    elif all(bool((r > 0).all()) for r in ranges):
-        transform = "log_return"
-        choices["target_transform"] = Choice(
-            value=transform, reason="every value of every member is positive: relative moves"
-        )
-    else:
-        transform = "difference"
-        choices["target_transform"] = Choice(
-            value=transform, reason="some member has values ≤ 0, ruling out log returns"
-        )
-    season = spec.season_length or season_length_for(frequency)
-    choices["season_length"] = Choice(
-        value=season,
-        reason="set in the spec"
-        if spec.season_length
-        else f"natural season of frequency {frequency or 'unknown'}",
-    )
-    window = spec.window or BASE_WINDOW
-    choices["window"] = Choice(
-        value=window,
-        reason="set in the spec" if spec.window else f"default {BASE_WINDOW} for global models",
-    )
-    training = sum(max(0, len(r) - math.ceil(spec.test_fraction * len(r)) - window) for r in ranges)
-    if spec.batch_size is not None:
-        batch = spec.batch_size
-        choices["batch_size"] = Choice(value=batch, reason="set in the spec")
-    else:
-        by_samples = 1 << max(0, math.ceil(training / STEPS_PER_EPOCH) - 1).bit_length()
-        batch = min(MAX_AUTO_BATCH, max(MIN_AUTO_BATCH, by_samples))
-        choices["batch_size"] = Choice(
-            value=batch, reason=f"about {STEPS_PER_EPOCH} steps per epoch over {training:,} "
-            f"pooled training windows ({MIN_AUTO_BATCH}–{MAX_AUTO_BATCH})",
-        )  # fmt: skip
-    members_chosen = spec.ensemble or 1
-    choices["ensemble"] = Choice(
-        value=members_chosen,
-        reason="set in the spec" if spec.ensemble else "one network: pooled data steadies it",
-    )
-    if spec.patience is not None:
-        patience = spec.patience
-        choices["patience"] = Choice(value=patience, reason="set in the spec")
-    else:
-        validation = math.floor(spec.validation_fraction * training)
-        patience = BASE_PATIENCE if validation >= MIN_STOPPING_VALIDATION else 0
-        choices["patience"] = Choice(
-            value=patience,
-            reason=f"early stopping on {validation:,} pooled validation windows"
-            if patience
-            else f"every epoch: {validation:,} pooled validation windows (under "
-            f"{MIN_STOPPING_VALIDATION})",
-        )
-    resolved = spec.model_copy(
-        update={
-            "architecture": spec.kind,
-            "patience": patience,
-            "target_transform": transform,
-            "season_length": season,
-            "window": window,
-            "batch_size": batch,
-            "ensemble": members_chosen,
-        }
-    )
+    resolved, choices = _global_spec(spec, ranges, frequency)
     plans: dict[int, DatasetPlan] = {}
     skipped: dict[int, str] = {}
     for member in members:
         try:
-            plan = plan_dataset(member.values, resolved, season_length=season)
+            plan = plan_dataset(member.values, resolved, season_length=resolved.season_length)
             data = supervised(
                 plan.prices, resolved.input_window, resolved.transform, resolved.outputs
             )

@@ -20,10 +20,10 @@ from app.db.session import Database
 from app.errors import AppError, ErrorItem, app_error_body, problem_body
 from app.forecasting import service
 from app.forecasting.deps import ForecastingDep
+from app.forecasting.request_steps import Prepared, prepare, served_of
 from app.forecasting.schemas import ForecastRequest, ForecastResponse
-from app.forecasting.serving import Prepared, prepare, served_of
-from app.forecasting.versions import ResolvedVersion, resolve_version
-from app.series import collections
+from app.forecasting.version_lookup import ResolvedVersion, resolve_version
+from app.series import collection_service
 from app.vocabulary import COLLECTION_PATTERN, MAX_ID, ModelName, ModelPrefix, model_name_part
 
 MAX_ITEMS = 1000
@@ -142,8 +142,8 @@ def _expand(
         return body.items, [{"index": i} for i in range(len(body.items))], None
     assert body.collection is not None
     with db.session_scope() as session:
-        found = collections.get_collection(session, body.collection)
-        members = [(s.id, s.symbol or s.name) for s in collections.members(session, found)]
+        found = collection_service.get_collection(session, body.collection)
+        members = [(s.id, s.symbol or s.name) for s in collection_service.members(session, found)]
     end = body.offset + MAX_ITEMS
     next_offset = end if end < len(members) else None
     members = members[body.offset : end]

@@ -14,11 +14,11 @@ from sqlalchemy import Connection
 from app.config import Settings
 from app.errors import ErrorItem, InvalidRequest
 from app.forecasting import service
-from app.forecasting.bundles import BundleCache, LoadedBundle
+from app.forecasting.bundle_cache import BundleCache, LoadedBundle
 from app.forecasting.schemas import ForecastRequest
-from app.forecasting.served import ForecastServed, served_forecast
+from app.forecasting.served_forecast import ForecastServed, served_forecast
 from app.forecasting.service import History
-from app.forecasting.versions import ResolvedVersion, resolve_version
+from app.forecasting.version_lookup import ResolvedVersion, resolve_version
 
 
 @dataclass(frozen=True)
