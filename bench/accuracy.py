@@ -43,7 +43,8 @@ from app.ml.defaults import resolve
 from app.ml.evaluate import FittedForecaster, fitted_baseline, recursive_holdout
 from app.ml.intervals import calibrate, residuals
 from app.ml.spec import BacktestSpec, TrainingSpec
-from bench.common import MSFT_CSV, OUT, machine, write_benchmarks_section
+from bench.common import OUT, machine, write_benchmarks_section
+from tests.support.data import MSFT_CSV
 
 TARGET = "High"
 SEASON = 5  # business days: a week

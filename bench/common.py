@@ -1,4 +1,5 @@
-"""Shared pieces of the benchmarks: a real server process per backend, machine description."""
+"""Shared pieces of the benchmarks: where results go, the machine they ran on, wrk; the server
+processes and databases are the tests' own (tests.support)."""
 
 from __future__ import annotations
 
@@ -6,28 +7,18 @@ import json
 import os
 import platform
 import re
-import socket
 import subprocess
-import sys
-import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from tests.support.data import ROOT
+from tests.support.databases import database as throwaway_database
+from tests.support.servers import Server, api_server
 
-ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "BENCHMARKS.md"
 OUT = ROOT / "bench" / "out"
-MSFT_CSV = ROOT / "tests" / "data" / "msft_daily_1986_2016.csv"  # see tests/data/README.md
-ADMIN_POSTGRES_URL = os.environ.get(
-    "FORECAST_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 
 
 def write_benchmarks_section(name: str, heading: str, text: str) -> None:
@@ -60,79 +51,18 @@ def machine() -> str:
 
 @contextmanager
 def database(backend: str, prefix: str = "bench") -> Iterator[str]:
-    """A new empty database: a SQLite file under bench/out, or a throwaway PostgreSQL DB."""
-    OUT.mkdir(parents=True, exist_ok=True)
-    if backend == "sqlite":
-        path = OUT / f"{prefix}-{uuid.uuid4().hex[:8]}.db"
-        try:
-            yield f"sqlite:///{path}"
-        finally:
-            for suffix in ("", "-wal", "-shm", ".migrate.lock"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
-        return
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(ADMIN_POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(ADMIN_POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-@dataclass
-class Server:
-    base_url: str
-    process: subprocess.Popen[bytes]
-
-    def peak_rss_mb(self) -> float:
-        """Peak resident memory of the server process so far (VmHWM)."""
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A new empty database: a SQLite file under bench/out, or a throwaway PostgreSQL one."""
+    with throwaway_database(backend, OUT, prefix) as url:
+        yield url
 
 
 @contextmanager
 def server(database_url: str, root: Path = ROOT, **settings: str) -> Iterator[Server]:
-    """``python -m app.serve`` in its own process(es), as ``make run`` starts it: one server
-    process unless ``api_workers`` says otherwise; ``root``: the checkout whose code runs."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "FORECAST_DATABASE_URL": database_url,
-        "FORECAST_MODEL_DIR": str(OUT / "models"),
-        **{f"FORECAST_{k.upper()}": v for k, v in {"api_workers": "1", **settings}.items()},
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app.serve", "--host", "127.0.0.1", "--port", str(port),
-         "--log-level", "warning"],
-        cwd=root, env=env,
-    )  # fmt: skip
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base_url}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("benchmark server did not start")
-            time.sleep(0.1)
-        yield Server(base_url, process)
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    """The service as ``make run`` starts it, its models under bench/out, stopped gracefully;
+    ``root``: the checkout whose code runs."""
+    settings = {"model_dir": str(OUT / "models"), **settings}
+    with api_server(database_url, root=root, graceful=True, **settings) as started:
+        yield started
 
 
 def wrk(target: str, seconds: int, script: Path | None = None) -> tuple[float, str, int]:

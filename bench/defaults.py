@@ -18,7 +18,8 @@ import pandas as pd
 
 from app.ml.defaults import resolve
 from app.ml.spec import TrainingSpec
-from bench.common import MSFT_CSV, machine
+from bench.common import machine
+from tests.support.data import MSFT_CSV
 
 SPLIT = {"start": "2006-01-01", "test_start": "2016-01-01"}
 CANDIDATES: dict[str, dict[str, Any]] = {

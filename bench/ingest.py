@@ -25,7 +25,8 @@ from app.db.migrate import upgrade_to_head
 from app.db.orm import Observation, Series, SeriesField
 from app.db.session import Database
 from app.series.observations import write_observations
-from bench.common import MSFT_CSV, OUT, database, machine, server
+from bench.common import OUT, database, machine, server
+from tests.support.data import MSFT_CSV
 
 BACKENDS = ("sqlite", "postgres")
 

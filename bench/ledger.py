@@ -30,8 +30,9 @@ from app.db.session import Database
 from app.ledger import points as ledger_points
 from app.ledger import service as ledger
 from app.vocabulary import PointStatus
-from bench.common import MSFT_CSV, database, machine, server
+from bench.common import database, machine, server
 from bench.training import run_job, upload_msft
+from tests.support.data import MSFT_CSV
 
 STEPS = 5
 APPENDED = 2000  # days appended in one request, which the pending points target

@@ -39,9 +39,10 @@ from app.ml.results import Tournament
 from app.ml.spec import BacktestSpec, TrainingSpec
 from app.ml.tournament import one_step_rmse as one_step
 from app.ml.tournament import run_tournament
-from bench.common import ROOT, machine, write_benchmarks_section
+from bench.common import machine, write_benchmarks_section
+from tests.support.data import DATA_DIR
 
-DATA = ROOT / "tests" / "data"
+DATA = DATA_DIR
 SERIES = {
     "MSFT High (daily)": ("msft_daily_1986_2016.csv", "High"),
     "sunspots (monthly)": ("sunspots_monthly.csv", "value"),

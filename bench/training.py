@@ -30,7 +30,8 @@ from typing import Any
 import httpx
 
 from app.training.schemas import TUTORIAL_LSTM as TUTORIAL
-from bench.common import MSFT_CSV, OUT, ROOT, database, machine, server
+from bench.common import OUT, database, machine, server
+from tests.support.data import MSFT_CSV, ROOT
 
 TUTORIAL_LSTM = {k: v for k, v in TUTORIAL.items() if k not in ("series_id", "target")}
 HOLDOUT = {"target": "high", "start": "2006-01-01", "test_start": "2016-01-01"}

@@ -33,11 +33,10 @@ from app.db.base import Base
 from app.db.migrate import upgrade_to_head
 from app.db.session import make_engine
 from app.main import create_app
-from bench.common import ADMIN_POSTGRES_URL, database, free_port
 from tests.objectstore import S3Server, moto_server
+from tests.support.databases import ADMIN_POSTGRES_URL, postgres_database
+from tests.support.servers import free_port
 
-DATA_DIR = Path(__file__).parent / "data"
-MSFT_CSV = DATA_DIR / "msft_daily_1986_2016.csv"  # where it comes from: tests/data/README.md
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
@@ -78,7 +77,7 @@ def throwaway_postgres_database() -> Iterator[str]:
         if in_ci():
             pytest.fail(f"CI=true but {reason}")
         pytest.skip(reason)
-    with database("postgres", prefix="test") as url:
+    with postgres_database("test") as url:
         yield url
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import boto3
 import httpx
 
-from bench.common import free_port
+from tests.support.servers import free_port
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
-from bench.common import free_port
+from tests.support.servers import free_port
 
 
 class OutageProxy:

@@ -14,7 +14,7 @@ import pandas as pd
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.ledger.helpers import append
-from tests.processes import api_process
+from tests.support.servers import api_server
 from tests.training.helpers import (
     TINY,
     eventually,
@@ -50,9 +50,9 @@ def forecast_as_of(base_url: str) -> str:
 def test_two_server_processes_share_one_pool_the_metrics_and_the_cache(tmp_path: Path) -> None:
     log = tmp_path / "api.log"
     with (
-        api_process(
+        api_server(
             f"sqlite:///{tmp_path / 'service.db'}",
-            log,
+            log=log,
             api_workers="2",
             workers="1",  # one job at a time: two pools would run two at once
             forecast_cache_s="60",

@@ -20,7 +20,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
 from app.db.orm import TrainingJob
-from tests.processes import api_process
+from tests.support.servers import api_server
 from tests.training.helpers import TINY, random_walk_series, wait_for, wait_for_progress
 
 GRACE_S = 0.0  # no time to finish: the running job is always handed back
@@ -82,7 +82,7 @@ def test_sigterm_hands_back_the_running_job_and_a_restart_finishes_it(tmp_path: 
         "reconcile_interval_s": "0.5",
         "tf_threads": "1",
     }
-    with api_process(url, log, **settings) as first:
+    with api_server(url, log=log, **settings) as first:
         with httpx.Client(base_url=first.base_url, timeout=60) as client:
             series_id = random_walk_series(client, n=400)
             # Long enough to be still running 0.3 s after its first epoch (SIGTERM stops it at
@@ -124,7 +124,7 @@ def test_sigterm_hands_back_the_running_job_and_a_restart_finishes_it(tmp_path: 
     worker_lines = [r for r in records if r.get("job_id") == job["id"]]
     assert any("running on" in r["message"] for r in worker_lines), records[-20:]
 
-    with api_process(url, log, **settings) as second:
+    with api_server(url, log=log, **settings) as second:
         with httpx.Client(base_url=second.base_url, timeout=60) as client:
             done = wait_for(client, job["id"], timeout=240)
             assert done["status"] == "succeeded", done

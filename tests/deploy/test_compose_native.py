@@ -38,8 +38,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import make_url
 
 from app.registry.store import CACHE_SUBDIR
-from bench.common import free_port
-from tests.conftest import MSFT_CSV, throwaway_postgres_database
+from tests.conftest import throwaway_postgres_database
 from tests.deploy.files import (
     ROOT,
     TRAIN_MODULES,
@@ -55,6 +54,8 @@ from tests.deploy.files import (
     volume_mounts,
 )
 from tests.objectstore import S3Server
+from tests.support.data import MSFT_CSV
+from tests.support.servers import free_port
 from tests.training.helpers import wait_for
 from tests.training.test_celery import REDIS_URL, require_redis
 

@@ -23,7 +23,6 @@ from filelock import FileLock
 from app.db.migrate import upgrade_to_head
 from app.main import create_app
 from app.registry.store import CACHE_SUBDIR
-from bench.common import free_port
 from tests.conftest import (
     BACKENDS,
     LiveServer,
@@ -35,6 +34,7 @@ from tests.conftest import (
 from tests.objectstore import S3Server, sha256
 from tests.outage import OutageProxy
 from tests.series.helpers import assert_problem
+from tests.support.servers import free_port
 from tests.training.helpers import TINY, eventually, random_walk_series, start_job, wait_for
 
 PREFIX = "bundles"

@@ -7,8 +7,8 @@ import io
 import httpx
 import pandas as pd
 
-from tests.conftest import MSFT_CSV
 from tests.series.helpers import assert_problem, upload_csv
+from tests.support.data import MSFT_CSV
 
 BASE = b"date,close,volume\n2024-01-02,10,100\n2024-01-03,11,110\n2024-01-04,12,120\n"
 

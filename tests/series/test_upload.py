@@ -9,8 +9,8 @@ import httpx
 import pandas as pd
 import pytest
 
-from tests.conftest import DATA_DIR, MSFT_CSV
 from tests.series.helpers import bitstamp_minutes, upload_csv
+from tests.support.data import DATA_DIR, MSFT_CSV
 
 
 def test_msft_kaggle_file(client: httpx.Client) -> None:

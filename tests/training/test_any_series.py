@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import DATA_DIR
 from tests.series.helpers import assert_problem, upload_csv
+from tests.support.data import DATA_DIR
 from tests.training.helpers import start_job, wait_for
 
 # The default spec, but short: two epochs, one seed (every choice is still the service's).

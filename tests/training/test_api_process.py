@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import server
+from tests.support.servers import api_server
 from tests.training.helpers import (
     TINY,
     cancel_and_wait,
@@ -22,7 +22,7 @@ from tests.training.helpers import (
 
 def test_api_process_stays_free_of_tensorflow(tmp_path: Path) -> None:
     with (
-        server(f"sqlite:///{tmp_path}/api.db", model_dir=str(tmp_path / "models")) as api,
+        api_server(f"sqlite:///{tmp_path}/api.db", model_dir=str(tmp_path / "models")) as api,
         httpx.Client(base_url=api.base_url, timeout=60) as client,
     ):
         series_id = random_walk_series(client)
@@ -43,7 +43,10 @@ def test_jobs_in_flight_are_reconciled_after_an_api_restart(tmp_path: Path) -> N
         "reconcile_interval_s": "0.5",
     }
     url = f"sqlite:///{tmp_path}/api.db"
-    with server(url, **settings) as first, httpx.Client(base_url=first.base_url, timeout=60) as c:
+    with (
+        api_server(url, **settings) as first,
+        httpx.Client(base_url=first.base_url, timeout=60) as c,
+    ):
         series_id = random_walk_series(c, n=600)
         job = start_job(c, series_id=series_id, epochs=500, patience=0, units=8, window=20,
                         ensemble=1, references=[])  # fmt: skip
@@ -51,7 +54,10 @@ def test_jobs_in_flight_are_reconciled_after_an_api_restart(tmp_path: Path) -> N
         os.kill(int(running["worker"].rpartition(":")[2]), signal.SIGKILL)
         first.process.kill()
         first.process.wait()
-    with server(url, **settings) as second, httpx.Client(base_url=second.base_url, timeout=60) as c:
+    with (
+        api_server(url, **settings) as second,
+        httpx.Client(base_url=second.base_url, timeout=60) as c,
+    ):
         again = wait_for_attempt(c, job["id"], 2)
         assert again["worker"] != running["worker"]
         assert cancel_and_wait(c, job["id"])["status"] == "cancelled"
