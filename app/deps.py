@@ -1,4 +1,4 @@
-"""FastAPI dependencies every domain router uses: settings and the request's database access.
+"""What every domain router uses: settings, the request's database access, image routes.
 
 Domain objects that live on ``app.state`` (the dispatcher, the caches, the artifact store) get
 their dependencies in their own package's ``deps.py``.
@@ -6,24 +6,28 @@ their dependencies in their own package's ``deps.py``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Annotated
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.db.session import Database
+from app.vocabulary import ImageFormat
 
 
-async def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+def app_state(name: str) -> Callable[[Request], Awaitable[Any]]:
+    """A dependency that returns ``request.app.state.<name>``, the object main put there."""
+
+    async def dependency(request: Request) -> Any:
+        return getattr(request.app.state, name)
+
+    dependency.__name__ = f"get_{name}"
+    return dependency
 
 
-async def get_database(request: Request) -> Database:
-    db: Database = request.app.state.db
-    return db
+get_database = app_state("db")
 
 
 def get_session(db: Annotated[Database, Depends(get_database)]) -> Iterator[Session]:
@@ -32,6 +36,36 @@ def get_session(db: Annotated[Database, Depends(get_database)]) -> Iterator[Sess
         yield session
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+SettingsDep = Annotated[Settings, Depends(app_state("settings"))]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+IMAGE_MEDIA_TYPES: dict[ImageFormat, str] = {"png": "image/png", "svg": "image/svg+xml"}
+ImageEndpoint = Callable[..., Response]
+
+
+def add_image_routes(
+    router: APIRouter,
+    path: str,
+    endpoint: Callable[[ImageFormat], ImageEndpoint],
+    *,
+    name: str,
+    summary: str,
+    descriptions: dict[ImageFormat, str | None],
+    responses: dict[int | str, dict[str, Any]],
+) -> None:
+    """``GET <path>.png`` and ``<path>.svg``, the same image in each format: ``endpoint(format)``
+    serves it, named ``<name>_<format>`` (its operation id), ``summary`` formatted with PNG or
+    SVG."""
+    for image_format, description in descriptions.items():
+        router.add_api_route(
+            f"{path}.{image_format}",
+            endpoint(image_format),
+            methods=["GET"],
+            name=f"{name}_{image_format}",
+            summary=summary.format(image_format.upper()),
+            description=description,
+            response_class=Response,
+            responses={200: {"content": {IMAGE_MEDIA_TYPES[image_format]: {}}}, **responses},
+        )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 PROBLEM_JSON = "application/problem+json"
 MAX_LISTED_ERRORS = 20
@@ -71,6 +72,13 @@ class NotFound(AppError):
     status = 404
     slug = "not-found"
     title = "Not found"
+
+
+def found(row: T | None, missing: NotFound) -> T:
+    """``row``, or ``missing`` raised when there is none."""
+    if row is None:
+        raise missing
+    return row
 
 
 class SeriesNotFound(NotFound):

@@ -9,7 +9,8 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query
 from pydantic import BaseModel
-from sqlalchemy import func
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
 
 from app.vocabulary import MAX_ID
 
@@ -40,6 +41,20 @@ def _page_params(
 
 
 PageDep = Annotated[PageParams, Depends(_page_params)]
+
+
+def sort_query(default: str) -> Any:
+    """``?sort=``: a column key, ``-`` first for descending."""
+    return Query(description=f"Sort key; `-` first for descending. Default {default}.")
+
+
+def fetch_page(
+    session: Session, stmt: Select[T], paging: PageParams, order: list[Any]
+) -> tuple[list[T], int]:
+    """One page of the rows ``stmt`` selects, in ``order``, and how many it selects in all."""
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    page = stmt.order_by(*order).limit(paging.limit).offset(paging.offset)
+    return list(session.scalars(page)), total
 
 
 def ordering(sort: str, columns: Mapping[str, Any], tiebreak: Any) -> list[Any]:

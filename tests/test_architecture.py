@@ -1,4 +1,4 @@
-"""The dependency rules (ARCHITECTURE.md, "Dependencies point down"), as import-linter contracts
+"""The dependency rules (docs/architecture.md, "Layers"), as import-linter contracts
 in pyproject.toml: layers from main down to the foundations, operations that import no domain
 package, routers that import no router, pure ML code, and no import cycle inside any package."""
 

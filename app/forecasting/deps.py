@@ -6,10 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from app.config import Settings
 from app.db.session import Database
+from app.deps import app_state
 from app.forecasting.bundle_cache import BundleCache
 from app.forecasting.response_cache import ResponseCache
 from app.forecasting.served_forecast import ForecastRecorder
@@ -31,9 +32,4 @@ class Forecasting:
     record: ForecastRecorder
 
 
-async def get_forecasting(request: Request) -> Forecasting:
-    forecasting: Forecasting = request.app.state.forecasting
-    return forecasting
-
-
-ForecastingDep = Annotated[Forecasting, Depends(get_forecasting)]
+ForecastingDep = Annotated[Forecasting, Depends(app_state("forecasting"))]

@@ -9,8 +9,10 @@ from typing import Any
 import pandas as pd
 
 from app.db.orm import Backtest, ModelVersion
+from app.db.rows import from_row
 from app.forecasting.schemas import (
     BacktestFoldSummary,
+    BacktestMeans,
     BacktestSummary,
     IntervalRow,
     MultiStepRow,
@@ -19,7 +21,7 @@ from app.forecasting.schemas import (
     VersionReport,
 )
 from app.ml.metrics import skill
-from app.ml.results import PointMetrics
+from app.ml.results import Coverage, HoldoutMetrics, MultiStepErrors, OneStep, PointMetrics
 
 FORECASTERS = ("model", "naive", "drift", "seasonal_naive")
 
@@ -27,26 +29,47 @@ FORECASTERS = ("model", "naive", "drift", "seasonal_naive")
 def version_report(version: ModelVersion, backtest: Backtest | None) -> VersionReport:
     """The holdout evaluation and, when the version has one, its latest backtest."""
     m = version.metrics
-    # A baseline that could not be measured (seasonal naive on a holdout shorter than a
-    # season, or a version trained before it was reported) is left out of the rows.
+    return from_row(
+        VersionReport,
+        version,
+        model=version.model.name,
+        data=m.data,
+        holdout=m.holdout,
+        one_step=_one_step_rows(m),
+        multi_step=_multi_step_rows(m.multi_step),
+        intervals=_interval_rows(m.coverage),
+        coverage_method=m.coverage.method,
+        backtest=backtest_summary(version, backtest) if backtest is not None else None,
+        choices=version.bundle.choices,
+        reference_fits=m.reference_fits,
+        tournament=version.bundle.tournament,
+    )
+
+
+def _one_step_rows(m: HoldoutMetrics) -> list[OneStepRow]:
+    """The model, each baseline and reference. A baseline that could not be measured (seasonal
+    naive on a holdout shorter than a season, or a version trained before it was reported) is
+    left out."""
     measured: dict[str, PointMetrics | None] = {
         "model": m.model, "naive": m.naive, "drift": m.drift, "seasonal_naive": m.seasonal_naive,
         **m.references,
     }  # fmt: skip
-    one_step = [
+    return [
         OneStepRow(forecaster=name, **dict(metrics),
                    skill_vs_naive=skill(metrics.rmse, m.naive.rmse))
         for name, metrics in measured.items()
         if metrics is not None
     ]  # fmt: skip
-    steps = m.multi_step
+
+
+def _multi_step_rows(steps: MultiStepErrors) -> list[MultiStepRow]:
     per_step = {
         "model": steps.model_rmse,
         "naive": steps.naive_rmse,
         "drift": steps.drift_rmse,
         "seasonal_naive": steps.seasonal_naive_rmse,
     }
-    multi_step = [
+    return [
         MultiStepRow(
             h=h,
             points=steps.points[i],
@@ -58,30 +81,26 @@ def version_report(version: ModelVersion, backtest: Backtest | None) -> VersionR
         )  # fmt: skip
         for i, h in enumerate(steps.h)
     ]
-    coverage = m.coverage
-    intervals = [
+
+
+def _interval_rows(coverage: Coverage) -> list[IntervalRow]:
+    return [
         IntervalRow(level=int(level), nominal=nominal, measured=coverage.measured.get(level))
         for level, nominal in coverage.nominal.items()
     ]
-    return VersionReport(
-        model=version.model.name,
-        version=version.version,
-        target=version.target,
-        data=m.data,
-        holdout=m.holdout,
-        one_step=one_step,
-        multi_step=multi_step,
-        intervals=intervals,
-        coverage_method=coverage.method,
-        backtest=backtest_summary(version, backtest) if backtest is not None else None,
-        choices=version.bundle.choices,
-        reference_fits=m.reference_fits,
-        tournament=version.bundle.tournament,
-    )
 
 
 def _rmse(metrics: PointMetrics | None) -> float | None:
     return None if metrics is None else metrics.rmse
+
+
+def _one_step_rmses(one_step: OneStep) -> dict[str, Any]:
+    """One-step RMSE of the model, each baseline and reference, and the skill vs naive."""
+    return {
+        **{f"{name}_rmse": _rmse(getattr(one_step, name)) for name in FORECASTERS},
+        "references_rmse": {n: r.rmse for n, r in one_step.references.items()},
+        "skill_vs_naive": one_step.skill_vs_naive,
+    }
 
 
 def backtest_summary(version: ModelVersion, backtest: Backtest) -> BacktestSummary:
@@ -90,21 +109,15 @@ def backtest_summary(version: ModelVersion, backtest: Backtest) -> BacktestSumma
     result = backtest.result
     folds = []
     for fold in result.folds:
-        one_step = fold.one_step
         coverage = fold.coverage or {}
         folds.append(
             BacktestFoldSummary(
                 fold=fold.fold,
                 cutoff=fold.cutoff,
                 origins=fold.test.origins,
-                model_rmse=one_step.model.rmse,
-                naive_rmse=one_step.naive.rmse,
-                drift_rmse=one_step.drift.rmse,
-                seasonal_naive_rmse=_rmse(one_step.seasonal_naive),
-                references_rmse={n: r.rmse for n, r in one_step.references.items()},
-                skill_vs_naive=one_step.skill_vs_naive,
                 coverage_80=coverage.get("80"),
                 coverage_95=coverage.get("95"),
+                **_one_step_rmses(fold.one_step),
             )
         )
     mean = result.aggregate.mean if result.aggregate is not None else None
@@ -119,15 +132,7 @@ def backtest_summary(version: ModelVersion, backtest: Backtest) -> BacktestSumma
         folds=folds,
         mean=None
         if mean is None
-        else {
-            "model_rmse": mean.one_step.model.rmse,
-            "naive_rmse": mean.one_step.naive.rmse,
-            "drift_rmse": mean.one_step.drift.rmse,
-            "seasonal_naive_rmse": _rmse(mean.one_step.seasonal_naive),
-            "references_rmse": {n: r.rmse for n, r in mean.one_step.references.items()},
-            "skill_vs_naive": mean.one_step.skill_vs_naive,
-            "coverage": mean.coverage,
-        },
+        else BacktestMeans(**_one_step_rmses(mean.one_step), coverage=mean.coverage),
         per_step_rmse=mean.per_step_rmse if mean is not None else None,
     )
 

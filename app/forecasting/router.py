@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from app.config import Settings
-from app.deps import SessionDep
+from app.deps import IMAGE_MEDIA_TYPES, ImageEndpoint, SessionDep, add_image_routes
 from app.errors import InvalidRequest, SeriesGone
 from app.forecasting import service
 from app.forecasting.bundle_cache import BundleCache, NotLoaded
@@ -213,35 +213,31 @@ def _plot(
         backtest=backtest_summary(found, backtest) if backtest is not None else None,
         image_format=image_format,
     )
-    media = "image/png" if image_format == "png" else "image/svg+xml"
-    return Response(image, media_type=media)
+    return Response(image, media_type=IMAGE_MEDIA_TYPES[image_format])
 
 
-@router.get(
-    "/v1/models/{name}/versions/{version}/report.png",
-    summary="Report plot (PNG)",
-    response_class=Response,
-    responses={200: {"content": {"image/png": {}}}, **_NOT_FOUND},
+def _report_plot(image_format: ImageFormat) -> ImageEndpoint:
+    def report_plot(
+        name: NamePath, version: VersionPath, session: SessionDep, forecasting: ForecastingDep
+    ) -> Response:
+        return _plot(image_format, name, version, session, forecasting)
+
+    return report_plot
+
+
+add_image_routes(
+    router,
+    "/v1/models/{name}/versions/{version}/report",
+    _report_plot,
+    name="get_report",
+    summary="Report plot ({})",
+    descriptions={
+        "png": "The holdout (actual and one-step forecasts), a 20-step forecast with its "
+        "intervals and,\nwhen the version has one, its backtest per fold.",
+        "svg": "The same plot as `report.png`, as SVG.",
+    },
+    responses=_NOT_FOUND,
 )
-def get_report_png(
-    name: NamePath, version: VersionPath, session: SessionDep, forecasting: ForecastingDep
-) -> Response:
-    """The holdout (actual and one-step forecasts), a 20-step forecast with its intervals and,
-    when the version has one, its backtest per fold."""
-    return _plot("png", name, version, session, forecasting)
-
-
-@router.get(
-    "/v1/models/{name}/versions/{version}/report.svg",
-    summary="Report plot (SVG)",
-    response_class=Response,
-    responses={200: {"content": {"image/svg+xml": {}}}, **_NOT_FOUND},
-)
-def get_report_svg(
-    name: NamePath, version: VersionPath, session: SessionDep, forecasting: ForecastingDep
-) -> Response:
-    """The same plot as `report.png`, as SVG."""
-    return _plot("svg", name, version, session, forecasting)
 
 
 @router.get(

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from app.db.column_records import RetrainPolicy
 from app.db.orm import ModelPolicy, ModelVersion
-from app.deps import SessionDep
+from app.deps import IMAGE_MEDIA_TYPES, ImageEndpoint, SessionDep, add_image_routes
 from app.errors import AliasNotFound, InvalidRequest, PolicyNotFound
 from app.ledger import service
 from app.ledger.accuracy import grouped, summarize
@@ -110,33 +110,28 @@ def _plot(
     chosen = _versions(session, name, version, alias)
     points = service.read_points(session, name, versions=chosen, series_id=series_id)
     image = render_accuracy(points, title=name, image_format=image_format)
-    return Response(image, media_type="image/png" if image_format == "png" else "image/svg+xml")
+    return Response(image, media_type=IMAGE_MEDIA_TYPES[image_format])
 
 
-@router.get(
-    "/{name}/accuracy.png",
-    summary="Realized one-step error over time per version (PNG)",
-    response_class=Response,
-    responses={200: {"content": {"image/png": {}}}, **_NOT_FOUND},
+def _accuracy_plot(image_format: ImageFormat) -> ImageEndpoint:
+    def accuracy_plot(
+        name: NamePath, session: SessionDep, version: VersionQuery = None,
+        alias: AliasQuery = None, series_id: SeriesQuery = None,
+    ) -> Response:  # fmt: skip
+        return _plot(image_format, name, session, version, alias, series_id)
+
+    return accuracy_plot
+
+
+add_image_routes(
+    router,
+    "/{name}/accuracy",
+    _accuracy_plot,
+    name="accuracy",
+    summary="Realized one-step error over time per version ({})",
+    descriptions={"png": None, "svg": None},
+    responses=_NOT_FOUND,
 )
-def accuracy_png(
-    name: NamePath, session: SessionDep, version: VersionQuery = None, alias: AliasQuery = None,
-    series_id: SeriesQuery = None,
-) -> Response:  # fmt: skip
-    return _plot("png", name, session, version, alias, series_id)
-
-
-@router.get(
-    "/{name}/accuracy.svg",
-    summary="Realized one-step error over time per version (SVG)",
-    response_class=Response,
-    responses={200: {"content": {"image/svg+xml": {}}}, **_NOT_FOUND},
-)
-def accuracy_svg(
-    name: NamePath, session: SessionDep, version: VersionQuery = None, alias: AliasQuery = None,
-    series_id: SeriesQuery = None,
-) -> Response:  # fmt: skip
-    return _plot("svg", name, session, version, alias, series_id)
 
 
 @router.put(

@@ -42,22 +42,15 @@ class Serving:
     last_at: datetime
 
 
-def _levels_key(levels: Sequence[int]) -> str:
-    return ",".join(str(level) for level in levels)
+def _key(served: ForecastServed) -> dict[str, Any]:
+    """The columns that make a served forecast the same one (:attr:`ForecastServed.key`)."""
+    levels = ",".join(str(level) for level in served.levels)
+    fields = ("version", "series_id", "field", "as_of", "horizon")
+    return {"model_name": served.model, "levels": levels, **{f: getattr(served, f) for f in fields}}
 
 
 def _existing(session: Session, served: ForecastServed) -> ServedForecast | None:
-    return session.scalar(
-        select(ServedForecast).where(
-            ServedForecast.model_name == served.model,
-            ServedForecast.version == served.version,
-            ServedForecast.series_id == served.series_id,
-            ServedForecast.field == served.field,
-            ServedForecast.as_of == served.as_of,
-            ServedForecast.horizon == served.horizon,
-            ServedForecast.levels == _levels_key(served.levels),
-        )
-    )
+    return session.scalar(select(ServedForecast).filter_by(**_key(served)))
 
 
 def write(session: Session, servings: Iterable[Serving]) -> list[int]:
@@ -91,13 +84,7 @@ def write(session: Session, servings: Iterable[Serving]) -> list[int]:
             try:
                 with session.begin_nested():
                     row = ServedForecast(
-                        model_name=served.model,
-                        version=served.version,
-                        series_id=served.series_id,
-                        field=served.field,
-                        as_of=served.as_of,
-                        horizon=served.horizon,
-                        levels=_levels_key(served.levels),
+                        **_key(served),
                         base_value=served.base_value,
                         first_served_at=serving.first_at,
                         last_served_at=serving.last_at,

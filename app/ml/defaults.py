@@ -99,6 +99,7 @@ class _Choices:
     def __init__(self, spec: TrainingSpec) -> None:
         self.spec = spec
         self.made: dict[str, Choice] = {}
+        self.values: dict[str, Any] = {}
 
     def pick(self, field: str, default: Callable[[], tuple[Any, str]]) -> Any:
         value = getattr(self.spec, field)
@@ -106,7 +107,12 @@ class _Choices:
         if value is None:
             value, reason = default()
         self.made[field] = Choice(value=value, reason=reason)
+        self.values[field] = value
         return value
+
+    def resolved(self, **also: Any) -> TrainingSpec:
+        """The spec with every choice made (and ``also``)."""
+        return self.spec.model_copy(update={**self.values, **also})
 
 
 def _series_transform(values: np.ndarray) -> tuple[TargetTransform, str]:
@@ -190,29 +196,19 @@ def choose(
     train = training_part(values, spec, dates)
     cycle = dominant_cycle(train)
     choices = _Choices(spec)
-    transform = choices.pick("target_transform", lambda: _series_transform(values))
-    season = choices.pick("season_length", lambda: _season(frequency, cycle))
+    choices.pick("target_transform", lambda: _series_transform(values))
+    choices.pick("season_length", lambda: _season(frequency, cycle))
     window = choices.pick("window", lambda: _window(cycle, len(train)))
-    batch = choices.pick("batch_size", lambda: _series_batch(len(train), window))
-    members = choices.pick("ensemble", lambda: _series_ensemble(len(train)))
+    choices.pick("batch_size", lambda: _series_batch(len(train), window))
+    choices.pick("ensemble", lambda: _series_ensemble(len(train)))
     validation = math.floor(spec.validation_fraction * max(0, len(train) - window))
-    patience = choices.pick(
+    choices.pick(
         "patience",
         lambda: _patience(
             validation, "validation windows", " cannot tell the best epoch from noise"
         ),
     )
-    resolved = spec.model_copy(
-        update={
-            "patience": patience,
-            "target_transform": transform,
-            "season_length": season,
-            "window": window,
-            "batch_size": batch,
-            "ensemble": members,
-        }
-    )
-    return resolved, choices.made
+    return choices.resolved(), choices.made
 
 
 @dataclass(frozen=True)
@@ -304,8 +300,8 @@ def _global_spec(
     choices.made["architecture"] = Choice(
         value=spec.kind, reason="set in the spec" if spec.architecture else "default network"
     )
-    transform = choices.pick("target_transform", lambda: _global_transform(ranges))
-    season = choices.pick(
+    choices.pick("target_transform", lambda: _global_transform(ranges))
+    choices.pick(
         "season_length",
         lambda: (
             season_length_for(frequency),
@@ -316,24 +312,11 @@ def _global_spec(
         "window", lambda: (BASE_WINDOW, f"default {BASE_WINDOW} for global models")
     )
     training = sum(max(0, len(r) - math.ceil(spec.test_fraction * len(r)) - window) for r in ranges)
-    batch = choices.pick("batch_size", lambda: _global_batch(training))
-    members = choices.pick("ensemble", lambda: (1, "one network: pooled data steadies it"))
+    choices.pick("batch_size", lambda: _global_batch(training))
+    choices.pick("ensemble", lambda: (1, "one network: pooled data steadies it"))
     validation = math.floor(spec.validation_fraction * training)
-    patience = choices.pick(
-        "patience", lambda: _patience(validation, "pooled validation windows", "")
-    )
-    resolved = spec.model_copy(
-        update={
-            "architecture": spec.kind,
-            "patience": patience,
-            "target_transform": transform,
-            "season_length": season,
-            "window": window,
-            "batch_size": batch,
-            "ensemble": members,
-        }
-    )
-    return resolved, choices.made
+    choices.pick("patience", lambda: _patience(validation, "pooled validation windows", ""))
+    return choices.resolved(architecture=spec.kind), choices.made
 
 
 def resolve_global(

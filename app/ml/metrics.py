@@ -1,4 +1,6 @@
-"""Forecast accuracy metrics (definitions in ARCHITECTURE.md), always in price units."""
+"""Forecast accuracy metrics, always in price units: RMSE = √mean((y−ŷ)²), MAE = mean|y−ŷ|,
+MAPE = 100·mean|(y−ŷ)/y| (undefined at y = 0: omitted), MASE = MAE / the naive forecast's MAE on
+the training data, skill = 1 − RMSE/RMSE_baseline."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ Shared by the API (validation, OpenAPI) and the pure training code; it imports n
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal, Self
+from typing import Literal, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
@@ -33,6 +33,7 @@ Scope = Literal["series", "global"]
 GLOBAL_DEFAULTS: dict[str, object] = {"drift": "none", "references": [], "epochs": 10}
 
 DEFAULT_LEARNING_RATE: dict[str, float] = {"adam": 1e-3, "rmsprop": 1e-3, "sgd": 1e-2}
+T = TypeVar("T")
 # A backtest keeps ~10 arrays of origins × horizon floats (model, actuals, baselines, coverage).
 MAX_BACKTEST_FORECASTS = 2_000_000
 
@@ -241,33 +242,23 @@ class TrainingSpec(BaseModel):
         """The architecture, ``lstm`` where unset."""
         return self.architecture or "lstm"
 
+    # What app.ml.defaults.choose fills in, read once chosen.
+
     @property
     def input_window(self) -> int:
-        """The window, once chosen (:func:`app.ml.defaults.choose` fills it)."""
-        if self.window is None:
-            raise ValueError("window not chosen yet: resolve the spec with app.ml.defaults")
-        return self.window
+        return _chosen(self.window, "window")
 
     @property
     def transform(self) -> TargetTransform:
-        """The target transform, once chosen (:func:`app.ml.defaults.choose` fills it)."""
-        if self.target_transform is None:
-            raise ValueError("target_transform not chosen yet: resolve the spec first")
-        return self.target_transform
+        return _chosen(self.target_transform, "target_transform")
 
     @property
     def members(self) -> int:
-        """The ensemble size, once chosen (:func:`app.ml.defaults.choose` fills it)."""
-        if self.ensemble is None:
-            raise ValueError("ensemble not chosen yet: resolve the spec first")
-        return self.ensemble
+        return _chosen(self.ensemble, "ensemble")
 
     @property
     def mini_batch(self) -> int:
-        """The batch size, once chosen (:func:`app.ml.defaults.choose` fills it)."""
-        if self.batch_size is None:
-            raise ValueError("batch_size not chosen yet: resolve the spec first")
-        return self.batch_size
+        return _chosen(self.batch_size, "batch_size")
 
     @property
     def outputs(self) -> int:
@@ -277,3 +268,9 @@ class TrainingSpec(BaseModel):
     @property
     def effective_learning_rate(self) -> float:
         return self.learning_rate or DEFAULT_LEARNING_RATE[self.optimizer]
+
+
+def _chosen(value: T | None, field: str) -> T:
+    if value is None:
+        raise ValueError(f"{field} not chosen yet: resolve the spec with app.ml.defaults")
+    return value

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
+from app.deps import app_state
 from app.registry.store import ArtifactStore
 
 # Called with the id of a version being deleted (the forecast bundle cache drops it); main wires
@@ -14,15 +15,5 @@ from app.registry.store import ArtifactStore
 VersionDeleted = Callable[[int], None]
 
 
-async def get_store(request: Request) -> ArtifactStore:
-    store: ArtifactStore = request.app.state.store
-    return store
-
-
-async def get_version_deleted(request: Request) -> VersionDeleted:
-    listener: VersionDeleted = request.app.state.on_version_deleted
-    return listener
-
-
-StoreDep = Annotated[ArtifactStore, Depends(get_store)]
-VersionDeletedDep = Annotated[VersionDeleted, Depends(get_version_deleted)]
+StoreDep = Annotated[ArtifactStore, Depends(app_state("store"))]
+VersionDeletedDep = Annotated[VersionDeleted, Depends(app_state("on_version_deleted"))]

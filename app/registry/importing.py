@@ -51,15 +51,11 @@ def import_version(
             if series_id is not None and session.get(Series, series_id) is None:
                 raise SeriesNotFound(f"No series with id {series_id}.")
             _refuse_duplicate(session, name, forecaster_files[MANIFEST].sha256)
+        lineage = {"model", "version", "job_id", "series_id", "created_at", "origin"}
         origin = VersionOrigin(
-            model=exported.model,
-            version=exported.version,
-            job_id=exported.job_id,
-            series_id=exported.series_id,
-            created_at=exported.created_at,
+            **{field: getattr(exported, field) for field in lineage},
             archive_sha256=archive_sha256,
             imported_at=utcnow(),
-            origin=exported.origin,
         )
         version_id = register_bundle(
             db,

@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from app.deps import DatabaseDep, SessionDep
 from app.errors import InvalidRequest, UnsupportedMediaType
-from app.pagination import Page, PageDep
+from app.pagination import Page, PageDep, sort_query
 from app.registry import importing, promotion, service
 from app.registry.bundle import zip_bundle
 from app.registry.deps import StoreDep, VersionDeletedDep
@@ -50,17 +50,10 @@ def list_models(
             description="Only models with a version trained on a series of this collection.",
         ),
     ] = None,
-    sort: Annotated[
-        ModelSort, Query(description="Sort key; `-` first for descending. Default `name`.")
-    ] = "name",
+    sort: Annotated[ModelSort, sort_query("`name`")] = "name",
 ) -> Page[RegisteredModelRead]:
     models, total = service.list_models(
-        session,
-        limit=paging.limit,
-        offset=paging.offset,
-        prefix=prefix,
-        collection=collection,
-        sort=sort,
+        session, paging, prefix=prefix, collection=collection, sort=sort
     )
     return paging.page([RegisteredModelRead.model_validate(m, from_attributes=True)
                         for m in models], total)  # fmt: skip

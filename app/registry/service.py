@@ -23,6 +23,7 @@ from app.db.orm import (
     TrainingBatch,
     TrainingJob,
 )
+from app.db.rows import from_row
 from app.errors import (
     AliasNotFound,
     BacktestNotFound,
@@ -32,9 +33,10 @@ from app.errors import (
     VersionInUse,
     VersionNotFound,
     VersionNotReady,
+    found,
 )
 from app.ml.spec import Scope
-from app.pagination import ordering, starts_with
+from app.pagination import PageParams, fetch_page, ordering, starts_with
 from app.registry.bundle import ExportedVersion
 from app.vocabulary import JobKind, JobStatus, VersionStatus
 
@@ -53,10 +55,8 @@ class ModelSummary:
 
 
 def get_model(session: Session, name: str) -> RegisteredModel:
-    model = session.scalar(select(RegisteredModel).where(RegisteredModel.name == name))
-    if model is None:
-        raise ModelNotFound(f"No model named '{name}'.")
-    return model
+    stmt = select(RegisteredModel).where(RegisteredModel.name == name)
+    return found(session.scalar(stmt), ModelNotFound(f"No model named '{name}'."))
 
 
 def summarize(session: Session, models: list[RegisteredModel]) -> list[ModelSummary]:
@@ -92,9 +92,8 @@ MODEL_SORTS = {
 
 def list_models(
     session: Session,
+    paging: PageParams,
     *,
-    limit: int,
-    offset: int,
     prefix: str | None = None,
     collection: str | None = None,
     sort: str = "name",
@@ -119,9 +118,10 @@ def list_models(
             .where(ModelVersion.model_id == RegisteredModel.id, Collection.name == collection)
         )
         stmt = stmt.where(or_(trained_on.exists(), global_on.exists()))
-    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    page = stmt.order_by(*ordering(sort, MODEL_SORTS, RegisteredModel.id))
-    return summarize(session, list(session.scalars(page.limit(limit).offset(offset)))), total
+    models, total = fetch_page(
+        session, stmt, paging, ordering(sort, MODEL_SORTS, RegisteredModel.id)
+    )
+    return summarize(session, models), total
 
 
 def list_versions(session: Session, model: RegisteredModel) -> list[ModelVersion]:
@@ -260,18 +260,4 @@ def delete_alias(session: Session, name: str, alias: str) -> None:
 
 def exported(version: ModelVersion) -> ExportedVersion:
     """What a downloaded archive says about the version besides its files."""
-    return ExportedVersion(
-        model=version.model.name,
-        version=version.version,
-        scope=version.scope,
-        job_id=version.job_id,
-        series_id=version.series_id,
-        target=version.target,
-        training_rows_sha256=version.training_rows_sha256,
-        spec=version.spec,
-        metrics=version.metrics,
-        train_seconds=version.train_seconds,
-        epochs_run=version.epochs_run,
-        created_at=version.created_at,
-        origin=version.origin,
-    )
+    return from_row(ExportedVersion, version, model=version.model.name)

@@ -131,9 +131,7 @@ def upload_collection(
 @router.get("", response_model=Page[CollectionRead], summary="List collections")
 def list_collections(session: SessionDep, paging: PageDep) -> Page[CollectionRead]:
     """By name. A collection's series are listed by `GET /v1/series?collection=<name>`."""
-    items, total = collection_service.list_collections(
-        session, limit=paging.limit, offset=paging.offset
-    )
+    items, total = collection_service.list_collections(session, paging)
     counts = collection_service.series_counts(session, items)
     return paging.page([collection_read(c, counts[c.id]) for c in items], total)
 

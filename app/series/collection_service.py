@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 
 from app.db.orm import Collection, Series
 from app.db.types import utcnow
-from app.errors import AppError, CollectionNotFound, CollectionTooLarge, ErrorItem
+from app.errors import AppError, CollectionNotFound, CollectionTooLarge, ErrorItem, found
+from app.pagination import PageParams, fetch_page
 from app.series import service
 from app.series.parsing import ParsedFrame
 
@@ -23,6 +24,8 @@ MemberAction = Literal["created", "appended"]
 
 @dataclass(frozen=True)
 class MemberOutcome:
+    """One symbol of a multi-symbol upload: its series and what the upload did to it."""
+
     symbol: str
     series: Series
     action: MemberAction
@@ -37,10 +40,7 @@ def get_collection(session: Session, name: str, *, for_update: bool = False) -> 
     stmt = select(Collection).where(Collection.name == name)
     if for_update:
         stmt = stmt.with_for_update()
-    collection = session.scalar(stmt)
-    if collection is None:
-        raise CollectionNotFound(f"No collection named '{name}'.")
-    return collection
+    return found(session.scalar(stmt), CollectionNotFound(f"No collection named '{name}'."))
 
 
 def series_counts(session: Session, collections: list[Collection]) -> dict[int, int]:
@@ -54,10 +54,8 @@ def series_counts(session: Session, collections: list[Collection]) -> dict[int, 
     return {i: counts.get(i, 0) for i in ids}
 
 
-def list_collections(session: Session, *, limit: int, offset: int) -> tuple[list[Collection], int]:
-    total = session.scalar(select(func.count()).select_from(Collection)) or 0
-    stmt = select(Collection).order_by(Collection.name).limit(limit).offset(offset)
-    return list(session.scalars(stmt)), total
+def list_collections(session: Session, paging: PageParams) -> tuple[list[Collection], int]:
+    return fetch_page(session, select(Collection), paging, [Collection.name])
 
 
 def members(session: Session, collection: Collection, *, for_update: bool = False) -> list[Series]:

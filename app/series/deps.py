@@ -6,8 +6,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from sqlalchemy.orm import Session
+
+from app.deps import app_state
 
 # Called in an append's transaction with the series id and the range of dates stored or
 # replaced (main wires the ledger's scoring; series does not know who listens).
@@ -19,15 +21,5 @@ ObservationsAdded = Callable[[Session, int, tuple[datetime, datetime]], None]
 SeriesDeleted = Callable[[Session, int], None]
 
 
-async def get_series_deleted(request: Request) -> SeriesDeleted:
-    listener: SeriesDeleted = request.app.state.on_series_deleted
-    return listener
-
-
-async def get_observations_added(request: Request) -> ObservationsAdded:
-    listener: ObservationsAdded = request.app.state.on_observations_added
-    return listener
-
-
-ObservationsAddedDep = Annotated[ObservationsAdded, Depends(get_observations_added)]
-SeriesDeletedDep = Annotated[SeriesDeleted, Depends(get_series_deleted)]
+ObservationsAddedDep = Annotated[ObservationsAdded, Depends(app_state("on_observations_added"))]
+SeriesDeletedDep = Annotated[SeriesDeleted, Depends(app_state("on_series_deleted"))]

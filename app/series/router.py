@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
 from app.deps import SessionDep
-from app.pagination import Page, PageDep
+from app.pagination import Page, PageDep, sort_query
 from app.series import service
 from app.series.deps import ObservationsAddedDep, SeriesDeletedDep
 from app.series.parsing import ParsedFrame
@@ -111,17 +111,10 @@ def list_series(
         str | None,
         Query(max_length=80, description="Only series whose symbol or name starts with this."),
     ] = None,
-    sort: Annotated[
-        SeriesSort, Query(description="Sort key; `-` first for descending. Default `id`.")
-    ] = "id",
+    sort: Annotated[SeriesSort, sort_query("`id`")] = "id",
 ) -> Page[SeriesRead]:
     items, total = service.list_series(
-        session,
-        limit=paging.limit,
-        offset=paging.offset,
-        collection=collection,
-        prefix=prefix,
-        sort=sort,
+        session, paging, collection=collection, prefix=prefix, sort=sort
     )
     return paging.page([series_read(s) for s in items], total)
 

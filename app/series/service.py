@@ -8,7 +8,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -20,9 +20,10 @@ from app.errors import (
     ObservationConflict,
     SeriesNameTaken,
     SeriesNotFound,
+    found,
 )
 from app.ml.calendar import format_period, infer_frequency
-from app.pagination import ordering, starts_with
+from app.pagination import PageParams, fetch_page, ordering, starts_with
 from app.series.observations import delete_observations, read_observations, write_observations
 from app.series.parsing import ParsedFrame
 from app.series.quality import extend_summary, quality_summary
@@ -32,6 +33,9 @@ OnConflict = Literal["error", "replace"]
 
 @dataclass(frozen=True)
 class AppendCounts:
+    """What an append did, in dates: added, replaced with other values, sent again as they
+    were."""
+
     inserted: int
     replaced: int
     unchanged: int
@@ -127,10 +131,7 @@ def get_series(session: Session, series_id: int, *, for_update: bool = False) ->
     stmt = select(Series).where(Series.id == series_id)
     if for_update:
         stmt = stmt.with_for_update(of=Series)
-    series = session.scalar(stmt)
-    if series is None:
-        raise SeriesNotFound(f"No series with id {series_id}.")
-    return series
+    return found(session.scalar(stmt), SeriesNotFound(f"No series with id {series_id}."))
 
 
 SORTABLE = {
@@ -146,9 +147,8 @@ SORTABLE = {
 
 def list_series(
     session: Session,
+    paging: PageParams,
     *,
-    limit: int,
-    offset: int,
     collection: str | None = None,
     prefix: str | None = None,
     sort: str = "id",
@@ -160,9 +160,7 @@ def list_series(
         stmt = stmt.join(Collection).where(Collection.name == collection)
     if prefix:
         stmt = stmt.where(or_(starts_with(Series.symbol, prefix), starts_with(Series.name, prefix)))
-    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    page = stmt.order_by(*ordering(sort, SORTABLE, Series.id)).limit(limit).offset(offset)
-    return list(session.scalars(page)), total
+    return fetch_page(session, stmt, paging, ordering(sort, SORTABLE, Series.id))
 
 
 def delete_series(session: Session, series_id: int) -> None:

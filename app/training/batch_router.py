@@ -7,13 +7,13 @@ import io
 import statistics
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Query, Response
+from fastapi import APIRouter, Query, Response
 from fastapi import status as http_status
 
 from app.deps import SessionDep, SettingsDep
 from app.pagination import Page, PageDep
 from app.training import batch_service
-from app.training.deps import DispatcherDep
+from app.training.deps import AcceptedDep
 from app.training.schemas import (
     Leaderboard,
     LeaderboardRow,
@@ -50,9 +50,7 @@ def create_batch(
     body: TrainingBatchCreate,
     session: SessionDep,
     settings: SettingsDep,
-    dispatcher: DispatcherDep,
-    response: Response,
-    background: BackgroundTasks,
+    accepted: AcceptedDep,
 ) -> TrainingBatchRead:
     """One training job per series, each checked against its data as `POST /v1/training-jobs`
     would: a series the spec cannot train is listed in `skipped` with the reason and gets no
@@ -70,16 +68,14 @@ def create_batch(
         scope=body.scope,
         model_name=body.model_name,
     )
-    for job in jobs:  # to the queue after the response, so after the commit
-        background.add_task(dispatcher.submit, job.id)
-    response.headers["Location"] = f"/v1/training-batches/{batch.id}"
+    accepted([job.id for job in jobs], f"/v1/training-batches/{batch.id}")
     return _read(session, batch.id)
 
 
 @router.get("", response_model=Page[TrainingBatchRead], summary="List training batches")
 def list_batches(session: SessionDep, paging: PageDep) -> Page[TrainingBatchRead]:
     """Newest first."""
-    views, total = batch_service.list_batches(session, limit=paging.limit, offset=paging.offset)
+    views, total = batch_service.list_batches(session, paging)
     return paging.page([batch_read(v) for v in views], total)
 
 

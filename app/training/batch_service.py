@@ -14,10 +14,11 @@ from sqlalchemy.orm import Session
 from app.config import Settings
 from app.db.column_records import PromotionOutcome, SkippedSeries
 from app.db.orm import ModelVersion, Series, TrainingBatch, TrainingJob
-from app.errors import AppError, BatchNotFound, ErrorItem, InvalidSpec, SeriesNotFound
+from app.errors import AppError, BatchNotFound, ErrorItem, InvalidSpec, SeriesNotFound, found
 from app.ml.dataset import DatasetError
 from app.ml.defaults import Member, resolve_global
 from app.ml.spec import Scope, TrainingSpec
+from app.pagination import PageParams, fetch_page
 from app.registry import service as registry
 from app.series import collection_service
 from app.series import service as series_service
@@ -221,10 +222,8 @@ def _series_by_id(session: Session, ids: list[int]) -> list[Series]:
 
 
 def get_batch(session: Session, batch_id: int) -> TrainingBatch:
-    batch = session.get(TrainingBatch, batch_id)
-    if batch is None:
-        raise BatchNotFound(f"No training batch with id {batch_id}.")
-    return batch
+    missing = BatchNotFound(f"No training batch with id {batch_id}.")
+    return found(session.get(TrainingBatch, batch_id), missing)
 
 
 def views(session: Session, batches: list[TrainingBatch]) -> list[BatchView]:
@@ -261,11 +260,10 @@ def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
     return max((t for t in (a, b) if t is not None), default=None)
 
 
-def list_batches(session: Session, *, limit: int, offset: int) -> tuple[list[BatchView], int]:
+def list_batches(session: Session, paging: PageParams) -> tuple[list[BatchView], int]:
     """Newest first."""
-    total = session.scalar(select(func.count()).select_from(TrainingBatch)) or 0
-    stmt = select(TrainingBatch).order_by(TrainingBatch.id.desc()).limit(limit).offset(offset)
-    return views(session, list(session.scalars(stmt))), total
+    batches, total = fetch_page(session, select(TrainingBatch), paging, [TrainingBatch.id.desc()])
+    return views(session, batches), total
 
 
 def cancel_batch(session: Session, batch_id: int) -> TrainingBatch:

@@ -4,14 +4,28 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import BackgroundTasks, Depends, Response
 
+from app.deps import app_state
 from app.training.jobs.reconciler import Dispatcher
 
-
-async def get_dispatcher(request: Request) -> Dispatcher:
-    dispatcher: Dispatcher = request.app.state.dispatcher
-    return dispatcher
+DispatcherDep = Annotated[Dispatcher, Depends(app_state("dispatcher"))]
 
 
-DispatcherDep = Annotated[Dispatcher, Depends(get_dispatcher)]
+class Accepted:
+    """A 202 for new jobs: their ids go to the queue after the response (so after the request's
+    commit; the reconciler resends any that never arrive), and ``Location`` points at what the
+    client follows."""
+
+    def __init__(
+        self, dispatcher: DispatcherDep, response: Response, background: BackgroundTasks
+    ) -> None:
+        self.dispatcher, self.response, self.background = dispatcher, response, background
+
+    def __call__(self, job_ids: list[int], location: str) -> None:
+        for job_id in job_ids:
+            self.background.add_task(self.dispatcher.submit, job_id)
+        self.response.headers["Location"] = location
+
+
+AcceptedDep = Annotated[Accepted, Depends()]

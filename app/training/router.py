@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, BackgroundTasks, Query, Response
+from fastapi import APIRouter, Query
 from fastapi import status as http_status
 
 from app.db.orm import TrainingJob
 from app.deps import SessionDep, SettingsDep
 from app.ml.spec import BacktestSpec
-from app.pagination import Page, PageDep
+from app.pagination import Page, PageDep, sort_query
 from app.registry import service as registry
 from app.training import service
-from app.training.deps import DispatcherDep
+from app.training.deps import AcceptedDep
 from app.training.schemas import TrainingJobCreate, TrainingJobRead, job_read
 from app.vocabulary import (
     COLLECTION_PATTERN,
@@ -26,14 +26,6 @@ from app.vocabulary import (
 )
 
 router = APIRouter(tags=["training"])
-
-
-def _accept(job: TrainingJob, dispatcher: DispatcherDep, response: Response,
-            background: BackgroundTasks) -> None:  # fmt: skip
-    """202 bookkeeping for a new job: its id goes to the queue after the response (so after the
-    commit), and ``Location`` points at it."""
-    background.add_task(dispatcher.submit, job.id)
-    response.headers["Location"] = f"/v1/training-jobs/{job.id}"
 
 
 def _read(session: SessionDep, job: TrainingJob) -> TrainingJobRead:
@@ -57,9 +49,7 @@ def create_job(
     body: TrainingJobCreate,
     session: SessionDep,
     settings: SettingsDep,
-    dispatcher: DispatcherDep,
-    response: Response,
-    background: BackgroundTasks,
+    accepted: AcceptedDep,
 ) -> TrainingJobRead:
     """The job is queued (202) and runs in a worker; follow it at `Location`. The spec is checked
     against the series first, so a job that cannot train is refused here with 422."""
@@ -72,7 +62,7 @@ def create_job(
         spec=body.spec(),
         promotion=body.promotion_request(),
     )
-    _accept(job, dispatcher, response, background)
+    accepted([job.id], f"/v1/training-jobs/{job.id}")
     return _read(session, job)
 
 
@@ -99,9 +89,7 @@ def list_jobs(
     model_prefix: Annotated[
         str | None, Query(max_length=100, description="Only models whose name starts so.")
     ] = None,
-    sort: Annotated[
-        JobSort, Query(description="Sort key; `-` first for descending. Default newest first.")
-    ] = "-id",
+    sort: Annotated[JobSort, sort_query("newest first")] = "-id",
 ) -> Page[TrainingJobRead]:
     views, total = service.list_jobs(
         session,
@@ -112,8 +100,7 @@ def list_jobs(
         collection=collection,
         model_prefix=model_prefix,
         sort=sort,
-        limit=paging.limit,
-        offset=paging.offset,
+        paging=paging,
     )
     return paging.page([job_read(v) for v in views], total)
 
@@ -154,13 +141,11 @@ def start_backtest(
     body: BacktestSpec,
     session: SessionDep,
     settings: SettingsDep,
-    dispatcher: DispatcherDep,
-    response: Response,
-    background: BackgroundTasks,
+    accepted: AcceptedDep,
 ) -> TrainingJobRead:
     """With `refit` every fold retrains the version's spec on data up to its cutoff; without,
     the version itself is scored on folds after the data it was trained on."""
     found = registry.get_version(session, name, version)
     job = service.create_backtest_job(session, settings, found, body)
-    _accept(job, dispatcher, response, background)
+    accepted([job.id], f"/v1/training-jobs/{job.id}")
     return _read(session, job)

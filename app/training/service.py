@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from app.config import Settings
@@ -21,13 +21,13 @@ from app.db.orm import (
     TrainingBatch,
     TrainingJob,
 )
-from app.errors import ErrorItem, InvalidSpec, JobNotFound, SeriesGone, SeriesNotFound
+from app.errors import ErrorItem, InvalidSpec, JobNotFound, SeriesGone, SeriesNotFound, found
 from app.ml.backtest import check_folds
 from app.ml.calendar import resolve_season_length
 from app.ml.dataset import DatasetError
 from app.ml.defaults import Resolved, resolve
 from app.ml.spec import BacktestSpec, TrainingSpec
-from app.pagination import ordering, starts_with
+from app.pagination import PageParams, fetch_page, ordering, starts_with
 from app.registry import service as registry
 from app.series import service as series_service
 from app.training.jobs import lifecycle
@@ -184,10 +184,9 @@ def earliest_cutoff_date(version: ModelVersion, backtest: BacktestSpec) -> pd.Ti
 
 
 def get_job(session: Session, job_id: int) -> TrainingJob:
-    job = session.get(TrainingJob, job_id)
-    if job is None:
-        raise JobNotFound(f"No training job with id {job_id}.")
-    return job
+    return found(
+        session.get(TrainingJob, job_id), JobNotFound(f"No training job with id {job_id}.")
+    )
 
 
 def views(session: Session, jobs: list[TrainingJob]) -> list[JobView]:
@@ -235,8 +234,7 @@ def list_jobs(
     status: JobStatus | None,
     kind: JobKind | None,
     series_id: int | None,
-    limit: int,
-    offset: int,
+    paging: PageParams,
     batch_id: int | None = None,
     collection: str | None = None,
     model_prefix: str | None = None,
@@ -269,9 +267,10 @@ def list_jobs(
         stmt = stmt.where(or_(member.exists(), on_collection.exists()))
     if model_prefix:
         stmt = stmt.where(starts_with(TrainingJob.model_name, model_prefix))
-    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    page = stmt.order_by(*ordering(sort, JOB_SORTS, TrainingJob.id.desc()))
-    return views(session, list(session.scalars(page.limit(limit).offset(offset)))), total
+    jobs, total = fetch_page(
+        session, stmt, paging, ordering(sort, JOB_SORTS, TrainingJob.id.desc())
+    )
+    return views(session, jobs), total
 
 
 def cancel_job(session: Session, job_id: int) -> TrainingJob:

@@ -16,6 +16,7 @@ from app.db.orm import Backtest
 from app.errors import InvalidSpec, PromotionRefused, VersionInUse, VersionNotReady
 from app.ml.results import BacktestResult
 from app.ml.spec import BacktestSpec
+from app.pagination import PageParams
 from app.registry import promotion, service, versions
 from app.training import service as training
 from app.vocabulary import JobKind, JobStatus, VersionStatus
@@ -160,13 +161,13 @@ def test_listing_models_costs_the_same_queries_for_one_or_many(session: Session)
     service.set_alias(session, "m0", "champion", 1)
     session.expunge_all()
     with counted(session) as one:
-        (listed,), _ = service.list_models(session, limit=50, offset=0)
+        (listed,), _ = service.list_models(session, PageParams(limit=50, offset=0))
     assert (listed.aliases, listed.latest_version) == ({"champion": 1}, 2)
     for i in range(1, 5):
         factories.version(session, f"m{i}")
     session.expunge_all()
     with counted(session) as many:
-        listed_many, total = service.list_models(session, limit=50, offset=0)
+        listed_many, total = service.list_models(session, PageParams(limit=50, offset=0))
     assert total == len(listed_many) == 5
     assert len(many) == len(one) <= 5
 
@@ -187,7 +188,11 @@ def test_listing_jobs_costs_the_same_queries_for_one_or_many(session: Session) -
     def listed() -> tuple[list[training.JobView], list[str]]:
         with counted(session) as statements:
             views, _ = training.list_jobs(
-                session, status=None, kind=None, series_id=None, limit=50, offset=0
+                session,
+                status=None,
+                kind=None,
+                series_id=None,
+                paging=PageParams(limit=50, offset=0),
             )
         return views, statements
 

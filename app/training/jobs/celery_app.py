@@ -1,7 +1,7 @@
 """Celery application for distributed training: ``celery -A app.training.jobs.celery_app worker``.
 
 The queue carries only job ids; the database says what to train and records what happened.
-Settings (measured, see ARCHITECTURE.md): acks late + reject on worker lost, so a killed
+Settings (measured, see docs/architecture.md): acks late + reject on worker lost, so a killed
 worker's job is redelivered; prefetch 1; up to ``FORECAST_JOBS_PER_PROCESS`` tasks per child
 process, as in the embedded pool (a job whose networks have its predecessor's graph skips
 TensorFlow's trace; a fresh child bounds memory); soft/hard time limits per job; a visibility

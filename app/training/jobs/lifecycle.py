@@ -24,7 +24,7 @@ import os
 import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, Required, TypedDict, Unpack
 
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -82,65 +82,45 @@ def _rows(result: object) -> int:
     return count
 
 
-def create_job(
-    session: Session,
-    *,
-    kind: JobKind,
-    model_name: str,
-    target: str,
-    spec: TrainingSpec,
-    max_attempts: int,
-    series_id: int | None = None,
-    scope: Scope = "series",
-    member_ids: list[int] | None = None,
-    model_version_id: int | None = None,
-    promotion: PromotionOutcome | None = None,
-    batch_id: int | None = None,
-    trigger: str | None = None,
-) -> TrainingJob:
+class NewJob(TypedDict, total=False):
+    """The columns a new job is created with (the rest start empty)."""
+
+    kind: Required[JobKind]
+    model_name: Required[str]
+    target: Required[str]
+    spec: Required[TrainingSpec]
+    max_attempts: Required[int]
+    series_id: int | None
+    scope: Scope
+    member_ids: list[int]
+    model_version_id: int
+    promotion: PromotionOutcome | None
+    batch_id: int | None
+    trigger: str | None
+
+
+class NewBatch(TypedDict):
+    """The columns a new batch is created with."""
+
+    collection_id: int | None
+    collection_name: str | None
+    target: str | None
+    spec: TrainingSpec
+    model_prefix: str | None
+    scope: Scope
+
+
+def create_job(session: Session, **columns: Unpack[NewJob]) -> TrainingJob:
     """A new job, ``queued``; the caller sends its id to a queue once it is committed."""
-    job = TrainingJob(
-        kind=kind,
-        status=JobStatus.QUEUED,
-        series_id=series_id,
-        scope=scope,
-        member_ids=member_ids,
-        model_name=model_name,
-        target=target,
-        spec=spec,
-        attempts=0,
-        max_attempts=max_attempts,
-        model_version_id=model_version_id,
-        promotion=promotion,
-        batch_id=batch_id,
-        trigger=trigger,
-    )
+    job = TrainingJob(status=JobStatus.QUEUED, attempts=0, **columns)
     session.add(job)
     session.flush()
     return job
 
 
-def create_batch(
-    session: Session,
-    *,
-    collection_id: int | None,
-    collection_name: str | None,
-    target: str | None,
-    spec: TrainingSpec,
-    model_prefix: str | None,
-    scope: Scope,
-) -> TrainingBatch:
+def create_batch(session: Session, **columns: Unpack[NewBatch]) -> TrainingBatch:
     """A new batch, ``queued``, with no job yet (:func:`create_job` adds them)."""
-    batch = TrainingBatch(
-        status=BatchStatus.QUEUED,
-        collection_id=collection_id,
-        collection_name=collection_name,
-        target=target,
-        spec=spec,
-        model_prefix=model_prefix,
-        scope=scope,
-        skipped=[],
-    )
+    batch = TrainingBatch(status=BatchStatus.QUEUED, skipped=[], **columns)
     session.add(batch)
     session.flush()
     return batch

@@ -33,8 +33,8 @@ from app.ml.spec import TrainingSpec
 from app.registry import bundle
 from app.registry.store import ArtifactStore, bundle_key
 from app.series.service import read_field
+from app.training.pipelines import registration
 from app.training.pipelines.control import Cancelled, JobControl, JobFailed, Produced
-from app.training.pipelines.registration import holdout_range, register_trained, save_network
 from app.training.pipelines.runtime import configure_tensorflow
 from app.vocabulary import VersionStatus
 
@@ -67,6 +67,11 @@ class GlobalInput:
     @property
     def season_length(self) -> int:
         return self.spec.season_length or 1
+
+    @property
+    def series_id(self) -> None:
+        """A global version belongs to no one series."""
+        return None
 
 
 def load_global_input(session: Session, job: TrainingJob) -> GlobalInput:
@@ -128,7 +133,7 @@ def train_global_and_register(
             raise JobFailed(str(exc)) from exc
         if result.cancelled:
             raise Cancelled
-        fields = save_network(staged, spec, plans[0], result, normalised=True)
+        fields = registration.save_network(staged, spec, plans[0], result, normalised=True)
         train_seconds = time.perf_counter() - started
         rows_sha256 = _rows_sha256(job.plans)
         manifest = ForecasterManifest.model_validate(
@@ -162,21 +167,9 @@ def train_global_and_register(
                 )
 
         members = through_outages(read_members)  # a job that ends in an outage waits it out
-        version_id = register_trained(
-            db,
-            store,
-            staged,
-            manifest,
-            model_name=job.model_name,
-            job_id=job.job_id,
-            series_id=None,
-            spec=spec,
-            plans=plans,
-            evaluation=evaluation,
-            train_seconds=train_seconds,
-            epochs_run=result.epochs_run,
-            scope="global",
-            members=members,
+        trained = registration.Trained(plans, evaluation, train_seconds, result.epochs_run)
+        version_id = registration.register_trained(
+            db, store, staged, manifest, job, trained, members
         )
     return Produced(version_id=version_id)
 
@@ -224,7 +217,7 @@ def member_metrics(
                 series_id=member.id,
                 series=member.name,
                 symbol=member.symbol,
-                holdout=holdout_range([plan]),
+                holdout=registration.holdout_range([plan]),
                 rmse=one_step.model.rmse,
                 naive_rmse=one_step.naive.rmse,
                 skill=one_step.skill_vs_naive,

@@ -37,7 +37,7 @@ from app.registry import bundle
 from app.registry.store import ArtifactStore, bundle_key
 from app.series.service import read_field
 from app.training.pipelines.control import Cancelled, JobControl, JobFailed, Produced
-from app.training.pipelines.registration import register_trained, save_network
+from app.training.pipelines.registration import Trained, register_trained, save_network
 from app.training.pipelines.runtime import configure_tensorflow
 from app.vocabulary import JobKind
 
@@ -167,20 +167,8 @@ def train_and_register(
             fixed = None if spec.backtest.refit else forecaster
             backtest = _backtest(settings, job, control, fixed=fixed, earliest=plan.holdout_start)
         _require_series(db, job.series_id)
-        version_id = register_trained(
-            db,
-            store,
-            staged,
-            manifest,
-            model_name=job.model_name,
-            job_id=job.job_id,
-            series_id=job.series_id,
-            spec=spec,
-            plans=[plan],
-            evaluation=evaluation,
-            train_seconds=train_seconds,
-            epochs_run=epochs_run,
-        )
+        trained = Trained([plan], evaluation, train_seconds, epochs_run)
+        version_id = register_trained(db, store, staged, manifest, job, trained)
     return Produced(version_id=version_id, backtest=backtest)
 
 

@@ -5,8 +5,9 @@ both pipelines end with. The version becomes ``ready`` when the job is marked su
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from app.db.column_records import BundleRecord
 from app.db.session import Database
@@ -14,7 +15,7 @@ from app.ml.dataset import DatasetPlan
 from app.ml.inference import onnx_session
 from app.ml.manifest import ForecasterManifest, OnnxInput
 from app.ml.results import DateRange, Evaluation, HoldoutMetrics, HoldoutRange, MemberMetrics
-from app.ml.spec import Scope, TrainingSpec
+from app.ml.spec import TrainingSpec
 from app.registry import bundle
 from app.registry.publishing import register_bundle
 from app.registry.store import ArtifactStore
@@ -66,24 +67,44 @@ def registry_metrics(plans: list[DatasetPlan], evaluation: Evaluation) -> Holdou
     horizon step, and interval coverage (over every plan's holdout: one, or a global model's
     members)."""
     one_step = evaluation.one_step
+    shared = ("model", "naive", "drift", "seasonal_naive", "references")
     return HoldoutMetrics(
         holdout=holdout_range(plans),
         data=DateRange(
             start=min(p.dates[0] for p in plans).isoformat(),
             end=max(p.dates[-1] for p in plans).isoformat(),
         ),
-        model=one_step.model,
-        naive=one_step.naive,
-        drift=one_step.drift,
-        seasonal_naive=one_step.seasonal_naive,
-        references=one_step.references,
         reference_fits=evaluation.references,
         skill=one_step.skill_vs_naive,
         skill_vs_drift=one_step.skill_vs_drift,
         skill_vs_seasonal_naive=one_step.skill_vs_seasonal_naive,
         multi_step=evaluation.multi_step,
         coverage=evaluation.coverage,
+        **{name: getattr(one_step, name) for name in shared},
     )
+
+
+class TrainedFor(Protocol):
+    """The job a bundle was trained for (a per-series or a global job's input)."""
+
+    @property
+    def job_id(self) -> int: ...
+    @property
+    def model_name(self) -> str: ...
+    @property
+    def series_id(self) -> int | None: ...
+    @property
+    def spec(self) -> TrainingSpec: ...
+
+
+@dataclass(frozen=True)
+class Trained:
+    """What a fit produced besides its files: the plans it was evaluated on and how."""
+
+    plans: list[DatasetPlan]
+    evaluation: Evaluation
+    train_seconds: float
+    epochs_run: int
 
 
 def register_trained(
@@ -91,38 +112,31 @@ def register_trained(
     store: ArtifactStore,
     staged: Path,
     manifest: ForecasterManifest,
-    *,
-    model_name: str,
-    job_id: int,
-    series_id: int | None,
-    spec: TrainingSpec,
-    plans: list[DatasetPlan],
-    evaluation: Evaluation,
-    train_seconds: float,
-    epochs_run: int,
-    scope: Scope = "series",
+    job: TrainedFor,
+    trained: Trained,
     members: list[MemberMetrics] | None = None,
 ) -> int:
     """Write ``bundle.json`` next to the staged files, reserve the model's next version
-    (``pending``) and publish the files under it; returns the version id."""
+    (``pending``) and publish the files under it; returns the version id. A global model's
+    ``members`` are each member's holdout next to naive and its own model."""
     files = bundle.write_manifest(
-        staged, manifest, model=model_name, job_id=job_id, series_id=series_id
+        staged, manifest, model=job.model_name, job_id=job.job_id, series_id=job.series_id
     )
     return register_bundle(
         db,
         store,
         staged,
         files,
-        model_name,
-        job_id=job_id,
-        series_id=series_id,
-        scope=scope,
+        job.model_name,
+        job_id=job.job_id,
+        series_id=job.series_id,
+        scope=manifest.scope,
         members=members,
         training_rows_sha256=manifest.training_rows_sha256,
         target=manifest.target,
-        spec=spec,
+        spec=job.spec,
         bundle=BundleRecord(**dict(manifest), files=files),
-        metrics=registry_metrics(plans, evaluation),
-        train_seconds=train_seconds,
-        epochs_run=epochs_run,
+        metrics=registry_metrics(trained.plans, trained.evaluation),
+        train_seconds=trained.train_seconds,
+        epochs_run=trained.epochs_run,
     )
