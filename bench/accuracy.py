@@ -4,6 +4,9 @@
     python -m bench.accuracy --quick       # 3 folds, no tutorial recipes, BENCHMARKS.md untouched
     python -m bench.accuracy --candidates  # how the defaults were chosen (~45 min), prints only
     python -m bench.accuracy --intervals   # plain vs volatility-normalised intervals, prints only
+    python -m bench.accuracy --defaults-hold   # the default and auto on the ten folds, with
+                                               # coverage per step: rewrites its own section
+    python -m bench.accuracy --defaults-hold --folds 1   # the last fold only, prints only
 
 MSFT ``High`` (``tests/data``), 10 rolling-origin folds of 252 sessions (one trading year)
 each, horizon 20, laid out by :func:`app.ml.backtest.fold_layout` so that the last origin's
@@ -20,6 +23,15 @@ the served forecaster (the ONNX export), in price units.
   data before the first cutoff (its last year held out to calibrate their intervals:
   ``TUTORIAL_HOLDOUT``), and scored on every fold without refit (``refit=false``). Their
   20-step forecasts are the tutorials' recursive generation (each prediction fed back).
+- ``--defaults-hold``: what a user gets by asking for nothing (the service's default spec) and
+  for ``architecture: auto``, on the same ten folds. At every cutoff each is resolved on the
+  data before it, as the service resolves a job (window, transform, … chosen there; ``auto``'s
+  tournament runs inside its training part), trained with the service's code
+  (``fit_forecaster``; ``auto``: ``run_tournament``, then its winner) and scored on the fold's
+  252 origins × 20 steps: one-step RMSE ÷ naive's per fold, and interval coverage at steps 1,
+  5, 10 and 20 from the intervals the fitted forecaster carries (calibrated on the last 20 %
+  before the cutoff), pooled over the folds' origins. (``bench.series --msft-folds`` scores
+  ``auto`` differently: the fold's year is its holdout, so it trains on everything before it.)
 """
 
 from __future__ import annotations
@@ -29,7 +41,7 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +49,14 @@ import numpy as np
 import pandas as pd
 
 from app.ml.backtest import fold_layout, fold_plan, run_backtest
+from app.ml.backtest_metrics import Fold, FoldErrors, Scored, fold_errors
 from app.ml.baselines import fit_baseline
+from app.ml.calendar import infer_frequency
 from app.ml.dataset import DatasetPlan
 from app.ml.defaults import resolve
 from app.ml.evaluate import FittedForecaster, fitted_baseline, recursive_holdout
 from app.ml.intervals import calibrate, residuals
+from app.ml.metrics import rmse
 from app.ml.spec import BacktestSpec, TrainingSpec
 from bench.common import OUT, machine, write_benchmarks_section
 from tests.support.data import MSFT_CSV
@@ -162,6 +177,224 @@ def intervals_ablation() -> None:
             values = [f[level] for f in per_fold]
             cells += [_pct(mean[level]), f"{_pct(min(values))} – {_pct(max(values))}"]
         print(f"| {label} | " + " | ".join(cells) + " |")
+
+
+# --------------------------------------------------------------------------- defaults hold
+
+HOLD_STEPS = (1, 5, 10, 20)
+HOLD_LEVELS = (80, 95)
+# The issue's targets on the ten folds.
+MAX_MEAN_RATIO = 1.000
+MAX_FOLD_RATIO = 1.005
+MAX_COVERAGE_GAP = 0.03
+
+
+@dataclass
+class Coverage:
+    """Actuals inside the intervals, pooled over folds: hits[level][step] of points[step]."""
+
+    hits: dict[int, dict[int, int]] = field(
+        default_factory=lambda: {lvl: dict.fromkeys(HOLD_STEPS, 0) for lvl in HOLD_LEVELS}
+    )
+    points: dict[int, int] = field(default_factory=lambda: dict.fromkeys(HOLD_STEPS, 0))
+
+    def add(self, errors: FoldErrors) -> None:
+        assert errors.inside is not None, "the fitted forecaster has no intervals"
+        for step in HOLD_STEPS:
+            ok = ~np.isnan(errors.actual[:, step - 1])
+            self.points[step] += int(ok.sum())
+            for level in HOLD_LEVELS:
+                self.hits[level][step] += int(errors.inside[level][ok, step - 1].sum())
+
+    def share(self, level: int, step: int) -> float | None:
+        points = self.points[step]
+        return self.hits[level][step] / points if points else None
+
+
+@dataclass
+class HoldFold:
+    fold: int
+    cutoff: str
+    choices: str  # the default's choices at this cutoff
+    default: float  # one-step RMSE ÷ naive's on the fold's year
+    auto: float
+    auto_chose: str
+    default_seconds: float
+    auto_seconds: float
+
+
+def _scored_errors(fitted: FittedForecaster, prices: np.ndarray, fold: Fold) -> FoldErrors:
+    """The fitted forecaster's forecasts from each of the fold's origins, 1…horizon steps
+    ahead, next to the baselines' (fitted on the data before the cutoff), and which actuals
+    its intervals hold."""
+    scored = Scored(fitted.forecaster, fitted.intervals)
+    return fold_errors(prices, fold, scored, FOLDS.horizon, SEASON)
+
+
+def _one_step_ratio(errors: FoldErrors) -> float:
+    actual = errors.actual[:, 0]
+    model, naive = errors.predicted["model"], errors.predicted["naive"]
+    assert model is not None
+    assert naive is not None
+    return rmse(actual, model[:, 0]) / rmse(actual, naive[:, 0])
+
+
+def hold_fold(
+    prices: np.ndarray, dates: pd.DatetimeIndex, fold: Fold
+) -> tuple[HoldFold, FoldErrors, FoldErrors]:
+    """The default and ``auto`` resolved and trained on the data before the fold's cutoff (as a
+    job posted that day would be), scored on the fold."""
+    from app.config import Settings
+    from app.ml.tournament import run_tournament
+    from app.ml.train import fit_forecaster
+
+    before = pd.Series(prices[: fold.cutoff], index=dates[: fold.cutoff])
+    frequency = infer_frequency(pd.DatetimeIndex(before.index))
+    default = resolve(before, TrainingSpec(), frequency)
+    season = default.spec.season_length or 1
+    started = time.perf_counter()
+    fitted = fit_forecaster(default.plan, default.spec, horizon=FOLDS.horizon, season_length=season)
+    default_seconds = time.perf_counter() - started
+    default_errors = _scored_errors(fitted, prices, fold)
+
+    auto = resolve(before, TrainingSpec(architecture="auto"), frequency)
+    started = time.perf_counter()
+    winner, tournament = run_tournament(
+        auto.plan,
+        auto.spec,
+        budget_s=Settings().auto_budget_s,
+        fit_network=lambda sub, s: fit_forecaster(sub, s, season_length=season).forecaster,
+    )
+    served = fit_forecaster(auto.plan, winner, horizon=FOLDS.horizon, season_length=season)
+    auto_seconds = time.perf_counter() - started
+    auto_errors = _scored_errors(served, prices, fold)
+
+    choices = ", ".join(
+        f"{k} {c.value}"
+        for k, c in default.choices.items()
+        if k in ("architecture", "target_transform", "window", "network_window", "ensemble")
+    )
+    row = HoldFold(
+        fold=fold.index + 1,
+        cutoff=f"{dates[fold.cutoff]:%Y-%m-%d}",
+        choices=choices,
+        default=_one_step_ratio(default_errors),
+        auto=_one_step_ratio(auto_errors),
+        auto_chose=tournament.winner,
+        default_seconds=default_seconds,
+        auto_seconds=auto_seconds,
+    )
+    return row, default_errors, auto_errors
+
+
+def _verdict(holds: bool) -> str:
+    return "holds" if holds else "**does not hold**"
+
+
+def hold_section(
+    rows: list[HoldFold], coverage: dict[str, Coverage], started: str, wall: float
+) -> str:
+    default = [r.default for r in rows]
+    auto = [r.auto for r in rows]
+    lines = [
+        f"Run on {started} (`python -m bench.accuracy --defaults-hold`, {wall / 60:.0f} min): "
+        f"MSFT `{TARGET.lower()}`, {len(rows)} of the {FOLDS.windows} yearly folds of "
+        "`bench.accuracy` "
+        f"(cutoffs {rows[0].cutoff} … {rows[-1].cutoff}), {FOLDS.effective_step} origins × "
+        f"{FOLDS.horizon} steps each. The default spec (nothing set) and `auto`, each resolved "
+        "and trained on the data before each cutoff; one-step RMSE ÷ naive's on the fold's "
+        "origins."
+        + (
+            ""
+            if len(rows) == FOLDS.windows
+            else f" **A check on {len(rows)} fold(s) only: the targets are for all ten.**"
+        ),
+        "",
+        "| fold | cutoff | default's choices | default ÷ naive | auto chose | auto ÷ naive "
+        "| fit s (default / auto) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r.fold} | {r.cutoff} | {r.choices} | {r.default:.4f} | {r.auto_chose} "
+            f"| {r.auto:.4f} | {r.default_seconds:.1f} / {r.auto_seconds:.1f} |"
+        )
+    lines += [
+        f"| mean | | | {np.mean(default):.4f} | | {np.mean(auto):.4f} | |",
+        f"| max | | | {max(default):.4f} | | {max(auto):.4f} | |",
+        "",
+        f"Targets: default mean ≤ {MAX_MEAN_RATIO:.3f}× naive: "
+        f"{_verdict(float(np.mean(default)) <= MAX_MEAN_RATIO)}; no fold above "
+        f"{MAX_FOLD_RATIO:.3f}×: {_verdict(max(default) <= MAX_FOLD_RATIO)}; auto mean ≤ "
+        f"{MAX_MEAN_RATIO:.3f}×: {_verdict(float(np.mean(auto)) <= MAX_MEAN_RATIO)} "
+        "(ratios rounded to 4 places above, compared unrounded).",
+        "",
+        "Interval coverage at each step, from the intervals each fitted forecaster carries, "
+        f"pooled over the origins of {len(rows)} fold(s) (target: within "
+        f"±{100 * MAX_COVERAGE_GAP:.0f} points of nominal):",
+        "",
+        "| step | points | "
+        + " | ".join(f"{who} {lvl} %" for who in coverage for lvl in HOLD_LEVELS)
+        + " |",
+        "|---|---|" + "---|" * (len(coverage) * len(HOLD_LEVELS)),
+    ]
+    for step in HOLD_STEPS:
+        points = next(iter(coverage.values())).points[step]
+        cells = [_pct(c.share(lvl, step)) for c in coverage.values() for lvl in HOLD_LEVELS]
+        lines.append(f"| {step} | {points:,} | " + " | ".join(cells) + " |")
+    default_cov = coverage["default"]
+    gaps = [
+        abs(share - lvl / 100)
+        for lvl in HOLD_LEVELS
+        for step in HOLD_STEPS
+        if (share := default_cov.share(lvl, step)) is not None
+    ]
+    lines += [
+        "",
+        f"Target for the default: every step and level within ±{100 * MAX_COVERAGE_GAP:.0f} "
+        f"points: {_verdict(bool(gaps) and max(gaps) <= MAX_COVERAGE_GAP)} (largest gap "
+        f"{100 * max(gaps):.1f} points).",
+    ]
+    return "\n".join(lines)
+
+
+def defaults_hold(folds: int) -> None:
+    """The default and ``auto`` on the last ``folds`` of the ten folds; with all ten, the
+    ``defaults-hold`` section of BENCHMARKS.md is rewritten."""
+    from app.ml.train import configure_tensorflow
+
+    configure_tensorflow(int(os.environ.get("BENCH_TF_THREADS", "0")) or None)
+    prices, dates = load()
+    layout = fold_layout(len(prices), FOLDS)[-folds:]
+    started_at, started = machine(), time.perf_counter()
+    rows: list[HoldFold] = []
+    coverage = {"default": Coverage(), "auto": Coverage()}
+    for fold in layout:
+        row, default_errors, auto_errors = hold_fold(prices, dates, fold)
+        coverage["default"].add(default_errors)
+        coverage["auto"].add(auto_errors)
+        rows.append(row)
+        print(
+            f"fold {row.fold} ({row.cutoff}): default {row.default:.4f}, auto {row.auto:.4f} "
+            f"({row.auto_chose})",
+            flush=True,
+        )
+    text = hold_section(rows, coverage, started_at, time.perf_counter() - started)
+    print(text)
+    OUT.mkdir(parents=True, exist_ok=True)
+    whole = len(layout) == FOLDS.windows
+    out = OUT / ("defaults-hold.json" if whole else "defaults-hold-part.json")
+    out.write_text(
+        json.dumps({"folds": [asdict(r) for r in rows],
+                    "coverage": {k: asdict(c) for k, c in coverage.items()}})
+    )  # fmt: skip
+    if whole:
+        write_benchmarks_section(
+            "defaults-hold",
+            "## Defaults hold on MSFT folds (`python -m bench.accuracy --defaults-hold`)",
+            text,
+        )
+        print(f"\nBENCHMARKS.md updated; results in {out}")
 
 
 def load() -> tuple[np.ndarray, pd.DatetimeIndex]:
@@ -331,8 +564,24 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="3 folds, no tutorials, no rewrite")
     parser.add_argument("--candidates", action="store_true", help="how the defaults were chosen")
     parser.add_argument("--intervals", action="store_true", help="interval method comparison")
+    parser.add_argument(
+        "--defaults-hold",
+        action="store_true",
+        help="the default spec and auto on the ten folds: ratios to naive, coverage per step",
+    )
+    parser.add_argument(
+        "--folds",
+        type=int,
+        default=FOLDS.windows,
+        help="with --defaults-hold: only the last N folds (a check; BENCHMARKS.md untouched)",
+    )
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if not 1 <= args.folds <= FOLDS.windows:
+        parser.error(f"--folds: 1 to {FOLDS.windows}")
+    if args.defaults_hold:
+        defaults_hold(args.folds)
+        return
     if args.intervals:
         intervals_ablation()
         return
