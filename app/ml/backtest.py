@@ -164,6 +164,7 @@ def run_backtest(
     on_fold: OnFold | None = None,
     references: Sequence[ReferenceMethod] = (),
     reference_budget_s: float = 20.0,
+    seasons: tuple[int, ...] = (),
 ) -> BacktestResult:
     """Score ``fit`` (refit on every fold) or ``fixed`` (one version) on rolling-origin folds,
     next to the baselines and the statistical ``references``, fitted on the data before each
@@ -202,7 +203,7 @@ def run_backtest(
             cancelled = True
             break
         fits = fit_references(
-            list(references), prices[: fold.cutoff], season_length, reference_budget_s
+            list(references), prices[: fold.cutoff], season_length, reference_budget_s, seasons
         )
         errors = fold_errors(prices, fold, scored, horizon, season_length, fits)
         rows.append(fold_row(dates, plan, fold, scored, errors, fit_seconds, fixed is None))

@@ -199,6 +199,20 @@ def season_length_for(frequency: str | None) -> int:
     return 1
 
 
+def seasons_for(frequency: str | None) -> tuple[int, ...]:
+    """Every season a frequency implies: its natural one and, for intraday steps, the week
+    (hours 24 and 168, half-hours 48 and 336); () without one."""
+    natural = season_length_for(frequency)
+    if natural <= 1:
+        return ()
+    try:
+        offset = pd.tseries.frequencies.to_offset(frequency)
+    except ValueError:
+        return (natural,)
+    intraday = isinstance(offset, pd.offsets.Tick) and int(offset.nanos) < 86_400 * 10**9
+    return (natural, 7 * natural) if intraday else (natural,)
+
+
 def resolve_season_length(spec: TrainingSpec, frequency: str | None) -> int:
     """The spec's ``season_length`` if set, else the frequency's natural season."""
     return spec.season_length if spec.season_length is not None else season_length_for(frequency)

@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from app.ml.calendar import season_length_for
+from app.ml.autoregression import score_windows
+from app.ml.calendar import season_length_for, seasons_for
 from app.ml.dataset import (
     DatasetError,
     DatasetPlan,
@@ -29,8 +30,16 @@ from app.ml.transforms import TargetTransform, supervised
 
 # The window of a network when the data shows no longer cycle (measured best on MSFT).
 BASE_WINDOW = 20
-# Longest window chosen automatically: training time grows linearly with the window.
+# Longest recurrent window chosen automatically: training time grows linearly with it.
 MAX_AUTO_WINDOW = 200
+# Longest window (autoregression lags) chosen on validation: two weeks of hours; longer ones
+# (two weeks of half-hours) were worse on every hourly series tried (BENCHMARKS.md).
+MAX_VALIDATED_WINDOW = 400
+# A candidate window replaces BASE_WINDOW only if its validation RMSE is this share lower (on a
+# random walk the candidates differ by noise: 20 is then kept).
+WINDOW_MARGIN = 0.01
+# The validation tail the candidate windows are scored on, where the spec has none.
+WINDOW_VALIDATION = 0.1
 # The batch size: about STEPS_PER_EPOCH steps per epoch (a power of two), at least
 # BASE_BATCH per 32 steps of window, within MIN/MAX_AUTO_BATCH. On 2 cores many small steps
 # cost more than few large ones (sunspots, window 124: 148 s with batch 64, 29 s with 256, the
@@ -102,6 +111,8 @@ class _Choices:
         self.values: dict[str, Any] = {}
 
     def pick(self, field: str, default: Callable[[], tuple[Any, str]]) -> Any:
+        if field in self.values:  # chosen already
+            return self.values[field]
         value = getattr(self.spec, field)
         reason = "set in the spec"
         if value is None:
@@ -109,6 +120,11 @@ class _Choices:
         self.made[field] = Choice(value=value, reason=reason)
         self.values[field] = value
         return value
+
+    def choose(self, field: str, choice: Choice) -> None:
+        """``field`` as ``choice`` says (a choice made with more than a reason)."""
+        self.made[field] = choice
+        self.values[field] = choice.value
 
     def resolved(self, **also: Any) -> TrainingSpec:
         """The spec with every choice made (and ``also``)."""
@@ -134,6 +150,65 @@ def _season(frequency: str | None, cycle: tuple[int, float] | None) -> tuple[int
     )
 
 
+def window_candidates(
+    seasons: tuple[int, ...], cycle: tuple[int, float] | None, training_values: int
+) -> list[int]:
+    """BASE_WINDOW, the dominant cycle + 1, and one and two multiples + 1 of every season (the
+    window then reaches the move one season back and the one before it), up to
+    MAX_VALIDATED_WINDOW and a quarter of the training values."""
+    cap = max(BASE_WINDOW, min(MAX_VALIDATED_WINDOW, training_values // 4))
+    found = {BASE_WINDOW}
+    if cycle is not None:
+        found.add(cycle[0] + 1)
+    found.update(k * s + 1 for s in seasons if s > 1 for k in (1, 2))
+    return sorted(w for w in found if w <= cap)
+
+
+@dataclass(frozen=True)
+class ValidatedWindow:
+    """The window a ridge autoregression forecasts best with on the validation tail."""
+
+    window: int
+    reason: str
+    scores: dict[int, float | None]
+
+    def choice(self) -> Choice:
+        return Choice(
+            value=self.window,
+            reason=self.reason,
+            candidates={str(w): s for w, s in self.scores.items()},
+        )
+
+
+def validated_window(
+    train: np.ndarray,
+    transform: TargetTransform,
+    seasons: tuple[int, ...],
+    validation_fraction: float = WINDOW_VALIDATION,
+) -> ValidatedWindow | None:
+    """The candidate (:func:`window_candidates`) with the least one-step validation RMSE of a
+    ridge autoregression, if it beats BASE_WINDOW by more than WINDOW_MARGIN (else
+    BASE_WINDOW); None where the training part is too short to score them."""
+    cycle = dominant_cycle(train)
+    candidates = window_candidates(seasons, cycle, len(train))
+    scores = score_windows(train, transform, candidates, validation_fraction or WINDOW_VALIDATION)
+    known = {w: s for w, s in scores.items() if s is not None}
+    if BASE_WINDOW not in known:
+        return None
+    best = min(known, key=known.__getitem__)
+    base = known[BASE_WINDOW]
+    window = best if known[best] < base * (1 - WINDOW_MARGIN) else BASE_WINDOW
+    shown = ", ".join(f"{w}: {s:.3f}" for w, s in known.items())
+    reason = (
+        f"its ridge autoregression forecast the validation tail best: {known[window]:.3f}× naive "
+        f"({shown})"
+        if window != BASE_WINDOW
+        else f"default {BASE_WINDOW}: no candidate beat it by more than {WINDOW_MARGIN:.0%} on "
+        f"the validation tail ({shown})"
+    )
+    return ValidatedWindow(window, reason, scores)
+
+
 def _window(cycle: tuple[int, float] | None, training_values: int) -> tuple[int, str]:
     longest = max(BASE_WINDOW, min(MAX_AUTO_WINDOW, training_values // 4))
     wanted = cycle[0] + 1 if cycle is not None else BASE_WINDOW
@@ -147,6 +222,18 @@ def _window(cycle: tuple[int, float] | None, training_values: int) -> tuple[int,
     else:
         reason = f"cycle of {cycle[0]} capped at {window} (training data or MAX_AUTO_WINDOW)"
     return window, reason
+
+
+def _network_window(
+    spec: TrainingSpec, window: int, cycle: tuple[int, float] | None, training_values: int
+) -> tuple[int, str]:
+    """The whole window, unless the service chose a long one for the autoregression."""
+    if spec.window is not None or not spec.autoregression:
+        return window, "the whole window"
+    recurrent, why = _window(cycle, training_values)
+    if recurrent >= window:
+        return window, "the whole window"
+    return recurrent, f"the last {recurrent} of the window ({why}); the autoregression sees all"
 
 
 def _batch_by_samples(samples: int) -> int:
@@ -196,10 +283,20 @@ def choose(
     train = training_part(values, spec, dates)
     cycle = dominant_cycle(train)
     choices = _Choices(spec)
-    choices.pick("target_transform", lambda: _series_transform(values))
+    transform = choices.pick("target_transform", lambda: _series_transform(values))
     choices.pick("season_length", lambda: _season(frequency, cycle))
+    validated = (
+        validated_window(train, transform, seasons_for(frequency), spec.validation_fraction)
+        if spec.window is None
+        else None
+    )
+    if validated is not None:
+        choices.choose("window", validated.choice())
     window = choices.pick("window", lambda: _window(cycle, len(train)))
-    choices.pick("batch_size", lambda: _series_batch(len(train), window))
+    recurrent = choices.pick(
+        "network_window", lambda: _network_window(spec, window, cycle, len(train))
+    )
+    choices.pick("batch_size", lambda: _series_batch(len(train), recurrent))
     choices.pick("ensemble", lambda: _series_ensemble(len(train)))
     validation = math.floor(spec.validation_fraction * max(0, len(train) - window))
     choices.pick(

@@ -162,12 +162,10 @@ def fitted_reference(
 ) -> FittedForecaster:
     """A statistical model fitted on the plan's training part, with intervals calibrated on
     its holdout (the ``fit`` callback of a reference's backtest)."""
-    from app.ml.references import fit_reference
+    from app.ml.references import fit_statistical
 
     started = time.perf_counter()
-    reference = fit_reference(
-        spec.reference_method, plan.prices[: plan.holdout_start], season_length
-    )
+    reference = fit_statistical(spec, plan.prices[: plan.holdout_start], season_length)
     return FittedForecaster(
         reference,
         holdout_intervals(reference, plan, horizon),

@@ -13,6 +13,7 @@ from typing import Protocol, cast
 import numpy as np
 import onnxruntime as ort
 
+from app.ml.autoregression import LinearAutoregression
 from app.ml.baselines import BaselineForecaster
 from app.ml.manifest import ForecasterManifest
 from app.ml.scaling import AffineScaler
@@ -49,10 +50,13 @@ class PointForecaster(Protocol):
 
 def load_forecaster(directory: Path, manifest: ForecasterManifest) -> PointForecaster:
     """The forecaster of a bundle: its ONNX network (``kind`` "network"), a baseline from
-    the manifest's ``baseline`` parameters (``kind`` "baseline"), or a fitted statistical model
-    (``kind`` "reference", from ``reference.pkl``)."""
+    the manifest's ``baseline`` parameters (``kind`` "baseline"), the ridge autoregression from
+    its ``autoregression`` parameters, or a fitted statistical model (``kind`` "reference",
+    from ``reference.pkl``)."""
     if manifest.kind == "baseline" and manifest.baseline is not None:
         return BaselineForecaster.from_json(manifest.baseline)
+    if manifest.kind == "autoregression" and manifest.autoregression is not None:
+        return LinearAutoregression.from_json(manifest.autoregression)
     if manifest.kind == "reference":
         from app.ml.references import ReferenceForecaster  # imports statsforecast when used
 

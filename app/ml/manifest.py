@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from app.ml.results import Choice, Record, Tournament
+from app.ml.results import Choice, Record, Shrinkage, Tournament
 from app.ml.spec import Scope, Strategy
 
 
@@ -21,8 +21,9 @@ class ForecasterManifest(Record):
     """What a bundle's forecaster is and was trained on: enough to load and serve it.
 
     ``kind`` ``network``: the ONNX network with ``scaler`` and ``input``; ``baseline``: the
-    baseline's parameters in ``baseline``. Bundles written before baselines existed have no
-    ``kind`` (networks) and no ``season_length``.
+    baseline's parameters in ``baseline``; ``autoregression``: the ``ar`` reference's in
+    ``autoregression``; ``reference``: a pickled statsforecast model. Bundles written before
+    baselines existed have no ``kind`` (networks) and no ``season_length``.
     """
 
     kind: str = "network"
@@ -39,6 +40,9 @@ class ForecasterManifest(Record):
     input: OnnxInput | None = None
     onnx_max_abs_diff: float | None = None
     baseline: dict[str, Any] | None = None
+    autoregression: dict[str, Any] | None = Field(
+        default=None, description="``kind`` autoregression: the ridge autoregression (``ar``)."
+    )
     outputs: int = Field(default=1, description="Steps one network call predicts (direct > 1).")
     strategy: Strategy = "recursive"
     ensemble: int = 1
@@ -55,3 +59,6 @@ class ForecasterManifest(Record):
         default_factory=dict, description="Every choice the service made for this version, and why."
     )
     tournament: Tournament | None = None
+    shrinkage: Shrinkage | None = Field(
+        default=None, description="How far the network's forecasts lean toward naive, and why."
+    )

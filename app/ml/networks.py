@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import keras
 import numpy as np
 
+from app.ml.autoregression import ridge
 from app.ml.ensemble_layers import EnsembleDense, EnsembleLSTM, ensemble_mse
 from app.ml.spec import TrainingSpec
 
@@ -26,6 +27,7 @@ class Networks:
     trained: keras.Model
     served: keras.Model
     heads: list[keras.layers.Dense]  # the served graph's output layers
+    autoregression: keras.layers.Dense | None  # frozen, shared by every member
     # Where the served graph has layers of its own: each one and its trained weights.
     copies: list[tuple[Callable[[], list[np.ndarray]], keras.layers.Layer]]
 
@@ -46,13 +48,13 @@ class Autoregression:
 
 def fit_autoregression(x: np.ndarray, y: np.ndarray) -> Autoregression:
     """Ridge least squares of ``y`` (samples, outputs) on ``x`` (samples, window), the penalty
-    chosen by generalised cross-validation: deterministic, so it adds no seed dependence."""
-    from sklearn.linear_model import RidgeCV
-
-    ridge = RidgeCV(alphas=np.logspace(-3, 3, 7)).fit(x, y.reshape(len(y), -1))
-    kernel = np.asarray(ridge.coef_, dtype=np.float32).reshape(-1, x.shape[1]).T
-    bias = np.asarray(ridge.intercept_, dtype=np.float32).reshape(-1)
-    return Autoregression(kernel=kernel, bias=bias)
+    chosen by generalised cross-validation (:func:`app.ml.autoregression.ridge`):
+    deterministic, so it adds no seed dependence."""
+    fitted = ridge(x, y.reshape(len(y), -1))
+    return Autoregression(
+        kernel=np.asarray(fitted.kernel, dtype=np.float32),
+        bias=np.asarray(fitted.bias, dtype=np.float32).reshape(-1),
+    )
 
 
 # Training steps run per call into TensorFlow: the same steps, the same weights (checked to the
@@ -121,7 +123,7 @@ def build_network(spec: TrainingSpec, autoregression: Autoregression | None = No
     trained ~2× faster) and are served as one block-diagonal Keras LSTM with an averaging head.
     """
     inputs = keras.Input(shape=(spec.input_window, 1))
-    linear = None
+    linear = layer = None
     if autoregression is not None:
         layer = keras.layers.Dense(spec.outputs, trainable=False, name="autoregression")
         linear = layer(keras.layers.Flatten()(inputs))
@@ -132,14 +134,18 @@ def build_network(spec: TrainingSpec, autoregression: Autoregression | None = No
     # weights add seed-dependent noise that recursion compounds.
     start_flat = spec.transform != "level" or linear is not None
     head_initializer = "zeros" if start_flat else "glorot_uniform"
-    if spec.kind == "lstm":
-        return _fused_lstm(spec, inputs, linear, head_initializer)
-    return _member_networks(spec, inputs, linear, head_initializer)
+    # The layers see the last ``recurrent_window`` values (the autoregression sees them all).
+    cropped = spec.input_window - spec.recurrent_window
+    seen = keras.layers.Cropping1D((cropped, 0))(inputs) if cropped else inputs
+    build = _fused_lstm if spec.kind == "lstm" else _member_networks
+    return replace(build(spec, inputs, seen, linear, head_initializer), autoregression=layer)
 
 
-def _fused_lstm(spec: TrainingSpec, inputs: Any, linear: Any, head_initializer: str) -> Networks:
+def _fused_lstm(
+    spec: TrainingSpec, inputs: Any, seen: Any, linear: Any, head_initializer: str
+) -> Networks:
     name = f"{spec.kind}_{spec.layers}x{spec.units}"
-    fused, x = [], inputs
+    fused, x = [], seen
     for i in range(spec.layers):
         layer = EnsembleLSTM(
             spec.units, spec.members, shared_input=i == 0, return_sequences=i < spec.layers - 1
@@ -157,7 +163,7 @@ def _fused_lstm(spec: TrainingSpec, inputs: Any, linear: Any, head_initializer: 
     trained = _compiled(keras.Model(inputs, predicted, name=name), spec)
 
     copies: list[tuple[Callable[[], list[np.ndarray]], keras.layers.Layer]] = []
-    x = inputs
+    x = seen
     for i, layer in enumerate(fused):
         lstm = keras.layers.LSTM(spec.members * spec.units, return_sequences=i < spec.layers - 1)
         copies.append((layer.as_one_lstm, lstm))
@@ -166,17 +172,17 @@ def _fused_lstm(spec: TrainingSpec, inputs: Any, linear: Any, head_initializer: 
     copies.append((members_head.as_average, head))
     served = head(x) if linear is None else keras.layers.Add()([head(x), linear])
     served_model = keras.Model(inputs, served, name=f"{name}_x{spec.members}")
-    return Networks(trained=trained, served=served_model, heads=[head], copies=copies)
+    return Networks(trained, served_model, [head], None, copies)
 
 
 def _member_networks(
-    spec: TrainingSpec, inputs: Any, linear: Any, head_initializer: str
+    spec: TrainingSpec, inputs: Any, seen: Any, linear: Any, head_initializer: str
 ) -> Networks:
     """GRU, SimpleRNN and MLP members: one stack of Keras layers each."""
     heads: list[keras.layers.Dense] = []
     outputs = []
     for member in range(spec.members):
-        x = keras.layers.Flatten()(inputs) if spec.kind == "mlp" else inputs
+        x = keras.layers.Flatten()(seen) if spec.kind == "mlp" else seen
         for i in range(spec.layers):
             if spec.kind == "mlp":
                 x = keras.layers.Dense(spec.units, activation="relu")(x)
@@ -197,7 +203,7 @@ def _member_networks(
         if spec.members > 1
         else keras.Model(inputs, outputs[0], name=name)
     )
-    return Networks(trained=trained, served=served, heads=heads, copies=[])
+    return Networks(trained, served, heads, None, [])
 
 
 def _compiled(model: keras.Model, spec: TrainingSpec) -> keras.Model:

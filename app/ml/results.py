@@ -26,6 +26,11 @@ class Choice(Record):
 
     value: int | str
     reason: str
+    candidates: dict[str, float | None] | None = Field(
+        default=None,
+        description="What each candidate scored on validation, where the choice was validated "
+        "(the window: one-step RMSE ÷ naive of a ridge autoregression on that many lags).",
+    )
 
 
 class PointMetrics(Record):
@@ -113,6 +118,24 @@ class DateRange(Record):
 
 class HoldoutRange(DateRange):
     points: int
+
+
+class Shrinkage(Record):
+    """How far a network's forecasts lean toward naive: every predicted move (a log return or a
+    difference) is served times ``weight``; 0 serves naive, 1 the network as trained."""
+
+    weight: float = Field(ge=0.0, le=1.0)
+    standard_error: float | None = Field(description="Of the least-squares weight.")
+    points: int = Field(description="Validation one-step forecasts the weight was fitted on.")
+    t_statistic: float | None = Field(
+        description="Diebold–Mariano t of the network's squared one-step errors minus naive's "
+        "on the validation span (< 0: the network was better)."
+    )
+    validation_ratio: float | None = Field(
+        description="The network's one-step RMSE ÷ naive's on the validation span."
+    )
+    served_ratio: float | None = Field(description="The same, leaning by ``weight``.")
+    reason: str
 
 
 class HoldoutMetrics(Record):

@@ -14,13 +14,24 @@ from app.ml.scaling import ScalerKind
 from app.ml.transforms import TargetTransform
 
 Architecture = Literal[
-    "lstm", "gru", "rnn", "mlp", "naive", "drift", "seasonal_naive", "ets", "arima", "theta", "auto"
+    "lstm",
+    "gru",
+    "rnn",
+    "mlp",
+    "naive",
+    "drift",
+    "seasonal_naive",
+    "ar",
+    "ets",
+    "arima",
+    "theta",
+    "auto",
 ]
 BaselineMethod = Literal["naive", "drift", "seasonal_naive"]
-ReferenceMethod = Literal["ets", "arima", "theta"]
+ReferenceMethod = Literal["ar", "ets", "arima", "theta"]
 Strategy = Literal["recursive", "direct"]
 BASELINES: frozenset[str] = frozenset({"naive", "drift", "seasonal_naive"})
-REFERENCES: tuple[ReferenceMethod, ...] = ("ets", "arima", "theta")
+REFERENCES: tuple[ReferenceMethod, ...] = ("ar", "ets", "arima", "theta")
 NETWORKS: frozenset[str] = frozenset({"lstm", "gru", "rnn", "mlp"})
 Optimizer = Literal["adam", "rmsprop", "sgd"]
 DriftMode = Literal["learned", "none", "baseline"]
@@ -96,9 +107,11 @@ class TrainingSpec(BaseModel):
     architecture: Architecture | None = Field(
         default=None,
         description="Network type (lstm, gru, rnn, mlp), a baseline (naive, drift, "
-        "seasonal_naive), a statistical model (ets, arima, theta), or auto: a walk-forward "
-        "tournament inside the training data among all of these, whose winner is served. "
-        "Unset: lstm, or naive where the series is too short for a network.",
+        "seasonal_naive), a statistical model (ar: a ridge linear autoregression on lags chosen "
+        "on validation, seasonal ones included; ets, arima, theta), or auto: a tournament "
+        "inside the training data among all of these (and combinations of the best two), "
+        "whose winner is served. Unset: lstm, or naive where the series is too short for a "
+        "network.",
     )
     layers: int = Field(default=1, ge=1, le=8, description="Stacked recurrent (or dense) layers.")
     units: int = Field(default=32, ge=1, le=1024, description="Units per layer.")
@@ -107,8 +120,22 @@ class TrainingSpec(BaseModel):
         default=None,
         ge=2,
         le=2000,
-        description="Past observations per input; unset: 20, or enough to cover the dominant "
-        "cycle of the training data (up to 200).",
+        description="Past observations per input (all of them reach the linear "
+        "autoregression). Unset: chosen on the validation tail of the training part among 20, "
+        "the dominant cycle + 1 and one and two multiples (+ 1) of every season the frequency "
+        "implies (hours: 25, 49, 169, 337), up to 400: the window whose ridge autoregression "
+        "forecasts best one step ahead there, if more than 1 % better than 20 (the version "
+        "lists every candidate's score).",
+    )
+    network_window: int | None = Field(
+        default=None,
+        ge=2,
+        le=2000,
+        description="The last observations of the window the recurrent (or dense) layers see; "
+        "at most `window`. Unset: the whole window when the spec sets it or has no "
+        "autoregression, else 20 or the dominant cycle + 1 (up to 200), as before windows were "
+        "validated: the long seasonal window goes to the linear autoregression, which is where "
+        "it pays (a network on all 337 hourly lags trained 10× longer for the same accuracy).",
     )
     epochs: int = Field(default=30, ge=1, description="At most this many epochs.")
     batch_size: int | None = Field(
@@ -176,6 +203,15 @@ class TrainingSpec(BaseModel):
         "what the linear model misses (LSTNet's highway): results move far less with the seed "
         "(see BENCHMARKS.md). false: the tutorials' pure network.",
     )
+    lean_toward_naive: StrictBool = Field(
+        default=True,
+        description="Serve every predicted move times a weight in [0, 1] fitted on one-step "
+        "forecasts of the validation span by a network that never trained on it (0: naive, 1: "
+        "the network), so that a network whose moves are noise is never behind naive (see "
+        "BENCHMARKS.md). The version's `bundle.shrinkage` says how much and why. Without "
+        "early stopping this trains a second network on all but the validation span. false: "
+        "the network as trained. Ignored for target_transform 'level'.",
+    )
     shuffle: StrictBool = Field(
         default=False,
         description="Shuffle the training windows every epoch (what Keras does by default). "
@@ -186,7 +222,9 @@ class TrainingSpec(BaseModel):
     references: list[ReferenceMethod] = Field(
         default=list(REFERENCES),
         description="Statistical models fitted on the same training data and reported next to "
-        "the model on the same points; [] for none.",
+        "the model on the same points (ar: the ridge linear autoregression, seasonal lags "
+        "included; ets, arima, theta: statsforecast's AutoETS, AutoARIMA, AutoTheta); [] for "
+        "none.",
     )
     drift: DriftMode = Field(
         default="baseline",
@@ -216,6 +254,8 @@ class TrainingSpec(BaseModel):
             raise ValueError("start must be before end")
         if self.patience and self.validation_fraction == 0:
             raise ValueError("early stopping (patience) needs validation_fraction > 0")
+        if self.window and self.network_window and self.network_window > self.window:
+            raise ValueError("network_window cannot be longer than window")
         return self
 
     @property
@@ -247,6 +287,11 @@ class TrainingSpec(BaseModel):
     @property
     def input_window(self) -> int:
         return _chosen(self.window, "window")
+
+    @property
+    def recurrent_window(self) -> int:
+        """The part of the window the recurrent (or dense) layers see."""
+        return self.network_window or self.input_window
 
     @property
     def transform(self) -> TargetTransform:

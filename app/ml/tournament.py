@@ -31,10 +31,12 @@ VALIDATION_SHARE = 0.2
 # A candidate must beat the validation RMSE of every simpler candidate by more than this share
 # to be served instead (see _winner).
 MARGIN = 0.01
-# The statistical references from the fewest parameters to the most: non-seasonal AutoETS (a
-# smoothing weight or two and the initial states), AutoTheta (SES with drift after a seasonal
-# adjustment), AutoARIMA (up to five AR and MA orders each, plus seasonal ones).
-REFERENCE_COMPLEXITY: tuple[ReferenceMethod, ...] = ("ets", "theta", "arima")
+# The statistical references in the order they are tried: the ridge autoregression first (a
+# linear map with one penalty, fitted in closed form: the simplest to trust), then from the
+# fewest parameters to the most: non-seasonal AutoETS (a smoothing weight or two and the initial
+# states), AutoTheta (SES with drift after a seasonal adjustment), AutoARIMA (up to five AR and
+# MA orders each, plus seasonal ones).
+REFERENCE_COMPLEXITY: tuple[ReferenceMethod, ...] = ("ar", "ets", "theta", "arima")
 MIN_VALIDATION = 10
 
 FitNetwork = Callable[[DatasetPlan, TrainingSpec], PointForecaster]
@@ -108,6 +110,7 @@ class _Fitter:
     budget_s: float
     fit_network: FitNetwork
     season: int
+    seasons: tuple[int, ...]
     started: float = field(default_factory=time.perf_counter)
     references: dict[str, ReferenceFit] | None = None
     longest_network: float = 0.0
@@ -121,7 +124,9 @@ class _Fitter:
         if entry.spec.is_reference:
             if self.references is None:
                 budget = max(1.0, min(self.budget_s - elapsed, self.budget_s / 3))
-                self.references = fit_references(list(REFERENCES), train, self.season, budget)
+                self.references = fit_references(
+                    list(REFERENCES), train, self.season, budget, self.seasons
+                )
             fit = self.references[entry.name]
             if fit.forecaster is None:
                 return _NotFitted(f"{fit.status}: {fit.detail}", fit.seconds)
@@ -137,10 +142,12 @@ def run_tournament(
     *,
     budget_s: float,
     fit_network: FitNetwork,
+    seasons: tuple[int, ...] = (),
     still_ours: Callable[[], bool] = lambda: True,
 ) -> tuple[TrainingSpec, Tournament]:
-    """The winning candidate's spec and the tournament table."""
-    fitter = _Fitter(budget_s, fit_network, spec.season_length or 1)
+    """The winning candidate's spec and the tournament table (``seasons``: every season the
+    frequency implies, for the autoregression's lags)."""
+    fitter = _Fitter(budget_s, fit_network, spec.season_length or 1, seasons)
     rows: list[Candidate] = []
     scores: dict[str, float] = {}
     specs: dict[str, TrainingSpec] = {}

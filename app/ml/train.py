@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import keras
@@ -19,9 +20,11 @@ from app.ml.export import sample_windows, save_network
 from app.ml.inference import Forecaster
 from app.ml.networks import fit_autoregression, forget_networks, networks_for
 from app.ml.progress import EpochHook, EpochProgress
+from app.ml.results import Shrinkage
 from app.ml.scaling import AffineScaler, fit_scaler
+from app.ml.shrinkage import MIN_POINTS, fit_shrinkage
 from app.ml.spec import TrainingSpec
-from app.ml.transforms import supervised, window_scale
+from app.ml.transforms import Supervised, supervised, window_scale
 
 # Global models: a window whose scale is under this share of its series' median is flat (left
 # out of training); normalised targets are clipped at this many window scales.
@@ -43,6 +46,7 @@ class TrainResult:
     epochs_run: int
     cancelled: bool
     train_seconds: float
+    shrinkage: Shrinkage | None = None
 
 
 def configure_tensorflow(threads: int | None) -> None:
@@ -82,12 +86,66 @@ def train(plan: DatasetPlan, spec: TrainingSpec, on_epoch: EpochHook | None = No
     direct network's every step must lie before it too.
 
     For relative transforms the network's drift is then set as ``spec.drift`` asks (see
-    :func:`drift_shift`).
+    :func:`drift_shift`), and its moves lean toward naive as ``spec.lean_toward_naive`` asks
+    (:mod:`app.ml.shrinkage`): the weight is fitted on the early-stopping span, or, without
+    one, on the last ``validation_fraction`` of the training windows forecast by a network
+    trained before them.
     """
     data = supervised(plan.prices, spec.input_window, spec.transform, spec.outputs)
     n_in = training_samples(data, plan, spec.outputs)
-    fit_on = plan.prices[: plan.holdout_start] if spec.transform == "level" else data.y[:n_in]
     n_val = min(plan.validation_samples, n_in // 2)
+    leaning = spec.lean_toward_naive and spec.transform != "level"
+    held_out = 0 if n_val or not leaning else math.floor(spec.validation_fraction * n_in)
+    probe = None
+    if held_out >= MIN_POINTS:  # first: the full fit below may retrain the same graph in place
+        before = replace(plan, holdout_start=int(data.target_index[n_in - held_out]))
+        early = _train_part(data, before, spec, n_in - held_out, 0, _first_of_two(on_epoch))
+        probe = _moves(early, data.x[n_in - held_out : n_in])
+        on_epoch = _second_of_two(on_epoch, early.result.epochs_run, spec.epochs)
+    fitted = _train_part(data, plan, spec, n_in, n_val, on_epoch)
+    if leaning and not fitted.result.cancelled:
+        if probe is not None:
+            span = f"the last {held_out:,} training windows, by a network trained before them"
+        else:
+            held_out, span = n_val, f"the {n_val:,} early-stopping windows"
+            probe = _moves(fitted, data.x[n_in - n_val : n_in]) if n_val else np.empty((0, 1))
+        actual = data.y[n_in - held_out : n_in]
+        first_step = actual if actual.ndim == 1 else actual[:, 0]
+        shrinkage = fit_shrinkage(first_step, probe[:, 0], span)
+        fitted.lean(shrinkage.weight)
+        fitted.result.shrinkage = shrinkage
+    return fitted.result
+
+
+def _first_of_two(on_epoch: EpochHook | None) -> EpochHook | None:
+    """Progress of the first of two trainings, counted against both."""
+    if on_epoch is None:
+        return None
+    hook = on_epoch
+    return lambda p: hook(p.model_copy(update={"epochs": 2 * p.epochs, "eta_s": 2 * p.eta_s}))
+
+
+def _second_of_two(on_epoch: EpochHook | None, done: int, epochs: int) -> EpochHook | None:
+    """Progress of the second training, after the ``done`` epochs of the first."""
+    if on_epoch is None:
+        return None
+    hook = on_epoch
+    return lambda p: hook(
+        p.model_copy(update={"epoch": done + p.epoch, "epochs": epochs + p.epochs})
+    )
+
+
+def _train_part(
+    data: Supervised,
+    plan: DatasetPlan,
+    spec: TrainingSpec,
+    n_in: int,
+    n_val: int,
+    on_epoch: EpochHook | None,
+) -> _Fitted:
+    """The network trained on the first ``n_in`` windows (the last ``n_val`` of them for early
+    stopping), its drift set from what lies before ``plan``'s holdout."""
+    fit_on = plan.prices[: plan.holdout_start] if spec.transform == "level" else data.y[:n_in]
     n_train = n_in - n_val
     fitted = _fit(
         Windows(data.x[:n_train], data.y[:n_train], data.x[n_train:n_in], data.y[n_train:n_in]),
@@ -97,7 +155,14 @@ def train(plan: DatasetPlan, spec: TrainingSpec, on_epoch: EpochHook | None = No
     )
     mean_targets = np.asarray(fit_on, dtype=np.float64).reshape(len(fit_on), -1).mean(axis=0)
     fitted.shift(drift_shift(plan, spec, mean_targets))
-    return fitted.result
+    return fitted
+
+
+def _moves(fitted: _Fitted, windows: np.ndarray) -> np.ndarray:
+    """The fitted network's predicted moves (windows × outputs) for unscaled input windows."""
+    network, scaler = fitted.result.network, fitted.result.scaler
+    z = np.asarray(network(scaler.transform(windows).astype(np.float32)[..., None], training=False))
+    return np.asarray(scaler.inverse(z.reshape(len(windows), -1).astype(np.float64)))
 
 
 def train_global(
@@ -165,11 +230,26 @@ class Windows:
 class _Fitted:
     result: TrainResult
     heads: list[keras.layers.Dense]
+    autoregression: keras.layers.Dense | None
 
     def shift(self, shift: np.ndarray) -> None:
         if np.any(shift):
             for head in self.heads:
                 shift_output(head, self.result.scaler, shift)
+
+    def lean(self, weight: float) -> None:
+        """Every predicted move times ``weight``, folded into the served graph's weights: an
+        output ``z`` (scaled) becomes ``w·z + (1 − w)·offset``, whose unscaled move is ``w``
+        times the old one. The autoregression (shared by the members) is scaled once."""
+        if weight == 1.0:
+            return
+        offset = self.result.scaler.offset
+        for head in self.heads:
+            kernel, bias = head.get_weights()
+            head.set_weights([kernel * weight, (bias * weight + (1 - weight) * offset)])
+        if self.autoregression is not None:
+            kernel, bias = self.autoregression.get_weights()
+            self.autoregression.set_weights([kernel * weight, bias * weight])
 
 
 def _fit(
@@ -225,7 +305,7 @@ def _fit(
         cancelled=bool(progress and progress.cancelled),
         train_seconds=time.perf_counter() - started,
     )
-    return _Fitted(result, networks.heads)
+    return _Fitted(result, networks.heads, networks.autoregression)
 
 
 # Keras' own pipeline for NumPy arrays (parallel map, autotuned prefetch) costs ~20-50 ms to

@@ -8,7 +8,7 @@ import pytest
 
 from app.ml.defaults import BASE_WINDOW, dominant_cycle, resolve
 from app.ml.spec import TrainingSpec
-from tests.ml.helpers import random_walk
+from tests.ml.helpers import random_walk, seasonal_load
 
 
 def monthly(values: np.ndarray) -> pd.Series:
@@ -34,17 +34,35 @@ def test_zeros_or_negatives_get_differences_and_say_why() -> None:
     assert "≤ 0" in resolved.choices["target_transform"].reason
 
 
-def test_the_window_covers_a_dominant_cycle_found_in_the_data() -> None:
+def test_the_window_is_chosen_on_validation_among_the_cycle_and_the_seasons() -> None:
     rng = np.random.default_rng(0)
     t = np.arange(1200)
     values = monthly(50 + 20 * np.sin(2 * np.pi * t / 60) + rng.normal(0, 2, len(t)))
     cycle = dominant_cycle(values.to_numpy()[:960])
     assert cycle is not None
     assert 57 <= cycle[0] <= 63
-    resolved = resolve(values, TrainingSpec(), "MS")
+    choice = resolve(values, TrainingSpec(), "MS").choices["window"]
+    assert choice.candidates is not None
+    # the base, one and two seasons of months (+ 1), the cycle + 1: each with its score
+    assert {"20", "13", "25", str(cycle[0] + 1)} <= set(choice.candidates)
+    assert all(score is not None and score > 0 for score in choice.candidates.values())
+    assert "validation tail" in choice.reason
+
+
+def test_a_daily_cycle_in_hourly_data_gets_a_window_that_reaches_a_day_back() -> None:
+    """Hourly load with a daily profile: 20 lags cannot see yesterday's same hour, 25 can."""
+    resolved = resolve(seasonal_load(), TrainingSpec(), "h")
+    choice = resolved.choices["window"]
+    assert choice.candidates is not None
     assert resolved.spec.window is not None
-    assert resolved.spec.window > cycle[0]
-    assert "cycle" in resolved.choices["window"].reason
+    assert resolved.spec.window >= 25
+    scores = {int(w): s for w, s in choice.candidates.items() if s is not None}
+    assert scores[resolved.spec.window] < 0.99 * scores[BASE_WINDOW]
+    # the network's own layers keep a short window; the autoregression sees the long one
+    assert resolved.spec.recurrent_window <= resolved.spec.window
+    assert "autoregression" in resolved.choices["network_window"].reason or (
+        resolved.spec.recurrent_window == resolved.spec.window
+    )
 
 
 def test_a_trend_has_no_cycle() -> None:
@@ -77,8 +95,10 @@ def test_explicit_fields_win() -> None:
     assert (resolved.spec.window, resolved.spec.target_transform) == (7, "level")
     assert (resolved.spec.season_length, resolved.spec.batch_size) == (3, 16)
     assert resolved.spec.patience == 3
-    reasons = {name: c.reason for name, c in resolved.choices.items() if name != "architecture"}
+    derived = {"architecture", "network_window"}
+    reasons = {name: c.reason for name, c in resolved.choices.items() if name not in derived}
     assert set(reasons.values()) == {"set in the spec"}
+    assert resolved.spec.recurrent_window == 7  # the network sees the window it was given
 
 
 def test_early_stopping_only_where_the_validation_part_can_tell_the_best_epoch() -> None:

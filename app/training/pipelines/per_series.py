@@ -22,14 +22,16 @@ from app.db.column_records import BundleFile
 from app.db.orm import ModelVersion, Series, TrainingJob
 from app.db.session import Database, through_outages
 from app.db.types import utcnow
+from app.ml.autoregression import LinearAutoregression
 from app.ml.backtest import run_backtest
 from app.ml.baselines import fit_baseline
+from app.ml.calendar import seasons_for
 from app.ml.dataset import DatasetError, DatasetPlan
 from app.ml.defaults import resolve
 from app.ml.evaluate import FittedForecaster, evaluate
 from app.ml.inference import REFERENCE_FILE, PointForecaster, load_forecaster
 from app.ml.manifest import ForecasterManifest
-from app.ml.references import fit_reference, fit_references
+from app.ml.references import fit_references, fit_statistical
 from app.ml.results import BacktestResult, Choice, Tournament
 from app.ml.spec import BacktestSpec, TrainingSpec
 from app.ml.tournament import run_tournament
@@ -136,7 +138,12 @@ def train_and_register(
     methods = [m for m in spec.references if m != spec.architecture]
     with store.staging() as staged, ThreadPoolExecutor(1, "references") as pool:
         pending_refs = pool.submit(
-            fit_references, methods, train_part, job.season_length, settings.reference_budget_s
+            fit_references,
+            methods,
+            train_part,
+            job.season_length,
+            settings.reference_budget_s,
+            seasons_for(job.frequency),
         )
         started = time.perf_counter()
         forecaster_fields, epochs_run = _fit(staged, settings, job, control)
@@ -182,7 +189,7 @@ def _fit(
         return {"kind": "baseline", "baseline": baseline.to_json()}, 0
     if spec.is_reference:
         train_part = plan.prices[: plan.holdout_start]
-        return _fit_reference(staged, spec, train_part, job.season_length), 0
+        return _fit_reference(staged, job, train_part), 0
     result = _fit_network(settings, spec, plan, control)
     if result.cancelled:
         raise Cancelled
@@ -219,6 +226,7 @@ def _tournament(
         job.spec,
         budget_s=settings.auto_budget_s,
         fit_network=fit_network,
+        seasons=seasons_for(job.frequency),
         still_ours=control.still_ours,
     )
     if not control.still_ours():
@@ -227,16 +235,19 @@ def _tournament(
     return spec, table
 
 
-def _fit_reference(
-    staged: Path, spec: TrainingSpec, train_part: np.ndarray, season_length: int
-) -> dict[str, object]:
-    """The statistical model as the version's forecaster (its pickle in the bundle)."""
+def _fit_reference(staged: Path, job: JobInput, train_part: np.ndarray) -> dict[str, object]:
+    """The statistical model as the version's forecaster: the ridge autoregression's
+    parameters in the manifest, a statsforecast model's pickle in the bundle."""
+    spec = job.spec
     try:
-        reference = fit_reference(spec.reference_method, train_part, season_length)
+        reference = fit_statistical(spec, train_part, job.season_length)
     except Exception as exc:
         raise JobFailed(f"{spec.architecture} could not be fitted: {exc}") from exc
+    fields = {"reference": reference.config, "window": reference.window}
+    if isinstance(reference, LinearAutoregression):
+        return {**fields, "kind": "autoregression", "autoregression": reference.to_json()}
     (staged / REFERENCE_FILE).write_bytes(reference.to_bytes())
-    return {"kind": "reference", "reference": reference.config, "window": reference.window}
+    return {**fields, "kind": "reference"}
 
 
 def _fit_network(
@@ -311,6 +322,7 @@ def _backtest(
         on_fold=on_fold,
         references=[m for m in spec.references if m != spec.architecture],
         reference_budget_s=settings.reference_budget_s,
+        seasons=seasons_for(job.frequency),
     )
     if result.cancelled:
         raise Cancelled

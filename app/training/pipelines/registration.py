@@ -49,6 +49,7 @@ def save_network(
         "strategy": spec.strategy,
         "ensemble": spec.members,
         "normalisation": "window" if normalised else None,
+        "shrinkage": result.shrinkage,
     }
 
 
