@@ -51,7 +51,7 @@ import pandas as pd
 from app.ml.backtest import fold_layout, fold_plan, run_backtest
 from app.ml.backtest_metrics import Fold, FoldErrors, Scored, fold_errors
 from app.ml.baselines import fit_baseline
-from app.ml.calendar import infer_frequency
+from app.ml.calendar import infer_frequency, seasons_for
 from app.ml.dataset import DatasetPlan
 from app.ml.defaults import resolve
 from app.ml.evaluate import FittedForecaster, fitted_baseline, recursive_holdout
@@ -246,7 +246,7 @@ def hold_fold(
     job posted that day would be), scored on the fold."""
     from app.config import Settings
     from app.ml.tournament import run_tournament
-    from app.ml.train import fit_forecaster
+    from app.ml.train import fit_forecaster, fit_tournament_winner
 
     before = pd.Series(prices[: fold.cutoff], index=dates[: fold.cutoff])
     frequency = infer_frequency(pd.DatetimeIndex(before.index))
@@ -259,13 +259,16 @@ def hold_fold(
 
     auto = resolve(before, TrainingSpec(architecture="auto"), frequency)
     started = time.perf_counter()
-    winner, tournament = run_tournament(
+    members, tournament = run_tournament(
         auto.plan,
         auto.spec,
         budget_s=Settings().auto_budget_s,
         fit_network=lambda sub, s: fit_forecaster(sub, s, season_length=season).forecaster,
+        seasons=seasons_for(frequency),
     )
-    served = fit_forecaster(auto.plan, winner, horizon=FOLDS.horizon, season_length=season)
+    served = fit_tournament_winner(
+        auto.plan, members, tournament, horizon=FOLDS.horizon, season_length=season
+    )
     auto_seconds = time.perf_counter() - started
     auto_errors = _scored_errors(served, prices, fold)
 

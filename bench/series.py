@@ -33,7 +33,7 @@ import pandas as pd
 
 from app.config import Settings
 from app.ml.baselines import fit_method
-from app.ml.calendar import infer_frequency
+from app.ml.calendar import infer_frequency, seasons_for
 from app.ml.dataset import DatasetPlan
 from app.ml.defaults import Resolved, resolve
 from app.ml.evaluate import evaluate, forecast_origins
@@ -79,15 +79,20 @@ def fit_network(plan: DatasetPlan, spec: TrainingSpec) -> tuple[PointForecaster,
     return fitted.forecaster, time.perf_counter() - started
 
 
-def auto_forecaster(auto: Resolved) -> tuple[PointForecaster, Tournament]:
-    """The tournament on a resolved ``auto`` spec, and its winner fitted on the training part."""
-    winner, table = run_tournament(
+def auto_forecaster(auto: Resolved, frequency: str | None) -> tuple[PointForecaster, Tournament]:
+    """The tournament on a resolved ``auto`` spec, and what it serves fitted on the training
+    part (its winner, or the combination of two)."""
+    from app.ml.train import fit_tournament_winner
+
+    members, table = run_tournament(
         auto.plan,
         auto.spec,
         budget_s=SETTINGS.auto_budget_s,
         fit_network=lambda sub, s: fit_network(sub, s)[0],
+        seasons=seasons_for(frequency),
     )
-    return _fit_winner(auto.plan, winner), table
+    season = auto.spec.season_length or 1
+    return fit_tournament_winner(auto.plan, members, table, season_length=season).forecaster, table
 
 
 @dataclass
@@ -111,6 +116,7 @@ def bench_series(name: str, series: pd.Series, seeds: tuple[int, ...], with_auto
     from app.ml.train import configure_tensorflow
 
     configure_tensorflow(None)
+    frequency = infer_frequency(pd.DatetimeIndex(series.index))
     default = resolved_default(series)
     spec, plan = default.spec, default.plan
     season = spec.season_length or 1
@@ -120,6 +126,7 @@ def bench_series(name: str, series: pd.Series, seeds: tuple[int, ...], with_auto
         plan.prices[: plan.holdout_start],
         season,
         SETTINGS.reference_budget_s,
+        seasons_for(frequency),
     )
     ref_seconds = time.perf_counter() - started
     lstm_scores, lstm_seconds = [], []
@@ -160,25 +167,13 @@ def bench_series(name: str, series: pd.Series, seeds: tuple[int, ...], with_auto
     if with_auto:
         auto = resolved_default(series, architecture="auto")
         started = time.perf_counter()
-        forecaster, table = auto_forecaster(auto)
+        forecaster, table = auto_forecaster(auto, frequency)
         ratios["auto"] = one_step(forecaster, auto.plan) / naive
         seconds["auto"] = time.perf_counter() - started
         notes = "; ".join(filter(None, [notes, f"auto chose {table.winner}"]))
     spread = (max(lstm_scores) - min(lstm_scores)) / float(np.mean(lstm_scores))
     choices = ", ".join(f"{k} {c.value}" for k, c in default.choices.items() if k != "architecture")
     return Row(name, len(plan.prices), choices, ratios, references, seconds, spread, notes)
-
-
-def _fit_winner(plan: DatasetPlan, spec: TrainingSpec) -> PointForecaster:
-    from app.ml.baselines import fit_baseline
-    from app.ml.references import fit_reference
-
-    train = plan.prices[: plan.holdout_start]
-    if spec.is_baseline:
-        return fit_baseline(plan, spec, spec.season_length or 1)
-    if spec.is_reference:
-        return fit_reference(spec.reference_method, train, spec.season_length or 1)
-    return fit_network(plan, spec)[0]
 
 
 def columns_of(rows: list[Row]) -> list[str]:
@@ -366,7 +361,7 @@ def bench_msft_folds(folds: int) -> None:
         before = pd.Series(prices[: cutoff + 252], index=dates[: cutoff + 252])
         test_start = dates[cutoff].date()
         auto = resolve(before, TrainingSpec(architecture="auto", test_start=test_start), "B")
-        forecaster, tournament = auto_forecaster(auto)
+        forecaster, tournament = auto_forecaster(auto, "B")
         model = one_step(forecaster, auto.plan)
         naive = one_step(
             fit_method("naive", auto.plan.prices[: auto.plan.holdout_start], 1), auto.plan

@@ -6,6 +6,7 @@ Needs numpy and onnxruntime only, never TensorFlow: this is what the API process
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, cast
@@ -57,6 +58,9 @@ def load_forecaster(directory: Path, manifest: ForecasterManifest) -> PointForec
         return BaselineForecaster.from_json(manifest.baseline)
     if manifest.kind == "autoregression" and manifest.autoregression is not None:
         return LinearAutoregression.from_json(manifest.autoregression)
+    if manifest.kind == "combination" and manifest.members and manifest.weights:
+        members = [load_forecaster(directory, member) for member in manifest.members]
+        return CombinedForecaster(members, manifest.weights)
     if manifest.kind == "reference":
         from app.ml.references import ReferenceForecaster  # imports statsforecast when used
 
@@ -133,3 +137,29 @@ class Forecaster:
             prices = to_price(y_hat, history[:, -1:], self.transform)
             buffer[:, need + step : need + step + self.outputs] = prices
         return buffer[:, need : need + horizon]
+
+
+@dataclass(frozen=True)
+class CombinedForecaster:
+    """A convex combination of fitted forecasters, behind the forecasting interface of one."""
+
+    members: Sequence[PointForecaster]
+    weights: Sequence[float]
+    # Forecasts are levels, whatever each member models.
+    transform: TargetTransform = "level"
+
+    @property
+    def history_needed(self) -> int:
+        return max(m.history_needed for m in self.members)
+
+    @property
+    def window(self) -> int:
+        return self.history_needed
+
+    def recursive(self, histories: np.ndarray, horizon: int) -> np.ndarray:
+        rows = np.atleast_2d(np.asarray(histories, dtype=np.float64))
+        return sum(
+            (w * m.recursive(rows[:, -m.history_needed :], horizon)
+             for m, w in zip(self.members, self.weights, strict=True)),
+            start=np.zeros((rows.shape[0], horizon)),
+        )  # fmt: skip

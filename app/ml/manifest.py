@@ -22,7 +22,9 @@ class ForecasterManifest(Record):
 
     ``kind`` ``network``: the ONNX network with ``scaler`` and ``input``; ``baseline``: the
     baseline's parameters in ``baseline``; ``autoregression``: the ``ar`` reference's in
-    ``autoregression``; ``reference``: a pickled statsforecast model. Bundles written before
+    ``autoregression``; ``reference``: a pickled statsforecast model; ``combination``: the
+    weighted ``members`` (at most one network and one statsforecast model: their files keep
+    their names). Bundles written before
     baselines existed have no ``kind`` (networks) and no ``season_length``.
     """
 
@@ -61,4 +63,10 @@ class ForecasterManifest(Record):
     tournament: Tournament | None = None
     shrinkage: Shrinkage | None = Field(
         default=None, description="How far the network's forecasts lean toward naive, and why."
+    )
+    members: list[ForecasterManifest] | None = Field(
+        default=None, description="``kind`` combination: each member's manifest."
+    )
+    weights: list[float] | None = Field(
+        default=None, description="``kind`` combination: each member's weight, summing to 1."
     )

@@ -306,11 +306,27 @@ class Candidate(Record):
     detail: str | None = None
 
 
+class CombinationChoice(Record):
+    """Two candidates served as one convex combination, and why."""
+
+    members: list[str]
+    weights: list[float] = Field(description="Inverse validation MSE, summing to 1.")
+    validation_rmse: float = Field(description="The combination's, with these weights.")
+    cross_fitted_rmse: float = Field(
+        description="Weights fitted on one half of the validation span, scored on the other."
+    )
+    best_single_rmse: float = Field(description="The best member alone, on the same points.")
+    reason: str
+
+
 class Tournament(Record):
-    winner: str
+    winner: str = Field(description="A candidate, or `combination` (see `combination`).")
     reason: str
     folds: int
     validation_points: int
     budget_s: float
     seconds: float
     candidates: list[Candidate]
+    combination: CombinationChoice | None = Field(
+        default=None, description="The two candidates served together, when `winner` says so."
+    )

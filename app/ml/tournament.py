@@ -2,10 +2,11 @@
 
 The training part is split once more: every candidate is fitted on its first 80 % and makes
 one-step forecasts from the true history through the last 20 % (the validation span).
-Candidates run from the simplest to the most complex (:func:`candidates`); one is served only if its
-validation RMSE is more than MARGIN below that of every simpler candidate (on a random walk
+Candidates run from the simplest to the most complex (:func:`candidates`); one is served only if
+its validation RMSE is more than MARGIN below that of every simpler candidate (on a random walk
 nothing beats naive so: naive is then served, said plainly). A network is skipped when the
-budget would not cover it.
+budget would not cover it. The two best candidates are then served together instead when their
+combination beats the best of them on validation (:mod:`app.ml.combination`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import cast
 import numpy as np
 
 from app.ml.baselines import fit_method
+from app.ml.combination import choose_combination
 from app.ml.dataset import DatasetPlan, first_target
 from app.ml.evaluate import forecast_origins
 from app.ml.inference import PointForecaster
@@ -144,13 +146,16 @@ def run_tournament(
     fit_network: FitNetwork,
     seasons: tuple[int, ...] = (),
     still_ours: Callable[[], bool] = lambda: True,
-) -> tuple[TrainingSpec, Tournament]:
-    """The winning candidate's spec and the tournament table (``seasons``: every season the
-    frequency implies, for the autoregression's lags)."""
+) -> tuple[list[TrainingSpec], Tournament]:
+    """The spec of the winning candidate (or of the two in a winning combination, in the order
+    of the table's ``combination.members``) and the tournament table (``seasons``: every season
+    the frequency implies, for the autoregression's lags)."""
     fitter = _Fitter(budget_s, fit_network, spec.season_length or 1, seasons)
     rows: list[Candidate] = []
     scores: dict[str, float] = {}
     specs: dict[str, TrainingSpec] = {}
+    predicted: dict[str, np.ndarray] = {}
+    actual = np.empty(0)
     points = 0
     for entry in candidates(spec):
         if not still_ours():
@@ -166,7 +171,10 @@ def run_tournament(
         try:
             fitted = fitter.fit(entry, sub)
             if not isinstance(fitted, _NotFitted):
-                score = one_step_rmse(fitted, sub)
+                origins = np.arange(sub.holdout_start, len(sub.prices))
+                forecasts, actuals = forecast_origins(fitted, sub.prices, origins, 1)
+                score = rmse(actuals[:, 0], forecasts[:, 0])
+                predicted[entry.name], actual = forecasts[:, 0], actuals[:, 0]
         except Exception as exc:  # a candidate that cannot fit is reported, not fatal
             fitted = _NotFitted(f"{type(exc).__name__}: {exc}")
         seconds = time.perf_counter() - started
@@ -189,16 +197,19 @@ def run_tournament(
         for r in rows
     ]
     winner, reason = _winner(scores)
+    combination = choose_combination(actual, predicted, scores)
     table = Tournament(
-        winner=winner,
-        reason=reason,
+        winner="combination" if combination else winner,
+        reason=combination.reason if combination else reason,
         folds=1,
         validation_points=points,
         budget_s=budget_s,
         seconds=round(time.perf_counter() - fitter.started, 3),
         candidates=rows,
+        combination=combination,
     )
-    return specs[winner], table
+    served = combination.members if combination else [winner]
+    return [specs[name] for name in served], table
 
 
 def _winner(scores: dict[str, float]) -> tuple[str, str]:

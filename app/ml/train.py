@@ -17,10 +17,10 @@ from app.ml.baselines import drift_slope
 from app.ml.dataset import DatasetError, DatasetPlan, training_samples
 from app.ml.evaluate import FittedForecaster, fitted_baseline, fitted_reference, holdout_intervals
 from app.ml.export import sample_windows, save_network
-from app.ml.inference import Forecaster
+from app.ml.inference import CombinedForecaster, Forecaster
 from app.ml.networks import fit_autoregression, forget_networks, networks_for
 from app.ml.progress import EpochHook, EpochProgress
-from app.ml.results import Shrinkage
+from app.ml.results import Shrinkage, Tournament
 from app.ml.scaling import AffineScaler, fit_scaler
 from app.ml.shrinkage import MIN_POINTS, fit_shrinkage
 from app.ml.spec import TrainingSpec
@@ -385,4 +385,31 @@ def fit_forecaster(
         train_seconds=result.train_seconds,
         epochs_run=result.epochs_run,
         cancelled=result.cancelled,
+    )
+
+
+def fit_tournament_winner(
+    plan: DatasetPlan,
+    members: list[TrainingSpec],
+    table: Tournament,
+    *,
+    horizon: int = DEFAULT_CALIBRATION_HORIZON,
+    season_length: int = 1,
+) -> FittedForecaster:
+    """What ``auto`` serves, fitted on the plan: the winning candidate, or the combination of
+    the two the tournament chose (with its weights), with intervals calibrated on the plan's
+    holdout."""
+    fitted = [
+        fit_forecaster(plan, member, horizon=horizon, season_length=season_length)
+        for member in members
+    ]
+    if table.combination is None:
+        return fitted[0]
+    combined = CombinedForecaster([f.forecaster for f in fitted], table.combination.weights)
+    return FittedForecaster(
+        forecaster=combined,
+        intervals=holdout_intervals(combined, plan, horizon),
+        train_seconds=sum(f.train_seconds for f in fitted),
+        epochs_run=sum(f.epochs_run for f in fitted),
+        cancelled=any(f.cancelled for f in fitted),
     )

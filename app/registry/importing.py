@@ -154,7 +154,8 @@ def _check_consistent(manifest: BundleManifest, exported: ExportedVersion) -> No
             "it is a global model (its member series are another deployment's): retrain it "
             "here with a global training batch"
         )
-    if manifest.kind == "reference":
+    pickled = [manifest, *(manifest.members or [])]
+    if any(part.kind == "reference" for part in pickled):
         problems.append(
             "its forecaster is a pickled statistical model, which this service does not load "
             "from outside: retrain it here"

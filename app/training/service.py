@@ -151,6 +151,13 @@ def create_backtest_job(
     Without refit the version itself is scored, so every cutoff must lie at or after the start
     of its holdout (it never trained on those points)."""
     registry.require_ready(version)
+    if version.bundle.kind == "combination" and backtest.refit:
+        raise InvalidSpec(
+            f"Version {version.version} of '{version.model.name}' is a combination chosen by "
+            "an auto tournament; a refit backtest would run the tournament again in every "
+            "fold. Ask for refit false to score the version itself.",
+            errors=[ErrorItem(loc="body.refit", message="refit a combination")],
+        )
     if version.scope == "global":
         raise InvalidSpec(
             f"Version {version.version} of '{version.model.name}' is a global model; backtests "

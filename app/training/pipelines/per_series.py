@@ -125,14 +125,15 @@ def train_and_register(
 
     The version becomes ``ready`` in the same transaction that marks the job succeeded.
     """
-    tournament = None
+    tournament, members = None, [job.spec]
     choices = dict(job.choices)
     if job.spec.architecture == "auto":
-        spec, tournament = _tournament(settings, job, control)
+        members, tournament = _tournament(settings, job, control)
         choices["architecture"] = Choice(
             value=tournament.winner, reason=f"auto tournament: {tournament.reason}"
         )
-        job = replace(job, spec=spec)
+        if len(members) == 1:  # a combination's version keeps the auto spec
+            job = replace(job, spec=members[0])
     spec, plan = job.spec, job.plan
     train_part = plan.prices[: plan.holdout_start]
     methods = [m for m in spec.references if m != spec.architecture]
@@ -146,23 +147,21 @@ def train_and_register(
             seasons_for(job.frequency),
         )
         started = time.perf_counter()
-        forecaster_fields, epochs_run = _fit(staged, settings, job, control)
+        fitted = [_fit(staged, settings, replace(job, spec=member), control) for member in members]
         train_seconds = time.perf_counter() - started
-        manifest = ForecasterManifest.model_validate(
-            {
-                "window": spec.window or 1,
-                **forecaster_fields,
-                "target": job.target,
-                "target_transform": spec.target_transform or "level",
-                "season_length": job.season_length,
-                "frequency": job.frequency,
-                "exchange": job.exchange,
-                "training_rows_sha256": plan.rows_sha256(),
-                "libraries": bundle.library_versions(),
-                "created_at": utcnow().isoformat(),
-                "choices": choices,
-                "tournament": tournament,
+        epochs_run = sum(epochs for _, epochs in fitted)
+        if tournament is not None and tournament.combination is not None:
+            parts = [_manifest(job, m, f) for m, (f, _) in zip(members, fitted, strict=True)]
+            forecaster_fields: dict[str, object] = {
+                "kind": "combination",
+                "members": parts,
+                "weights": tournament.combination.weights,
+                "window": max(part.window for part in parts),
             }
+        else:
+            forecaster_fields = fitted[0][0]
+        manifest = _manifest(
+            job, spec, {**forecaster_fields, "choices": choices, "tournament": tournament}
         )
         forecaster = load_forecaster(staged, manifest)
         evaluation = evaluate(
@@ -177,6 +176,26 @@ def train_and_register(
         trained = Trained([plan], evaluation, train_seconds, epochs_run)
         version_id = register_trained(db, store, staged, manifest, job, trained)
     return Produced(version_id=version_id, backtest=backtest)
+
+
+def _manifest(
+    job: JobInput, spec: TrainingSpec, forecaster_fields: dict[str, object]
+) -> ForecasterManifest:
+    """What the bundle says of a fitted forecaster: its own fields and the job's."""
+    return ForecasterManifest.model_validate(
+        {
+            "window": spec.window or 1,
+            **forecaster_fields,
+            "target": job.target,
+            "target_transform": spec.target_transform or "level",
+            "season_length": job.season_length,
+            "frequency": job.frequency,
+            "exchange": job.exchange,
+            "training_rows_sha256": job.plan.rows_sha256(),
+            "libraries": bundle.library_versions(),
+            "created_at": utcnow().isoformat(),
+        }
+    )
 
 
 def _fit(
@@ -211,7 +230,7 @@ def _require_series(db: Database, series_id: int) -> None:
 
 def _tournament(
     settings: Settings, job: JobInput, control: JobControl
-) -> tuple[TrainingSpec, Tournament]:
+) -> tuple[list[TrainingSpec], Tournament]:
     from app.ml.train import fit_forecaster
 
     def fit_network(sub: DatasetPlan, spec: TrainingSpec) -> PointForecaster:
@@ -221,7 +240,7 @@ def _tournament(
             raise Cancelled
         return fitted.forecaster
 
-    spec, table = run_tournament(
+    members, table = run_tournament(
         job.plan,
         job.spec,
         budget_s=settings.auto_budget_s,
@@ -232,7 +251,7 @@ def _tournament(
     if not control.still_ours():
         raise Cancelled
     log.info("job %s: auto tournament chose %s (%s)", job.job_id, table.winner, table.reason)
-    return spec, table
+    return members, table
 
 
 def _fit_reference(staged: Path, job: JobInput, train_part: np.ndarray) -> dict[str, object]:
