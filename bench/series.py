@@ -7,6 +7,7 @@
     python -m bench.series --timing   # default and auto jobs through the API, 10,000 points
     python -m bench.series --api      # the default spec on each series through the API
     python -m bench.series --msft-folds 3   # auto vs naive on MSFT yearly walk-forward folds
+    python -m bench.series --windows  # the window the proxy picks vs the network's best
 
 Series (``tests/data``, see its README): MSFT ``High`` (a price), monthly sunspots (zeros, an
 ~11-year cycle), half-hourly electricity demand (daily and weekly seasons), monthly El Niño
@@ -252,6 +253,55 @@ def bench_direct() -> None:
             print(f"| {name} | {strategy} | " + " | ".join(cells) + f" | {seconds:.1f} |")
 
 
+def bench_windows(only: str | None) -> None:
+    """Does the validation proxy pick the window the network itself does best with? For each
+    series, every candidate window's proxy score (a ridge autoregression's one-step RMSE ÷
+    naive on the validation tail, as the service chooses) next to the default network trained
+    with that window (seed 42; its recurrent layers see what they would by default) and scored
+    on the holdout."""
+    from app.ml.train import configure_tensorflow
+
+    configure_tensorflow(None)
+    lines = [
+        "| series | candidate: proxy validation ÷ naive / network holdout ÷ naive | proxy "
+        "picks | network best | the pick ÷ the best |",
+        "|---|---|---|---|---|",
+    ]
+    for name, (filename, column) in SERIES.items():
+        if only and only.lower() not in name.lower():
+            continue
+        series = load(filename, column)
+        first = resolved_default(series)  # every candidate on the same holdout: from its date on
+        test_start = first.plan.dates[first.plan.holdout_start].date()
+        default = resolved_default(series, test_start=test_start)
+        choice = default.choices["window"]
+        naive = one_step(
+            fit_method("naive", default.plan.prices[: default.plan.holdout_start], 1), default.plan
+        )
+        network: dict[int, float] = {}
+        cells = []
+        for key, proxy in (choice.candidates or {}).items():
+            window = int(key)
+            spec = default.spec.model_copy(
+                update={
+                    "window": window,
+                    "network_window": min(window, default.spec.recurrent_window),
+                }
+            )
+            plan = resolved_default(series, window=window, test_start=test_start).plan
+            network[window] = one_step(fit_network(plan, spec)[0], plan) / naive
+            shown = f"{proxy:.3f}" if proxy is not None else "–"
+            cells.append(f"{window}: {shown} / {network[window]:.3f}")
+        picked = default.spec.input_window
+        best = min(network, key=network.__getitem__)
+        lines.append(
+            f"| {name} | {', '.join(cells)} | {picked} | {best} | "
+            f"{network[picked] / network[best]:.3f} |"
+        )
+        print(lines[-1], flush=True)
+    print("\n".join(lines))
+
+
 # How long the timing bench lets a fresh service's worker import TensorFlow before its
 # "first job of a started worker" (the import takes ~5 s here).
 WORKER_START_S = 20.0
@@ -382,6 +432,9 @@ def main() -> None:
     parser.add_argument("--api", action="store_true")
     parser.add_argument("--msft-folds", type=int, default=0)
     parser.add_argument(
+        "--windows", action="store_true", help="the proxy's window vs the network's"
+    )
+    parser.add_argument(
         "--only", metavar="TEXT", help="only the series whose label contains TEXT (no rewrite)"
     )
     args = parser.parse_args()
@@ -396,6 +449,9 @@ def main() -> None:
         return
     if args.msft_folds:
         bench_msft_folds(args.msft_folds)
+        return
+    if args.windows:
+        bench_windows(args.only)
         return
     seeds = SEEDS[:2] if args.quick else SEEDS
     chosen = {n: s for n, s in SERIES.items() if (args.only or "").lower() in n.lower()}
