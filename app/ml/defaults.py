@@ -296,6 +296,12 @@ def choose(
     recurrent = choices.pick(
         "network_window", lambda: _network_window(spec, window, cycle, len(train))
     )
+    if recurrent > window:
+        raise DatasetError(
+            f"network_window {recurrent} is longer than the window of {window} it is cut from "
+            f"({choices.made['window'].reason}); ask for a network_window of at most {window}, "
+            "or set the window too."
+        )
     choices.pick("batch_size", lambda: _series_batch(len(train), recurrent))
     choices.pick("ensemble", lambda: _series_ensemble(len(train)))
     validation = math.floor(spec.validation_fraction * max(0, len(train) - window))

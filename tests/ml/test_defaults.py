@@ -124,3 +124,12 @@ def test_an_explicit_positive_only_transform_is_refused_with_the_way_out(transfo
     spec = TrainingSpec.model_validate({"target_transform": transform, "architecture": "lstm"})
     with pytest.raises(DatasetError, match="Leave target_transform unset"):
         resolve(values, spec, "MS")
+
+
+def test_a_network_window_longer_than_the_chosen_window_is_refused_with_the_way_out() -> None:
+    from app.ml.dataset import DatasetError
+
+    with pytest.raises(DatasetError, match="ask for a network_window of at most 20"):
+        resolve(random_walk(400), TrainingSpec(network_window=30), "B")
+    resolved = resolve(random_walk(400), TrainingSpec(network_window=10), "B")
+    assert (resolved.spec.window, resolved.spec.recurrent_window) == (20, 10)
