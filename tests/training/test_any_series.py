@@ -43,18 +43,26 @@ def test_the_default_trains_on_negatives_and_reports_every_reference(client: htt
     assert choices["season_length"]["value"] == 4  # quarterly
     assert choices["architecture"]["value"] == "lstm"
     assert version["spec"]["window"] == choices["window"]["value"]
+    # the window was validated: every candidate's score is listed
+    assert {"5", "9", "20"} <= set(choices["window"]["candidates"])
+    assert "validation tail" in choices["window"]["reason"]
+    # the network leans toward naive as validation says (here: too short a span to say)
+    shrinkage = version["bundle"]["shrinkage"]
+    assert 0 <= shrinkage["weight"] <= 1
+    assert shrinkage["reason"]
     report = client.get("/v1/models/realint-lstm/versions/1/report").json()
     rows = {row["forecaster"]: row for row in report["one_step"]}
-    assert {"model", "naive", "drift", "seasonal_naive", "ets", "arima", "theta"} <= set(rows)
+    references = {"ar", "ets", "arima", "theta"}
+    assert {"model", "naive", "drift", "seasonal_naive", *references} <= set(rows)
     assert all(row["rmse"] > 0 for row in rows.values())
     assert {fit["status"] for fit in report["reference_fits"].values()} == {"fitted"}
-    assert set(report["multi_step"][4]["references_rmse"]) == {"ets", "arima", "theta"}
+    assert set(report["multi_step"][4]["references_rmse"]) == references
     assert report["choices"] == choices
     csv = client.get("/v1/models/realint-lstm/versions/1/report", params={"format": "csv"}).text
     assert ",theta,5,rmse," in csv
     compared = client.get("/v1/models/realint-lstm/compare", params={"versions": "1"}).json()
     compare = compared["versions"][0]
-    assert set(compare["references_rmse"]) == {"ets", "arima", "theta"}
+    assert set(compare["references_rmse"]) == references
 
 
 def test_an_explicit_log_return_on_negatives_says_why_and_the_way_out(
@@ -87,16 +95,37 @@ def test_auto_serves_the_winner_of_its_tournament(client: httpx.Client) -> None:
     version = trained_version(client, series_id=series_id, architecture="auto", **QUICK)
     tournament = version["bundle"]["tournament"]
     names = {row["candidate"] for row in tournament["candidates"]}
-    assert {"naive", "seasonal_naive", "ets", "arima", "theta", "lstm", "gru"} <= names
+    assert {"naive", "seasonal_naive", "ar", "ets", "arima", "theta", "lstm", "gru"} <= names
     scores = {r["candidate"]: r["validation_rmse"] for r in tournament["candidates"]}
     winner = tournament["winner"]
-    assert winner == "naive" or scores[winner] < 0.99 * scores["naive"]
-    assert scores[winner] <= min(s for s in scores.values() if s is not None) / 0.99
-    assert version["spec"]["architecture"] == ("lstm" if winner.startswith("lstm") else winner)
+    if winner == "combination":  # two candidates served together, each weighed
+        combination = tournament["combination"]
+        assert combination["cross_fitted_rmse"] < 0.99 * combination["best_single_rmse"]
+        assert version["spec"]["architecture"] == "auto"
+        assert version["bundle"]["kind"] == "combination"
+    else:
+        assert winner == "naive" or scores[winner] < 0.99 * scores["naive"]
+        assert scores[winner] <= min(s for s in scores.values() if s is not None) / 0.99
+        served = "lstm" if winner.startswith("lstm") else winner
+        assert version["spec"]["architecture"] == served
     assert version["bundle"]["choices"]["architecture"]["reason"].startswith("auto tournament")
     model = client.get(f"/v1/training-jobs/{version['job_id']}").json()["model_name"]
     result = client.get("/v1/forecast", params={"model": model, "horizon": 3}).json()
     assert len(result["points"]) == 3
+
+
+def test_ar_reaches_a_day_back_and_serves_from_its_parameters(client: httpx.Client) -> None:
+    """Hourly load with a daily cycle: the validated window covers yesterday's same hour, and
+    the version is the ridge autoregression itself, its parameters in the manifest."""
+    series_id = upload(client, "load", "seasonal_hourly_load.csv")
+    version = trained_version(client, series_id=series_id, architecture="ar", references=[])
+    assert version["bundle"]["kind"] == "autoregression"
+    assert version["spec"]["window"] >= 25
+    assert version["bundle"]["autoregression"]["window"] == version["spec"]["window"]
+    assert version["metrics"]["skill"] > 0.3  # far ahead of naive on a daily cycle
+    result = client.get("/v1/forecast", params={"model": "load-ar", "horizon": 24}).json()
+    assert len(result["points"]) == 24
+    assert all(p["lo_95"] < p["value"] < p["hi_95"] for p in result["points"])
 
 
 def test_a_direct_network_says_so_in_its_forecasts(client: httpx.Client) -> None:
