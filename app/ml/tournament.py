@@ -137,6 +137,51 @@ class _Fitter:
             return _NotFitted("skipped: time budget spent", 0.0)
         return self.fit_network(sub, entry.spec)
 
+    def refit(self, entry: Entry, sub: DatasetPlan) -> PointForecaster:
+        """The candidate fitted anew on another split (no budget: one fit)."""
+        train = sub.prices[: sub.holdout_start]
+        if entry.spec.is_baseline:
+            return fit_method(cast(BaselineMethod, entry.spec.architecture), train, self.season)
+        if entry.spec.is_reference:
+            method = entry.spec.reference_method
+            fit = fit_references([method], train, self.season, self.budget_s, self.seasons)[method]
+            if fit.forecaster is None:
+                raise ValueError(f"{fit.status}: {fit.detail}")
+            return fit.forecaster
+        return self.fit_network(sub, entry.spec)
+
+
+def earlier_plan(plan: DatasetPlan, sub: DatasetPlan) -> DatasetPlan:
+    """The span of the same length just before the validation span, as a holdout."""
+    span = len(sub.prices) - sub.holdout_start
+    return DatasetPlan(
+        dates=plan.dates[: sub.holdout_start],
+        prices=plan.prices[: sub.holdout_start],
+        holdout_start=max(0, sub.holdout_start - span),
+        validation_samples=sub.validation_samples,
+    )
+
+
+def _confirmed(plan: DatasetPlan, entry: Entry, fitter: _Fitter) -> tuple[bool, str]:
+    """Whether ``entry`` also beats naive by more than MARGIN on the span before validation (a
+    validation span that caught one regime, like MSFT's 2001 crash, is not enough to leave
+    "tomorrow = today"); True where there is no such span to fit on."""
+    sub = validation_plan(plan, entry.spec)
+    assert sub is not None
+    earlier = earlier_plan(plan, sub)
+    first = first_target(entry.spec, entry.spec.season_length or 1)
+    if earlier.holdout_start <= 2 * first + 1:
+        return True, "no earlier span to confirm on"
+    try:
+        forecaster = fitter.refit(entry, earlier)
+        model = one_step_rmse(forecaster, earlier)
+    except Exception as exc:  # cannot be confirmed: the simpler model is the safer one
+        return False, f"not confirmed on the span before validation ({type(exc).__name__})"
+    naive = one_step_rmse(fit_method("naive", earlier.prices[: earlier.holdout_start], 1), earlier)
+    ratio = model / naive if naive > 0 else 1.0
+    points = len(earlier.prices) - earlier.holdout_start
+    return ratio < 1 - MARGIN, f"{ratio:.3f}× naive on the {points:,} values before validation"
+
 
 def run_tournament(
     plan: DatasetPlan,
@@ -197,7 +242,19 @@ def run_tournament(
         for r in rows
     ]
     winner, reason = _winner(scores)
-    combination = choose_combination(actual, predicted, scores)
+    if winner != "naive":
+        held, how = _confirmed(plan, Entry(winner, specs[winner]), fitter)
+        if held:
+            reason += f"; confirmed: {how}"
+        else:
+            winner, reason = (
+                "naive",
+                (
+                    f"{winner} beat naive by more than {MARGIN:.0%} on the validation span but not "
+                    f"on the span before it ({how}): tomorrow = today is served"
+                ),
+            )
+    combination = choose_combination(actual, predicted, scores) if winner != "naive" else None
     table = Tournament(
         winner="combination" if combination else winner,
         reason=combination.reason if combination else reason,

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from app.ml.tournament import MARGIN, _winner
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from app.ml.defaults import resolve
+from app.ml.spec import TrainingSpec
+from app.ml.tournament import MARGIN, _winner, run_tournament
 
 
 def test_a_close_call_goes_to_the_simpler_candidate() -> None:
@@ -25,3 +32,48 @@ def test_a_clear_improvement_is_served_at_every_step() -> None:
     winner, reason = _winner(scores)
     assert winner == "lstm"
     assert reason.startswith("30.0% below naive")
+
+
+def _prices(moves: np.ndarray) -> pd.Series:
+    return pd.Series(100 + np.cumsum(moves), index=pd.bdate_range("2000-01-03", periods=len(moves)))
+
+
+def _no_networks(*_: object) -> Any:
+    raise RuntimeError("no networks in this test")
+
+
+def _auto(series: pd.Series) -> tuple[list[Any], Any]:
+    auto = resolve(series, TrainingSpec(architecture="auto", references=["ar"]), "B")
+    return run_tournament(auto.plan, auto.spec, budget_s=30, fit_network=_no_networks)
+
+
+def test_a_candidate_that_beats_naive_in_one_regime_only_is_not_served() -> None:
+    """Moves that revert (AR(1) −0.5) except on the span just before validation: the
+    autoregression wins on validation, loses on the span before it, so naive is served and the
+    table says why."""
+    rng = np.random.default_rng(5)
+    n = 2500
+    moves = rng.normal(size=n)
+    validation = int(0.8 * n * 0.8)  # the validation span of the training part starts here
+    span = int(0.8 * n) - validation
+    for t in range(1, n):
+        if not validation - span <= t < validation:
+            moves[t] += -0.5 * moves[t - 1]
+    members, table = _auto(_prices(moves))
+    rows = {r.candidate: r for r in table.candidates}
+    assert rows["ar"].ratio_to_naive is not None
+    assert rows["ar"].ratio_to_naive < 1 - MARGIN  # it won on validation…
+    assert table.winner == "naive"  # …and was not confirmed before it
+    assert "not on the span before it" in table.reason
+    assert members[0].architecture == "naive"
+
+
+def test_a_candidate_that_beats_naive_throughout_is_served_and_confirmed() -> None:
+    rng = np.random.default_rng(6)
+    n = 2500
+    moves = rng.normal(size=n)
+    for t in range(1, n):
+        moves[t] += -0.5 * moves[t - 1]
+    _, table = _auto(_prices(moves))
+    assert table.winner in ("ar", "arima")
+    assert "confirmed" in table.reason
