@@ -94,6 +94,8 @@ def score_windows(
     score it."""
     longest = max(candidates)
     prices = np.asarray(values, dtype=np.float64)
+    if len(prices) <= history_length(transform, longest):
+        return dict.fromkeys(candidates)
     with np.errstate(all="ignore"):  # a transform the values do not allow: nothing to score
         data = supervised(prices, longest, transform)
     n = len(data.y)

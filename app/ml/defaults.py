@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from app.ml.autoregression import score_windows
+from app.ml.autoregression import MIN_VALIDATION, score_windows
 from app.ml.calendar import season_length_for, seasons_for
 from app.ml.dataset import (
     DatasetError,
@@ -166,17 +166,22 @@ def window_candidates(
 
 @dataclass(frozen=True)
 class ValidatedWindow:
-    """The window a ridge autoregression forecasts best with on the validation tail."""
+    """The window a ridge autoregression forecasts best with on the validation tail (None where
+    the tail is too short to compare the candidates)."""
 
-    window: int
+    window: int | None
     reason: str
     scores: dict[int, float | None]
 
-    def choice(self) -> Choice:
+    def choice(self, fallback: tuple[int, str]) -> Choice:
+        """The window choice, ``fallback`` (value, reason) where the candidates went unscored."""
+        value, reason = (
+            (self.window, self.reason)
+            if self.window is not None
+            else (fallback[0], f"{fallback[1]}; {self.reason}")
+        )
         return Choice(
-            value=self.window,
-            reason=self.reason,
-            candidates={str(w): s for w, s in self.scores.items()},
+            value=value, reason=reason, candidates={str(w): s for w, s in self.scores.items()}
         )
 
 
@@ -185,16 +190,21 @@ def validated_window(
     transform: TargetTransform,
     seasons: tuple[int, ...],
     validation_fraction: float = WINDOW_VALIDATION,
-) -> ValidatedWindow | None:
+) -> ValidatedWindow:
     """The candidate (:func:`window_candidates`) with the least one-step validation RMSE of a
     ridge autoregression, if it beats BASE_WINDOW by more than WINDOW_MARGIN (else
-    BASE_WINDOW); None where the training part is too short to score them."""
+    BASE_WINDOW); no window where the training part is too short to score them."""
     cycle = dominant_cycle(train)
     candidates = window_candidates(seasons, cycle, len(train))
     scores = score_windows(train, transform, candidates, validation_fraction or WINDOW_VALIDATION)
     known = {w: s for w, s in scores.items() if s is not None}
     if BASE_WINDOW not in known:
-        return None
+        return ValidatedWindow(
+            None,
+            "the validation tail is too short to compare the candidate windows (a score needs "
+            f"{MIN_VALIDATION} one-step targets)",
+            scores,
+        )
     best = min(known, key=known.__getitem__)
     base = known[BASE_WINDOW]
     window = best if known[best] < base * (1 - WINDOW_MARGIN) else BASE_WINDOW
@@ -285,13 +295,11 @@ def choose(
     choices = _Choices(spec)
     transform = choices.pick("target_transform", lambda: _series_transform(values))
     choices.pick("season_length", lambda: _season(frequency, cycle))
-    validated = (
-        validated_window(train, transform, seasons_for(frequency), spec.validation_fraction)
-        if spec.window is None
-        else None
-    )
-    if validated is not None:
-        choices.choose("window", validated.choice())
+    if spec.window is None:
+        validated = validated_window(
+            train, transform, seasons_for(frequency), spec.validation_fraction
+        )
+        choices.choose("window", validated.choice(_window(cycle, len(train))))
     window = choices.pick("window", lambda: _window(cycle, len(train)))
     recurrent = choices.pick(
         "network_window", lambda: _network_window(spec, window, cycle, len(train))

@@ -155,8 +155,9 @@ def fit_ar(train: np.ndarray, seasons: tuple[int, ...]) -> LinearAutoregression:
     series, else differences) on the lags that forecast its validation tail best
     (:func:`app.ml.defaults.validated_window`), refitted on the whole training part."""
     transform: TargetTransform = "log_return" if bool((train > 0).all()) else "difference"
-    validated = validated_window(train, transform, seasons)
-    window = validated.window if validated is not None else min(BASE_WINDOW, len(train) // 4)
+    window = validated_window(train, transform, seasons).window
+    if window is None:
+        window = min(BASE_WINDOW, len(train) // 4)
     return fit_linear_autoregression(train, transform, max(window, 1))
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app.ml.defaults import BASE_WINDOW, dominant_cycle, resolve
+from app.ml.defaults import BASE_WINDOW, dominant_cycle, resolve, validated_window
 from app.ml.spec import TrainingSpec
 from tests.ml.helpers import random_walk, seasonal_load
 
@@ -47,6 +47,23 @@ def test_the_window_is_chosen_on_validation_among_the_cycle_and_the_seasons() ->
     assert {"20", "13", "25", str(cycle[0] + 1)} <= set(choice.candidates)
     assert all(score is not None and score > 0 for score in choice.candidates.values())
     assert "validation tail" in choice.reason
+
+
+@pytest.mark.parametrize("rows", [30, 300])
+def test_a_tail_too_short_to_score_lists_the_candidates_and_keeps_the_fallback(rows: int) -> None:
+    # 300 business days leave under MIN_VALIDATION validation targets; 30 fewer prices than
+    # the longest candidate window: neither may fail, both say why the window was not validated
+    values = random_walk(rows).to_numpy()
+    validated = validated_window(values[: int(rows * 0.8)], "log_return", (5,))
+    assert validated.window is None
+    assert set(validated.scores.values()) == {None}
+    assert "too short to compare" in validated.reason
+    if rows > 100:  # long enough to train a network at all
+        choice = resolve(random_walk(rows), TrainingSpec(), "B").choices["window"]
+        assert choice.value == BASE_WINDOW
+        assert choice.candidates is not None
+        assert "6" in choice.candidates
+        assert "too short to compare" in choice.reason
 
 
 def test_a_daily_cycle_in_hourly_data_gets_a_window_that_reaches_a_day_back() -> None:
