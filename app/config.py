@@ -159,6 +159,14 @@ class Settings(BaseSettings):
         description="Delete served forecasts not served again for this many days (with their "
         "scores); unset keeps them all.",
     )
+    interval_adaptation_min_points: int = Field(
+        default=30,
+        ge=1,
+        le=1_000_000,
+        description="Scored ledger points a version needs at a forecast step before that step's "
+        "intervals are adapted to their realized coverage (per level; until then they are "
+        "served as calibrated).",
+    )
     tf_threads: int = Field(
         default=0,
         ge=0,

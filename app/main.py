@@ -216,8 +216,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     dispatcher = Dispatcher(settings, db)
     metrics = Metrics(db, ledger=lambda: _ledger_reading(db))
     bundles = BundleCache(
-        store, settings.bundle_cache_size, metrics.bundle_lookup, metrics.bundles_loaded
-    )
+        store, settings.bundle_cache_size, metrics.bundle_lookup, metrics.bundles_loaded,
+        adaptation_min_points=settings.interval_adaptation_min_points,
+    )  # fmt: skip
     shared = settings.api_shared_dir
     forecasts = ResponseCache(
         settings.forecast_cache_s, WriteCounter(shared / WRITES_FILE if shared else None)

@@ -28,6 +28,7 @@ from app.db.column_records import (
     VersionOrigin,
 )
 from app.db.types import EnumText, JsonRecord, UnixTime, UtcDateTime, one_of, utcnow
+from app.ml.intervals import IntervalAdaptation
 from app.ml.progress import EpochProgress
 from app.ml.results import BacktestResult, HoldoutMetrics, MemberMetrics
 from app.ml.spec import BacktestSpec, Scope, TrainingSpec
@@ -348,6 +349,23 @@ class LedgerPoint(Base):
     status: Mapped[PointStatus] = mapped_column(EnumText(PointStatus), default=PointStatus.PENDING)
     actual: Mapped[float | None] = mapped_column(Double)
     scored_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class VersionIntervalAdaptation(Base):
+    """How a version's intervals are adapted from its scored ledger points (one row per
+    version, recomputed by :mod:`app.ledger.adaptation_store` whenever its points are scored; a
+    new version starts without one, unadapted). ``revision`` grows with every update: the
+    forecast path reads it in the query that resolves the version and rebuilds its adapted
+    intervals only when it moved."""
+
+    __tablename__ = "interval_adaptation"
+
+    model_version_id: Mapped[int] = mapped_column(
+        ForeignKey("model_version.id", ondelete="CASCADE"), primary_key=True
+    )
+    revision: Mapped[int] = mapped_column(Integer)
+    adaptation: Mapped[IntervalAdaptation] = mapped_column(JsonRecord(IntervalAdaptation))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 
 
 class ModelPolicy(Base):

@@ -199,17 +199,17 @@ def post_forecast_batch(body: BatchForecastRequest, forecasting: ForecastingDep)
             key = (prepared.version.id, len(prepared.history.values), request.horizon)
             groups[key].append((index, prepared))
     for (_, _, horizon), members in groups.items():
-        loaded = members[0][1].loaded
+        loaded, intervals = members[0][1].loaded, members[0][1].intervals
         histories = np.stack([p.history.values for _, p in members])
         points = np.asarray(loaded.forecaster.recursive(histories, horizon))
         levels = sorted({level for _, p in members for level in p.request.level})
         with np.errstate(all="ignore"):  # a non-finite interval fails its own item below
-            bounds = loaded.intervals.bands(points, levels, histories)
+            bounds = intervals.intervals.bands(points, levels, histories)
         for row, ((index, prepared), point) in enumerate(zip(members, points, strict=True)):
             try:
                 result = service.assemble(
                     loaded, prepared.version, prepared.history, point,
-                    horizon=horizon, levels=prepared.request.level,
+                    horizon=horizon, levels=prepared.request.level, intervals=intervals,
                     bounds_by_level={lv: (lo[row], hi[row]) for lv, (lo, hi) in bounds.items()},
                 )  # fmt: skip
                 served = served_of(prepared, result)

@@ -1,4 +1,5 @@
-"""Loaded bundles, kept in an LRU keyed by version and checked against their sha256 on load."""
+"""Loaded bundles, kept in an LRU keyed by version and checked against their sha256 on load, with
+the intervals each version serves now (its calibrated ones as adapted by the ledger)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from datetime import datetime
 from cachetools import LRUCache
 from sqlalchemy import Connection, select
 
-from app.db.orm import ModelVersion
+from app.db.orm import ModelVersion, VersionIntervalAdaptation
 from app.errors import BundleCorrupt
+from app.forecasting.served_intervals import ServedIntervals
 from app.forecasting.version_lookup import ResolvedVersion
 from app.ml.inference import PointForecaster, load_forecaster
 from app.ml.intervals import Intervals
@@ -28,6 +30,7 @@ class LoadedBundle:
     forecaster: PointForecaster
     intervals: Intervals
     evaluation: Evaluation
+    calibrated: ServedIntervals  # the intervals as calibrated, served until the ledger adapts them
 
     @property
     def history_wanted(self) -> int:
@@ -50,10 +53,15 @@ class BundleCache:
         size: int,
         on_lookup: Callable[[bool], None] = lambda _: None,
         on_count: Callable[[int], None] = lambda _: None,
+        *,
+        adaptation_min_points: int = 30,
     ) -> None:
-        """``on_lookup(hit)`` and ``on_count(versions loaded)`` feed the metrics."""
+        """``on_lookup(hit)`` and ``on_count(versions loaded)`` feed the metrics;
+        ``adaptation_min_points``: FORECAST_INTERVAL_ADAPTATION_MIN_POINTS."""
         self.store = store
+        self.adaptation_min_points = adaptation_min_points
         self._items: LRUCache[tuple[int, datetime], LoadedBundle] = LRUCache(maxsize=size)
+        self._adapted: LRUCache[tuple[int, datetime], ServedIntervals] = LRUCache(maxsize=size)
         self._lock = threading.Lock()
         self._on_lookup = on_lookup
         self._on_count = on_count
@@ -76,10 +84,42 @@ class BundleCache:
             self._on_count(len(self._items))
         return loaded
 
+    def served_intervals(
+        self, conn: Connection, version: ResolvedVersion, loaded: LoadedBundle
+    ) -> ServedIntervals:
+        """The intervals the version serves now. ``version.adaptation`` is the revision of its
+        adaptation, read with the version itself: None (never scored) serves the calibrated
+        ones; a revision not seen yet reads the record and scales them once."""
+        if version.adaptation is None:
+            return loaded.calibrated
+        key = (version.id, version.created_at)
+        with self._lock:
+            held = self._adapted.get(key)
+        if held is not None and held.revision == version.adaptation:
+            return held
+        found = conn.execute(
+            select(VersionIntervalAdaptation.revision, VersionIntervalAdaptation.adaptation).where(
+                VersionIntervalAdaptation.model_version_id == version.id
+            )
+        ).first()
+        if found is None:  # the version was deleted since it was resolved
+            return loaded.calibrated
+        revision, record = found
+        served = ServedIntervals.adapt(
+            loaded.intervals, record, revision, self.adaptation_min_points
+        )
+        with self._lock:
+            held = self._adapted.get(key)
+            if held is None or held.revision is None or held.revision < revision:
+                self._adapted[key] = served
+        return served
+
     def evict(self, version_id: int) -> None:
         with self._lock:
             for key in [k for k in self._items if k[0] == version_id]:
                 del self._items[key]
+            for key in [k for k in self._adapted if k[0] == version_id]:
+                del self._adapted[key]
             self._on_count(len(self._items))
 
     def cached_version_ids(self) -> set[int]:
@@ -89,6 +129,7 @@ class BundleCache:
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+            self._adapted.clear()
             self._on_count(0)
 
     def _load(self, conn: Connection, version: ResolvedVersion) -> LoadedBundle:
@@ -104,10 +145,12 @@ class BundleCache:
                 f"Version {version.version} of '{version.model}' cannot be loaded: "
                 f"{type(exc).__name__}."
             ) from exc
+        intervals = Intervals.from_json(evaluation.intervals)
         return LoadedBundle(
             version_id=version.id,
             manifest=manifest,
             forecaster=forecaster,
-            intervals=Intervals.from_json(evaluation.intervals),
+            intervals=intervals,
             evaluation=evaluation,
+            calibrated=ServedIntervals(intervals),
         )

@@ -17,6 +17,7 @@ from app.forecasting import service
 from app.forecasting.bundle_cache import BundleCache, LoadedBundle
 from app.forecasting.schemas import ForecastRequest
 from app.forecasting.served_forecast import ForecastServed, served_forecast
+from app.forecasting.served_intervals import ServedIntervals
 from app.forecasting.service import History
 from app.forecasting.version_lookup import ResolvedVersion, resolve_version
 
@@ -27,6 +28,7 @@ class Prepared:
     version: ResolvedVersion
     loaded: LoadedBundle
     history: History
+    intervals: ServedIntervals
 
 
 Resolver = Callable[[Connection, str, int | None, str | None], ResolvedVersion]
@@ -66,7 +68,8 @@ def prepare(
         values=request.values,
         as_of=pd.Timestamp(request.as_of).tz_localize(None) if request.as_of else None,
     )
-    return Prepared(request, version, loaded, history)
+    intervals = cache.served_intervals(conn, version, loaded)
+    return Prepared(request, version, loaded, history, intervals)
 
 
 def served_of(prepared: Prepared, result: dict[str, Any]) -> ForecastServed | None:

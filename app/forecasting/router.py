@@ -72,6 +72,7 @@ def _forecast(
         prepared.history,
         horizon=request.horizon,
         levels=request.level,
+        intervals=prepared.intervals,
     )
     if observe is not None:
         observe(time.perf_counter() - started)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -151,6 +151,34 @@ class ForecastPoint(BaseModel):
     value: float
 
 
+class IntervalsServed(BaseModel):
+    """How the intervals of this forecast were made: the version's calibrated quantiles, or
+    those quantiles scaled per step and level by what the ledger measured (adaptive conformal
+    inference: a level whose served intervals missed more often than promised widens, one that
+    missed less narrows; see `GET /v1/models/{name}/accuracy`, `interval_adaptation`)."""
+
+    model_config = ConfigDict(json_schema_extra={
+        "examples": [{"method": "adaptive conformal",
+                      "adapted_on": {"80": [212, 211], "95": [212, 211]},
+                      "width_factor": {"80": [1.0831, 1.0412], "95": [0.9623, 1.0]}}]
+    })  # fmt: skip
+
+    method: Literal["split conformal", "adaptive conformal"] = Field(
+        description="`split conformal`: as calibrated at training time (volatility-normalised "
+        "split conformal); `adaptive conformal`: at least one step of one level is adapted."
+    )
+    adapted_on: dict[str, list[int]] = Field(
+        description="Per level, for each step: the scored ledger points its width was adapted "
+        "on (the most recent 2,000 at most); 0 where it is not adapted (fewer than "
+        "FORECAST_INTERVAL_ADAPTATION_MIN_POINTS)."
+    )
+    width_factor: dict[str, list[float]] = Field(
+        description="Per level, for each step: the factor e^θ (to 4 decimals) the calibrated "
+        "quantiles are multiplied by (1: as calibrated). The bounds are then widened where "
+        "needed so that no step's interval is narrower than the step before."
+    )
+
+
 class ForecastResponse(BaseModel):
     model: str
     version: int
@@ -167,6 +195,7 @@ class ForecastResponse(BaseModel):
     frequency: str
     levels: list[int]
     points: list[ForecastPoint]
+    intervals: IntervalsServed
 
 
 class OneStepRow(BaseModel):

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from app.db.orm import Series, SeriesField
 from app.errors import ErrorItem, InvalidRequest, SeriesGone, SeriesNotFound
 from app.forecasting.bundle_cache import LoadedBundle
+from app.forecasting.served_intervals import ServedIntervals
 from app.forecasting.version_lookup import ResolvedVersion
 from app.ml.calendar import format_period, next_period_labels, next_periods
 from app.ml.transforms import needs_positive
@@ -158,11 +159,14 @@ def forecast(
     *,
     horizon: int,
     levels: Sequence[int],
+    intervals: ServedIntervals,
 ) -> dict[str, Any]:
     """The forecast as a JSON-ready dict in the shape of :class:`ForecastResponse` (built
     directly: this is the hot path of every dashboard refresh)."""
     point = loaded.forecaster.recursive(history.values[None, :], horizon)[0]
-    return assemble(loaded, version, history, point, horizon=horizon, levels=levels)
+    return assemble(
+        loaded, version, history, point, horizon=horizon, levels=levels, intervals=intervals
+    )
 
 
 def assemble(
@@ -173,10 +177,12 @@ def assemble(
     *,
     horizon: int,
     levels: Sequence[int],
+    intervals: ServedIntervals,
     bounds_by_level: dict[int, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> dict[str, Any]:
-    """Dates and intervals around one history's point forecast (``bounds_by_level``: the
-    intervals when they were computed for many forecasts at once)."""
+    """Dates and intervals around one history's point forecast: ``intervals``, the version's
+    as the ledger adapted them (``bounds_by_level``: the bounds when they were computed for
+    many forecasts at once)."""
     if not np.isfinite(point).all():  # e.g. values so large that exp() overflows
         raise InvalidRequest("The forecast is not a finite number for these values.")
     frequency, exchange = history.calendar or (loaded.manifest.frequency, loaded.manifest.exchange)
@@ -193,7 +199,7 @@ def assemble(
         )
     if bounds_by_level is None:
         with np.errstate(over="ignore"):  # an overflow is caught just below
-            bounds_by_level = loaded.intervals.bands(point, levels, history.values[None, :])
+            bounds_by_level = intervals.intervals.bands(point, levels, history.values[None, :])
     bounds = [(level, *bounds_by_level[level]) for level in levels]
     if not all(np.isfinite(lo).all() and np.isfinite(hi).all() for _, lo, hi in bounds):
         raise InvalidRequest("The forecast intervals are not finite numbers for these values.")
@@ -219,6 +225,7 @@ def assemble(
         "frequency": frequency,
         "levels": levels,
         "points": points,
+        "intervals": intervals.describe(levels, horizon),
     }
 
 

@@ -10,7 +10,7 @@ from typing import NoReturn
 from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
-from app.db.orm import ModelAlias, ModelVersion, RegisteredModel
+from app.db.orm import ModelAlias, ModelVersion, RegisteredModel, VersionIntervalAdaptation
 from app.errors import AliasNotFound, VersionNotFound
 from app.registry import service as registry
 from app.vocabulary import VersionStatus
@@ -29,10 +29,14 @@ class ResolvedVersion:
     series_id: int | None
     created_at: datetime
     scope: str = "series"
+    # The revision of its interval adaptation (None: none yet), read in the same query.
+    adaptation: int | None = None
 
 
 # The three lookups, built once with bound parameters: the forecast hot path runs one of them
-# as Core on a plain connection (ORM objects cost more than the query, BENCHMARKS.md).
+# as Core on a plain connection (ORM objects cost more than the query, BENCHMARKS.md). The
+# version's interval adaptation revision comes along (an outer join on its primary key), so
+# that serving it needs no query of its own.
 _VERSION = (
     select(
         ModelVersion.id,
@@ -42,8 +46,12 @@ _VERSION = (
         ModelVersion.series_id,
         ModelVersion.created_at,
         ModelVersion.scope,
+        VersionIntervalAdaptation.revision.label("adaptation"),
     )
     .join(RegisteredModel, RegisteredModel.id == ModelVersion.model_id)
+    .outerjoin(
+        VersionIntervalAdaptation, VersionIntervalAdaptation.model_version_id == ModelVersion.id
+    )
     .where(RegisteredModel.name == bindparam("name"))
     .limit(1)
 )
@@ -80,6 +88,7 @@ def resolve_version(
             series_id=row.series_id,
             created_at=row.created_at,
             scope=row.scope,
+            adaptation=row.adaptation,
         )
     with Session(bind=conn) as session:
         _explain_missing_version(session, name, version=version, alias=alias)

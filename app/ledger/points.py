@@ -7,7 +7,9 @@ is replaced), ``missing`` once the series went past the date without a value (a 
 never scored as zero), or when the series is deleted (:func:`settle_deleted_series`).
 
 Scoring is set-based SQL (one join on the observation table's primary key), so an append that
-settles a million points costs a couple of statements, not a loop.
+settles a million points costs a couple of statements, not a loop. The versions whose points were
+scored get their interval adaptation recomputed before the transaction commits
+(:func:`app.ledger.adaptation_store.refresh_later`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from sqlalchemy.orm import Session
 from app.db.orm import LedgerPoint, Observation
 from app.db.types import utcnow
 from app.forecasting.served_forecast import ForecastServed
+from app.ledger import adaptation_store
 from app.vocabulary import PointStatus
 
 
@@ -56,7 +59,8 @@ def score(
     lie in ``dates`` (after an append of those dates; scored again if already scored, so
     replaced values count), or those of some forecasts (just recorded: their dates may be
     stored already). A point whose date the series went past without a value is ``missing``;
-    a value arriving later for that date scores it after all."""
+    a value arriving later for that date scores it after all. The versions of the points scored
+    get their interval adaptation recomputed before the transaction commits."""
     point = LedgerPoint
     if series_id is not None:
         assert dates is not None
@@ -88,6 +92,7 @@ def score(
         .values(status=PointStatus.MISSING, scored_at=now)
         .execution_options(synchronize_session=False)
     )
+    adaptation_store.refresh_later(session, scope)
 
 
 def settle_deleted_series(session: Session, series_id: int) -> None:

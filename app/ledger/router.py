@@ -13,12 +13,18 @@ from sqlalchemy.orm import Session
 
 from app.db.column_records import RetrainPolicy
 from app.db.orm import ModelPolicy, ModelVersion
-from app.deps import IMAGE_MEDIA_TYPES, ImageEndpoint, SessionDep, add_image_routes
+from app.deps import IMAGE_MEDIA_TYPES, ImageEndpoint, SessionDep, SettingsDep, add_image_routes
 from app.errors import AliasNotFound, InvalidRequest, PolicyNotFound
-from app.ledger import service
+from app.ledger import adaptation, adaptation_store, service
 from app.ledger.accuracy import grouped, summarize
 from app.ledger.accuracy_plots import render_accuracy
-from app.ledger.schemas import AccuracyReport, GroupBy, PolicyRead, policy_read
+from app.ledger.schemas import (
+    AccuracyReport,
+    GroupBy,
+    PolicyRead,
+    VersionAdaptation,
+    policy_read,
+)
 from app.registry import service as registry
 from app.vocabulary import MAX_ID, AliasName, ImageFormat, IsoDateTime, NamePath, OutputFormat
 
@@ -61,6 +67,7 @@ def _versions(
 def accuracy(
     name: NamePath,
     session: SessionDep,
+    settings: SettingsDep,
     version: VersionQuery = None,
     alias: AliasQuery = None,
     series_id: SeriesQuery = None,
@@ -72,20 +79,34 @@ def accuracy(
     """Every forecast served from a stored series is kept in the ledger and scored as the
     series' dates are observed (appends). Points whose date passed without a value (holidays)
     are counted as `missing`, never scored. `promised_rmse` comes from each version's holdout,
-    step by step; versions deleted since keep their realized figures but promise nothing."""
+    step by step; versions deleted since keep their realized figures but promise nothing.
+    `interval_adaptation` (JSON only): how each version's intervals are adapted to their
+    realized coverage, per step and level."""
     chosen = _versions(session, name, version, alias)
     points = service.read_points(
         session, name, versions=chosen, series_id=series_id, start=start, end=end
     )
+    versions = sorted(int(v) for v in set(points["version"]))
+    min_points = settings.interval_adaptation_min_points
     report = AccuracyReport(
         model=name,
-        versions=sorted(int(v) for v in set(points["version"])),
+        versions=versions,
         series_id=series_id,
         start=start.isoformat() if start else None,
         end=end.isoformat() if end else None,
         group_by=group_by,
         total=summarize(points, "all"),
         groups=grouped(points, group_by),
+        interval_adaptation=[
+            VersionAdaptation(
+                version=stored.version,
+                updated_at=stored.updated_at,
+                eta=stored.adaptation.eta,
+                min_points=min_points,
+                steps=adaptation.steps(stored.adaptation, min_points),
+            )
+            for stored in adaptation_store.read(session, name, versions)
+        ],
     )
     if format == "csv":
         return Response(_csv(report), media_type="text/csv")

@@ -44,6 +44,35 @@ class AccuracyGroup(BaseModel):
     realized_to_promised: float | None = Field(description="rmse / promised_rmse.")
 
 
+class StepAdaptation(BaseModel):
+    step: int
+    level: int
+    nominal: float = Field(description="The coverage the level promises (level / 100).")
+    points: int = Field(
+        description="Scored points of this step the width is adapted on (the most recent "
+        "2,000 at most; the same origin served twice counts once)."
+    )
+    coverage: float | None = Field(
+        description="Share of those actuals inside the interval that was served (with the "
+        "width of its day)."
+    )
+    width_factor: float = Field(
+        description="e^θ, what the calibrated interval's quantiles are multiplied by now; 1 "
+        "while `adapted` is false."
+    )
+    adapted: bool = Field(
+        description="Whether the step has FORECAST_INTERVAL_ADAPTATION_MIN_POINTS scored points."
+    )
+
+
+class VersionAdaptation(BaseModel):
+    version: int
+    updated_at: datetime = Field(description="When its points were last scored.")
+    eta: float = Field(description="θ's step per scored point, in log-width units.")
+    min_points: int = Field(description="Scored points a step needs before it is adapted.")
+    steps: list[StepAdaptation] = Field(description="By step, then level.")
+
+
 class AccuracyReport(BaseModel):
     model: str
     versions: list[int] = Field(description="Versions whose served forecasts are counted.")
@@ -53,6 +82,12 @@ class AccuracyReport(BaseModel):
     group_by: GroupBy
     total: AccuracyGroup
     groups: list[AccuracyGroup]
+    interval_adaptation: list[VersionAdaptation] = Field(
+        description="For each version counted here, how its intervals are adapted to their "
+        "realized coverage, per step and level (over all its scored points: `series_id`, "
+        "`start` and `end` do not apply). A version with no scored point yet is not listed "
+        "(served as calibrated)."
+    )
 
 
 class PolicyRead(BaseModel):

@@ -12,15 +12,22 @@ when it calms down.
 Why (MSFT, ten yearly walk-forward folds 2006–2016, naive forecasts; BENCHMARKS.md, Accuracy):
 plain split-conformal quantiles covered 54–92 % per fold for 80 % nominal (78.6 % on average),
 normalised ones 75.5–86 % (80.8 %); for 95 %: 78–99.7 % before, 90.8–97.4 % now.
+
+Once a version is served, the ledger measures whether its intervals keep their promise and
+adapts their width per step and level (:class:`IntervalAdaptation`, computed by
+``app.ledger.adaptation``); :meth:`Intervals.adapted` applies it: the calibrated quantiles times
+``e^θ``, so a log-ratio interval is ``forecast · exp(q · σ · e^θ)`` and a difference interval
+``forecast + q · σ · e^θ``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, Literal, get_args
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 # Interval levels (percent) calibrated at training time; forecasts may ask for any of them.
 IntervalLevel = Literal[50, 80, 90, 95, 99]
@@ -134,6 +141,23 @@ class Intervals:
         sigma = self.scale(history)
         return {level: self._around(point, level, sigma) for level in levels}
 
+    def adapted(self, factors: Mapping[int, np.ndarray]) -> Intervals:
+        """These intervals with each level's quantiles multiplied per step by ``factors[level]``
+        (``e^θ`` of steps 1, 2, …; steps past its end keep factor 1), then widened where needed
+        so that they still never narrow with the horizon. Computed once per adaptation, not per
+        forecast: serving the result costs what serving these does."""
+        lo, hi = dict(self.lo), dict(self.hi)
+        for level, factor in factors.items():
+            if level not in lo:
+                continue
+            f = np.asarray(factor, dtype=np.float64)
+            steps = max(len(lo[level]), len(f))
+            scale = np.ones(steps)
+            scale[: len(f)] = f
+            lo[level] = np.minimum.accumulate(_extend(lo[level], steps) * scale).tolist()
+            hi[level] = np.maximum.accumulate(_extend(hi[level], steps) * scale).tolist()
+        return replace(self, lo=lo, hi=hi)
+
     def _around(
         self, point: np.ndarray, level: int, sigma: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -216,3 +240,46 @@ def coverage(
         else None
         for level in intervals.lo
     }
+
+
+class LevelAdaptation(BaseModel):
+    """One interval level of a version's adaptation, per horizon step (index 0 is step 1)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    theta: list[float] = Field(
+        description="The log width multiplier θ of each step (its factor is e^θ)."
+    )
+    points: list[int] = Field(description="Scored points of each step θ was adapted on.")
+    covered: list[int] = Field(
+        description="Of those, the actuals inside the interval that was served."
+    )
+
+
+class IntervalAdaptation(BaseModel):
+    """How a version's intervals are adapted from the ledger (adaptive conformal inference in
+    its scale form, Gibbs & Candès 2021): per level and step, θ over its most recent scored
+    points. A step is adapted only once it has ``min_points`` of them (a setting, applied when
+    the record is read: :meth:`factors`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    eta: float = Field(description="Step size of θ per scored point (log-width units).")
+    window: int = Field(description="Most recent scored points per step θ is computed over.")
+    levels: dict[int, LevelAdaptation] = Field(default_factory=dict)
+    oldest: list[int | None] = Field(
+        default_factory=list,
+        description="Per step, once its window is full: the target date (seconds since 1970) "
+        "of its oldest point. Points only ever join the ledger or become scored, so the next "
+        "window of the step holds none older: recomputing it need not rank them.",
+    )
+
+    def factors(self, level: int, min_points: int) -> np.ndarray:
+        """``e^θ`` per step to 4 decimals (what is applied and shown), 1 for a step with fewer
+        than ``min_points`` scored points."""
+        found = self.levels.get(level)
+        if found is None:
+            return np.ones(0)
+        theta = np.asarray(found.theta, dtype=np.float64)
+        ready = np.asarray(found.points) >= max(min_points, 1)
+        return np.where(ready, np.round(np.exp(theta), 4), 1.0)
