@@ -60,7 +60,9 @@ def main() -> None:
             conns, urls = {}, {}
             for name, root in (("before", args.before.resolve()), ("after", None)):
                 srv = stack.enter_context(
-                    server(url, **settings) if root is None else server(url, root, **settings)
+                    server(url, **settings)
+                    if root is None  # the earlier checkout need not know the newer migrations
+                    else server(url, root, migrate_on_start="false", **settings)
                 )
                 host, port = srv.base_url.removeprefix("http://").split(":")
                 conns[name] = http.client.HTTPConnection(host, int(port))

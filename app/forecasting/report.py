@@ -43,6 +43,7 @@ def version_report(version: ModelVersion, backtest: Backtest | None) -> VersionR
         choices=version.bundle.choices,
         reference_fits=m.reference_fits,
         tournament=version.bundle.tournament,
+        shrinkage=version.bundle.shrinkage,
     )
 
 

@@ -15,6 +15,7 @@ from app.ml.results import (
     DateRange,
     HoldoutRange,
     ReferenceStatus,
+    Shrinkage,
     Tournament,
 )
 from app.ml.spec import Strategy
@@ -292,6 +293,11 @@ class VersionReport(BaseModel):
     )
     tournament: Tournament | None = Field(
         default=None, description="For `auto`: every candidate and its validation score."
+    )
+    shrinkage: Shrinkage | None = Field(
+        default=None,
+        description="For a network: how far its served forecasts lean toward naive, fitted on "
+        "validation (the holdout rows above score what is served).",
     )
 
 

@@ -54,6 +54,7 @@ def test_the_default_trains_on_negatives_and_reports_every_reference(client: htt
     assert 0 <= shrinkage["weight"] <= 1
     assert shrinkage["reason"]
     report = client.get("/v1/models/realint-lstm/versions/1/report").json()
+    assert report["shrinkage"] == shrinkage
     rows = {row["forecaster"]: row for row in report["one_step"]}
     references = {"ar", "ets", "arima", "theta"}
     assert {"model", "naive", "drift", "seasonal_naive", *references} <= set(rows)
