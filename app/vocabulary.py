@@ -10,12 +10,23 @@ from enum import StrEnum
 from typing import Annotated, Literal
 
 from fastapi import Path
-from pydantic import BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 
 # The largest value of a 32-bit signed integer column (SQLite would fail with OverflowError
 # beyond 2**63, PostgreSQL beyond 2**31 on INTEGER columns).
 MAX_ID = 2**31 - 1
 
+
+def no_nul(value: str) -> str:
+    """Text a client sends: PostgreSQL cannot store a NUL character (SQLite can), so it is
+    refused on both alike, before it reaches either."""
+    if "\x00" in value:
+        raise ValueError("must not contain a NUL character (U+0000)")
+    return value
+
+
+# Free text a client sends (a search prefix, a column name): anything but NUL.
+FreeText = Annotated[str, AfterValidator(no_nul)]
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import LiveServer, empty_database, server_settings, start_server
+from tests.conftest import BACKENDS, LiveServer, empty_database, server_settings, start_server
 from tests.training.helpers import TINY, random_walk_series, start_job, wait_for
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
@@ -26,9 +26,10 @@ CONFIG = Path(__file__).with_name("schemathesis.toml")
 MAX_EXAMPLES = 15
 
 
-@pytest.fixture
-def contract_server(tmp_path: Path) -> Iterator[LiveServer]:
-    with empty_database("sqlite", tmp_path) as url:
+@pytest.fixture(params=BACKENDS)
+def contract_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LiveServer]:
+    """On both databases: PostgreSQL refuses text that SQLite stores (a NUL character)."""
+    with empty_database(request.param, tmp_path) as url:
         settings = server_settings(
             url, tmp_path / "models", max_epochs=2, workers=1, shutdown_grace_s=0.5
         )

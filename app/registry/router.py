@@ -28,7 +28,15 @@ from app.registry.schemas import (
     version_read,
 )
 from app.registry.store import bundle_key
-from app.vocabulary import COLLECTION_PATTERN, AliasPath, Id, IdPath, NamePath, VersionPath
+from app.vocabulary import (
+    COLLECTION_PATTERN,
+    AliasPath,
+    FreeText,
+    Id,
+    IdPath,
+    NamePath,
+    VersionPath,
+)
 
 router = APIRouter(prefix="/v1/models", tags=["registry"])
 
@@ -41,7 +49,7 @@ def list_models(
     session: SessionDep,
     paging: PageDep,
     prefix: Annotated[
-        str | None, Query(max_length=100, description="Only models whose name starts so.")
+        FreeText | None, Query(max_length=100, description="Only models whose name starts so.")
     ] = None,
     collection: Annotated[
         str | None,

@@ -27,6 +27,7 @@ from app.series.parsing import (
     finish,
     raise_cell_errors,
     read_csv_table,
+    records_frame,
     snake_case,
 )
 
@@ -63,7 +64,7 @@ def parse_long_records(
 ) -> dict[str, ParsedFrame]:
     if not records:
         raise InvalidUpload("No observations were sent.")
-    raw = pd.DataFrame.from_records(list(records))
+    raw = records_frame(records)
     date_column = find_date_column(list(raw.columns), options.date_column)
     symbols = _find_symbol_column(list(raw.columns), symbol_column, date_column)
     return _split(

@@ -145,13 +145,26 @@ def parse_records(
     """Validate JSON observations ``[{date, <field>: value, …}]``; rows are 0-based indices."""
     if not records:
         raise InvalidUpload("No observations were sent.")
-    raw = pd.DataFrame.from_records(list(records))
+    raw = records_frame(records)
     date_column = find_date_column(list(raw.columns), options.date_column)
     cells = clean_cells(raw, date_column, np.arange(len(raw)), text_columns="reject")
     return finish(cells, options, sha256)
 
 
 # --------------------------------------------------------------------------- steps
+
+
+def records_frame(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """JSON observations as a table, refusing a NUL character in a key (a field's name: text
+    PostgreSQL cannot store; in a CSV file :func:`_check_utf8_and_hash` finds it)."""
+    raw = pd.DataFrame.from_records(list(records))
+    for column in raw.columns:
+        if "\x00" in str(column):
+            raise InvalidUpload(
+                f"Field name {str(column)!r} holds a NUL character (U+0000); names cannot.",
+                errors=[ErrorItem(column=str(column), message="NUL character in a field name")],
+            )
+    return raw
 
 
 def _check_utf8_and_hash(file: IO[bytes]) -> str:
@@ -161,6 +174,13 @@ def _check_utf8_and_hash(file: IO[bytes]) -> str:
     offset = 0
     while chunk := file.read(_HASH_CHUNK):
         digest.update(chunk)
+        if (nul := chunk.find(b"\x00")) >= 0:  # text that PostgreSQL cannot store
+            line = newlines + chunk.count(b"\n", 0, nul) + 1
+            raise InvalidUpload(
+                f"The file holds a NUL byte at byte {offset + nul} (line {line}): CSV text "
+                "cannot (a UTF-16 file? Save it as UTF-8 CSV and upload again).",
+                errors=[ErrorItem(row=line, message=f"NUL byte at offset {offset + nul}")],
+            )
         try:
             decoder.decode(chunk)
         except UnicodeDecodeError as exc:

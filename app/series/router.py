@@ -33,7 +33,7 @@ from app.series.uploads import (
     read_upload,
     upload_body,
 )
-from app.vocabulary import COLLECTION_PATTERN, IdPath, IsoDateTime, OutputFormat
+from app.vocabulary import COLLECTION_PATTERN, FreeText, IdPath, IsoDateTime, OutputFormat
 
 router = APIRouter(prefix="/v1/series", tags=["series"])
 
@@ -108,7 +108,7 @@ def list_series(
         Query(pattern=COLLECTION_PATTERN, description="Only the members of this collection."),
     ] = None,
     prefix: Annotated[
-        str | None,
+        FreeText | None,
         Query(max_length=80, description="Only series whose symbol or name starts with this."),
     ] = None,
     sort: Annotated[SeriesSort, sort_query("`id`")] = "id",

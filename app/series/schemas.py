@@ -16,6 +16,7 @@ from app.ml.calendar import format_period, is_known_exchange
 from app.series.collection_service import MemberAction
 from app.series.parsing import RESAMPLE_PATTERN, FillMethod, ParseOptions
 from app.series.service import OnConflict
+from app.vocabulary import FreeText
 
 SeriesName = Annotated[
     str,
@@ -73,7 +74,7 @@ class UploadOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    date_column: str | None = Field(
+    date_column: FreeText | None = Field(
         default=None,
         description="Column holding dates; defaults to the first of date, datetime, timestamp, "
         "time, day, ds. Dates are ISO 8601 (zones converted to UTC) or Unix seconds/ms.",

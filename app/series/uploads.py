@@ -71,6 +71,11 @@ async def read_upload(
                 )
             fields = {k: v for k, v in form.items() if k != "file" and isinstance(v, str) and v}
             options = _validated(form_model, fields)
+            if file.filename and "\x00" in file.filename:
+                raise RequestValidationError([{
+                    "type": "value_error", "loc": ("body", "file"),
+                    "msg": "the file's name must not contain a NUL character (U+0000)",
+                }])  # fmt: skip
             parsed = await run_in_threadpool(csv_parser, file.file, options)
             filename = file.filename[:255] if file.filename else None
             return Upload(parsed=parsed, options=options, filename=filename)

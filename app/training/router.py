@@ -18,6 +18,7 @@ from app.training.schemas import TrainingJobCreate, TrainingJobRead, job_read
 from app.vocabulary import (
     COLLECTION_PATTERN,
     MAX_ID,
+    FreeText,
     IdPath,
     JobKind,
     JobStatus,
@@ -87,7 +88,7 @@ def list_jobs(
         Query(pattern=COLLECTION_PATTERN, description="Only jobs on this collection's series."),
     ] = None,
     model_prefix: Annotated[
-        str | None, Query(max_length=100, description="Only models whose name starts so.")
+        FreeText | None, Query(max_length=100, description="Only models whose name starts so.")
     ] = None,
     sort: Annotated[JobSort, sort_query("newest first")] = "-id",
 ) -> Page[TrainingJobRead]:
