@@ -4,7 +4,8 @@
     python -m bench.serving_ab --before /tmp/before [--rounds 20]
 
 A default-spec model is trained on MSFT ``high`` (as in ``bench.forecast``); then a server of
-each checkout runs on that database (one process, response cache off, jobs sent to a Celery
+each checkout runs on that database (the earlier one on a copy marked as migrated to its own
+latest migration; one process, response cache off, jobs sent to a Celery
 broker so that no idle job process competes), and batches of 50 sequential requests alternate
 between them, round after round, so that both see the same moments of a noisy machine: median
 milliseconds per request for ``/healthz``, ``GET /v1/forecast`` horizon 1 and 30, and ``POST``
@@ -18,10 +19,14 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import shutil
+import sqlite3
 import statistics
 import time
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
 from pathlib import Path
+
+from alembic.script import ScriptDirectory
 
 from bench.common import database, machine, post_script, server, wrk
 from bench.training import train_msft_versions
@@ -36,6 +41,19 @@ def _call(conn: http.client.HTTPConnection, method: str, path: str, body: str | 
     response = conn.getresponse()
     response.read()
     assert response.status == 200, (path, response.status)
+
+
+def _known_to(url: str, root: Path) -> str:
+    """A copy of the SQLite database ``url`` marked as migrated to ``root``'s latest migration:
+    an earlier checkout serves the same versions from it, although it does not know the newer
+    migrations (their tables and columns are not on its forecast path)."""
+    source = Path(url.removeprefix("sqlite:///"))
+    copy = source.with_name(f"{source.stem}-before{source.suffix}")
+    shutil.copyfile(source, copy)
+    head = ScriptDirectory(str(root / "migrations")).get_current_head()
+    with closing(sqlite3.connect(copy)) as conn, conn:
+        conn.execute("UPDATE alembic_version SET version_num = ?", (head,))
+    return f"sqlite:///{copy}"
 
 
 def main() -> None:
@@ -61,8 +79,8 @@ def main() -> None:
             for name, root in (("before", args.before.resolve()), ("after", None)):
                 srv = stack.enter_context(
                     server(url, **settings)
-                    if root is None  # the earlier checkout need not know the newer migrations
-                    else server(url, root, migrate_on_start="false", **settings)
+                    if root is None
+                    else server(_known_to(url, root), root, **settings)
                 )
                 host, port = srv.base_url.removeprefix("http://").split(":")
                 conns[name] = http.client.HTTPConnection(host, int(port))
