@@ -22,7 +22,14 @@ from typing import Any
 import httpx
 
 from bench.collection_uploads import generate
-from bench.common import OUT, database, machine, server, write_benchmarks_section
+from bench.common import (
+    OUT,
+    collection_members,
+    database,
+    machine,
+    server,
+    write_benchmarks_section,
+)
 from bench.training import start_celery_worker
 
 
@@ -102,7 +109,7 @@ def bench_global(symbols: int, days: int, own_symbols: int) -> list[str]:
     with database("sqlite") as url, server(url, workers="2", max_upload_mb="1000") as srv:
         with httpx.Client(base_url=srv.base_url, timeout=120) as client:
             upload(client, symbols, days)
-            members = client.get("/v1/collections/bench/series").json()
+            members = collection_members(client, "bench")
             ids = [s["id"] for s in members[:own_symbols]]
             own_wall, own = train_batch(client, series_ids=ids, collection=None)
             wall, batch = train_batch(client, scope="global")

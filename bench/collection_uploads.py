@@ -18,7 +18,14 @@ import httpx
 import numpy as np
 import pandas as pd
 
-from bench.common import OUT, database, machine, server, write_benchmarks_section
+from bench.common import (
+    OUT,
+    collection_members,
+    database,
+    machine,
+    server,
+    write_benchmarks_section,
+)
 
 BACKENDS = ("sqlite", "postgres")
 
@@ -77,7 +84,7 @@ def append_one_by_one(base_url: str, path: Path) -> float:
     table = pd.read_csv(path)
     column = "symbol" if "symbol" in table.columns else "Name"
     with httpx.Client(base_url=base_url, timeout=600) as client:
-        ids = {s["symbol"]: s["id"] for s in client.get("/v1/collections/bench/series").json()}
+        ids = {s["symbol"]: s["id"] for s in collection_members(client, "bench")}
         files = [(ids[str(symbol)], group.drop(columns=column).to_csv(index=False).encode())
                  for symbol, group in table.groupby(column)]  # fmt: skip
         start = time.perf_counter()

@@ -12,6 +12,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 from tests.support.data import ROOT
 from tests.support.databases import database as throwaway_database
@@ -32,6 +35,18 @@ def write_benchmarks_section(name: str, heading: str, text: str) -> None:
     else:
         body = body.rstrip("\n") + f"\n\n{heading}\n\n{block}\n"
     BENCHMARKS.write_text(body)
+
+
+def collection_members(client: httpx.Client, name: str) -> list[dict[str, Any]]:
+    """Every member of a collection, by symbol, page after page."""
+    members: list[dict[str, Any]] = []
+    while True:
+        page = client.get(
+            f"/v1/collections/{name}/series", params={"limit": 500, "offset": len(members)}
+        ).json()
+        members += page["items"]
+        if len(members) >= page["total"] or not page["items"]:
+            return members
 
 
 def machine() -> str:

@@ -153,7 +153,7 @@ def test_a_postgres_outage_under_traffic(
         assert done["status"] == "succeeded", done
         assert datetime.fromisoformat(done["finished_at"]) > back_at, "it did not span the outage"
         assert done["attempts"] == 1, "the outage cost the job its run"
-        versions = client.get("/v1/models/m/versions").json()
+        versions = client.get("/v1/models/m/versions").json()["items"]
         assert [(v["version"], v["status"]) for v in versions] == [(1, "ready"), (2, "ready")]
 
 
@@ -197,7 +197,7 @@ def test_a_redis_outage_delays_jobs_and_loses_none(tmp_path: Path) -> None:
             wait_until(lambda: client.get("/readyz").status_code == 200, timeout=RECOVERY_S)
             done = [wait_for(client, job["id"], timeout=180) for job in queued]
             assert [(j["status"], j["attempts"]) for j in done] == [("succeeded", 1)] * 2, done
-            versions = client.get("/v1/models/r/versions").json()
+            versions = client.get("/v1/models/r/versions").json()["items"]
             assert [(v["version"], v["status"]) for v in versions] == [
                 (1, "ready"), (2, "ready"), (3, "ready"),
             ]  # fmt: skip

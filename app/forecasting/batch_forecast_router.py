@@ -61,8 +61,14 @@ class BatchForecastRequest(BaseModel):
         default=0,
         ge=0,
         le=MAX_ID,
-        description=f"With `collection`: start at this member (by symbol); {MAX_ITEMS} at most "
-        "are forecast per request, `next_offset` says where the next page starts.",
+        description="With `collection`: start at this member (by symbol); the response's "
+        "`total` says how many there are.",
+    )
+    limit: int = Field(
+        default=MAX_ITEMS,
+        ge=1,
+        le=MAX_ITEMS,
+        description="With `collection`: forecast at most this many members, from `offset`.",
     )
     each: dict[str, Any] = Field(
         default_factory=dict,
@@ -94,9 +100,15 @@ class BatchForecastRequest(BaseModel):
         if self.collection is not None and (self.model is None) == (self.model_prefix is None):
             raise ValueError("with `collection`, give `model_prefix` or `model` (not both)")
         if self.collection is None and (
-            self.model or self.model_prefix or self.each or self.offset
+            self.model
+            or self.model_prefix
+            or self.each
+            or self.offset
+            or "limit" in self.model_fields_set
         ):
-            raise ValueError("`model_prefix`, `model`, `each` and `offset` go with `collection`")
+            raise ValueError(
+                "`model_prefix`, `model`, `each`, `offset` and `limit` go with `collection`"
+            )
         if {"model", "series_id", "values", "as_of", "record_for_series"} & set(self.each):
             raise ValueError("`each` sets neither the model nor the data (the collection does)")
         return self
@@ -114,12 +126,15 @@ class BatchItem(BaseModel):
 
 
 class BatchForecastResponse(BaseModel):
+    """A page like every list's (`items`, `total`, `limit`, `offset`): with `collection`, the
+    next page starts at `offset + limit` while that is below `total`."""
+
     succeeded: int
     failed: int
     items: list[BatchItem]
-    next_offset: int | None = Field(
-        default=None, description="With `collection`: the `offset` of the next page, if any."
-    )
+    total: int = Field(description="Items asked for in all (a collection's members).")
+    limit: int
+    offset: int
 
 
 def _invalid(index: int, exc: ValidationError) -> dict[str, Any]:
@@ -135,24 +150,28 @@ def _invalid(index: int, exc: ValidationError) -> dict[str, Any]:
 
 def _expand(
     body: BatchForecastRequest, db: Database
-) -> tuple[list[dict[str, Any]], Answers, int | None]:
-    """The items to forecast, an answer stub for each (a collection's carry the symbol) and the
-    offset of the collection's next page."""
+) -> tuple[list[dict[str, Any]], Answers, dict[str, int]]:
+    """The items to forecast, an answer stub for each (a collection's carry the symbol) and
+    where they stand in all that was asked for (``total``, ``limit``, ``offset``)."""
     if body.items is not None:
-        return body.items, [{"index": i} for i in range(len(body.items))], None
+        count = len(body.items)
+        return body.items, [{"index": i} for i in range(count)], _place(count, count, 0)
     assert body.collection is not None
     with db.session_scope() as session:
         found = collection_service.get_collection(session, body.collection)
         members = [(s.id, s.symbol or s.name) for s in collection_service.members(session, found)]
-    end = body.offset + MAX_ITEMS
-    next_offset = end if end < len(members) else None
-    members = members[body.offset : end]
+    place = _place(len(members), body.limit, body.offset)
+    members = members[body.offset : body.offset + body.limit]
     items = [
         {**body.each, "series_id": series_id,
          "model": body.model or f"{body.model_prefix}.{model_name_part(symbol)}"}
         for series_id, symbol in members
     ]  # fmt: skip
-    return items, [{"index": i, "symbol": s} for i, (_, s) in enumerate(members)], next_offset
+    return items, [{"index": i, "symbol": s} for i, (_, s) in enumerate(members)], place
+
+
+def _place(total: int, limit: int, offset: int) -> dict[str, int]:
+    return {"total": total, "limit": limit, "offset": offset}
 
 
 @router.post(
@@ -173,7 +192,7 @@ def post_forecast_batch(body: BatchForecastRequest, forecasting: ForecastingDep)
     stored series are kept in the ledger like single ones. With `collection`, the items are its
     series in symbol order, each answer carrying its `symbol`."""
     db, settings = forecasting.db, forecasting.settings
-    items, answers, next_offset = _expand(body, db)
+    items, answers, place = _expand(body, db)
     groups: dict[tuple[int, int, int], list[tuple[int, Prepared]]] = defaultdict(list)
     resolved: dict[tuple[str, int | None, str | None], ResolvedVersion] = {}
 
@@ -225,6 +244,6 @@ def post_forecast_batch(body: BatchForecastRequest, forecasting: ForecastingDep)
             "succeeded": len(answers) - failed,
             "failed": failed,
             "items": answers,
-            "next_offset": next_offset,
+            **place,
         }
     )

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import TypeVar
 
 from pydantic import ValidationError
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db.column_records import BundleRecord, VersionOrigin
-from app.db.orm import Series
+from app.db.orm import ModelVersion, Series
 from app.db.session import Database
 from app.db.types import utcnow
 from app.errors import BundleCorrupt, ErrorItem, InvalidBundle, ModelNotFound, SeriesNotFound
@@ -187,7 +188,7 @@ def _refuse_duplicate(session: Session, name: str, manifest_sha256: str) -> None
         model = service.get_model(session, name)
     except ModelNotFound:  # its first version: nothing to duplicate
         return
-    for version in service.list_versions(session, model):
+    for version in session.scalars(select(ModelVersion).where(ModelVersion.model_id == model.id)):
         recorded = version.bundle.files.get(MANIFEST)
         if version.status != VersionStatus.FAILED and recorded is not None:
             if recorded.sha256 == manifest_sha256:

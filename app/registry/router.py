@@ -42,6 +42,7 @@ router = APIRouter(prefix="/v1/models", tags=["registry"])
 
 
 ModelSort = Literal["name", "-name", "created_at", "-created_at", "updated_at", "-updated_at"]
+VersionSort = Literal["version", "-version"]
 
 
 @router.get("", response_model=Page[RegisteredModelRead], summary="List registered models")
@@ -73,12 +74,16 @@ def get_model(name: NamePath, session: SessionDep) -> RegisteredModelRead:
     return RegisteredModelRead.model_validate(summary, from_attributes=True)
 
 
-@router.get(
-    "/{name}/versions", response_model=list[ModelVersionRead], summary="All versions of a model"
-)
-def list_versions(name: NamePath, session: SessionDep) -> list[ModelVersionRead]:
+@router.get("/{name}/versions", response_model=Page[ModelVersionRead], summary="A model's versions")
+def list_versions(
+    name: NamePath,
+    session: SessionDep,
+    paging: PageDep,
+    sort: Annotated[VersionSort, sort_query("`version`")] = "version",
+) -> Page[ModelVersionRead]:
     model = service.get_model(session, name)
-    return [version_read(v) for v in service.list_versions(session, model)]
+    items, total = service.list_versions(session, model, paging, newest_first=sort == "-version")
+    return paging.page([version_read(v) for v in items], total)
 
 
 @router.get(
@@ -94,7 +99,7 @@ def get_version(name: NamePath, version: VersionPath, session: SessionDep) -> Mo
     summary="A global version on each member series, next to naive and its own model",
     responses={422: {"description": "The version is not a global model's."}},
 )
-def get_members(name: NamePath, version: VersionPath, session: SessionDep) -> MembersRead:
+def get_version_members(name: NamePath, version: VersionPath, session: SessionDep) -> MembersRead:
     """Per member: the global model's one-step holdout RMSE, naive's on the same points, skill,
     and the RMSE of the series' own model (the latest trained on it alone, on data before this
     holdout) on the same points; a member it did not train on says why."""
@@ -133,6 +138,16 @@ def delete_version(
     return Response(status_code=http_status.HTTP_204_NO_CONTENT)
 
 
+@router.get(
+    "/{name}/aliases/{alias}",
+    response_model=AliasRead,
+    summary="The version an alias points to",
+    responses={404: {"description": "Unknown model, or no such alias."}},
+)
+def get_alias(name: NamePath, alias: AliasPath, session: SessionDep) -> AliasRead:
+    return AliasRead(name=name, alias=alias, version=service.get_alias(session, name, alias))
+
+
 @router.put(
     "/{name}/aliases/{alias}", response_model=AliasRead, summary="Point an alias at a version"
 )
@@ -152,7 +167,7 @@ def set_alias(
         409: {"description": "The rule does not hold; `checks` has the numbers (the alias stays)."}
     },
 )
-def promote(
+def promote_alias(
     name: NamePath, alias: AliasPath, body: PromoteRequest, session: SessionDep
 ) -> PromotionRead:
     """Evidence is the version's latest backtest, else its holdout (see `checks[].basis`)."""
@@ -258,12 +273,15 @@ async def import_version(
 
 @router.get(
     "/{name}/versions/{version}/backtests",
-    response_model=list[BacktestRead],
+    response_model=Page[BacktestRead],
     summary="Backtests of a version, newest first",
 )
-def list_backtests(name: NamePath, version: VersionPath, session: SessionDep) -> list[BacktestRead]:
+def list_backtests(
+    name: NamePath, version: VersionPath, session: SessionDep, paging: PageDep
+) -> Page[BacktestRead]:
     found = service.get_version(session, name, version)
-    return [backtest_read(found, b) for b in service.list_backtests(session, found)]
+    items, total = service.list_backtests(session, found, paging)
+    return paging.page([backtest_read(found, b) for b in items], total)
 
 
 @router.get(

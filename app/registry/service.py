@@ -124,11 +124,13 @@ def list_models(
     return summarize(session, models), total
 
 
-def list_versions(session: Session, model: RegisteredModel) -> list[ModelVersion]:
-    stmt = (
-        select(ModelVersion).where(ModelVersion.model_id == model.id).order_by(ModelVersion.version)
-    )
-    return list(session.scalars(stmt))
+def list_versions(
+    session: Session, model: RegisteredModel, paging: PageParams, *, newest_first: bool = False
+) -> tuple[list[ModelVersion], int]:
+    """A page of the model's versions by number."""
+    number = ModelVersion.version.desc() if newest_first else ModelVersion.version.asc()
+    stmt = select(ModelVersion).where(ModelVersion.model_id == model.id)
+    return fetch_page(session, stmt, paging, [number])
 
 
 def get_version(session: Session, name: str, version: int) -> ModelVersion:
@@ -160,9 +162,12 @@ def aliases_of(version: ModelVersion) -> list[str]:
     return sorted(a.alias for a in version.model.aliases if a.version_id == version.id)
 
 
-def list_backtests(session: Session, version: ModelVersion) -> list[Backtest]:
+def list_backtests(
+    session: Session, version: ModelVersion, paging: PageParams
+) -> tuple[list[Backtest], int]:
+    """A page of the version's backtests, newest first."""
     stmt = select(Backtest).where(Backtest.model_version_id == version.id)
-    return list(session.scalars(stmt.order_by(Backtest.id.desc())))
+    return fetch_page(session, stmt, paging, [Backtest.id.desc()])
 
 
 def latest_backtest(session: Session, version: ModelVersion) -> Backtest | None:
@@ -247,6 +252,17 @@ def set_alias(session: Session, name: str, alias: str, version: int) -> ModelAli
     session.flush()
     session.refresh(target.model, ["aliases"])
     return existing
+
+
+def get_alias(session: Session, name: str, alias: str) -> int:
+    """The version number ``alias`` of model ``name`` points to."""
+    model = get_model(session, name)
+    number = session.scalar(
+        select(ModelVersion.version)
+        .join(ModelAlias, ModelAlias.version_id == ModelVersion.id)
+        .where(ModelAlias.model_id == model.id, ModelAlias.alias == alias)
+    )
+    return found(number, AliasNotFound(f"Model '{name}' has no alias '{alias}'."))
 
 
 def delete_alias(session: Session, name: str, alias: str) -> None:

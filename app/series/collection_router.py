@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import IO, Annotated
 
-from fastapi import APIRouter, Depends, Path, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
 from app.deps import SessionDep, SettingsDep
-from app.pagination import Page, PageDep
+from app.pagination import Page, PageDep, sort_query
 from app.series import collection_service
+from app.series import service as series_service
 from app.series.deps import ObservationsAddedDep, SeriesDeletedDep
 from app.series.long_format import parse_long_csv, parse_long_records
 from app.series.parsing import ParsedFrame
@@ -23,8 +24,9 @@ from app.series.schemas import (
     collection_read,
     series_read,
 )
+from app.series.service import SeriesSort
 from app.series.uploads import UPLOAD_ERRORS, Upload, read_upload, upload_body
-from app.vocabulary import COLLECTION_PATTERN
+from app.vocabulary import COLLECTION_PATTERN, FreeText
 
 router = APIRouter(prefix="/v1/collections", tags=["collections"])
 
@@ -143,12 +145,25 @@ def get_collection(collection: CollectionPath, session: SessionDep) -> Collectio
 
 
 @router.get(
-    "/{collection}/series", response_model=list[SeriesRead], summary="A collection's series"
+    "/{collection}/series", response_model=Page[SeriesRead], summary="A collection's series"
 )
-def list_members(collection: CollectionPath, session: SessionDep) -> list[SeriesRead]:
-    """All of them, by symbol (a collection holds at most FORECAST_MAX_COLLECTION_SERIES)."""
-    found = collection_service.get_collection(session, collection)
-    return [series_read(s) for s in collection_service.members(session, found)]
+def list_collection_series(
+    collection: CollectionPath,
+    session: SessionDep,
+    paging: PageDep,
+    prefix: Annotated[
+        FreeText | None,
+        Query(max_length=80, description="Only series whose symbol or name starts with this."),
+    ] = None,
+    sort: Annotated[SeriesSort, sort_query("`symbol`")] = "symbol",
+) -> Page[SeriesRead]:
+    """A page of its series, by symbol unless sorted otherwise: the same list as
+    `GET /v1/series?collection=<name>`, but a collection that does not exist is a 404."""
+    collection_service.get_collection(session, collection)
+    items, total = series_service.list_series(
+        session, paging, collection=collection, prefix=prefix, sort=sort
+    )
+    return paging.page([series_read(s) for s in items], total)
 
 
 @router.delete(

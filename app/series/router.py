@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from typing import Annotated, Literal
+from typing import Annotated
 
 import pandas as pd
 from fastapi import APIRouter, Depends, Query, Request, Response, status
@@ -25,6 +25,7 @@ from app.series.schemas import (
     UploadOptions,
     series_read,
 )
+from app.series.service import SeriesSort
 from app.series.uploads import (
     UPLOAD_ERRORS,
     Upload,
@@ -93,12 +94,6 @@ def create_series(
     return series_read(series)
 
 
-SeriesSort = Literal[
-    "id", "-id", "name", "-name", "symbol", "-symbol", "row_count", "-row_count",
-    "first_date", "-first_date", "last_date", "-last_date", "updated_at", "-updated_at",
-]  # fmt: skip
-
-
 @router.get("", response_model=Page[SeriesRead], summary="List series")
 def list_series(
     session: SessionDep,
@@ -144,7 +139,7 @@ def delete_series(series_id: IdPath, session: SessionDep, deleted: SeriesDeleted
     summary="Read observations (JSON or CSV)",
     responses={200: {"content": {"text/csv": {"example": "date,close\n2016-12-30,62.14\n"}}}},
 )
-def read_observations(
+def list_observations(
     series_id: IdPath,
     session: SessionDep,
     field: Annotated[

@@ -144,6 +144,11 @@ SORTABLE = {
     "updated_at": Series.updated_at,
 }
 
+SeriesSort = Literal[
+    "id", "-id", "name", "-name", "symbol", "-symbol", "row_count", "-row_count",
+    "first_date", "-first_date", "last_date", "-last_date", "updated_at", "-updated_at",
+]  # fmt: skip
+
 
 def list_series(
     session: Session,

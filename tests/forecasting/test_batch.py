@@ -81,7 +81,7 @@ def test_a_whole_collection_in_one_request(client: httpx.Client) -> None:
     assert response.status_code == 200, response.text
     answers = response.json()["items"]
     assert [a["symbol"] for a in answers] == ["A^X", "B", "C"]
-    members = client.get("/v1/collections/book/series").json()
+    members = client.get("/v1/collections/book/series").json()["items"]
     for answer, member in zip(answers, members, strict=True):
         model = "book-drift." + member["symbol"].replace("^", "_")
         alone = client.post(
@@ -92,11 +92,13 @@ def test_a_whole_collection_in_one_request(client: httpx.Client) -> None:
     one = client.post(
         "/v1/forecast/batch", json={"collection": "book", "model": "book-drift.B"}
     ).json()
-    assert (one["succeeded"], one["next_offset"]) == (3, None)
+    assert (one["succeeded"], one["total"], one["limit"], one["offset"]) == (3, 3, 1000, 0)
     page = client.post(
-        "/v1/forecast/batch", json={"collection": "book", "model": "book-drift.B", "offset": 1}
+        "/v1/forecast/batch",
+        json={"collection": "book", "model": "book-drift.B", "offset": 1, "limit": 1},
     ).json()
-    assert [a["symbol"] for a in page["items"]] == ["B", "C"]
+    assert [a["symbol"] for a in page["items"]] == ["B"]
+    assert (page["total"], page["limit"], page["offset"]) == (3, 1, 1)
     assert (
         client.post("/v1/forecast/batch", json={"collection": "nope", "model": "m"}).status_code
         == 404

@@ -27,7 +27,7 @@ def train(client: httpx.Client, series_id: int, **spec: Any) -> dict[str, Any]:
 def backtests(client: httpx.Client, version: int = 1) -> list[dict[str, Any]]:
     response = client.get(f"/v1/models/{MODEL}/versions/{version}/backtests")
     assert response.status_code == 200, response.text
-    found: list[dict[str, Any]] = response.json()
+    found: list[dict[str, Any]] = response.json()["items"]
     return found
 
 

@@ -159,7 +159,7 @@ def test_a_job_that_cannot_upload_fails_and_leaves_nothing(tmp_path: Path) -> No
             assert job["status"] == "failed"
             assert "bucket 'no-such-bucket' does not exist" in job["error"]
             assert job["model_version"] is None
-            versions = client.get("/v1/models/lost/versions").json()
+            versions = client.get("/v1/models/lost/versions").json()["items"]
             assert [v["status"] for v in versions] == ["failed"]
             assert_problem(client.get("/v1/forecast", params={"model": "lost"}), 404)
     finally:

@@ -133,7 +133,13 @@ def test_lists_filter_sort_and_page_the_members(client: httpx.Client) -> None:
         ("other", 1),
     ]
     members = client.get("/v1/collections/idx/series").json()
-    assert [m["symbol"] for m in members] == ["AAA", "AAB", "BBB"]
+    assert [m["symbol"] for m in members["items"]] == ["AAA", "AAB", "BBB"]
+    assert (members["total"], members["limit"], members["offset"]) == (3, 50, 0)
+    page = client.get("/v1/collections/idx/series", params={"prefix": "AA", "sort": "-symbol"})
+    assert [m["symbol"] for m in page.json()["items"]] == ["AAB", "AAA"]
+    last = client.get("/v1/collections/idx/series", params={"limit": 1, "offset": 2}).json()
+    assert [m["symbol"] for m in last["items"]] == ["BBB"]
+    assert_problem(client.get("/v1/collections/none/series"), 404)
     assert_problem(client.get("/v1/series", params={"sort": "price"}), 422)
     assert_problem(client.get("/v1/series", params={"collection": "no/pe"}), 422)
 

@@ -134,7 +134,10 @@ def test_two_concurrent_jobs_for_one_model_get_versions_1_and_2(client: httpx.Cl
     assert all(j["status"] == "succeeded" for j in finished), finished
     assert sorted(j["model_version"]["version"] for j in finished) == [1, 2]
     versions = client.get("/v1/models/one-model/versions").json()
-    assert [v["version"] for v in versions] == [1, 2]
+    assert [v["version"] for v in versions["items"]] == [1, 2]
+    assert versions["total"] == 2
+    newest = client.get("/v1/models/one-model/versions", params={"sort": "-version", "limit": 1})
+    assert [v["version"] for v in newest.json()["items"]] == [2]
     assert client.get("/v1/models/one-model").json()["latest_version"] == 2
 
 

@@ -15,13 +15,13 @@ const problemBox = () => $("#view-forecast > .problem");
 async function picks(model, selected) {
   const [summary, versions] = await Promise.all([
     api(`/v1/models/${encodeURIComponent(model)}`),
-    api(`/v1/models/${encodeURIComponent(model)}/versions`),
-  ]);
+    api(`/v1/models/${encodeURIComponent(model)}/versions?sort=-version&limit=500`),
+  ]).then(([s, page]) => [s, page.items]);
   const aliases = Object.entries(summary.aliases).map(([alias, v]) => [`alias:${alias}`, `${alias} (v${v})`]);
-  const numbered = [...versions].reverse().map((v) => [`version:${v.version}`, `v${v.version}`]);
+  const numbered = versions.map((v) => [`version:${v.version}`, `v${v.version}`]);
   options(form().elements.pick, [...aliases, ...numbered], selected);
   // A model's versions are all of one scope; a global one forecasts any series: its members.
-  const global = versions.findLast((v) => v.scope === "global");
+  const global = versions.find((v) => v.scope === "global");
   $("#forecast-series").hidden = !global;
   if (global) {
     const report = await api(global.members_url);

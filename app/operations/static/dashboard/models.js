@@ -27,9 +27,9 @@ function checksTable(checks) {
 
 async function versions(name) {
   current = name;
-  const list = await attempt(() => api(`/v1/models/${encodeURIComponent(name)}/versions`));
-  if (!list) return;
-  fill($("#versions-table tbody"), list.map((v) => h("tr", { "data-version": v.version },
+  const page = await attempt(() => api(`/v1/models/${encodeURIComponent(name)}/versions?sort=-version&limit=500`));
+  if (!page) return;
+  fill($("#versions-table tbody"), page.items.map((v) => h("tr", { "data-version": v.version },
     h("td", {}, String(v.version)), h("td", {}, v.aliases.join(", ")),
     h("td", {}, v.spec.architecture || "–"),
     h("td", { class: "num" }, number(v.metrics.model.rmse)),
