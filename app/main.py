@@ -41,7 +41,7 @@ from app.ledger.recorder import LedgerRecorder
 from app.ledger.router import router as ledger_router
 from app.logs import configure_logging
 from app.operations import health
-from app.operations.contract import install_contract
+from app.operations.contract import install_contract, operation_id
 from app.operations.dashboard import install_dashboard
 from app.operations.docs import create_api
 from app.operations.health import Readiness
@@ -234,6 +234,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=_lifespan(settings, db, store, dispatcher, recorder),
+        generate_unique_id_function=operation_id,
     )
     app.state.settings = settings
     app.state.db = db

@@ -64,7 +64,7 @@ def _versions(
     summary="Realized accuracy of the served forecasts, next to naive and to what was promised",
     responses={200: {"content": {"text/csv": {"example": _CSV_EXAMPLE}}}, **_NOT_FOUND},
 )
-def accuracy(
+def get_accuracy(
     name: NamePath,
     session: SessionDep,
     settings: SettingsDep,
@@ -148,7 +148,7 @@ add_image_routes(
     router,
     "/{name}/accuracy",
     _accuracy_plot,
-    name="accuracy",
+    name="get_accuracy",
     summary="Realized one-step error over time per version ({})",
     descriptions={"png": None, "svg": None},
     responses=_NOT_FOUND,
@@ -161,7 +161,7 @@ add_image_routes(
     summary="Set the model's retrain policy",
     responses=_NOT_FOUND,
 )
-def put_policy(name: NamePath, body: RetrainPolicy, session: SessionDep) -> PolicyRead:
+def set_policy(name: NamePath, body: RetrainPolicy, session: SessionDep) -> PolicyRead:
     """Checked after every append to the series the watched version (the `promote_to` alias's,
     else the latest) was trained on. When a rule fires, a training job with that version's spec
     starts on the latest data (its `trigger` says which rule fired, with the numbers) and its

@@ -4,7 +4,8 @@ Every error response is an RFC 9457 problem document (``application/problem+json
 ``Problem`` schema): FastAPI declares only its own 422 as ``application/json``, so
 :func:`install_contract` rewrites each operation's error responses and adds the
 statuses any operation of its shape can answer: 404 where the path names a resource, 400, 413
-and 415 where it takes a body, 422 where it takes any input. Routers declare the rest (409,
+and 415 where it takes a body, 422 where it takes any input, 503 on every ``/v1`` operation
+(each reads the database, which can go away). Routers declare the rest (409, a more specific
 503 …) with a description saying when.
 
 A query string or a form field cannot carry null: an optional one is absent or a value (a
@@ -19,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.config import Settings
@@ -40,6 +42,8 @@ GENERIC: dict[str, str] = {
     "413": "Body larger than FORECAST_MAX_UPLOAD_MB.",
     "415": "The body's Content-Type is not one this operation reads.",
     "422": "The request is well-formed but invalid; `errors` says where.",
+    "503": "The database (or the artifact store or queue this operation needs) cannot be "
+    "reached right now; nothing was changed. Retry after the `Retry-After` header's seconds.",
 }
 
 
@@ -81,6 +85,8 @@ def _statuses(path: str, operation: dict[str, Any]) -> list[str]:
         statuses += ["400", "413", "415"]
     if "requestBody" in operation or operation.get("parameters"):
         statuses.append("422")
+    if path.startswith("/v1/"):  # every one reads the database
+        statuses.append("503")
     return statuses
 
 
@@ -125,6 +131,12 @@ def _field_schema(schema: dict[str, Any], owner: str, field: str) -> dict[str, A
         return None
     component = schema.get("components", {}).get("schemas", {}).get(owner, {})
     return component.get("properties", {}).get(field)  # type: ignore[no-any-return]
+
+
+def operation_id(route: APIRoute) -> str:
+    """An operation's id is its route's name (``list_series``, ``get_alias``): generated
+    clients get readable method names, and ``tests/test_operation_ids.py`` keeps them stable."""
+    return route.name
 
 
 def install_contract(app: FastAPI, settings: Settings) -> None:

@@ -46,7 +46,7 @@ def _read(session: SessionDep, batch_id: int) -> TrainingBatchRead:
         },
     },
 )
-def create_batch(
+def create_training_batch(
     body: TrainingBatchCreate,
     session: SessionDep,
     settings: SettingsDep,
@@ -73,21 +73,21 @@ def create_batch(
 
 
 @router.get("", response_model=Page[TrainingBatchRead], summary="List training batches")
-def list_batches(session: SessionDep, paging: PageDep) -> Page[TrainingBatchRead]:
+def list_training_batches(session: SessionDep, paging: PageDep) -> Page[TrainingBatchRead]:
     """Newest first."""
     views, total = batch_service.list_batches(session, paging)
     return paging.page([batch_read(v) for v in views], total)
 
 
 @router.get("/{batch_id}", response_model=TrainingBatchRead, summary="A batch's progress")
-def get_batch(batch_id: IdPath, session: SessionDep) -> TrainingBatchRead:
+def get_training_batch(batch_id: IdPath, session: SessionDep) -> TrainingBatchRead:
     """Jobs counted by status, the share finished and an ETA; the jobs themselves are at
     `jobs_url`."""
     return _read(session, batch_id)
 
 
 @router.post("/{batch_id}/cancel", response_model=TrainingBatchRead, summary="Cancel a batch")
-def cancel_batch(batch_id: IdPath, session: SessionDep) -> TrainingBatchRead:
+def cancel_training_batch(batch_id: IdPath, session: SessionDep) -> TrainingBatchRead:
     """Queued jobs are cancelled at once, running ones stop at the end of their current epoch;
     finished jobs and their versions stay. Cancelling a finished batch changes nothing."""
     batch_service.cancel_batch(session, batch_id)

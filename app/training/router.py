@@ -46,7 +46,7 @@ def _read(session: SessionDep, job: TrainingJob) -> TrainingJobRead:
         },
     },
 )
-def create_job(
+def create_training_job(
     body: TrainingJobCreate,
     session: SessionDep,
     settings: SettingsDep,
@@ -74,7 +74,7 @@ JobSort = Literal[
 
 
 @router.get("/v1/training-jobs", response_model=Page[TrainingJobRead], summary="List training jobs")
-def list_jobs(
+def list_training_jobs(
     session: SessionDep,
     paging: PageDep,
     status: JobStatus | None = None,
@@ -109,7 +109,7 @@ def list_jobs(
 @router.get(
     "/v1/training-jobs/{job_id}", response_model=TrainingJobRead, summary="Job status and progress"
 )
-def get_job(job_id: IdPath, session: SessionDep) -> TrainingJobRead:
+def get_training_job(job_id: IdPath, session: SessionDep) -> TrainingJobRead:
     return _read(session, service.get_job(session, job_id))
 
 
@@ -119,7 +119,7 @@ def get_job(job_id: IdPath, session: SessionDep) -> TrainingJobRead:
     summary="Cancel a job",
     responses={409: {"description": "The job already finished."}},
 )
-def cancel_job(job_id: IdPath, session: SessionDep) -> TrainingJobRead:
+def cancel_training_job(job_id: IdPath, session: SessionDep) -> TrainingJobRead:
     """A queued job is cancelled at once; a running one stops at the end of its current epoch
     (or backtest fold) and then reads `cancelled`."""
     return _read(session, service.cancel_job(session, job_id))

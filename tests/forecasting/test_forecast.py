@@ -172,9 +172,13 @@ def test_default_version_is_champion_else_latest(client: httpx.Client, trained: 
     assert forecast(client)["version"] == 1
     assert forecast(client, alias="champion")["version"] == 1
     assert forecast(client, version=2)["version"] == 2
+    alias = client.get(f"/v1/models/{MODEL}/aliases/champion")
+    assert alias.json() == {"name": MODEL, "alias": "champion", "version": 1}
     assert_problem(client.delete(f"/v1/models/{MODEL}/versions/1"), 409)
     assert client.delete(f"/v1/models/{MODEL}/aliases/champion").status_code == 204
     assert forecast(client)["version"] == 2
+    assert_problem(client.get(f"/v1/models/{MODEL}/aliases/champion"), 404)
+    assert_problem(client.get("/v1/models/no-such-model/aliases/champion"), 404)
 
 
 @pytest.mark.sqlite_only
