@@ -389,3 +389,17 @@ class ModelPolicy(Base):
         UnixTime, doc="The series' last date when the policy last fired."
     )
     fired_job_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class IdempotencyKey(Base):
+    """A client's ``Idempotency-Key`` on a request that creates a resource: the same key with
+    the same body answers with the resource it created, a different body is a 409
+    (:mod:`app.idempotency`). Written in the transaction that creates the resource."""
+
+    __tablename__ = "idempotency_key"
+
+    operation: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_sha256: Mapped[str] = mapped_column(String(64))
+    resource_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -14,6 +14,7 @@ from app.deps import SessionDep, SettingsDep
 from app.pagination import Page, PageDep
 from app.training import batch_service
 from app.training.deps import AcceptedDep
+from app.training.idempotency import IdempotencyKeyHeader, create_once
 from app.training.schemas import (
     Leaderboard,
     LeaderboardRow,
@@ -40,6 +41,7 @@ def _read(session: SessionDep, batch_id: int) -> TrainingBatchRead:
     summary="Train one spec on every series of a collection (or a list of series)",
     responses={
         404: {"description": "No such collection, or a `series_ids` entry does not exist."},
+        409: {"description": "The `Idempotency-Key` came before with another body."},
         422: {
             "description": "Invalid spec, both or neither of `collection` and `series_ids`, or "
             "no series the spec can train (each one's reason is in `errors`)."
@@ -51,25 +53,36 @@ def create_training_batch(
     session: SessionDep,
     settings: SettingsDep,
     accepted: AcceptedDep,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> TrainingBatchRead:
     """One training job per series, each checked against its data as `POST /v1/training-jobs`
     would: a series the spec cannot train is listed in `skipped` with the reason and gets no
     job. The jobs run on whatever workers take training jobs (the embedded pool or every Celery
-    worker); follow the batch at `Location`."""
-    batch, jobs = batch_service.create_batch(
-        session,
-        settings,
-        collection=body.collection,
-        series_ids=body.series_ids,
-        target=body.target,
-        model_prefix=body.model_prefix,
-        spec=body.spec(),
-        promotion=body.promotion_request(),
-        scope=body.scope,
-        model_name=body.model_name,
+    worker); follow the batch at `Location`. With an `Idempotency-Key`, a retry of this
+    request answers with the batch the first one created."""
+    job_ids: list[int] = []
+
+    def create() -> int:
+        batch, jobs = batch_service.create_batch(
+            session,
+            settings,
+            collection=body.collection,
+            series_ids=body.series_ids,
+            target=body.target,
+            model_prefix=body.model_prefix,
+            spec=body.spec(),
+            promotion=body.promotion_request(),
+            scope=body.scope,
+            model_name=body.model_name,
+        )
+        job_ids.extend(job.id for job in jobs)
+        return batch.id
+
+    batch_id, replayed = create_once(
+        session, "create_training_batch", idempotency_key, body, create
     )
-    accepted([job.id for job in jobs], f"/v1/training-batches/{batch.id}")
-    return _read(session, batch.id)
+    accepted(job_ids, f"/v1/training-batches/{batch_id}", replayed=replayed)
+    return _read(session, batch_id)
 
 
 @router.get("", response_model=Page[TrainingBatchRead], summary="List training batches")

@@ -14,6 +14,7 @@ from app.pagination import Page, PageDep, sort_query
 from app.registry import service as registry
 from app.training import service
 from app.training.deps import AcceptedDep
+from app.training.idempotency import IdempotencyKeyHeader, create_once
 from app.training.schemas import TrainingJobCreate, TrainingJobRead, job_read
 from app.vocabulary import (
     COLLECTION_PATTERN,
@@ -40,6 +41,7 @@ def _read(session: SessionDep, job: TrainingJob) -> TrainingJobRead:
     summary="Start training a model (network or baseline) in the background",
     responses={
         404: {"description": "No series with this `series_id`."},
+        409: {"description": "The `Idempotency-Key` came before with another body."},
         422: {
             "description": "Invalid spec, or one this series cannot train (`target` not one of "
             "its fields, window or holdout longer than its data …): the reason is in `detail`."
@@ -51,20 +53,26 @@ def create_training_job(
     session: SessionDep,
     settings: SettingsDep,
     accepted: AcceptedDep,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> TrainingJobRead:
     """The job is queued (202) and runs in a worker; follow it at `Location`. The spec is checked
-    against the series first, so a job that cannot train is refused here with 422."""
-    job = service.create_job(
-        session,
-        settings,
-        series_id=body.series_id,
-        target=body.target,
-        model_name=body.model_name,
-        spec=body.spec(),
-        promotion=body.promotion_request(),
-    )
-    accepted([job.id], f"/v1/training-jobs/{job.id}")
-    return _read(session, job)
+    against the series first, so a job that cannot train is refused here with 422. With an
+    `Idempotency-Key`, a retry of this request answers with the job the first one created."""
+
+    def create() -> int:
+        return service.create_job(
+            session,
+            settings,
+            series_id=body.series_id,
+            target=body.target,
+            model_name=body.model_name,
+            spec=body.spec(),
+            promotion=body.promotion_request(),
+        ).id
+
+    job_id, replayed = create_once(session, "create_training_job", idempotency_key, body, create)
+    accepted([] if replayed else [job_id], f"/v1/training-jobs/{job_id}", replayed=replayed)
+    return _read(session, service.get_job(session, job_id))
 
 
 JobSort = Literal[
