@@ -9,7 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from fastapi import Path
+from fastapi import Path, Query
 from pydantic import AfterValidator, BeforeValidator, Field
 
 # The largest value of a 32-bit signed integer column (SQLite would fail with OverflowError
@@ -70,6 +70,10 @@ def model_name_part(name: str) -> str:
 
 # How a list or a report is returned, and how a plot is drawn.
 OutputFormat = Literal["json", "csv"]
+FormatQuery = Annotated[
+    OutputFormat,
+    Query(description="`json`, or `csv` (a list's rows; a forecast in Nixtla's long format)."),
+]
 ImageFormat = Literal["png", "svg"]
 
 NamePath = Annotated[ModelName, Path(description="Registered model name.")]

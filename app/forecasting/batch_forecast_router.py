@@ -11,7 +11,7 @@ from collections import defaultdict
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError, model_validator
 from sqlalchemy import Connection
@@ -20,11 +20,19 @@ from app.db.session import Database
 from app.errors import AppError, ErrorItem, app_error_body, problem_body
 from app.forecasting import service
 from app.forecasting.deps import ForecastingDep
+from app.forecasting.long_format import CSV_CONTENT, csv_response, long_format_csv, unique_id
 from app.forecasting.request_steps import Prepared, prepare, served_of
 from app.forecasting.schemas import ForecastRequest, ForecastResponse
 from app.forecasting.version_lookup import ResolvedVersion, resolve_version
 from app.series import collection_service
-from app.vocabulary import COLLECTION_PATTERN, MAX_ID, ModelName, ModelPrefix, model_name_part
+from app.vocabulary import (
+    COLLECTION_PATTERN,
+    MAX_ID,
+    FormatQuery,
+    ModelName,
+    ModelPrefix,
+    model_name_part,
+)
 
 MAX_ITEMS = 1000
 Answers = list[dict[str, Any]]
@@ -170,6 +178,20 @@ def _expand(
     return items, [{"index": i, "symbol": s} for i, (_, s) in enumerate(members)], place
 
 
+def _batch_csv(
+    body: BatchForecastRequest, answers: Answers, failed: int, place: dict[str, int]
+) -> Response:
+    forecasts = [(unique_id(a["forecast"], a.get("symbol")), a["forecast"])
+                 for a in answers if "forecast" in a]  # fmt: skip
+    models = {f["model"] for _, f in forecasts}
+    column = body.model_prefix or (models.pop() if len(models) == 1 else "forecast")
+    headers = {
+        "X-Failed-Items": str(failed),
+        **{f"X-{k.title()}": str(v) for k, v in place.items()},
+    }
+    return csv_response(long_format_csv(forecasts, column), "forecasts.csv", headers)
+
+
 def _place(total: int, limit: int, offset: int) -> dict[str, int]:
     return {"total": total, "limit": limit, "offset": offset}
 
@@ -179,6 +201,7 @@ def _place(total: int, limit: int, offset: int) -> dict[str, int]:
     response_model=BatchForecastResponse,
     summary="Forecast many series or models at once; each item succeeds or fails on its own",
     responses={
+        **CSV_CONTENT,
         404: {"description": "No collection of that name (an item's own 404 is in the item)."},
         422: {
             "description": "Neither or both of `items` and `collection`, or a collection of "
@@ -186,11 +209,18 @@ def _place(total: int, limit: int, offset: int) -> dict[str, int]:
         },  # fmt: skip
     },
 )
-def post_forecast_batch(body: BatchForecastRequest, forecasting: ForecastingDep) -> JSONResponse:
+def post_forecast_batch(
+    body: BatchForecastRequest,
+    forecasting: ForecastingDep,
+    format: FormatQuery = "json",  # noqa: A002
+) -> Response:
     """Each item is answered with its `forecast` or its `error` (a problem document with the
     status it would have had alone: 404 unknown model or series, 422 invalid …). Forecasts from
     stored series are kept in the ledger like single ones. With `collection`, the items are its
-    series in symbol order, each answer carrying its `symbol`."""
+    series in symbol order, each answer carrying its `symbol`. `format=csv`: the forecasts in
+    Nixtla's long format, in one column named after the one model (a collection's
+    `model_prefix`, else `forecast` when items name several models); items that failed are
+    left out and counted in the `X-Failed-Items` header."""
     db, settings = forecasting.db, forecasting.settings
     items, answers, place = _expand(body, db)
     groups: dict[tuple[int, int, int], list[tuple[int, Prepared]]] = defaultdict(list)
@@ -239,6 +269,8 @@ def post_forecast_batch(body: BatchForecastRequest, forecasting: ForecastingDep)
             if served is not None:
                 forecasting.record(served)
     failed = sum("error" in a for a in answers)
+    if format == "csv":
+        return _batch_csv(body, answers, failed, place)
     return JSONResponse(
         {
             "succeeded": len(answers) - failed,

@@ -23,6 +23,7 @@ from app.errors import InvalidRequest, SeriesGone
 from app.forecasting import service
 from app.forecasting.bundle_cache import BundleCache, NotLoaded
 from app.forecasting.deps import Forecasting, ForecastingDep, LatencyObserver
+from app.forecasting.long_format import CSV_CONTENT, csv_response, long_format_csv, unique_id
 from app.forecasting.report import backtest_summary, compare, report_csv, version_report
 from app.forecasting.report_plots import render_report
 from app.forecasting.request_steps import prepare, served_of
@@ -38,7 +39,7 @@ from app.forecasting.schemas import (
 from app.forecasting.served_forecast import ForecastServed
 from app.forecasting.version_lookup import resolve_version
 from app.registry import service as registry
-from app.vocabulary import ImageFormat, NamePath, OutputFormat, VersionPath
+from app.vocabulary import FormatQuery, ImageFormat, NamePath, OutputFormat, VersionPath
 
 T = TypeVar("T")
 router = APIRouter(tags=["forecasts"])
@@ -46,6 +47,7 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"description": "Unknown model, version or alias."}
 }
 _RESPONSES: dict[int | str, dict[str, Any]] = {
+    **CSV_CONTENT,
     **_NOT_FOUND,
     409: {"description": "The training series was deleted: send `values`."},
     422: {"description": "Horizon out of range, too few values, NaN values, unknown level."},
@@ -109,14 +111,26 @@ def _forecast_now(
     summary="Forecast the next periods with prediction intervals",
     responses=_RESPONSES,
 )
-async def post_forecast(body: ForecastRequest, forecasting: ForecastingDep) -> Response:
+async def post_forecast(
+    body: ForecastRequest,
+    forecasting: ForecastingDep,
+    format: FormatQuery = "json",  # noqa: A002
+) -> Response:
     """Recursive multi-step forecast from the version's series as it is now (days appended
     after training are used, no retraining needed), another series, or sent `values`. Kept in
-    the ledger when it comes from a stored series (or `record_for_series`)."""
+    the ledger when it comes from a stored series (or `record_for_series`). `format=csv`:
+    Nixtla's long format (`unique_id, ds, <model>, <model>-lo-80 …`)."""
     result, served = await _computed(forecasting, partial(_forecast_now, body, forecasting))
     if served is not None:
         forecasting.record(served)
+    if format == "csv":
+        return _one_csv(result)
     return JSONResponse(result)
+
+
+def _one_csv(result: dict[str, Any]) -> Response:
+    content = long_format_csv([(unique_id(result), result)], result["model"])
+    return csv_response(content, f"{result['model']}-v{result['version']}-forecast.csv")
 
 
 def _cached_forecast(body: ForecastRequest, forecasting: Forecasting, load: bool) -> CachedResponse:
@@ -132,7 +146,10 @@ def _cached_forecast(body: ForecastRequest, forecasting: Forecasting, load: bool
     responses={**_RESPONSES, 304: {"description": "Not modified since the given ETag."}},
 )
 async def get_forecast(
-    request: Request, query: Annotated[ForecastQuery, Query()], forecasting: ForecastingDep
+    request: Request,
+    query: Annotated[ForecastQuery, Query()],
+    forecasting: ForecastingDep,
+    format: FormatQuery = "json",  # noqa: A002
 ) -> Response:
     """The same forecast as `POST /v1/forecast` from a stored series (give `version` or
     `alias`, not both). Identical requests within `FORECAST_FORECAST_CACHE_S` share one
@@ -155,6 +172,8 @@ async def get_forecast(
     etag, content, served = cached
     if served is not None:
         forecasting.record(served)
+    if format == "csv":
+        return _one_csv(json.loads(content))
     headers = {"ETag": etag, "Cache-Control": "private, max-age=60"}
     if etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
