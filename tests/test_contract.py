@@ -22,8 +22,9 @@ from tests.conftest import BACKENDS, LiveServer, empty_database, server_settings
 from tests.training.helpers import TINY, random_walk_series, start_job, wait_for
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
-# Examples per operation and phase: the whole run stays around a minute on 2 cores.
-MAX_EXAMPLES = 15
+# Examples per operation and phase, on each database (with 15 the pair of runs took 2.8 min of
+# the suite's 20 on 2 cores; the fuzzing that found the NUL-byte 500s runs apart, see issue 29).
+MAX_EXAMPLES = 10
 
 
 @pytest.fixture(params=BACKENDS)
