@@ -1,5 +1,6 @@
-// The dashboard: one page, four views chosen by the URL fragment (#series, #jobs, #models,
-// #forecast?model=…&version=…), every number read from the public API.
+// The dashboard: one page, one view at a time, chosen by the URL fragment (#series,
+// #forecast?model=…&version=…, …): every view opens from its URL with its data, back and
+// forward walk through what was shown (nav.js), every number is read from the public API.
 
 import { apiKey } from "./api.js";
 import { installRetry } from "./attempt.js";
@@ -9,16 +10,19 @@ import { hideJobs, initJobs, showJobs } from "./jobs.js";
 import { initModels, showModels } from "./models.js";
 import { initSeries, showSeries } from "./series.js";
 
+// view → [show(params), leave()] (leave stops what the view polls).
 const VIEWS = {
-  series: showSeries,
-  jobs: showJobs,
-  models: showModels,
-  forecast: showForecast,
+  series: [showSeries],
+  jobs: [showJobs, hideJobs],
+  models: [showModels],
+  forecast: [showForecast],
 };
+const DEFAULT_VIEW = "series";
+let shown = null;
 
 function route() {
   const [name, search] = location.hash.slice(1).split("?");
-  const view = name in VIEWS ? name : "series";
+  const view = name in VIEWS ? name : DEFAULT_VIEW;
   for (const section of document.querySelectorAll("main > section")) {
     section.hidden = section.dataset.view !== view;
   }
@@ -26,8 +30,9 @@ function route() {
     if (link.dataset.view === view) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
-  if (view !== "jobs") hideJobs();
-  VIEWS[view](new URLSearchParams(search || ""));
+  if (shown && shown !== view && VIEWS[shown][1]) VIEWS[shown][1]();
+  shown = view;
+  VIEWS[view][0](new URLSearchParams(search || ""));
 }
 
 function showKeyState() {

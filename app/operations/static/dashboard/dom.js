@@ -37,14 +37,45 @@ export function seconds(value) {
   return `${Math.floor(value / 60)} min ${Math.round(value % 60)} s`;
 }
 
+// The form field a problem's `loc` names ("body.epochs", "query.horizon", "horizon"): the
+// field of that name, else the form's JSON spec box (fields sent inside the spec), else none.
+const LOCATION_PREFIXES = new Set(["body", "query", "path", "header"]);
+function fieldFor(form, loc) {
+  if (!form || loc === undefined || loc === null) return null;
+  const name = String(loc).split(".").find((part) => !LOCATION_PREFIXES.has(part));
+  if (!name) return null;
+  const named = form.elements.namedItem(name);
+  const field = named instanceof RadioNodeList ? named[0] : named;
+  return field || form.querySelector("[data-spec]");
+}
+
+let fieldProblems = 0;
+
+function clearFieldProblems(form) {
+  if (!form) return;
+  for (const note of form.querySelectorAll(".field-problem")) note.remove();
+  for (const field of form.querySelectorAll("[aria-invalid]")) {
+    field.removeAttribute("aria-invalid");
+    field.removeAttribute("aria-describedby");
+  }
+}
+
+// The form a problem box belongs to: the one around it, or the one its data-form names.
+const formOf = (box) => box.closest("form") || (box.dataset.form ? document.getElementById(box.dataset.form) : null);
+
 // Shows a problem document next to the form that caused it: title, detail, row errors and
-// field errors as the service sent them.
+// field errors as the service sent them; an error that names a field of the form is also
+// written under that field (aria-invalid, aria-describedby). The box is a role="alert"
+// region, so screen readers announce it when it appears.
 export function showProblem(box, problem) {
+  const form = formOf(box);
+  clearFieldProblems(form);
   if (!problem) {
     box.hidden = true;
     box.replaceChildren();
     return;
   }
+  box.setAttribute("role", "alert");
   const items = (problem.errors || []).map((e) => {
     const where = [
       e.symbol ? `symbol ${e.symbol}` : null,
@@ -52,7 +83,18 @@ export function showProblem(box, problem) {
       e.column ? `column ${e.column}` : null,
       e.loc ? [].concat(e.loc).join(".") : null,
     ].filter(Boolean).join(", ");
-    return h("li", {}, where ? `${where}: ` : "", e.message || e.msg || JSON.stringify(e));
+    const message = e.message || e.msg || JSON.stringify(e);
+    const field = fieldFor(form, e.loc);
+    if (field) {
+      fieldProblems += 1;
+      const id = `field-problem-${fieldProblems}`;
+      const existing = field.getAttribute("aria-describedby");
+      field.setAttribute("aria-invalid", "true");
+      field.setAttribute("aria-describedby", existing ? `${existing} ${id}` : id);
+      const text = field.hasAttribute("data-spec") ? `${where}: ${message}` : message;
+      field.after(h("span", { class: "field-problem", id }, text));
+    }
+    return h("li", {}, where ? `${where}: ` : "", message);
   });
   const parts = [
     h("strong", { class: "problem-title" }, `${problem.title || "Error"} (${problem.status ?? "?"})`),

@@ -6,13 +6,14 @@ import { api, apiImage, query } from "./api.js";
 import { attempt } from "./attempt.js";
 import { $, fill, h, number, options, percent } from "./dom.js";
 import { drawForecast } from "./chart.js";
+import { go } from "./nav.js";
 
 // History shown: four times the horizon, within these bounds.
 const HISTORY_POINTS = { min: 30, max: 250 };
 const form = () => $("#forecast-form");
 const problemBox = () => $("#view-forecast > .problem");
 
-async function picks(model, selected) {
+async function picks(model, selected, seriesId) {
   const [summary, versions] = await Promise.all([
     api(`/v1/models/${encodeURIComponent(model)}`),
     api(`/v1/models/${encodeURIComponent(model)}/versions?sort=-version&limit=500`),
@@ -25,7 +26,7 @@ async function picks(model, selected) {
   $("#forecast-series").hidden = !global;
   if (global) {
     const report = await api(global.members_url);
-    options(form().elements.series_id, report.members.map((m) => [m.series_id, m.series]));
+    options(form().elements.series_id, report.members.map((m) => [m.series_id, m.series]), seriesId);
   }
 }
 
@@ -96,19 +97,40 @@ async function show() {
   );
 }
 
+// The form's choice as the view's URL parameters.
+function chosen() {
+  const fields = form().elements;
+  const [kind, value] = fields.pick.value.split(":");
+  const params = { model: fields.model.value, [kind]: value, horizon: fields.horizon.value };
+  if (!$("#forecast-series").hidden) params.series = fields.series_id.value;
+  return params;
+}
+
 export function initForecast() {
   form().elements.model.addEventListener("change", (e) => attempt(() => picks(e.target.value), problemBox()));
   form().addEventListener("submit", (event) => {
     event.preventDefault();
-    attempt(show, problemBox());
+    go("forecast", chosen());
   });
 }
 
+// #forecast?model=…[&version=N | &alias=A][&series=ID][&horizon=H] draws that forecast (the
+// first alias, else the latest version, when neither is given); #forecast alone, the form.
 export async function showForecast(params) {
   const page = await attempt(() => api("/v1/models?limit=500"));
-  if (!page || !page.items.length) return;
-  options(form().elements.model, page.items.map((m) => [m.name, m.name]), params.get("model"));
+  if (!page) return;
+  const model = params.get("model");
+  const names = page.items.map((m) => m.name);
+  if (model && !names.includes(model)) names.unshift(model);
+  if (!names.length) return;
+  options(form().elements.model, names.map((n) => [n, n]), model);
   const version = params.get("version");
-  await attempt(() => picks(form().elements.model.value, version ? `version:${version}` : undefined), problemBox());
-  if (version) await attempt(show, problemBox());
+  const alias = params.get("alias");
+  const pick = version ? `version:${version}` : alias ? `alias:${alias}` : undefined;
+  form().elements.horizon.value = params.get("horizon") || "10";
+  const ready = await attempt(async () => {
+    await picks(form().elements.model.value, pick, params.get("series"));
+    return true;
+  }, problemBox());
+  if (ready && model) await attempt(show, problemBox());
 }

@@ -4,6 +4,7 @@
 import { api, ApiProblem } from "./api.js";
 import { attempt } from "./attempt.js";
 import { $, fill, h, number, options, percent, showProblem } from "./dom.js";
+import { go } from "./nav.js";
 
 const form = () => $("#promote-form");
 let current = null;
@@ -38,11 +39,11 @@ async function versions(name) {
     h("td", {}, bestReference(v.metrics)),
     h("td", {}, v.created_at.slice(0, 16).replace("T", " ")),
     h("td", {}, h("a", { href: `#forecast?model=${encodeURIComponent(name)}&version=${v.version}` }, "Forecast")))));
-  options(form().elements.version, [...list].reverse().map((v) => [v.version, `v${v.version}`]));
+  options(form().elements.version, [...page.items].reverse().map((v) => [v.version, `v${v.version}`]));
 }
 
 export function initModels() {
-  $("#model-select").addEventListener("change", (e) => versions(e.target.value));
+  $("#model-select").addEventListener("change", (e) => go("models", { model: e.target.value }));
   form().addEventListener("submit", (event) => {
     event.preventDefault();
     const fields = form().elements;
@@ -79,8 +80,11 @@ export function initModels() {
 export async function showModels(params) {
   const page = await attempt(() => api("/v1/models?limit=500"));
   if (!page) return;
-  options($("#model-select"), page.items.map((m) => [m.name, m.name]), params.get("model"));
-  if (page.items.length) await versions($("#model-select").value);
+  const names = page.items.map((m) => m.name);
+  const model = params.get("model");
+  if (model && !names.includes(model)) names.unshift(model);
+  options($("#model-select"), names.map((n) => [n, n]), model);
+  if (names.length) await versions($("#model-select").value);
   else fill($("#versions-table tbody"), []);
   showProblem($(".problem", form()), null);
 }

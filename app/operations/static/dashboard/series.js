@@ -4,6 +4,7 @@
 import { api } from "./api.js";
 import { attempt } from "./attempt.js";
 import { $, fill, h } from "./dom.js";
+import { go } from "./nav.js";
 
 const form = () => $("#upload-form");
 
@@ -55,7 +56,7 @@ export function initSeries() {
     input.files = event.dataTransfer.files;
     chooseFile(input.files[0]);
   });
-  $("#collection-filter").addEventListener("change", showSeries);
+  $("#collection-filter").addEventListener("change", (e) => go("series", { collection: e.target.value }));
   form().addEventListener("submit", (event) => {
     event.preventDefault();
     const body = new FormData(form());
@@ -63,24 +64,24 @@ export function initSeries() {
     $("#upload-result").hidden = true;
     attempt(async () => {
       uploaded(await api("/v1/series", { method: "POST", form: body }));
-      await showSeries();
+      await showSeries(new URLSearchParams(location.hash.split("?")[1] || ""));
     }, $(".problem", form()));
   });
 }
 
 // Keeps the collection picker's options current, and what was picked picked.
-async function showCollections() {
+async function showCollections(picked) {
   const select = $("#collection-filter");
   const page = await attempt(() => api("/v1/collections?limit=500"));
   if (!page) return;
-  const picked = select.value;
   select.replaceChildren(h("option", { value: "" }, "All series"),
     ...page.items.map((c) => h("option", { value: c.name }, `${c.name} (${c.series_count})`)));
   select.value = page.items.some((c) => c.name === picked) ? picked : "";
 }
 
-export async function showSeries() {
-  await showCollections();
+// #series?collection=… lists that collection's members.
+export async function showSeries(params) {
+  await showCollections(params.get("collection") || "");
   const collection = $("#collection-filter").value;
   const query = collection ? `&collection=${encodeURIComponent(collection)}` : "";
   const page = await attempt(() => api(`/v1/series?limit=500${query}`));
