@@ -87,7 +87,7 @@ def test_sigterm_hands_back_the_running_job_and_a_restart_finishes_it(tmp_path: 
             series_id = random_walk_series(client, n=400)
             # Long enough to be still running 0.3 s after its first epoch (SIGTERM stops it at
             # once: no grace), short enough for the restart to finish it in seconds.
-            spec = {"series_id": series_id, "epochs": 150, "patience": 0, "units": 8,
+            spec = {"series_id": series_id, "epochs": 60, "patience": 0, "units": 8,
                     "window": 20, "ensemble": 1, "references": []}  # fmt: skip
             started = client.post(
                 "/v1/training-jobs", json=spec, headers={"X-Request-ID": "start-job-1"}
