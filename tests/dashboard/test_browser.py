@@ -206,6 +206,7 @@ def test_a_global_model_forecasts_the_member_picked(page: Page, server: LiveServ
         return float(text) if re.fullmatch(r"[0-9.]+", text) else float("nan")
 
     for name, level in (("book:HIGH", 500), ("book:LOW", 5)):
+        expect(page.locator("#view-forecast")).not_to_have_attribute("aria-busy", "true")
         picker.select_option(label=name)
         page.get_by_role("button", name="Forecast").click()
         # The member's own price level: the table shows the series picked.

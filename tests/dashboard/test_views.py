@@ -3,6 +3,7 @@ view opens from its URL, problems are announced and shown next to their field.""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import httpx
@@ -99,3 +100,91 @@ def test_a_problem_is_announced_and_shown_next_to_its_field(
     page.get_by_role("button", name="Start training").click()
     expect(spec_note).to_have_count(0)
     expect(page.locator("#jobs-table tbody tr")).not_to_have_count(0)
+
+
+BOOK_SIZE = 2000
+
+
+@pytest.fixture(scope="module")
+def big_book(api: httpx.Client) -> str:
+    """A 2,000-series collection, uploaded as one long-format CSV (12 business days each)."""
+    dates = [f"2024-01-{d:02d}" for d in (2, 3, 4, 5, 8, 9, 10, 11, 12, 15, 16, 17)]
+    lines = ["symbol,date,close"]
+    for i in range(BOOK_SIZE):
+        lines += [f"S{i:04d},{day},{10 + i % 7 + k * 0.1:.2f}" for k, day in enumerate(dates)]
+    response = api.post(
+        "/v1/collections/big/series", files={"file": ("big.csv", "\n".join(lines) + "\n")}
+    )
+    assert response.status_code == 201, response.text[:500]
+    assert response.json()["series_count"] == BOOK_SIZE
+    return "big"
+
+
+def test_the_last_member_of_a_2000_series_collection_is_reached(
+    page: Page, server: LiveServer, big_book: str
+) -> None:
+    page.goto(server.base_url + "/ui/#collections")
+    row = page.locator(f'#collections-table tr[data-collection="{big_book}"]')
+    expect(row).to_contain_text(str(BOOK_SIZE))
+    row.get_by_role("link", name=big_book).click()
+    members = page.locator("#members-table tbody tr")
+    expect(members).to_have_count(50)  # one page, not the whole collection
+    expect(members.first).to_contain_text("S0000")
+    expect(page.locator("#members-pager")).to_contain_text(f"1–50 of {BOOK_SIZE}")
+    # By paging: the last page holds the last member, with its quality.
+    page.locator("#members-pager").get_by_role("link", name="Last »").click()
+    expect(page).to_have_url(re.compile(r"#collection\?name=big&offset=1950$"))
+    expect(members).to_have_count(50)
+    expect(members.last.locator("td").first).to_have_text("S1999")
+    expect(members.last).to_contain_text("clean")
+    expect(page.locator("#members-pager")).to_contain_text(f"1951–2000 of {BOOK_SIZE}")
+    # By searching on the server.
+    page.get_by_label("Symbol or name starts with").fill("S1999")
+    page.get_by_role("button", name="Search").click()
+    expect(members).to_have_count(1)
+    expect(members.first).to_contain_text("S1999")
+    expect(page.locator("#collection-summary")).to_contain_text("1 match")
+    # Sorted on the server: the last symbol first.
+    page.get_by_label("Symbol or name starts with").fill("")
+    page.locator("#member-search [name=sort]").select_option("-symbol")
+    expect(members.first.locator("td").first).to_have_text("S1999")
+    # Back: the search again, from its URL.
+    page.go_back()
+    expect(members).to_have_count(1)
+    screenshot(page, "collection-members")
+
+
+def test_a_long_format_upload_shows_each_symbols_result(page: Page, server: LiveServer) -> None:
+    page.goto(server.base_url + "/ui/#collections")
+    form = page.locator("#collection-upload-new")
+    form.get_by_label("Collection").fill("desk")
+    first = "symbol,date,close\nAAA,2024-01-02,1\nAAA,2024-01-03,2\nBBB,2024-01-02,3\n"
+    form.locator("[name=file]").set_input_files(
+        files=[{"name": "desk.csv", "mimeType": "text/csv", "buffer": first.encode()}]
+    )
+    form.get_by_role("button", name="Upload").click()
+    result = form.locator(".result")
+    expect(result).to_contain_text("2 series created, 0 appended")
+    expect(result.locator('tr[data-symbol="AAA"]')).to_contain_text("created")
+    expect(page.locator('#collections-table tr[data-collection="desk"]')).to_contain_text("2")
+    # A bad row is refused with its symbol and row, announced.
+    bad = "symbol,date,close\nAAA,2024-01-04,2\nBBB,2024-01-04,x\n"
+    form.locator("[name=file]").set_input_files(
+        files=[{"name": "bad.csv", "mimeType": "text/csv", "buffer": bad.encode()}]
+    )
+    form.get_by_role("button", name="Upload").click()
+    expect(form.get_by_role("alert")).to_contain_text("Invalid upload (422)")
+    expect(form.get_by_role("alert").locator("li")).to_contain_text(["row 3, column close"])
+    # From the collection's own page: one symbol appended, a new one created.
+    page.goto(server.base_url + "/ui/#collection?name=desk")
+    expect(page.locator("#members-table tbody tr")).to_have_count(2)
+    more = "symbol,date,close\nAAA,2024-01-04,2.5\nCCC,2024-01-02,9\n"
+    own = page.locator("#collection-upload")
+    own.locator("[name=file]").set_input_files(
+        files=[{"name": "more.csv", "mimeType": "text/csv", "buffer": more.encode()}]
+    )
+    own.get_by_role("button", name="Upload").click()
+    expect(own.locator('.result tr[data-symbol="AAA"]')).to_contain_text("appended")
+    expect(own.locator('.result tr[data-symbol="CCC"]')).to_contain_text("created")
+    expect(page.locator("#members-table tbody tr")).to_have_count(3)
+    screenshot(page, "collection-upload")

@@ -4,20 +4,26 @@
 
 import { apiKey } from "./api.js";
 import { installRetry } from "./attempt.js";
+import { initCollections, showCollection, showCollections } from "./collections.js";
 import { $ } from "./dom.js";
 import { initForecast, showForecast } from "./forecast.js";
 import { hideJobs, initJobs, showJobs } from "./jobs.js";
 import { initModels, showModels } from "./models.js";
+import { nextShown } from "./nav.js";
 import { initSeries, showSeries } from "./series.js";
 
 // view → [show(params), leave()] (leave stops what the view polls).
 const VIEWS = {
   series: [showSeries],
+  collections: [showCollections],
+  collection: [showCollection],
   jobs: [showJobs, hideJobs],
   models: [showModels],
   forecast: [showForecast],
 };
 const DEFAULT_VIEW = "series";
+// A detail view lights its list's link in the navigation.
+const NAV_OF = { collection: "collections" };
 let shown = null;
 
 function route() {
@@ -27,11 +33,12 @@ function route() {
     section.hidden = section.dataset.view !== view;
   }
   for (const link of document.querySelectorAll("nav a[data-view]")) {
-    if (link.dataset.view === view) link.setAttribute("aria-current", "page");
+    if (link.dataset.view === (NAV_OF[view] || view)) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
   if (shown && shown !== view && VIEWS[shown][1]) VIEWS[shown][1]();
   shown = view;
+  nextShown();
   VIEWS[view][0](new URLSearchParams(search || ""));
 }
 
@@ -49,6 +56,7 @@ $("#key-form").addEventListener("submit", (event) => {
 
 installRetry();
 initSeries();
+initCollections();
 initJobs();
 initModels();
 initForecast();

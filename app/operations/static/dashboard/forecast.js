@@ -6,18 +6,20 @@ import { api, apiImage, query } from "./api.js";
 import { attempt } from "./attempt.js";
 import { $, fill, h, number, options, percent } from "./dom.js";
 import { drawForecast } from "./chart.js";
-import { go } from "./nav.js";
+import { go, shownNow, stillShown } from "./nav.js";
 
 // History shown: four times the horizon, within these bounds.
 const HISTORY_POINTS = { min: 30, max: 250 };
 const form = () => $("#forecast-form");
 const problemBox = () => $("#view-forecast > .problem");
 
-async function picks(model, selected, seriesId) {
+// shown: the number of the URL this is for (nav.js); nothing is drawn once another is shown.
+async function picks(model, selected, seriesId, shown = shownNow()) {
   const [summary, versions] = await Promise.all([
     api(`/v1/models/${encodeURIComponent(model)}`),
     api(`/v1/models/${encodeURIComponent(model)}/versions?sort=-version&limit=500`),
   ]).then(([s, page]) => [s, page.items]);
+  if (!stillShown(shown)) return;
   const aliases = Object.entries(summary.aliases).map(([alias, v]) => [`alias:${alias}`, `${alias} (v${v})`]);
   const numbered = versions.map((v) => [`version:${v.version}`, `v${v.version}`]);
   options(form().elements.pick, [...aliases, ...numbered], selected);
@@ -26,6 +28,7 @@ async function picks(model, selected, seriesId) {
   $("#forecast-series").hidden = !global;
   if (global) {
     const report = await api(global.members_url);
+    if (!stillShown(shown)) return;
     options(form().elements.series_id, report.members.map((m) => [m.series_id, m.series]), seriesId);
   }
 }
@@ -72,15 +75,16 @@ function realized(body, image) {
   $("#realized").hidden = false;
 }
 
-async function show() {
+async function show(shown) {
   const fields = form().elements;
   const [kind, value] = fields.pick.value.split(":");
   const params = { model: fields.model.value, horizon: fields.horizon.value, level: [80, 95], [kind]: value };
   if (!$("#forecast-series").hidden) params.series_id = fields.series_id.value;
   const forecast = await api(`/v1/forecast?${query(params)}`);
   const history = await api(`/v1/series/${forecast.series_id}/observations?${query({ field: forecast.field })}`);
-  const shown = Math.min(HISTORY_POINTS.max, Math.max(HISTORY_POINTS.min, 4 * forecast.horizon));
-  const recent = history.observations.slice(-shown)
+  if (!stillShown(shown)) return;
+  const points = Math.min(HISTORY_POINTS.max, Math.max(HISTORY_POINTS.min, 4 * forecast.horizon));
+  const recent = history.observations.slice(-points)
     .map((o) => ({ date: o.date, value: o[forecast.field] }))
     .filter((p) => p.value !== null);
   drawForecast($("#forecast-chart"), recent, forecast);
@@ -89,12 +93,16 @@ async function show() {
   $("#forecast-figure").hidden = false;
   table(forecast);
   const model = encodeURIComponent(forecast.model);
-  report(await api(`/v1/models/${model}/versions/${forecast.version}/report`));
+  const body = await api(`/v1/models/${model}/versions/${forecast.version}/report`);
+  if (!stillShown(shown)) return;
+  report(body);
   const scope = query({ version: forecast.version, series_id: forecast.series_id });
-  realized(
-    await api(`/v1/models/${model}/accuracy?${scope}&group_by=step`),
-    await apiImage(`/v1/models/${model}/accuracy.svg?${scope}`),
-  );
+  const [accuracy, image] = await Promise.all([
+    api(`/v1/models/${model}/accuracy?${scope}&group_by=step`),
+    apiImage(`/v1/models/${model}/accuracy.svg?${scope}`),
+  ]);
+  if (stillShown(shown)) realized(accuracy, image);
+  else URL.revokeObjectURL(image);
 }
 
 // The form's choice as the view's URL parameters.
@@ -117,8 +125,19 @@ export function initForecast() {
 // #forecast?model=…[&version=N | &alias=A][&series=ID][&horizon=H] draws that forecast (the
 // first alias, else the latest version, when neither is given); #forecast alone, the form.
 export async function showForecast(params) {
+  const shown = shownNow();
+  const view = $("#view-forecast");
+  view.setAttribute("aria-busy", "true");  // until the URL's forecast is drawn (or refused)
+  try {
+    await drawFromUrl(params, shown);
+  } finally {
+    if (stillShown(shown)) view.removeAttribute("aria-busy");
+  }
+}
+
+async function drawFromUrl(params, shown) {
   const page = await attempt(() => api("/v1/models?limit=500"));
-  if (!page) return;
+  if (!page || !stillShown(shown)) return;
   const model = params.get("model");
   const names = page.items.map((m) => m.name);
   if (model && !names.includes(model)) names.unshift(model);
@@ -129,8 +148,8 @@ export async function showForecast(params) {
   const pick = version ? `version:${version}` : alias ? `alias:${alias}` : undefined;
   form().elements.horizon.value = params.get("horizon") || "10";
   const ready = await attempt(async () => {
-    await picks(form().elements.model.value, pick, params.get("series"));
+    await picks(form().elements.model.value, pick, params.get("series"), shown);
     return true;
   }, problemBox());
-  if (ready && model) await attempt(show, problemBox());
+  if (ready && model && stillShown(shown)) await attempt(() => show(shown), problemBox());
 }

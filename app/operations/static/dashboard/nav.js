@@ -27,3 +27,11 @@ export function update(changes) {
   const { view, params } = current();
   go(view, { ...params, ...changes });
 }
+
+// Each time a URL is shown it gets a new number; a view that awaited the service checks that
+// its number is still the current one before it draws, so a slow answer to an earlier URL never
+// paints over (or resets the form of) the one shown now.
+let shownNumber = 0;
+export const nextShown = () => ++shownNumber;
+export const shownNow = () => shownNumber;
+export const stillShown = (number) => number === shownNumber;

@@ -8,7 +8,7 @@ import { go } from "./nav.js";
 
 const form = () => $("#upload-form");
 
-function qualityNotes(quality) {
+export function qualityNotes(quality) {
   const notes = [];
   const sum = (counts) => Object.values(counts || {}).reduce((a, b) => a + b, 0);
   if (quality.duplicate_rows) notes.push(`${quality.duplicate_rows} duplicate rows dropped`);
