@@ -11,10 +11,16 @@ from pathlib import Path
 
 import httpx
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from app.cli.client import EXIT_JOB_UNSUCCESSFUL, EXIT_REFUSED, EXIT_UNAVAILABLE
-from app.cli.commands import main
+from app.cli.problems import (
+    EXIT_BAD_REQUEST,
+    EXIT_GATE_REFUSED,
+    EXIT_NOT_FOUND,
+    EXIT_UNAVAILABLE,
+    EXIT_UNSUCCESSFUL,
+)
+from tests.cli import helpers
 from tests.conftest import LiveServer
 from tests.training.helpers import (
     TINY,
@@ -28,7 +34,7 @@ pytestmark = pytest.mark.sqlite_only
 
 
 def forecast(server: LiveServer, *args: str) -> Result:
-    return CliRunner().invoke(main, ["--url", server.base_url, *args], catch_exceptions=False)
+    return helpers.forecast(server.base_url, *args)
 
 
 def test_upload_train_forecast_report_and_promote(
@@ -74,9 +80,9 @@ def test_upload_train_forecast_report_and_promote(
     forecasters = {line.split()[0] for line in numbers.output.splitlines()[2:]}
     assert {"model", "naive", "drift"} <= forecasters
 
-    # Naive is exact on this holdout: the gate refuses with its numbers, and exit 3 says so.
+    # Naive is exact on this holdout: the gate refuses with its numbers, and exit 6 says so.
     refused = forecast(live_server, "promote", "cli", "1")
-    assert refused.exit_code == EXIT_REFUSED
+    assert refused.exit_code == EXIT_GATE_REFUSED
     assert "Promotion refused by its rule (409)" in refused.stderr
     assert "beats_naive fails: rmse" in refused.stderr
     promoted = forecast(live_server, "promote", "cli", "1", "--no-beats-naive")
@@ -85,14 +91,14 @@ def test_upload_train_forecast_report_and_promote(
     assert client.get("/v1/models/cli").json()["aliases"] == {"champion": 1}
 
 
-def test_following_a_job_that_does_not_succeed_exits_1(
+def test_following_a_job_that_does_not_succeed_exits_8(
     live_server: LiveServer, client: httpx.Client
 ) -> None:
     series_id = random_walk_series(client)
     job = start_job(client, series_id=series_id, **TINY)
     assert client.post(f"/v1/training-jobs/{job['id']}/cancel").status_code == 200
     followed = forecast(live_server, "jobs", str(job["id"]), "--wait")
-    assert followed.exit_code == EXIT_JOB_UNSUCCESSFUL, followed.output
+    assert followed.exit_code == EXIT_UNSUCCESSFUL, followed.output
     assert f"job {job['id']} cancelled" in followed.output
 
 
@@ -102,20 +108,20 @@ def test_refusals_and_outages_have_their_exit_codes(
     bad = tmp_path / "bad.csv"
     bad.write_text("date,close\n2020-01-02,10\n2020-01-03,abc\n")
     refused = forecast(live_server, "upload", str(bad))
-    assert refused.exit_code == EXIT_REFUSED
+    assert refused.exit_code == EXIT_BAD_REQUEST
     assert "Invalid upload (422)" in refused.stderr
     assert "row 3, column close:" in refused.stderr
     assert client.get("/v1/series").json()["total"] == 0
 
     missing = forecast(live_server, "predict", "nope")
-    assert missing.exit_code == EXIT_REFUSED
+    assert missing.exit_code == EXIT_NOT_FOUND
     assert "(404)" in missing.stderr
 
     usage = forecast(live_server, "train", "1", "--spec", "[1]")
     assert usage.exit_code == 2
     assert "must be a JSON object" in usage.stderr
 
-    down = CliRunner().invoke(main, ["--url", "http://127.0.0.1:9", "series"])
+    down = helpers.forecast("http://127.0.0.1:9", "--retry-deadline", "0", "series")
     assert down.exit_code == EXIT_UNAVAILABLE
     assert "cannot reach http://127.0.0.1:9" in down.stderr
 
@@ -125,3 +131,21 @@ def test_the_command_is_installed_with_the_package() -> None:
     done = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert "Exit codes:" in done.stdout
+
+
+def test_shell_completion_as_documented() -> None:
+    """docs/cli.md: `eval "$(_FORECAST_COMPLETE=bash_source forecast)"`; the script it prints asks
+    the command itself for the words that fit."""
+    script = Path(sys.executable).with_name("forecast")
+    source = subprocess.run(
+        [str(script)], env={"_FORECAST_COMPLETE": "bash_source"}, capture_output=True, text=True,
+        check=False,
+    )  # fmt: skip
+    assert "complete -o nosort -F _forecast_completion forecast" in source.stdout
+    words = subprocess.run(
+        [str(script)],
+        env={"_FORECAST_COMPLETE": "bash_complete", "COMP_WORDS": "forecast batches st",
+             "COMP_CWORD": "2"},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert words.stdout.split() == ["plain,status"]

@@ -1,44 +1,96 @@
-"""The service as the command line sees it: HTTP calls whose failures become exit codes."""
+"""The service as the command line sees it: HTTP calls that wait out a service that is briefly
+away (connection errors and 503s, retried with backoff or after its Retry-After, within one
+deadline) and whose failures become exit codes (app/cli/problems.py)."""
 
 from __future__ import annotations
 
-import sys
-from typing import Any, NoReturn
+import time
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
 
 import click
 import httpx
-
-EXIT_JOB_UNSUCCESSFUL = 1
-EXIT_REFUSED = 3
-EXIT_UNAVAILABLE = 4
-EXIT_INTERRUPTED = 130
-FINISHED = frozenset({"succeeded", "failed", "cancelled"})
-POLL_S = 0.5
-EXIT_CODES = (
-    "Exit codes: 0 done; 1 the job finished but did not succeed (train/jobs --wait); 2 wrong "
-    "usage; 3 the service refused the request (a 4xx problem: invalid file, unknown model, "
-    "promotion refused by its rule …); 4 the service could not be reached or failed (5xx); "
-    "130 interrupted (Ctrl-C; a followed job goes on)."
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_before_delay,
+    wait_exponential,
+    wait_random,
 )
+
+from app.cli.problems import EXIT_UNAVAILABLE, EXIT_UNEXPECTED, exit_code, fail, problem_text
+
+# Methods that may be sent again: the same request twice has the effect of one. A POST is
+# retried only when it carries an Idempotency-Key (the service then answers a repeat with
+# the resource the first one created).
+IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+BACKOFF = wait_exponential(multiplier=0.5, max=8) + wait_random(0, 0.5)
+
+
+class Unavailable(Exception):
+    """One try the service did not answer: no connection, no answer in time, or a 503."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """Seconds the service asks the client to wait (Retry-After: seconds or an HTTP date)."""
+    value = response.headers.get("retry-after", "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
+
+
+def _wait(state: RetryCallState) -> float:
+    """The service's Retry-After when it gave one, else exponential backoff with jitter."""
+    error = state.outcome.exception() if state.outcome else None
+    if isinstance(error, Unavailable) and error.retry_after is not None:
+        return error.retry_after
+    return BACKOFF(state)
+
+
+def _announce(state: RetryCallState) -> None:
+    error = state.outcome.exception() if state.outcome else None
+    reason = str(error).splitlines()[0] if error else "unavailable"
+    click.echo(f"{reason} (retrying in {state.upcoming_sleep:.1f} s)", err=True)
 
 
 class Api:
-    """The service at one URL, with the key if there is one; errors become exit codes."""
+    """The service at one URL, with the key if there is one. ``deadline``: how long one
+    request may keep being retried (0: never)."""
 
-    def __init__(self, url: str, api_key: str | None, timeout: float) -> None:
+    def __init__(self, url: str, api_key: str | None, timeout: float, deadline: float) -> None:
         headers = {"X-API-Key": api_key} if api_key else {}
         self.http = httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=timeout)
+        self.deadline = deadline
 
-    def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def call(
+        self, method: str, path: str, *, idempotency_key: str | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        """The answer, or exit with its code: a problem's title, detail and errors on stderr."""
+        if idempotency_key is not None:
+            kwargs["headers"] = {**kwargs.get("headers", {}), "Idempotency-Key": idempotency_key}
+        again = method in IDEMPOTENT or idempotency_key is not None
+        started = time.monotonic()
         try:
-            response = self.http.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            fail(EXIT_UNAVAILABLE, f"cannot reach {self.http.base_url}: {exc}")
+            response = self._retrying(again)(self._try, method, path, kwargs)
+        except Unavailable as error:
+            tried = f" (gave up after {time.monotonic() - started:.1f} s)" if again else ""
+            fail(EXIT_UNAVAILABLE, f"{error.reason}{tried}")
         if response.status_code >= 400:
-            fail(
-                EXIT_REFUSED if response.status_code < 500 else EXIT_UNAVAILABLE,
-                problem_text(response),
-            )
+            fail(exit_code(response), problem_text(response))
         return response
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -46,50 +98,24 @@ class Api:
         try:
             return response.json()
         except ValueError:  # not the service answering (a proxy's page, say)
-            fail(EXIT_UNAVAILABLE, f"{self.http.base_url}{path} did not answer with JSON")
+            fail(EXIT_UNEXPECTED, f"{self.http.base_url}{path} did not answer with JSON")
 
-
-def problem_text(response: httpx.Response) -> str:
-    """A problem document as lines: title (status), detail, then each located error."""
-    try:
-        problem = response.json()
-    except ValueError:
-        return f"HTTP {response.status_code}: {response.text[:200]}"
-    if not isinstance(problem, dict):
-        return f"HTTP {response.status_code}: {problem}"
-    lines = [
-        f"{problem.get('title', 'Error')} ({response.status_code}): {problem.get('detail', '')}"
-    ]
-    for error in problem.get("errors", []):
-        where = ", ".join(
-            f"{key} {error[key]}"
-            for key in ("symbol", "row", "column", "loc")
-            if error.get(key) is not None
+    def _retrying(self, again: bool) -> Retrying:
+        return Retrying(
+            retry=retry_if_exception_type(Unavailable),
+            wait=_wait,
+            stop=stop_before_delay(self.deadline) if again else stop_after_attempt(1),
+            before_sleep=_announce,
+            reraise=True,
         )
-        lines.append(f"  {where}: {error.get('message', '')}" if where else f"  {error}")
-    for check in problem.get("checks", []):
-        lines.append("  " + check_text(check))
-    return "\n".join(lines)
 
-
-def _number(value: Any) -> str:
-    return "unavailable" if value is None else f"{value:.6g}"
-
-
-def check_text(check: dict[str, Any]) -> str:
-    """One check of the promotion gate, e.g. ``beats_naive fails: rmse 0.74 vs naive 0.73``."""
-    against = (
-        f"naive {_number(check.get('naive'))}"
-        if check["check"] == "beats_naive"
-        else f"v{check.get('current_version')} {_number(check.get('current'))}"
-    )
-    verdict = "holds" if check["holds"] else "fails"
-    return (
-        f"{check['check']} {verdict}: {check['metric']} {_number(check.get('candidate'))} "
-        f"vs {against} ({check['basis']})"
-    )
-
-
-def fail(code: int, message: str) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
+    def _try(self, method: str, path: str, kwargs: dict[str, Any]) -> httpx.Response:
+        try:
+            response = self.http.request(method, path, **kwargs)
+        except httpx.TimeoutException as error:
+            raise Unavailable(f"no answer from {self.http.base_url} in time: {error}") from error
+        except httpx.TransportError as error:
+            raise Unavailable(f"cannot reach {self.http.base_url}: {error}") from error
+        if response.status_code == 503:
+            raise Unavailable(problem_text(response), retry_after(response))
+        return response

@@ -1,4 +1,4 @@
-"""Printing results: aligned text tables, CSV or JSON."""
+"""Printing results: aligned text tables, CSV or JSON; a page's place in its list on stderr."""
 
 from __future__ import annotations
 
@@ -25,7 +25,13 @@ def table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
 def _cell(value: Any) -> str:
     if value is None:
         return ""
-    return f"{value:.6g}" if isinstance(value, float) else str(value)
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, dict):
+        return ",".join(f"{k}={v}" for k, v in value.items())
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    return str(value)
 
 
 def emit(rows: Sequence[dict[str, Any]], columns: Sequence[str], output: str) -> None:
@@ -34,16 +40,28 @@ def emit(rows: Sequence[dict[str, Any]], columns: Sequence[str], output: str) ->
     elif output == "csv":
         writer = csv.DictWriter(sys.stdout, fieldnames=list(columns), extrasaction="ignore")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({c: _csv_cell(row.get(c)) for c in columns} for row in rows)
     else:
         table(rows, columns)
 
 
-FORMAT = click.option(
-    "--format",
-    "output",
-    type=click.Choice(["table", "csv", "json"]),
-    default="table",
-    show_default=True,
-    help="How to print the result.",
-)
+def _csv_cell(value: Any) -> Any:
+    return _cell(value) if isinstance(value, dict | list) else value
+
+
+def emit_page(page: dict[str, Any], columns: Sequence[str], output: str) -> None:
+    """A page of a list (``{items, total, limit, offset}``): JSON prints the page itself, so a
+    script sees ``total``; a table or CSV says on stderr which part of the list it shows."""
+    if output == "json":
+        click.echo(json.dumps(page, indent=2))
+        return
+    emit(page["items"], columns, output)
+    shown, offset, total = len(page["items"]), page["offset"], page["total"]
+    if offset or shown < total:
+        following = f"; next: --offset {offset + shown}" if offset + shown < total else ""
+        first = offset + 1 if shown else offset
+        click.echo(f"{first}–{offset + shown} of {total}{following}", err=True)
+
+
+def emit_json(body: Any) -> None:
+    click.echo(json.dumps(body, indent=2))
