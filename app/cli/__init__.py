@@ -4,6 +4,10 @@ It imports nothing else from ``app`` (a contract in pyproject.toml keeps it so):
 client like any other, and starts in a fraction of a second because it never loads the
 service's numeric stack.
 
-Modules: ``client`` (HTTP calls; failures become the exit codes in ``EXIT_CODES``, shown by
-``forecast --help``), ``output`` (tables, CSV, JSON), ``commands`` (the commands).
+Modules: ``commands`` (the root command, its global options, every command registered),
+``client`` (HTTP calls, retries within a deadline), ``problems`` (exit codes, problem
+documents on stderr), ``options`` and ``output`` (shared options; tables, CSV, JSON, pages),
+``follow`` (progress bars while waiting), and one module of commands per topic:
+``series_commands``, ``job_commands``, ``forecast_commands``, ``collection_commands``,
+``batch_commands``, ``model_commands``, ``ledger_commands``. docs/cli.md is the reference.
 """
