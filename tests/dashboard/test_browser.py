@@ -212,3 +212,14 @@ def test_a_global_model_forecasts_the_member_picked(page: Page, server: LiveServ
         # The member's own price level: the table shows the series picked.
         eventually(step_one, lambda v, lv=level: 0.5 * lv < v < 2 * lv)
     screenshot(page, "forecast-global")
+
+    # The batch's page: the global model's members next to naive, each a link to its forecast.
+    page.goto(server.base_url + f"/ui/#batch?id={batch['id']}")
+    members = page.locator("#batch-members-table tbody tr")
+    expect(members).to_have_count(2)
+    expect(page.locator("#batch-members-summary")).to_contain_text("book-global-lstm v1")
+    expect(page.locator("#leaderboard-table tbody tr")).to_have_count(2)
+    members.filter(has_text="book:LOW").get_by_role("link").click()
+    expect(page).to_have_url(re.compile(r"#forecast\?model=book-global-lstm&version=1&series=\d+$"))
+    expect(page.locator("#forecast-series select option:checked")).to_have_text("book:LOW")
+    screenshot(page, "batch-global")

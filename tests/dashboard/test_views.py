@@ -3,16 +3,20 @@ view opens from its URL, problems are announced and shown next to their field.""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
+import numpy as np
+import pandas as pd
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.conftest import LiveServer
 from tests.dashboard.conftest import screenshot
-from tests.training.helpers import eventually, random_walk_series
+from tests.training.helpers import TINY, eventually, random_walk_series
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +39,8 @@ def finished(api: httpx.Client, job: dict[str, object]) -> None:
 def walk(api: httpx.Client) -> str:
     """A random walk with a drift model (it trains at once), v1 the champion."""
     series_id = random_walk_series(api, "walk")
-    response = api.post("/v1/training-jobs", json={"series_id": series_id, "architecture": "drift"})
+    spec = {"series_id": series_id, "architecture": "drift", "references": []}
+    response = api.post("/v1/training-jobs", json=spec)
     assert response.status_code == 202, response.text
     finished(api, response.json())
     response = api.put("/v1/models/walk-drift/aliases/champion", json={"version": 1})
@@ -96,7 +101,7 @@ def test_a_problem_is_announced_and_shown_next_to_its_field(
     expect(page.get_by_role("alert")).to_contain_text("(422)")
     screenshot(page, "field-problem")
     # Fixing it clears the notes.
-    page.locator("#train-form [name=spec]").fill('{"architecture": "drift"}')
+    page.locator("#train-form [name=spec]").fill('{"architecture": "drift", "references": []}')
     page.get_by_role("button", name="Start training").click()
     expect(spec_note).to_have_count(0)
     expect(page.locator("#jobs-table tbody tr")).not_to_have_count(0)
@@ -188,3 +193,83 @@ def test_a_long_format_upload_shows_each_symbols_result(page: Page, server: Live
     expect(own.locator('.result tr[data-symbol="CCC"]')).to_contain_text("created")
     expect(page.locator("#members-table tbody tr")).to_have_count(3)
     screenshot(page, "collection-upload")
+
+
+@pytest.fixture(scope="module")
+def trio(api: httpx.Client) -> str:
+    """Three random walks of 80 business days in one collection."""
+    rng = np.random.default_rng(7)
+    days = pd.bdate_range("2020-01-02", periods=80).strftime("%Y-%m-%d")
+    lines = ["symbol,date,close"]
+    for symbol in ("AAA", "BBB", "CCC"):
+        prices = 50 * np.exp(np.cumsum(rng.normal(0, 0.01, len(days))))
+        lines += [f"{symbol},{day},{price:.4f}" for day, price in zip(days, prices, strict=True)]
+    response = api.post(
+        "/v1/collections/trio/series", files={"file": ("trio.csv", "\n".join(lines) + "\n")}
+    )
+    assert response.status_code == 201, response.text
+    return "trio"
+
+
+def test_a_batch_is_started_watched_and_its_leaderboard_sorted(
+    page: Page, server: LiveServer, trio: str
+) -> None:
+    page.goto(server.base_url + f"/ui/#collection?name={trio}")
+    page.get_by_role("link", name="Train this collection").click()
+    form = page.locator("#batch-form")
+    expect(form.get_by_label("Collection")).to_have_value(trio)
+    form.get_by_label("Architecture").select_option("drift")
+    form.locator("[name=spec]").fill('{"references": []}')  # no statistical models: quick
+    form.get_by_role("button", name="Start the batch").click()
+    expect(page).to_have_url(re.compile(r"#batch\?id=\d+$"))
+    expect(page.locator("#batch-status")).to_contain_text("done", timeout=30_000)
+    expect(page.locator("#batch-status progress")).to_have_attribute("value", "3")
+    rows = page.locator("#leaderboard-table tbody tr")
+    expect(rows).to_have_count(3)
+
+    def column(index: int) -> list[str]:
+        return [row.locator("td").nth(index).inner_text() for row in rows.all()]
+
+    def skills() -> list[float]:
+        return [float(text.removesuffix(" %")) for text in column(5)]
+
+    header = page.locator("#leaderboard-table th", has_text="Skill vs naive")
+    header.get_by_role("button").click()
+    expect(header).to_have_attribute("aria-sort", "descending")
+    assert skills() == sorted(skills(), reverse=True)
+    header.get_by_role("button").click()
+    expect(header).to_have_attribute("aria-sort", "ascending")
+    assert skills() == sorted(skills())
+    page.locator("#leaderboard-table th", has_text="Series").get_by_role("button").click()
+    assert column(0) == ["AAA", "BBB", "CCC"]
+    screenshot(page, "batch")
+    # The CSV is the service's own, downloaded as a file.
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download as CSV").click()
+    text = Path(download.value.path()).read_text()
+    assert text.splitlines()[0].startswith("series_id,series,symbol")
+    assert len(text.splitlines()) == 4
+
+
+def test_a_running_batch_is_cancelled(page: Page, server: LiveServer, trio: str) -> None:
+    page.goto(server.base_url + "/ui/#batches")
+    form = page.locator("#batch-form")
+    form.get_by_label("Collection").fill(trio)
+    form.get_by_label("Architecture").select_option("lstm")
+    form.locator("[name=spec]").fill('{"epochs": 100000}')
+    form.get_by_role("button", name="Start the batch").click()
+    # Too many epochs: refused, under the spec box that held them.
+    expect(form.locator(".field-problem")).to_contain_text("epochs")
+    form.locator("[name=spec]").fill(json.dumps({**TINY, "epochs": 50}))
+    form.get_by_role("button", name="Start the batch").click()
+    expect(page).to_have_url(re.compile(r"#batch\?id=\d+$"))
+    expect(page.locator("#batch-status progress")).to_have_attribute(
+        "aria-label", re.compile(r"of 3 jobs finished")
+    )
+    page.get_by_role("button", name="Cancel the batch").click()
+    expect(page.locator("#batch-status")).to_contain_text("done", timeout=30_000)
+    expect(page.locator("#batch-status")).not_to_contain_text("cancelled 0")
+    expect(page.get_by_role("button", name="Cancel the batch")).to_be_hidden()
+    # The list shows it, with the others.
+    page.get_by_role("link", name="All batches").click()
+    expect(page.locator("#batches-table tbody tr[data-status=done]")).not_to_have_count(0)

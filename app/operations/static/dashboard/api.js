@@ -48,8 +48,8 @@ export async function apiImage(path) {
   return URL.createObjectURL(await response.blob());
 }
 
-export async function api(path, { method = "GET", json, form } = {}) {
-  const headers = { Accept: "application/json" };
+export async function api(path, { method = "GET", json, form, headers: extra = {} } = {}) {
+  const headers = { Accept: "application/json", ...extra };
   let body;
   if (json !== undefined) {
     headers["Content-Type"] = "application/json";

@@ -4,6 +4,7 @@
 
 import { apiKey } from "./api.js";
 import { installRetry } from "./attempt.js";
+import { hideBatches, initBatches, showBatch, showBatches } from "./batches.js";
 import { initCollections, showCollection, showCollections } from "./collections.js";
 import { $ } from "./dom.js";
 import { initForecast, showForecast } from "./forecast.js";
@@ -18,12 +19,14 @@ const VIEWS = {
   collections: [showCollections],
   collection: [showCollection],
   jobs: [showJobs, hideJobs],
+  batches: [showBatches, hideBatches],
+  batch: [showBatch, hideBatches],
   models: [showModels],
   forecast: [showForecast],
 };
 const DEFAULT_VIEW = "series";
 // A detail view lights its list's link in the navigation.
-const NAV_OF = { collection: "collections" };
+const NAV_OF = { collection: "collections", batch: "batches" };
 let shown = null;
 
 function route() {
@@ -58,6 +61,7 @@ installRetry();
 initSeries();
 initCollections();
 initJobs();
+initBatches();
 initModels();
 initForecast();
 showKeyState();

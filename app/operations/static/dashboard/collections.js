@@ -92,6 +92,7 @@ export async function showCollection(params) {
   $("#collection-summary").textContent = `${collection.series_count} series; updated ${when(collection.updated_at)}. ` +
     (prefix ? `${page.total} match “${prefix}”.` : "");
   $("#collection-links").replaceChildren(
+    h("a", { href: link("batches", { collection: name }) }, "Train this collection"), " · ",
     h("a", { href: link("collections") }, "All collections"));
   fill($("#members-table tbody"), page.items.map((s) => h("tr", { "data-series": s.id },
     h("td", {}, s.symbol || s.name), h("td", { class: "num" }, String(s.id)), h("td", {}, s.frequency),
