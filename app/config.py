@@ -127,10 +127,10 @@ class Settings(BaseSettings):
         "(fitted alongside the network); one still fitting then is reported as timed out.",
     )
     auto_budget_s: float = Field(
-        default=120,
+        default=180,
         gt=0,
-        description="Seconds an `auto` tournament may spend on its candidates before the "
-        "winner is trained.",
+        description="Seconds an `auto` tournament may spend fitting its candidates (each on "
+        "two spans) before the winner is trained.",
     )
     bundle_cache_size: int = Field(
         default=32, ge=1, description="Model versions kept loaded for forecasting (LRU)."

@@ -295,13 +295,23 @@ class BacktestResult(Record):
 
 
 class Candidate(Record):
-    """One entry of an ``auto`` tournament, scored on walk-forward folds inside the training
-    data (never the holdout)."""
+    """One entry of an ``auto`` tournament, scored on two spans inside the training data (never
+    the holdout): the validation span and the span of the same length before it."""
 
     candidate: str
     spec: dict[str, Any]
-    validation_rmse: float | None = Field(description="Pooled one-step RMSE; None: it failed.")
-    ratio_to_naive: float | None
+    validation_rmse: float | None = Field(
+        description="One-step RMSE on the validation span; None: it failed."
+    )
+    earlier_rmse: float | None = Field(
+        default=None,
+        description="One-step RMSE on the span before validation, fitted on what precedes it; "
+        "None where the data leave no room for it (or the candidate failed).",
+    )
+    ratio_to_naive: float | None = Field(
+        description="The score the winner is chosen by: RMSE ÷ naive's, the mean over the "
+        "spans scored."
+    )
     seconds: float
     detail: str | None = None
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from app.ml.defaults import resolve
 from app.ml.spec import TrainingSpec
@@ -50,7 +51,7 @@ def _auto(series: pd.Series) -> tuple[list[Any], Any]:
 def test_a_candidate_that_beats_naive_in_one_regime_only_is_not_served() -> None:
     """Moves that revert (AR(1) −0.5) except on the span just before validation: the
     autoregression wins on validation, loses on the span before it, so naive is served and the
-    table says why."""
+    table shows both spans."""
     rng = np.random.default_rng(5)
     n = 2500
     moves = rng.normal(size=n)
@@ -61,14 +62,20 @@ def test_a_candidate_that_beats_naive_in_one_regime_only_is_not_served() -> None
             moves[t] += -0.5 * moves[t - 1]
     members, table = _auto(_prices(moves))
     rows = {r.candidate: r for r in table.candidates}
-    assert rows["ar"].ratio_to_naive is not None
-    assert rows["ar"].ratio_to_naive < 1 - MARGIN  # it won on validation…
-    assert table.winner == "naive"  # …and was not confirmed before it
-    assert "not on the span before it" in table.reason
+    naive, ar = rows["naive"], rows["ar"]
+    assert ar.validation_rmse is not None and naive.validation_rmse is not None
+    assert ar.earlier_rmse is not None and naive.earlier_rmse is not None
+    assert ar.validation_rmse < (1 - MARGIN) * naive.validation_rmse  # it won on validation…
+    assert ar.earlier_rmse > naive.earlier_rmse  # …and lost on the span before it
+    assert ar.ratio_to_naive == pytest.approx(
+        (ar.validation_rmse / naive.validation_rmse + ar.earlier_rmse / naive.earlier_rmse) / 2
+    )
+    assert table.winner == "naive"
+    assert "span before it: tomorrow = today" in table.reason
     assert members[0].architecture == "naive"
 
 
-def test_a_candidate_that_beats_naive_throughout_is_served_and_confirmed() -> None:
+def test_a_candidate_that_beats_naive_on_both_spans_is_served() -> None:
     rng = np.random.default_rng(6)
     n = 2500
     moves = rng.normal(size=n)
@@ -76,4 +83,5 @@ def test_a_candidate_that_beats_naive_throughout_is_served_and_confirmed() -> No
         moves[t] += -0.5 * moves[t - 1]
     _, table = _auto(_prices(moves))
     assert table.winner in ("ar", "arima")
-    assert "confirmed" in table.reason
+    assert "below naive on the validation span and the span before it" in table.reason
+    assert table.folds == 2
