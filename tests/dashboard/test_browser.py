@@ -63,7 +63,7 @@ def test_upload_train_promote_and_forecast(page: Page, server: LiveServer) -> No
     expect(refusal.locator("table.checks tr.warn")).to_have_count(1)
     screenshot(page, "models-refused")
     # Without the naive rule it moves, and the table shows the alias.
-    page.get_by_label("must beat naive").uncheck()
+    page.locator("#promote-form").get_by_label("must beat naive").uncheck()
     page.get_by_role("button", name="Promote").click()
     expect(page.locator("#promote-result")).to_contain_text("champion → v1 (was unset)")
     expect(refusal).to_be_hidden()

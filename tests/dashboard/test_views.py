@@ -16,7 +16,7 @@ from playwright.sync_api import Page, expect
 
 from tests.conftest import LiveServer
 from tests.dashboard.conftest import screenshot
-from tests.training.helpers import TINY, eventually, random_walk_series
+from tests.training.helpers import TINY, eventually, random_walk_series, upload_prices
 
 pytestmark = pytest.mark.slow
 
@@ -273,3 +273,88 @@ def test_a_running_batch_is_cancelled(page: Page, server: LiveServer, trio: str)
     # The list shows it, with the others.
     page.get_by_role("link", name="All batches").click()
     expect(page.locator("#batches-table tbody tr[data-status=done]")).not_to_have_count(0)
+
+
+@pytest.fixture(scope="module")
+def scored(api: httpx.Client) -> None:
+    """Two drift models on one rising line; after their forecasts were served, one line keeps
+    rising (drift beats naive: rise-drift, the champion) and the other falls (drift loses to
+    naive: turn-drift, no alias, after rise-drift by name). The ledger scores both."""
+    days = pd.bdate_range("2020-01-02", periods=60)
+    line = 50 + 0.5 * np.arange(60) + 0.05 * (-1) ** np.arange(60)
+    after = pd.bdate_range(days[-1], periods=4)[1:].strftime("%Y-%m-%d")
+    futures = {"rise": line[-1] + 0.5 * np.arange(1, 4), "turn": line[-1] - 2.0 * np.arange(1, 4)}
+    for name, future in futures.items():
+        series_id = upload_prices(api, name, days, line)
+        spec = {"series_id": series_id, "architecture": "drift", "references": []}
+        finished(api, api.post("/v1/training-jobs", json=spec).json())
+        params: dict[str, str | int] = {"model": f"{name}-drift", "horizon": 3, "version": 1}
+        assert api.get("/v1/forecast", params=params).status_code == 200
+        eventually(
+            lambda n=name: api.get(f"/v1/models/{n}-drift/accuracy").json()["total"]["pending"],
+            lambda pending: pending == 3,
+        )
+        rows = [{"date": d, "close": float(v)} for d, v in zip(after, future, strict=True)]
+        response = api.post(f"/v1/series/{series_id}/observations", json={"observations": rows})
+        assert response.status_code == 200, response.text
+        eventually(
+            lambda n=name: api.get(f"/v1/models/{n}-drift/accuracy").json()["total"]["scored"],
+            lambda count: count == 3,
+        )
+    response = api.put("/v1/models/rise-drift/aliases/champion", json={"version": 1})
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.usefixtures("scored")
+def test_the_accuracy_overview_puts_the_ones_losing_to_naive_first(
+    page: Page, server: LiveServer, walk: str
+) -> None:
+    page.goto(server.base_url + "/ui/#accuracy")
+    rows = page.locator("#accuracy-table tbody tr")
+    expect(rows.first).to_have_attribute("data-model", "turn-drift")
+    expect(rows.first).to_contain_text("latest (v1)")
+    expect(rows.first).to_contain_text("loses to naive")
+    rise = page.locator('#accuracy-table tr[data-model="rise-drift"]')
+    expect(rise).to_contain_text("champion (v1)")
+    expect(rise.locator("td.ok")).to_have_count(1)  # beats naive
+    expect(page.locator(f'#accuracy-table tr[data-model="{walk}"]')).to_contain_text("–")
+    # Unscored versions come after every scored one.
+    models = [row.get_attribute("data-model") for row in rows.all()]
+    assert models.index("rise-drift") < models.index(walk)
+    expect(page.locator("#accuracy-summary")).to_contain_text("1 losing to naive")
+    screenshot(page, "accuracy")
+    # Searched on the server; each row links to the version's forecast and its ledger.
+    page.get_by_label("Model name starts with").fill("turn")
+    page.get_by_role("button", name="Show").click()
+    expect(rows).to_have_count(1)
+    rows.first.get_by_role("link", name="Detail").click()
+    expect(page).to_have_url(re.compile(r"#forecast\?model=turn-drift&version=1$"))
+    expect(page.locator("#realized-table tbody tr")).to_have_count(3)
+
+
+@pytest.mark.usefixtures("scored")
+def test_a_models_policy_is_shown_and_edited(page: Page, server: LiveServer) -> None:
+    page.goto(server.base_url + "/ui/#models?model=rise-drift")
+    form = page.locator("#policy-form")
+    state = page.locator("#policy-state")
+    expect(state).to_contain_text("No retrain policy")
+    below = form.get_by_label("Retrain when realized skill vs naive falls below")
+    below.fill("2")  # skill is at most 1: refused, under the field
+    form.get_by_role("button", name="Save the policy").click()
+    expect(form.locator(".field-problem")).to_have_count(1)
+    expect(below).to_have_attribute("aria-invalid", "true")
+    below.fill("0")
+    form.get_by_label("once this many points are scored").fill("5")
+    form.get_by_label("Promote the new version to").fill("champion")
+    form.get_by_role("button", name="Save the policy").click()
+    expect(state).to_contain_text("Policy set")
+    expect(form.locator(".field-problem")).to_have_count(0)
+    page.reload()
+    expect(state).to_contain_text("Policy set")
+    expect(below).to_have_value("0")
+    expect(form.get_by_label("once this many points are scored")).to_have_value("5")
+    expect(form.get_by_label("Promote the new version to")).to_have_value("champion")
+    screenshot(page, "policy")
+    form.get_by_role("button", name="Remove the policy").click()
+    expect(state).to_contain_text("No retrain policy")
+    assert httpx.get(f"{server.base_url}/v1/models/rise-drift/policy").status_code == 404

@@ -2,6 +2,7 @@
 // #forecast?model=…&version=…, …): every view opens from its URL with its data, back and
 // forward walk through what was shown (nav.js), every number is read from the public API.
 
+import { initAccuracy, showAccuracy } from "./accuracy.js";
 import { apiKey } from "./api.js";
 import { installRetry } from "./attempt.js";
 import { hideBatches, initBatches, showBatch, showBatches } from "./batches.js";
@@ -22,6 +23,7 @@ const VIEWS = {
   batches: [showBatches, hideBatches],
   batch: [showBatch, hideBatches],
   models: [showModels],
+  accuracy: [showAccuracy],
   forecast: [showForecast],
 };
 const DEFAULT_VIEW = "series";
@@ -63,6 +65,7 @@ initCollections();
 initJobs();
 initBatches();
 initModels();
+initAccuracy();
 initForecast();
 showKeyState();
 window.addEventListener("hashchange", route);

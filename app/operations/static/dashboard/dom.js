@@ -42,11 +42,14 @@ export function seconds(value) {
 const LOCATION_PREFIXES = new Set(["body", "query", "path", "header"]);
 function fieldFor(form, loc) {
   if (!form || loc === undefined || loc === null) return null;
-  const name = String(loc).split(".").find((part) => !LOCATION_PREFIXES.has(part));
-  if (!name) return null;
-  const named = form.elements.namedItem(name);
-  const field = named instanceof RadioNodeList ? named[0] : named;
-  return field || form.querySelector("[data-spec]");
+  // The innermost part that names a field: body.retrain_when.realized_skill_below, body.series_ids.3.
+  const parts = String(loc).split(".").filter((part) => !LOCATION_PREFIXES.has(part));
+  for (const name of parts.reverse()) {
+    const named = form.elements.namedItem(name);
+    const field = named instanceof RadioNodeList ? named[0] : named;
+    if (field) return field;
+  }
+  return parts.length ? form.querySelector("[data-spec]") : null;
 }
 
 let fieldProblems = 0;

@@ -42,7 +42,63 @@ async function versions(name) {
   options(form().elements.version, [...page.items].reverse().map((v) => [v.version, `v${v.version}`]));
 }
 
+const policyForm = () => $("#policy-form");
+const when = (stamp) => (stamp ? stamp.slice(0, 16).replace("T", " ") : "–");
+
+function fillPolicy(read) {
+  const fields = policyForm().elements;
+  const policy = read ? read.policy : null;
+  const rule = policy && policy.retrain_when;
+  fields.realized_skill_below.value = rule ? rule.realized_skill_below : "";
+  fields.min_scored.value = rule ? rule.min_scored : "";
+  fields.retrain_every_new_observations.value = policy?.retrain_every_new_observations ?? "";
+  fields.promote_to.value = policy?.promote_to ?? "";
+  fields.beats_naive.checked = policy ? policy.require.beats_naive : true;
+  fields.beats_current.checked = policy ? policy.require.beats_current : true;
+  fields.metric.value = policy ? policy.require.metric : "rmse";
+  $("#policy-delete").hidden = !read;
+  $("#policy-state").textContent = !read
+    ? "No retrain policy: this model is trained again only when someone asks."
+    : `Policy set ${when(read.updated_at)}; ` + (read.fired_at
+      ? `last fired ${when(read.fired_at)} for v${read.fired_for_version} (job ${read.fired_job_id}).`
+      : "it has not fired yet.");
+}
+
+async function loadPolicy(name) {
+  showProblem($(".problem", policyForm()), null);
+  try {
+    fillPolicy(await api(`/v1/models/${encodeURIComponent(name)}/policy`));
+  } catch (error) {
+    if (!(error instanceof ApiProblem) || !String(error.problem.type || "").endsWith("policy-not-found")) throw error;
+    fillPolicy(null);
+  }
+}
+
+function policyBody() {
+  const fields = policyForm().elements;
+  const numberOrNull = (field) => (field.value.trim() === "" ? null : Number(field.value));
+  const below = numberOrNull(fields.realized_skill_below);
+  const retrainWhen = below === null ? null : { realized_skill_below: below };
+  if (retrainWhen && numberOrNull(fields.min_scored) !== null) retrainWhen.min_scored = numberOrNull(fields.min_scored);
+  return {
+    retrain_when: retrainWhen,
+    retrain_every_new_observations: numberOrNull(fields.retrain_every_new_observations),
+    promote_to: fields.promote_to.value.trim() || null,
+    require: { beats_naive: fields.beats_naive.checked, beats_current: fields.beats_current.checked, metric: fields.metric.value },
+  };
+}
+
 export function initModels() {
+  const policyPath = () => `/v1/models/${encodeURIComponent(current)}/policy`;
+  policyForm().addEventListener("submit", (event) => {
+    event.preventDefault();
+    attempt(async () => fillPolicy(await api(policyPath(), { method: "PUT", json: policyBody() })),
+      $(".problem", policyForm()));
+  });
+  $("#policy-delete").addEventListener("click", () => attempt(async () => {
+    await api(policyPath(), { method: "DELETE" });
+    fillPolicy(null);
+  }, $(".problem", policyForm())));
   $("#model-select").addEventListener("change", (e) => go("models", { model: e.target.value }));
   form().addEventListener("submit", (event) => {
     event.preventDefault();
@@ -84,7 +140,10 @@ export async function showModels(params) {
   const model = params.get("model");
   if (model && !names.includes(model)) names.unshift(model);
   options($("#model-select"), names.map((n) => [n, n]), model);
-  if (names.length) await versions($("#model-select").value);
-  else fill($("#versions-table tbody"), []);
+  if (names.length) {
+    await versions($("#model-select").value);
+    await attempt(() => loadPolicy($("#model-select").value));
+  } else fill($("#versions-table tbody"), []);
+  policyForm().hidden = !names.length;
   showProblem($(".problem", form()), null);
 }
