@@ -122,18 +122,37 @@ def read_observations(
     *,
     start: datetime | None = None,
     end: datetime | None = None,
+    tail: int | None = None,
 ) -> pd.DataFrame:
-    """Fields as columns over a sorted DatetimeIndex named ``date`` (inclusive range)."""
+    """Fields as columns over a sorted DatetimeIndex named ``date`` (inclusive range); with
+    ``tail``, only the last ``tail`` dates of that range (of the dates any of the fields has)."""
     raw_ts = _RAW_TS
+    within = []
+    if start is not None:
+        within.append(raw_ts >= to_unix_seconds(start))
+    if end is not None:
+        within.append(raw_ts <= to_unix_seconds(end))
+    if tail is not None and field_ids:
+        # The tail's first date: the tail-th latest date of the range, one query.
+        first = session.scalar(
+            select(raw_ts)
+            .where(
+                Observation.series_id == series_id,
+                Observation.field_id.in_(list(field_ids.values())),
+                *within,
+            )
+            .distinct()
+            .order_by(raw_ts.desc())
+            .offset(tail - 1)
+            .limit(1)
+        )
+        if first is not None:
+            within.append(raw_ts >= first)
     columns: dict[str, pd.Series] = {}
     for name, field_id in field_ids.items():
         stmt = select(raw_ts, Observation.value).where(
-            Observation.series_id == series_id, Observation.field_id == field_id
+            Observation.series_id == series_id, Observation.field_id == field_id, *within
         )
-        if start is not None:
-            stmt = stmt.where(raw_ts >= to_unix_seconds(start))
-        if end is not None:
-            stmt = stmt.where(raw_ts <= to_unix_seconds(end))
         rows = session.execute(stmt.order_by(raw_ts)).all()
         ts = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         values = np.fromiter((r[1] for r in rows), dtype=np.float64, count=len(rows))

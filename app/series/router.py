@@ -34,7 +34,14 @@ from app.series.uploads import (
     read_upload,
     upload_body,
 )
-from app.vocabulary import COLLECTION_PATTERN, FreeText, IdPath, IsoDateTime, OutputFormat
+from app.vocabulary import (
+    COLLECTION_PATTERN,
+    MAX_ID,
+    FreeText,
+    IdPath,
+    IsoDateTime,
+    OutputFormat,
+)
 
 router = APIRouter(prefix="/v1/series", tags=["series"])
 
@@ -148,11 +155,20 @@ def list_observations(
     ] = None,
     start: Annotated[IsoDateTime | None, Query(description="First date, inclusive.")] = None,
     end: Annotated[IsoDateTime | None, Query(description="Last date, inclusive.")] = None,
+    tail: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            le=MAX_ID,
+            description="Only the last this many dates (of the range, when start or end is "
+            "given): what a chart of recent history needs, without the whole series.",
+        ),
+    ] = None,
     format: Annotated[OutputFormat, Query()] = "json",  # noqa: A002
 ) -> Response:
     series = service.get_series(session, series_id)
     names = [n.strip() for f in field or [] for n in f.split(",") if n.strip()] or None
-    frame = service.read_frame(session, series, fields=names, start=start, end=end)
+    frame = service.read_frame(session, series, fields=names, start=start, end=end, tail=tail)
     records = service.observations_as_records(frame)
     if format == "csv":
         buffer = io.StringIO()

@@ -196,8 +196,11 @@ def read_frame(
     fields: list[str] | None = None,
     start: datetime | None = None,
     end: datetime | None = None,
+    tail: int | None = None,
 ) -> pd.DataFrame:
-    return read_observations(session, series.id, field_ids(series, fields), start=start, end=end)
+    return read_observations(
+        session, series.id, field_ids(series, fields), start=start, end=end, tail=tail
+    )
 
 
 def read_field(session: Session, series: Series, field: str) -> pd.Series:

@@ -46,6 +46,23 @@ def test_field_and_date_range(client: httpx.Client) -> None:
     assert both == [{"date": "2024-01-02", "volume": 100.0, "close": 10.0}]
 
 
+def test_tail_reads_only_the_last_dates(client: httpx.Client) -> None:
+    series_id = make_series(client)
+    assert observations(client, series_id, tail="2") == [
+        {"date": "2024-01-03", "close": 11.0, "volume": 110.0},
+        {"date": "2024-01-04", "close": 12.0, "volume": 120.0},
+    ]
+    # Within the range: the last dates up to `end`; more than there are: all of them.
+    rows = observations(client, series_id, field="close", end="2024-01-03", tail="1")
+    assert rows == [{"date": "2024-01-03", "close": 11.0}]
+    assert len(observations(client, series_id, tail="10")) == 3
+    csv = client.get(f"/v1/series/{series_id}/observations", params={"tail": 1, "format": "csv"})
+    assert csv.text.splitlines() == ["date,close,volume", "2024-01-04,12.0,120.0"]
+    for bad in ("0", "-1", "x"):
+        params = {"tail": bad}
+        assert_problem(client.get(f"/v1/series/{series_id}/observations", params=params), 422)
+
+
 def test_unknown_field_is_422(client: httpx.Client) -> None:
     series_id = make_series(client)
     response = client.get(f"/v1/series/{series_id}/observations", params={"field": "nope"})
