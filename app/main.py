@@ -34,8 +34,8 @@ from app.forecasting.response_cache import (
 from app.forecasting.router import router as forecasting_router
 from app.forecasting.served_forecast import ForecastServed
 from app.forecasting.service import warm_calendars
+from app.ledger import adaptation_store, policy
 from app.ledger import points as ledger_points
-from app.ledger import policy
 from app.ledger import service as ledger
 from app.ledger.recorder import LedgerRecorder
 from app.ledger.router import router as ledger_router
@@ -51,7 +51,12 @@ from app.operations.middleware import (
     RequestContextMiddleware,
     request_ids,
 )
-from app.operations.prometheus import LedgerReading, Metrics, RealizedAccuracy
+from app.operations.prometheus import (
+    LedgerReading,
+    Metrics,
+    RealizedAccuracy,
+    RealizedCoverage,
+)
 from app.operations.prometheus import router as metrics_router
 from app.operations.security import ApiKeyMiddleware, install_openapi_security
 from app.registry.router import router as registry_router
@@ -64,6 +69,8 @@ from app.training.jobs.reconciler import Dispatcher
 from app.training.router import router as training_router
 
 log = logging.getLogger(__name__)
+# The service's version: the OpenAPI document's and forecast_build_info's.
+VERSION = "0.1.0"
 
 DESCRIPTION = """
 Upload price series, train LSTM/GRU forecasters in the background, keep every trained model in a
@@ -94,6 +101,7 @@ def _ledger_reading(db: Database) -> LedgerReading:
     with db.session_scope() as session:
         rows = ledger.alias_accuracy(session)
         points = ledger.point_counts(session)
+        coverage = adaptation_store.alias_coverage(session)
     return LedgerReading(
         aliases=[
             RealizedAccuracy(
@@ -108,6 +116,9 @@ def _ledger_reading(db: Database) -> LedgerReading:
             for r in rows
         ],
         points=points,
+        coverage=[
+            RealizedCoverage(c.model, c.alias, c.level, c.points, c.covered) for c in coverage
+        ],
     )
 
 
@@ -214,7 +225,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     db = Database(settings.database_url)
     store = make_store(settings)
     dispatcher = Dispatcher(settings, db)
-    metrics = Metrics(db, ledger=lambda: _ledger_reading(db))
+    readiness = Readiness(
+        db=db,
+        broker_url=settings.broker_url,
+        store_problem=store.problem,
+        cannot_train=lambda: dispatcher.queue.unavailable,
+    )
+    metrics = Metrics(
+        db,
+        ledger=lambda: _ledger_reading(db),
+        version=VERSION,
+        readiness=lambda: health.check(readiness),
+    )
     bundles = BundleCache(
         store, settings.bundle_cache_size, metrics.bundle_lookup, metrics.bundles_loaded,
         adaptation_min_points=settings.interval_adaptation_min_points,
@@ -231,7 +253,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )  # fmt: skip
     app = create_api(
         title="Forecast service",
-        version="0.1.0",
+        version=VERSION,
         description=DESCRIPTION,
         lifespan=_lifespan(settings, db, store, dispatcher, recorder),
         generate_unique_id_function=operation_id,
@@ -252,12 +274,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.on_version_deleted = bundles.evict
     app.state.on_observations_added = _on_observations_added(settings, dispatcher)
     app.state.on_series_deleted = ledger_points.settle_deleted_series
-    app.state.readiness = Readiness(
-        db=db,
-        broker_url=settings.broker_url,
-        store_problem=store.problem,
-        cannot_train=lambda: dispatcher.queue.unavailable,
-    )
+    app.state.readiness = readiness
     install_handlers(app)
     _add_middleware(app, settings, forecasts, metrics)
     install_openapi_security(app, settings)

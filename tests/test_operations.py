@@ -344,7 +344,7 @@ def test_http_metrics_are_labelled_by_route_template(make_client: MakeClient) ->
     assert (
         value(families["forecast_bundle_cache_misses"], "forecast_bundle_cache_misses_total") == 0
     )
-    assert value(families["forecast_bundle_cache_size"], "forecast_bundle_cache_size") == 0
+    assert value(families["forecast_bundle_cache_versions"], "forecast_bundle_cache_versions") == 0
 
 
 def test_job_metrics_come_from_the_database(

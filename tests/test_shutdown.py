@@ -149,4 +149,4 @@ def test_sigterm_hands_back_the_running_job_and_a_restart_finishes_it(tmp_path: 
     assert metrics["forecast_latency_seconds_count{}"] == 2
     assert metrics["forecast_bundle_cache_misses_total{}"] == 1
     assert metrics["forecast_bundle_cache_hits_total{}"] == 1
-    assert metrics["forecast_bundle_cache_size{}"] == 1
+    assert metrics["forecast_bundle_cache_versions{}"] == 1

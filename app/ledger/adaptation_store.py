@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 
 from app.db.orm import (
     LedgerPoint,
+    ModelAlias,
     ModelVersion,
     RegisteredModel,
     ServedForecast,
@@ -278,3 +279,36 @@ def read(session: Session, model: str, versions: Sequence[int]) -> list[StoredAd
         .order_by(ModelVersion.version)
     ).all()
     return [StoredAdaptation(v, record, updated_at) for v, record, updated_at in rows]
+
+
+@dataclass(frozen=True)
+class AliasCoverage:
+    """Step 1 of the adaptation of the version an alias points at, for one level: of the latest
+    scored one-step points served with the level (at most :data:`adaptation.WINDOW`), how many
+    covered the actual (read at every metrics scrape)."""
+
+    model: str
+    alias: str
+    level: int
+    points: int
+    covered: int
+
+
+def alias_coverage(session: Session) -> list[AliasCoverage]:
+    """Per model, alias and level: the one-step interval coverage of the aliased version, from
+    its stored adaptation (one row per version: no ledger point is read)."""
+    rows = session.execute(
+        select(RegisteredModel.name, ModelAlias.alias, VersionIntervalAdaptation.adaptation)
+        .join(ModelAlias, ModelAlias.model_id == RegisteredModel.id)
+        .join(
+            VersionIntervalAdaptation,
+            VersionIntervalAdaptation.model_version_id == ModelAlias.version_id,
+        )
+        .order_by(RegisteredModel.name, ModelAlias.alias)
+    ).all()
+    return [
+        AliasCoverage(name, alias, level, found.points[0], found.covered[0])
+        for name, alias, record in rows
+        for level, found in sorted(record.levels.items())
+        if found.points
+    ]

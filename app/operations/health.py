@@ -53,7 +53,17 @@ def readyz(request: Request) -> dict[str, Any]:
     """200 when this instance can do its work; 503 with `checks` naming what is not ready."""
     # Runs in a worker thread; every check runs in its own thread with a deadline, so a
     # dependency that hangs makes the probe fail in CHECK_TIMEOUT_S rather than hang it.
-    readiness: Readiness = request.app.state.readiness
+    results = check(request.app.state.readiness)
+    if any(v != "ok" for v in results.values()):
+        raise NotReady(
+            "Not ready: " + "; ".join(f"{k} {v}" for k, v in results.items() if v != "ok"),
+            extra={"checks": results},
+        )
+    return {"status": "ready", "checks": results}
+
+
+def check(readiness: Readiness) -> dict[str, str]:
+    """Every readiness check by name: ``ok``, or why not (also read by each metrics scrape)."""
     broker_url = readiness.broker_url
     checks: dict[str, Callable[[], dict[str, str]]] = {
         "database": lambda: _database(readiness.db),
@@ -65,12 +75,7 @@ def readyz(request: Request) -> dict[str, Any]:
     cannot_train = readiness.cannot_train()
     if cannot_train is not None:  # embedded mode in an environment without TensorFlow
         results["workers"] = f"cannot train: {cannot_train}; set FORECAST_BROKER_URL"
-    if any(v != "ok" for v in results.values()):
-        raise NotReady(
-            "Not ready: " + "; ".join(f"{k} {v}" for k, v in results.items() if v != "ok"),
-            extra={"checks": results},
-        )
-    return {"status": "ready", "checks": results}
+    return results
 
 
 def _database(db: Database) -> dict[str, str]:

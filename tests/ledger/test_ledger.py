@@ -115,13 +115,13 @@ def test_a_daily_loop_is_scored_exactly(client: httpx.Client) -> None:
     scraped = client.get("/metrics").text
     step1 = client.get("/v1/models/loop-drift/accuracy", params={"group_by": "step"}).json()
     row = step1["groups"][0]
-    assert gauge(scraped, "forecast_realized_rmse_to_naive") == pytest.approx(
+    assert gauge(scraped, "forecast_realized_rmse_to_naive_ratio") == pytest.approx(
         row["rmse"] / row["naive_rmse"]
     )
-    assert gauge(scraped, "forecast_realized_rmse_to_promised") == pytest.approx(
+    assert gauge(scraped, "forecast_realized_rmse_to_promised_ratio") == pytest.approx(
         row["realized_to_promised"]
     )
-    assert gauge(scraped, "forecast_realized_scored") == LOOP_DAYS
+    assert gauge(scraped, "forecast_realized_scored_points") == LOOP_DAYS
     assert 'forecast_ledger_points{status="pending"} ' in scraped
 
     # A deleted series leaves its ledger readable.
