@@ -8,7 +8,7 @@ PORT ?= 8000
 # extra) and development (+ the dev extra). `make lock` writes them from pyproject.toml.
 LOCK_FLAGS := --universal --generate-hashes --quiet
 
-.PHONY: run test lint format services browser bench lock clean
+.PHONY: run test lint format services browser promtool bench lock clean
 
 # The venv is rebuilt when the lock changes: the pinned, hashed dependencies of the train extra
 # (TensorFlow, Keras, ONNX export: `make run` trains in local worker processes) and the dev extra
@@ -25,9 +25,9 @@ $(BIN)/.installed: requirements/dev.txt pyproject.toml
 run: $(BIN)/.installed
 	$(BIN)/python -m app.serve --host $(HOST) --port $(PORT)
 
-## test: install, start PostgreSQL and Redis if needed, install chromium (as root) for the
-## browser tests, lint, run the whole suite
-test: $(BIN)/.installed services browser lint
+## test: install, start PostgreSQL and Redis if needed, install chromium (for the browser tests)
+## and promtool (for the alert rules' tests) as root, lint, run the whole suite
+test: $(BIN)/.installed services browser promtool lint
 	$(BIN)/python -m pytest
 
 lint: $(BIN)/.installed
@@ -45,6 +45,9 @@ services:
 
 browser:
 	./.ci/browser
+
+promtool:
+	./.ci/promtool
 
 ## lock: re-resolve the dependencies of pyproject.toml into requirements/*.txt (needs PyPI);
 ## the three locks agree: api and worker are constrained to the versions of dev
