@@ -326,3 +326,42 @@ def volume_mounts(service: dict[str, Any]) -> list[tuple[str, str, str]]:
         kind = "bind" if source.startswith(("/", ".", "~", "$")) else "volume"
         mounts.append((kind, source, target))
     return mounts
+
+
+def service_secrets(service: dict[str, Any]) -> dict[str, str]:
+    """Secret name → the path it is mounted at in the container (short or long syntax)."""
+    found = {}
+    for entry in service.get("secrets", []):
+        if isinstance(entry, str):
+            found[entry] = f"/run/secrets/{entry}"
+        else:
+            target = entry.get("target", entry["source"])
+            found[entry["source"]] = target if target.startswith("/") else f"/run/secrets/{target}"
+    return found
+
+
+def default_services(compose: dict[str, Any], profiles: tuple[str, ...] = ()) -> set[str]:
+    """The services `docker compose up` starts with these profiles enabled (a service with no
+    ``profiles`` always starts)."""
+    return {
+        name
+        for name, service in compose["services"].items()
+        if not service.get("profiles") or set(service["profiles"]) & set(profiles)
+    }
+
+
+def merge_override(compose: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """A second compose file over the first, for the keys an override here uses (services'
+    mappings merged key by key, sequences such as ``profiles`` appended), as Compose merges."""
+
+    def merge(base: Any, extra: Any) -> Any:
+        if isinstance(base, dict) and isinstance(extra, dict):
+            return {k: merge(base[k], v) if k in base else v for k, v in extra.items()} | {
+                k: v for k, v in base.items() if k not in extra
+            }
+        if isinstance(base, list) and isinstance(extra, list):
+            return base + [v for v in extra if v not in base]
+        return extra
+
+    merged: dict[str, Any] = merge(compose, override)
+    return merged

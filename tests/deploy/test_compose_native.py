@@ -5,11 +5,16 @@ the Dockerfile target's ENV, then the service's ``env_file:`` (``.env`` = .env.e
 secrets filled in) and ``environment:``, interpolated from the same values. Each service's
 ``command`` (its exact argv) then runs as a native process from a directory laid out like the
 image's WORKDIR, with only these test substitutions: the hosts ``postgres`` and ``redis`` are
-the local servers (a throwaway database, a queue of its own), named volumes are temp dirs, the
-API's port is a free one, the host ``minio`` is a real S3-protocol server (moto's, started by the
-suite) whose bucket the test makes as the ``buckets`` service would, and each Celery worker gets
-its own node name (in compose each container has its own host name). Services built from the
-``api`` target run with the ``train`` extra made unimportable, as in that image.
+the local servers (a throwaway database, a queue of its own), named volumes are temp dirs, a
+service's secrets are files in a temp dir where compose would mount them (/run/secrets), the
+API's port is a free one, the host ``objectstore`` is a real S3-protocol server (moto's, started
+by the suite) whose bucket the test makes as the ``buckets`` service would, and each Celery
+worker gets its own node name (in compose each container has its own host name). Services built
+from the ``api`` target run with the ``train`` extra made unimportable, as in that image.
+
+The object store's key comes, as in compose, from the ``s3_credentials`` secret file only (no
+key in any environment): the bundles the workers upload and the API downloads prove the API and
+workers sign with it.
 
 Order as in compose: migrate runs to completion, the API becomes ready, two workers start; then
 the MSFT series is uploaded, four small jobs train on both workers, a forecast is served, the
@@ -40,6 +45,7 @@ from sqlalchemy.engine import make_url
 from app.registry.store import CACHE_SUBDIR
 from tests.conftest import throwaway_postgres_database
 from tests.deploy.files import (
+    COMPOSE_FILE,
     ROOT,
     TRAIN_MODULES,
     WITHOUT_TRAIN_EXTRA,
@@ -50,6 +56,7 @@ from tests.deploy.files import (
     load_compose,
     parse_dockerfile,
     service_environment,
+    service_secrets,
     stage_chain,
     volume_mounts,
 )
@@ -137,6 +144,7 @@ class Deployment:
         root = self.image_root(target)
         paths = {IMAGE_VENV: str(ROOT / ".venv"), IMAGE_WORKDIR: str(root)}
         paths.update({k: str(v) for k, v in volumes.items()})
+        paths.update(self.secrets(spec, f"{name}-{instance}"))
         for directory in volumes.values():
             directory.mkdir(parents=True, exist_ok=True)
         env = image_environment(target, paths)
@@ -157,6 +165,22 @@ class Deployment:
         service = Service(f"{name}-{instance}", argv, env, root, log)
         self.services.append(service)
         return service
+
+    def secrets(self, spec: dict[str, Any], owner: str) -> dict[str, str]:
+        """The service's secrets as compose mounts them: each one's content (a file relative to
+        the compose file, or a variable) in a file of its own; image path → local path."""
+        paths = {}
+        for name, target in service_secrets(spec).items():
+            source = self.compose["secrets"][name]
+            if "file" in source:
+                content = (COMPOSE_FILE.parent / source["file"]).read_bytes()
+            else:
+                content = self.variables[source["environment"]].encode()
+            local = self.tmp / "secrets" / owner / name
+            local.parent.mkdir(parents=True, exist_ok=True)
+            local.write_bytes(content)
+            paths[target] = str(local)
+        return paths
 
     def image_root(self, target: str) -> Path:
         """A directory holding what the target's image holds in its WORKDIR."""
@@ -180,16 +204,16 @@ class Deployment:
             assert env["FORECAST_BROKER_URL"].startswith("redis://redis:6379/")
             out["FORECAST_BROKER_URL"] = self.redis_url
         if "AWS_ENDPOINT_URL" in env:
-            assert env["AWS_ENDPOINT_URL"] == "http://minio:9000"
+            assert env["AWS_ENDPOINT_URL"] == "http://objectstore:8333"
             out["AWS_ENDPOINT_URL"] = self.s3_endpoint
         return out
 
     def make_buckets(self, s3: S3Server) -> str:
-        """What the one-shot ``buckets`` service does (``mc mb --ignore-existing``); returns
-        the bucket."""
-        argv = command_argv(self.compose["services"]["buckets"])
-        assert argv[:2] == ["mb", "--ignore-existing"]
-        bucket = argv[-1].split("/")[1]
+        """What the one-shot ``buckets`` service does (deploy/seaweedfs/make-bucket.sh: the
+        bucket S3_BUCKET unless it exists); returns the bucket."""
+        buckets = self.compose["services"]["buckets"]
+        assert buckets["entrypoint"][-1].endswith("/make-bucket.sh")
+        bucket = service_environment(buckets, {})["S3_BUCKET"]
         if bucket not in {b["Name"] for b in s3.client().list_buckets()["Buckets"]}:
             s3.client().create_bucket(Bucket=bucket)
         return bucket
@@ -223,11 +247,15 @@ def map_paths(value: str, paths: dict[str, str]) -> str:
 def deployment(tmp_path: Path, s3_server: S3Server) -> Iterator[Deployment]:
     require_redis()
     queue = f"deploy-{uuid.uuid4().hex[:8]}"
+    credentials = tmp_path / "s3_credentials"  # as docs/object-store.md has it made
+    credentials.write_text(
+        f"[default]\naws_access_key_id = forecast\naws_secret_access_key = {uuid.uuid4().hex}\n"
+    )
     variables = {
         **dotenv_values(),
         "POSTGRES_PASSWORD": uuid.uuid4().hex,
         "FORECAST_API_KEY": uuid.uuid4().hex,
-        "MINIO_ROOT_PASSWORD": uuid.uuid4().hex,
+        "S3_CREDENTIALS_FILE": str(credentials),
         "FORECAST_QUEUE": queue,  # a queue of its own on the shared Redis
         "FORECAST_TF_THREADS": "1",  # a setting passed through .env (env_file)
     }
@@ -301,6 +329,10 @@ def test_compose_services_run_natively(deployment: Deployment, s3_server: S3Serv
     assert migrate.start().wait(timeout=120) == 0, migrate.output()
 
     api = deployment.service("api")
+    assert not {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} & set(api.env)
+    assert Path(api.env["AWS_SHARED_CREDENTIALS_FILE"]).read_text() == (
+        Path(deployment.variables["S3_CREDENTIALS_FILE"]).read_text()
+    )
     api.start()
     port = api.argv[api.argv.index("--port") + 1]
     key = api.env.get("FORECAST_API_KEY")
@@ -374,6 +406,8 @@ def test_compose_services_run_natively(deployment: Deployment, s3_server: S3Serv
             return sum(found)
 
         assert total("forecast_jobs", state="succeeded") == JOBS
+        assert total("forecast_ready") == 1  # database, migrations, broker, artifact store
+        assert total("forecast_oldest_queued_job_age_seconds") == 0
         assert total("forecast_training_duration_seconds_count") >= JOBS
         assert total("forecast_latency_seconds_count") >= 1
         assert total("http_requests_total") >= 1
