@@ -79,6 +79,49 @@ def test_every_view_opens_from_its_url_and_back_goes_back(
     expect(page.locator("#forecast-table tbody tr")).to_have_count(10)
 
 
+def test_the_forecast_chart_has_a_time_axis_round_ticks_a_legend_and_values_on_hover(
+    page: Page, server: LiveServer, walk: str
+) -> None:
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url) if "/observations" in r.url else None)
+    page.goto(server.base_url + f"/ui/#forecast?model={walk}&horizon=20")
+    chart = page.locator("#forecast-chart")
+    expect(chart).to_have_attribute("data-y-ticks", re.compile(r"\d"))
+    # Only the tail drawn is fetched: 4 × the horizon, up to the forecast's origin.
+    assert len(asked) == 1, asked
+    assert "tail=80" in asked[0], asked
+    # A time axis: month and day labels, the year where it starts or changes.
+    x_ticks = (chart.get_attribute("data-x-ticks") or "").split("|")
+    date = re.compile(r"^(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)( \d{1,2})?(, \d{4})?$")
+    assert len(x_ticks) >= 3, x_ticks
+    assert all(date.match(t) for t in x_ticks), x_ticks
+    assert re.search(r"\d{4}$", x_ticks[0]), x_ticks
+    # Round ticks: evenly spaced by 1, 2, 2.5 or 5 × a power of ten, no long decimals.
+    y_ticks = [
+        float(t.replace(",", "")) for t in (chart.get_attribute("data-y-ticks") or "").split("|")
+    ]
+    steps = {round(b - a, 9) for a, b in zip(y_ticks, y_ticks[1:], strict=False)}
+    assert len(y_ticks) >= 3, y_ticks
+    assert len(steps) == 1, y_ticks
+    mantissa = steps.pop() / 10 ** np.floor(np.log10(y_ticks[1] - y_ticks[0]))
+    assert any(abs(mantissa - m) < 1e-6 for m in (1, 2, 2.5, 5)), y_ticks
+    # The legend names each line and shows the values under the cursor.
+    legend = chart.locator(".u-legend")
+    expect(legend.locator(".u-series th")).to_contain_text(["History", "Forecast", "80 % high"])
+    overlay = chart.locator(".u-over")
+    box = overlay.bounding_box()
+    assert box is not None
+    history_value = legend.locator(".u-series").nth(1).locator(".u-value")
+    forecast_value = legend.locator(".u-series").nth(2).locator(".u-value")
+    page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] / 2)
+    expect(history_value).to_have_text(re.compile(r"^\d+\.\d+$"))
+    expect(forecast_value).to_have_text("–")
+    page.mouse.move(box["x"] + box["width"] * 0.97, box["y"] + box["height"] / 2)
+    expect(forecast_value).to_have_text(re.compile(r"^\d+\.\d+$"))
+    expect(legend.locator(".u-series").first.locator(".u-value")).to_have_text(date)
+    screenshot(page, "forecast-chart")
+
+
 def test_a_problem_is_announced_and_shown_next_to_its_field(
     page: Page, server: LiveServer, walk: str
 ) -> None:

@@ -1,66 +1,100 @@
-// The forecast chart as plain SVG: recent history, the forecast, and one band per interval
-// level (widest first, so the narrower band draws on top). No charting library, no network.
+// The forecast chart, drawn by uPlot (vendored: uPlot.iife.min.js, see VENDORED.md): recent
+// history, the forecast and its interval bands on a real time axis, round ticks, a legend that
+// shows the values under the cursor. The tick labels drawn are also written to the chart's
+// data-x-ticks / data-y-ticks (what the browser tests read; the canvas has no text to read).
 
-const SVG = "http://www.w3.org/2000/svg";
-const WIDTH = 800;
+const { uPlot } = window;
 const HEIGHT = 320;
-const PAD = { left: 74, right: 16, top: 14, bottom: 30 };
+const DAY = 86400;
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const COLORS = { history: "#1d2430", forecast: "#1f5fbf", 80: "rgba(31, 95, 191, 0.30)", 95: "rgba(31, 95, 191, 0.14)" };
 
-function el(tag, attributes, text) {
-  const node = document.createElementNS(SVG, tag);
-  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
-  if (text !== undefined) node.textContent = text;
-  return node;
+// Dates from the API are UTC ("2024-01-05" or "2024-01-05T14:00:00"): seconds since the epoch.
+const seconds = (date) => Date.parse(date.length === 10 ? `${date}T00:00:00Z` : `${date}Z`) / 1000;
+const pad = (n) => String(n).padStart(2, "0");
+
+// Tick labels for the time axis, as fine as the step between ticks needs.
+function timeLabels(splits, step) {
+  let previous = null;
+  return splits.map((s) => {
+    const d = new Date(s * 1000);
+    const [y, m, day] = [d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()];
+    let label;
+    if (step >= 360 * DAY) label = String(y);
+    else if (step >= 28 * DAY) label = m === 0 || previous === null ? `${MONTHS[m]} ${y}` : MONTHS[m];
+    else if (step >= DAY) label = previous === null || previous.getUTCFullYear() !== y ? `${MONTHS[m]} ${day}, ${y}` : `${MONTHS[m]} ${day}`;
+    else {
+      const time = `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}`;
+      label = previous === null || previous.getUTCDate() !== day ? `${MONTHS[m]} ${day} ${time}` : time;
+    }
+    previous = d;
+    return label;
+  });
 }
 
-const line = (points) => points.map(([x, y], i) => `${i ? "L" : "M"}${x.toFixed(1)},${y.toFixed(1)}`).join("");
+// Value labels with as many decimals as the (round) step between ticks has.
+function valueLabels(splits, step) {
+  const decimals = Math.max(0, Math.min(8, -Math.floor(Math.log10(step) + 1e-9)));
+  return splits.map((v) => v.toLocaleString("en-US", { minimumFractionDigits: decimals, maximumFractionDigits: decimals }));
+}
+
+const valueText = (u, v) => (v === null || v === undefined ? "–" : Number(v).toPrecision(6));
 
 // history: [{date, value}] oldest first; forecast: the service's ForecastResponse.
-export function drawForecast(svg, history, forecast) {
-  const points = forecast.points;
-  const levels = [...forecast.levels].sort((a, b) => b - a);
+export function drawForecast(container, history, forecast) {
+  const levels = [...forecast.levels].sort((a, b) => b - a);  // widest first: drawn below
   const last = history[history.length - 1];
-  const values = [
-    ...history.map((p) => p.value),
-    ...points.flatMap((p) => [p.value, ...levels.flatMap((l) => [p[`lo_${l}`], p[`hi_${l}`]])]),
-  ].filter((v) => Number.isFinite(v));
-  let low = Math.min(...values);
-  let high = Math.max(...values);
-  if (high === low) [low, high] = [low - 1, high + 1];
-  const span = history.length - 1 + points.length;
-  const x = (i) => PAD.left + ((WIDTH - PAD.left - PAD.right) * i) / Math.max(span, 1);
-  const y = (v) => PAD.top + ((HEIGHT - PAD.top - PAD.bottom) * (high - v)) / (high - low);
-  const origin = history.length - 1;
-
-  svg.replaceChildren(el("title", {}, `${forecast.model} v${forecast.version}: ${forecast.field}`));
-  for (let k = 0; k <= 4; k += 1) {
-    const v = low + ((high - low) * k) / 4;
-    svg.append(
-      el("line", { class: "grid", x1: PAD.left, x2: WIDTH - PAD.right, y1: y(v), y2: y(v) }),
-      el("text", { class: "tick", x: PAD.left - 6, y: y(v) + 4, "text-anchor": "end" }, v.toPrecision(5)),
-    );
-  }
+  const spacing = history.length > 1 ? (seconds(last.date) - seconds(history[0].date)) / (history.length - 1) : DAY;
+  const times = [
+    ...history.map((p) => seconds(p.date)),
+    ...forecast.points.map((p, i) => (p.date ? seconds(p.date) : seconds(last.date) + spacing * (i + 1))),
+  ];
+  const before = history.map(() => null).slice(1);  // forecast lines start at the last value
+  const series = [
+    [...history.map((p) => p.value), ...forecast.points.map(() => null)],
+    [...before, last.value, ...forecast.points.map((p) => p.value)],
+  ];
+  const specs = [
+    { label: "History", stroke: COLORS.history, width: 1.5, value: valueText },
+    { label: "Forecast", stroke: COLORS.forecast, width: 2, value: valueText },
+  ];
+  const bands = [];
   for (const level of levels) {
-    const upper = points.map((p, i) => [x(origin + i + 1), y(p[`hi_${level}`])]);
-    const lower = points.map((p, i) => [x(origin + i + 1), y(p[`lo_${level}`])]).reverse();
-    const start = [x(origin), y(last.value)];
-    svg.append(el("path", {
-      class: `band band-${level}`, "data-level": level, d: `${line([start, ...upper, ...lower])}Z`,
-    }));
+    for (const side of ["hi", "lo"]) {
+      series.push([...before, last.value, ...forecast.points.map((p) => p[`${side}_${level}`] ?? null)]);
+      specs.push({ label: `${level} % ${side === "hi" ? "high" : "low"}`, stroke: COLORS[level] || COLORS[95], width: 1, value: valueText });
+    }
+    // uPlot numbers series from 1 (0 is x): the high and low just pushed.
+    bands.push({ series: [series.length - 1, series.length], fill: COLORS[level] || COLORS[95] });
   }
-  svg.append(
-    el("path", { class: "history", d: line(history.map((p, i) => [x(i), y(p.value)])) }),
-    el("path", {
-      class: "forecast",
-      d: line([[x(origin), y(last.value)], ...points.map((p, i) => [x(origin + i + 1), y(p.value)])]),
-    }),
-    el("line", { class: "origin", x1: x(origin), x2: x(origin), y1: PAD.top, y2: HEIGHT - PAD.bottom }),
-  );
-  // Dates under the first point, the last observation and the last forecast (that one only
-  // where the forecast is wide enough for it not to collide).
-  const labels = [[0, history[0].date, "start"], [origin, last.date, "end"]];
-  if (x(span) - x(origin) > 90) labels.push([span, points[points.length - 1].date || `+${points.length}`, "end"]);
-  for (const [i, text, anchor] of labels) {
-    svg.append(el("text", { class: "tick", x: x(i), y: HEIGHT - 8, "text-anchor": anchor }, text));
+  const ticks = { x: [], y: [] };
+  const options = {
+    width: Math.max(280, container.clientWidth),
+    height: HEIGHT,
+    tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"),
+    scales: { x: { time: true } },
+    series: [{ label: "Date", value: (u, ts) => (ts === null ? "–" : timeLabels([ts], DAY)[0]) }, ...specs],
+    bands,
+    axes: [
+      { values: (u, splits, axis, space, step) => (ticks.x = timeLabels(splits, step)), space: 70 },
+      { values: (u, splits, axis, space, step) => (ticks.y = valueLabels(splits, step)), size: 70 },
+    ],
+    hooks: {
+      draw: [() => {
+        container.dataset.xTicks = ticks.x.join("|");
+        container.dataset.yTicks = ticks.y.join("|");
+      }],
+    },
+    legend: { live: true },
+  };
+  if (container.chart) container.chart.destroy();
+  container.replaceChildren();
+  container.chart = new uPlot(options, [times, ...series], container);
+  if (!container.resizer) {
+    // Follow the container's width (a phone turned, a window resized).
+    container.resizer = new ResizeObserver(() => {
+      if (container.chart && container.clientWidth) container.chart.setSize({ width: container.clientWidth, height: HEIGHT });
+    });
+    container.resizer.observe(container);
   }
 }

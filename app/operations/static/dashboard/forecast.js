@@ -81,16 +81,18 @@ async function show(shown) {
   const params = { model: fields.model.value, horizon: fields.horizon.value, level: [80, 95], [kind]: value };
   if (!$("#forecast-series").hidden) params.series_id = fields.series_id.value;
   const forecast = await api(`/v1/forecast?${query(params)}`);
-  const history = await api(`/v1/series/${forecast.series_id}/observations?${query({ field: forecast.field })}`);
+  // Only the tail the chart draws, up to the date the forecast starts from.
+  const tail = Math.min(HISTORY_POINTS.max, Math.max(HISTORY_POINTS.min, 4 * forecast.horizon));
+  const history = await api(`/v1/series/${forecast.series_id}/observations?${
+    query({ field: forecast.field, tail, end: forecast.as_of })}`);
   if (!stillShown(shown)) return;
-  const points = Math.min(HISTORY_POINTS.max, Math.max(HISTORY_POINTS.min, 4 * forecast.horizon));
-  const recent = history.observations.slice(-points)
+  const recent = history.observations
     .map((o) => ({ date: o.date, value: o[forecast.field] }))
     .filter((p) => p.value !== null);
+  $("#forecast-figure").hidden = false;  // before drawing: the chart takes the figure's width
   drawForecast($("#forecast-chart"), recent, forecast);
   $("#forecast-caption").textContent = `${forecast.model} v${forecast.version}, ${forecast.field}: ` +
     `${forecast.horizon} step(s) after ${forecast.as_of} (${forecast.strategy}); bands at ${forecast.levels.join(" and ")} %.`;
-  $("#forecast-figure").hidden = false;
   table(forecast);
   const model = encodeURIComponent(forecast.model);
   const body = await api(`/v1/models/${model}/versions/${forecast.version}/report`);
