@@ -292,6 +292,10 @@ def test_a_batch_is_started_watched_and_its_leaderboard_sorted(
     text = Path(download.value.path()).read_text()
     assert text.splitlines()[0].startswith("series_id,series,symbol")
     assert len(text.splitlines()) == 4
+    # Its jobs: the jobs view filtered on the server.
+    page.get_by_role("link", name="Its jobs").click()
+    expect(page.locator("#jobs-table tbody tr")).to_have_count(3)
+    expect(page.locator("#jobs-filter")).to_contain_text("Jobs of batch")
 
 
 def test_a_running_batch_is_cancelled(page: Page, server: LiveServer, trio: str) -> None:
@@ -372,7 +376,9 @@ def test_the_accuracy_overview_puts_the_ones_losing_to_naive_first(
     expect(rows).to_have_count(1)
     rows.first.get_by_role("link", name="Detail").click()
     expect(page).to_have_url(re.compile(r"#forecast\?model=turn-drift&version=1$"))
-    expect(page.locator("#realized-table tbody tr")).to_have_count(3)
+    for step in (1, 2, 3):  # scored (drawing it served another forecast: pending)
+        scored_cell = page.locator(f'#realized-table tr[data-step="{step}"] td').nth(1)
+        expect(scored_cell).to_have_text("1")
 
 
 @pytest.mark.usefixtures("scored")
@@ -401,3 +407,43 @@ def test_a_models_policy_is_shown_and_edited(page: Page, server: LiveServer) -> 
     form.get_by_role("button", name="Remove the policy").click()
     expect(state).to_contain_text("No retrain policy")
     assert httpx.get(f"{server.base_url}/v1/models/rise-drift/policy").status_code == 404
+
+
+@pytest.mark.usefixtures("scored")
+def test_lists_and_pickers_page_and_search_on_the_server(
+    page: Page, server: LiveServer, trio: str
+) -> None:
+    ui = server.base_url + "/ui/"
+    # The jobs view pages (here one job a page), newest first.
+    page.goto(ui + "#jobs?limit=1")
+    rows = page.locator("#jobs-table tbody tr")
+    expect(rows).to_have_count(1)
+    newest = rows.first.get_attribute("data-job")
+    page.locator("#jobs-pager").get_by_role("link", name="Next ›").click()
+    expect(page).to_have_url(re.compile(r"#jobs\?limit=1&offset=1$"))
+    expect(rows.first).not_to_have_attribute("data-job", newest or "")
+    assert int(rows.first.get_attribute("data-job") or 0) < int(newest or 0)
+    # The train form's series picker searches every series on the server.
+    page.locator("#train-form").get_by_label("Find a series").fill(f"{trio}:")
+    expect(page.locator("#train-form [name=series_id] option")).to_have_count(3)
+    expect(page.locator("#train-series-note")).to_have_text("3 matching")
+    expect(page.locator("#train-form [name=target] option")).to_contain_text(["close"])
+    # The models picker lists a collection's models and searches them.
+    page.goto(ui + f"#models?collection={trio}")
+    choices = page.locator("#model-select option")
+    expect(choices).not_to_have_count(0)
+    assert all(name.startswith(f"{trio}.") for name in choices.all_inner_texts())
+    find = page.locator("#model-pick").get_by_label("Find a model")
+    find.fill(f"{trio}.BBB-d")
+    expect(choices).to_have_count(1)
+    find.press("Enter")
+    expect(page).to_have_url(re.compile(rf"#models\?model={trio}\.BBB-drift&collection={trio}$"))
+    expect(page.locator("#versions-table tbody tr")).to_have_count(1)
+    # The forecast view's model picker too; the version picked follows the model.
+    page.goto(ui + "#forecast")
+    page.locator("#forecast-form").get_by_label("Find a model").fill("rise")
+    expect(page.locator("#forecast-form [name=model] option")).to_have_count(1)
+    expect(page.locator("#forecast-form [name=pick] option").first).to_have_text("champion (v1)")
+    page.get_by_role("button", name="Forecast").click()
+    expect(page).to_have_url(re.compile(r"#forecast\?model=rise-drift&alias=champion&horizon=10$"))
+    expect(page.locator("#forecast-table tbody tr")).to_have_count(10)

@@ -127,6 +127,7 @@ export async function showBatch(params) {
     batch.status === "done" ? ` · finished ${when(batch.finished_at)}` : ` · ETA ${seconds(batch.eta_s)}`);
   $("#batch-spec").textContent = JSON.stringify(batch.spec);
   $("#batch-cancel").hidden = batch.status === "done" || batch.cancel_requested;
+  $("#batch-jobs").href = link("jobs", { batch: batch.id });
   fill($("#batch-skipped"), batch.skipped.map((s) => h("li", {}, `${s.name}: ${s.detail}`)));
   $("#batch-skipped-box").hidden = batch.skipped.length === 0;
   $("#leaderboard-summary").textContent = `${leaderboard.beats_naive} version(s) beat naive; median skill ` +

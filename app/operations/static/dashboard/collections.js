@@ -93,6 +93,8 @@ export async function showCollection(params) {
     (prefix ? `${page.total} match “${prefix}”.` : "");
   $("#collection-links").replaceChildren(
     h("a", { href: link("batches", { collection: name }) }, "Train this collection"), " · ",
+    h("a", { href: link("models", { collection: name }) }, "Its models"), " · ",
+    h("a", { href: link("accuracy", { collection: name }) }, "Their accuracy"), " · ",
     h("a", { href: link("collections") }, "All collections"));
   fill($("#members-table tbody"), page.items.map((s) => h("tr", { "data-series": s.id },
     h("td", {}, s.symbol || s.name), h("td", { class: "num" }, String(s.id)), h("td", {}, s.frequency),

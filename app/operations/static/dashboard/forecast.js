@@ -7,30 +7,38 @@ import { attempt } from "./attempt.js";
 import { $, fill, h, number, options, percent } from "./dom.js";
 import { drawForecast } from "./chart.js";
 import { go, shownNow, stillShown } from "./nav.js";
+import { searchPicker } from "./picker.js";
 
 // History shown: four times the horizon, within these bounds.
 const HISTORY_POINTS = { min: 30, max: 250 };
 const form = () => $("#forecast-form");
+const VERSIONS_LISTED = 50;
+let modelPicker = null;
+let seriesPicker = null;
 const problemBox = () => $("#view-forecast > .problem");
 
+// The version picker (aliases, then the newest versions, and the one asked for) and, for a
+// global model, the series picker (any series: a global model forecasts any of them).
 // shown: the number of the URL this is for (nav.js); nothing is drawn once another is shown.
 async function picks(model, selected, seriesId, shown = shownNow()) {
-  const [summary, versions] = await Promise.all([
-    api(`/v1/models/${encodeURIComponent(model)}`),
-    api(`/v1/models/${encodeURIComponent(model)}/versions?sort=-version&limit=500`),
-  ]).then(([s, page]) => [s, page.items]);
+  const path = `/v1/models/${encodeURIComponent(model)}`;
+  const [summary, page] = await Promise.all([
+    api(path), api(`${path}/versions?${query({ sort: "-version", limit: VERSIONS_LISTED })}`),
+  ]);
   if (!stillShown(shown)) return;
   const aliases = Object.entries(summary.aliases).map(([alias, v]) => [`alias:${alias}`, `${alias} (v${v})`]);
-  const numbered = versions.map((v) => [`version:${v.version}`, `v${v.version}`]);
-  options(form().elements.pick, [...aliases, ...numbered], selected);
-  // A model's versions are all of one scope; a global one forecasts any series: its members.
-  const global = versions.find((v) => v.scope === "global");
-  $("#forecast-series").hidden = !global;
-  if (global) {
-    const report = await api(global.members_url);
-    if (!stillShown(shown)) return;
-    options(form().elements.series_id, report.members.map((m) => [m.series_id, m.series]), seriesId);
+  const numbered = page.items.map((v) => [`version:${v.version}`, `v${v.version}`]);
+  if (selected && !aliases.concat(numbered).some(([value]) => value === selected)) {
+    numbered.push([selected, selected.replace("version:", "v").replace("alias:", "")]);
   }
+  options(form().elements.pick, [...aliases, ...numbered], selected);
+  // A model's versions are all of one scope.
+  const global = page.items.some((v) => v.scope === "global");
+  $("#forecast-series").hidden = !global;
+  if (!global) return;
+  let label = null;
+  if (seriesId) label = (await api(`/v1/series/${encodeURIComponent(seriesId)}`)).name;
+  if (stillShown(shown)) await seriesPicker(seriesId, label);
 }
 
 function table(forecast) {
@@ -117,7 +125,16 @@ function chosen() {
 }
 
 export function initForecast() {
-  form().elements.model.addEventListener("change", (e) => attempt(() => picks(e.target.value), problemBox()));
+  modelPicker = searchPicker(form().elements.model, $("#forecast-model-search"), $("#forecast-model-note"), {
+    load: (prefix, limit) => api(`/v1/models?${query({ prefix, limit })}`),
+    option: (m) => [m.name, m.name],
+    onpick: (name) => attempt(() => picks(name), problemBox()),
+    followSearch: true,
+  });
+  seriesPicker = searchPicker(form().elements.series_id, $("#forecast-series-search"), $("#forecast-series-note"), {
+    load: (prefix, limit) => api(`/v1/series?${query({ prefix, limit })}`),
+    option: (s) => [s.id, s.name],
+  });
   form().addEventListener("submit", (event) => {
     event.preventDefault();
     go("forecast", chosen());
@@ -138,13 +155,12 @@ export async function showForecast(params) {
 }
 
 async function drawFromUrl(params, shown) {
-  const page = await attempt(() => api("/v1/models?limit=500"));
-  if (!page || !stillShown(shown)) return;
   const model = params.get("model");
-  const names = page.items.map((m) => m.name);
-  if (model && !names.includes(model)) names.unshift(model);
-  if (!names.length) return;
-  options(form().elements.model, names.map((n) => [n, n]), model);
+  const listed = await attempt(async () => {
+    await modelPicker(model);
+    return true;
+  });
+  if (!listed || !stillShown(shown) || !form().elements.model.value) return;
   const version = params.get("version");
   const alias = params.get("alias");
   const pick = version ? `version:${version}` : alias ? `alias:${alias}` : undefined;

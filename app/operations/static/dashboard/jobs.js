@@ -1,12 +1,17 @@
 // Training jobs: start one (any spec the API accepts), watch live progress, cancel.
 
-import { api } from "./api.js";
+import { api, query } from "./api.js";
 import { attempt } from "./attempt.js";
 import { $, fill, h, number, options, seconds, showProblem } from "./dom.js";
+import { link, shownNow, stillShown } from "./nav.js";
+import { pageParams, pager } from "./pager.js";
+import { searchPicker } from "./picker.js";
 
 const ACTIVE = new Set(["queued", "running"]);
 let timer = null;
-let seriesById = new Map();
+const seriesById = new Map();
+let seriesPicker = null;
+let listed = { offset: 0, limit: 25, batch: "", series: "" };
 
 const form = () => $("#train-form");
 
@@ -51,17 +56,32 @@ async function cancel(id) {
   await refresh();
 }
 
-async function refresh() {
-  const page = await attempt(() => api("/v1/training-jobs?limit=25"));
-  if (!page) return;
+// The page of jobs the URL asks for, polled: every second while one of them runs.
+async function refresh(shown = shownNow()) {
+  const { offset, limit, batch, series } = listed;
+  const page = await attempt(() => api(`/v1/training-jobs?${query({ limit, offset, batch_id: batch, series_id: series })}`));
+  if (!page || !stillShown(shown)) return;
   fill($("#jobs-table tbody"), page.items.map(row));
+  const filter = batch ? `Jobs of batch ${batch}. ` : series ? `Jobs on series ${series}. ` : "";
+  $("#jobs-filter").replaceChildren(filter, filter ? h("a", { href: link("jobs") }, "All jobs") : "");
+  const href = (to) => link("jobs", { batch, series, limit: limit === 25 ? "" : limit, offset: to || "" });
+  pager($("#jobs-pager"), page, { href, label: "Job pages" });
   const busy = page.items.some((j) => ACTIVE.has(j.status));
   clearTimeout(timer);
-  if (!$("#view-jobs").hidden) timer = setTimeout(refresh, busy ? 1000 : 5000);
+  if (!$("#view-jobs").hidden) timer = setTimeout(() => refresh(shown), busy ? 1000 : 5000);
 }
 
 export function initJobs() {
-  form().elements.series_id.addEventListener("change", (e) => targets(e.target.value));
+  seriesPicker = searchPicker(form().elements.series_id, $("#train-series-search"), $("#train-series-note"), {
+    load: async (prefix, limit) => {
+      const page = await api(`/v1/series?${query({ prefix, limit })}`);
+      for (const s of page.items) seriesById.set(s.id, s);
+      return page;
+    },
+    option: (s) => [s.id, `${s.name} (${s.id})`],
+    onpick: (id) => targets(id),
+    followSearch: true,
+  });
   form().addEventListener("submit", (event) => {
     event.preventDefault();
     const problem = $(".problem", form());
@@ -85,13 +105,20 @@ export function initJobs() {
   });
 }
 
+// #jobs[?series=ID][&batch=ID][&offset=N][&limit=N]: the train form on that series, the jobs
+// of that series or batch (all jobs without), newest first, paged on the server.
 export async function showJobs(params) {
-  const page = await attempt(() => api("/v1/series?limit=500"));
-  if (page) {
-    seriesById = new Map(page.items.map((s) => [s.id, s]));
-    options(form().elements.series_id, page.items.map((s) => [s.id, `${s.name} (${s.id})`]), params.get("series"));
+  const series = params.get("series") || "";
+  listed = { ...pageParams(params, 25), batch: params.get("batch") || "", series };
+  await attempt(async () => {
+    if (series && !seriesById.has(Number(series))) {
+      const one = await api(`/v1/series/${encodeURIComponent(series)}`);
+      seriesById.set(one.id, one);
+    }
+    const picked = seriesById.get(Number(series));
+    await seriesPicker(series || null, picked ? `${picked.name} (${picked.id})` : null);
     targets(form().elements.series_id.value);
-  }
+  });
   await refresh();
 }
 

@@ -1,13 +1,18 @@
 // Models: versions with their holdout numbers next to naive and the references, and the
 // gated promotion with the gate's answer (the checks) shown whether it moved the alias or not.
 
-import { api, ApiProblem } from "./api.js";
+import { api, ApiProblem, query } from "./api.js";
 import { attempt } from "./attempt.js";
 import { $, fill, h, number, options, percent, showProblem } from "./dom.js";
-import { go } from "./nav.js";
+import { go, link, shownNow, stillShown } from "./nav.js";
+import { pageParams, pager } from "./pager.js";
+import { searchPicker } from "./picker.js";
 
 const form = () => $("#promote-form");
 let current = null;
+let modelPicker = null;
+let filter = { collection: "" };
+let versionsPage = { offset: 0, limit: 25 };
 
 function bestReference(metrics) {
   const refs = Object.entries(metrics.references || {}).filter(([, m]) => m.rmse !== null);
@@ -26,10 +31,12 @@ function checksTable(checks) {
       h("td", {}, c.basis)))));
 }
 
-async function versions(name) {
+// A page of the model's versions, newest first.
+async function versions(name, shown = shownNow()) {
   current = name;
-  const page = await attempt(() => api(`/v1/models/${encodeURIComponent(name)}/versions?sort=-version&limit=500`));
-  if (!page) return;
+  const { offset, limit } = versionsPage;
+  const page = await attempt(() => api(`/v1/models/${encodeURIComponent(name)}/versions?${query({ sort: "-version", limit, offset })}`));
+  if (!page || !stillShown(shown)) return;
   fill($("#versions-table tbody"), page.items.map((v) => h("tr", { "data-version": v.version },
     h("td", {}, String(v.version)), h("td", {}, v.aliases.join(", ")),
     h("td", {}, v.spec.architecture || "–"),
@@ -39,7 +46,9 @@ async function versions(name) {
     h("td", {}, bestReference(v.metrics)),
     h("td", {}, v.created_at.slice(0, 16).replace("T", " ")),
     h("td", {}, h("a", { href: `#forecast?model=${encodeURIComponent(name)}&version=${v.version}` }, "Forecast")))));
-  options(form().elements.version, [...page.items].reverse().map((v) => [v.version, `v${v.version}`]));
+  options(form().elements.version, page.items.map((v) => [v.version, `v${v.version}`]));
+  const href = (to) => link("models", { model: name, collection: filter.collection, offset: to || "" });
+  pager($("#versions-pager"), page, { href, label: "Version pages" });
 }
 
 const policyForm = () => $("#policy-form");
@@ -99,7 +108,15 @@ export function initModels() {
     await api(policyPath(), { method: "DELETE" });
     fillPolicy(null);
   }, $(".problem", policyForm())));
-  $("#model-select").addEventListener("change", (e) => go("models", { model: e.target.value }));
+  modelPicker = searchPicker($("#model-select"), $("#model-search"), $("#model-note"), {
+    load: (prefix, limit) => api(`/v1/models?${query({ prefix, limit, collection: filter.collection })}`),
+    option: (m) => [m.name, m.name],
+    onpick: (model) => go("models", { model, collection: filter.collection }),
+  });
+  $("#model-pick").addEventListener("submit", (event) => {
+    event.preventDefault();
+    go("models", { model: $("#model-select").value, collection: filter.collection });
+  });
   form().addEventListener("submit", (event) => {
     event.preventDefault();
     const fields = form().elements;
@@ -133,17 +150,25 @@ export function initModels() {
   });
 }
 
+// #models[?model=M][&collection=C][&offset=N]: the picker lists C's models (all without),
+// searched on the server; M's versions paged, its promotion and its retrain policy.
 export async function showModels(params) {
-  const page = await attempt(() => api("/v1/models?limit=500"));
-  if (!page) return;
-  const names = page.items.map((m) => m.name);
+  filter = { collection: params.get("collection") || "" };
+  versionsPage = pageParams(params, 25);
+  const shown = shownNow();
   const model = params.get("model");
-  if (model && !names.includes(model)) names.unshift(model);
-  options($("#model-select"), names.map((n) => [n, n]), model);
-  if (names.length) {
-    await versions($("#model-select").value);
-    await attempt(() => loadPolicy($("#model-select").value));
-  } else fill($("#versions-table tbody"), []);
-  policyForm().hidden = !names.length;
+  const ready = await attempt(async () => {
+    await modelPicker(model);
+    return true;
+  });
+  if (!ready || !stillShown(shown)) return;
+  const name = $("#model-select").value;
+  policyForm().hidden = !name;
   showProblem($(".problem", form()), null);
+  if (!name) {
+    fill($("#versions-table tbody"), []);
+    return;
+  }
+  await versions(name, shown);
+  if (stillShown(shown)) await attempt(() => loadPolicy(name));
 }

@@ -1,10 +1,11 @@
-// Series: upload (drag and drop or file picker) with the quality summary, and the list,
-// all series or one collection's.
+// Series: upload (drag and drop or file picker) with the quality summary, and the list, all
+// series or one collection's, paged and searched by prefix on the server.
 
-import { api } from "./api.js";
+import { api, query } from "./api.js";
 import { attempt } from "./attempt.js";
 import { $, fill, h } from "./dom.js";
-import { go } from "./nav.js";
+import { go, link, shownNow, stillShown } from "./nav.js";
+import { pageParams, pager } from "./pager.js";
 
 const form = () => $("#upload-form");
 
@@ -56,7 +57,11 @@ export function initSeries() {
     input.files = event.dataTransfer.files;
     chooseFile(input.files[0]);
   });
-  $("#collection-filter").addEventListener("change", (e) => go("series", { collection: e.target.value }));
+  $("#series-search").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const fields = event.target.elements;
+    go("series", { collection: fields.collection.value.trim(), prefix: fields.prefix.value.trim() });
+  });
   form().addEventListener("submit", (event) => {
     event.preventDefault();
     const body = new FormData(form());
@@ -69,23 +74,29 @@ export function initSeries() {
   });
 }
 
-// Keeps the collection picker's options current, and what was picked picked.
-async function showCollections(picked) {
-  const select = $("#collection-filter");
-  const page = await attempt(() => api("/v1/collections?limit=500"));
-  if (!page) return;
-  select.replaceChildren(h("option", { value: "" }, "All series"),
-    ...page.items.map((c) => h("option", { value: c.name }, `${c.name} (${c.series_count})`)));
-  select.value = page.items.some((c) => c.name === picked) ? picked : "";
+// Suggestions for the collection box (its first page; any name can be typed).
+async function suggestCollections() {
+  const page = await api("/v1/collections?limit=50");
+  fill($("#collection-names"), page.items.map((c) => h("option", { value: c.name }, `${c.series_count} series`)));
 }
 
-// #series?collection=… lists that collection's members.
+// #series[?collection=C][&prefix=P][&offset=N]: all series or a collection's, paged and
+// searched on the server.
 export async function showSeries(params) {
-  await showCollections(params.get("collection") || "");
-  const collection = $("#collection-filter").value;
-  const query = collection ? `&collection=${encodeURIComponent(collection)}` : "";
-  const page = await attempt(() => api(`/v1/series?limit=500${query}`));
-  if (!page) return;
+  const collection = params.get("collection") || "";
+  const prefix = params.get("prefix") || "";
+  const { offset, limit } = pageParams(params);
+  const search = $("#series-search");
+  search.elements.collection.value = collection;
+  search.elements.prefix.value = prefix;
+  const shown = shownNow();
+  const page = await attempt(async () => {
+    const [answer] = await Promise.all([
+      api(`/v1/series?${query({ collection, prefix, limit, offset })}`), suggestCollections(),
+    ]);
+    return answer;
+  });
+  if (!page || !stillShown(shown)) return;
   fill($("#series-table tbody"), page.items.map((s) => {
     const notes = qualityNotes(s.quality);
     return h("tr", {},
@@ -93,6 +104,7 @@ export async function showSeries(params) {
       h("td", { class: "num" }, String(s.row_count)), h("td", {}, s.first_date), h("td", {}, s.last_date),
       h("td", {}, s.fields.join(", ")),
       h("td", { class: notes.length ? "warn" : "ok" }, notes.length ? notes.join("; ") : "clean"),
-      h("td", {}, h("a", { href: `#jobs?series=${s.id}` }, "Train")));
+      h("td", {}, h("a", { href: link("jobs", { series: s.id }) }, "Train")));
   }));
+  pager($("#series-pager"), page, { href: (to) => link("series", { collection, prefix, offset: to || "" }), label: "Series pages" });
 }
