@@ -258,17 +258,17 @@ def rule_two_spans_across(r: Recorded) -> Choice:
 
 
 RULES: dict[str, Rule] = {
-    "current": rule_current,
-    "combination gate 0": lambda r: rule_current(r, 0.0),
-    "two spans": rule_two_spans,
-    "top 2 (validation)": rule_top(2, False),
-    "top 2 (two spans)": rule_top(2, True),
-    "top 3 (two spans)": rule_top(3, True),
+    "one span, confirmed before it; gate 1 % (until 2026-12-07)": rule_current,
+    "one span, confirmed; gate 0": lambda r: rule_current(r, 0.0),
+    "two spans, no combination": rule_two_spans,
+    "one span, always the top 2": rule_top(2, False),
+    "two spans, always the top 2": rule_top(2, True),
+    "two spans, always the top 3": rule_top(3, True),
     "two spans, gate 0": rule_gate0_two_spans,
-    "two spans, gate 1 %": rule_two_spans_combined,
+    "two spans, gate 1 % (served now)": rule_two_spans_combined,
     "two spans, gate 1 % across spans": rule_two_spans_across,
-    "lstm alone": lambda _: {"lstm": 1.0},
-    "lstm + ar": rule_pair("lstm", "ar"),
+    "the LSTM candidate alone": lambda _: {"lstm": 1.0},
+    "LSTM + ar, always": rule_pair("lstm", "ar"),
 }
 
 
