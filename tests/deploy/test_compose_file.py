@@ -358,7 +358,7 @@ def shell(request: pytest.FixtureRequest) -> list[str]:
 
 
 def test_the_store_has_one_identity_the_apps_key_scoped_to_its_bucket(
-    shell: list[str], tmp_path: Path
+    shell: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     key, secret = "forecast-app", "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
     credentials = (
@@ -373,8 +373,12 @@ def test_the_store_has_one_identity_the_apps_key_scoped_to_its_bucket(
     assert identity["actions"] == ["Read:forecast-models", "Write:forecast-models",
                                    "List:forecast-models"]  # fmt: skip
     assert (tmp_path / "etc" / "identities.json").stat().st_mode & 0o077 == 0
-    # What boto3 reads from the same file: the app signs with this identity's key.
+    # What boto3 reads from the same file: the app signs with this identity's key (the
+    # variables the session's moto server sets would come first: the compose file sets none).
     import botocore.session
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
 
     session = botocore.session.Session()
     session.set_config_variable("credentials_file", str(tmp_path / "s3_credentials"))
