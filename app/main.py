@@ -38,6 +38,7 @@ from app.ledger import adaptation_store, policy
 from app.ledger import points as ledger_points
 from app.ledger import service as ledger
 from app.ledger.recorder import LedgerRecorder
+from app.ledger.router import book_router as ledger_book_router
 from app.ledger.router import router as ledger_router
 from app.logs import configure_logging
 from app.operations import health
@@ -215,6 +216,7 @@ def _include_routers(app: FastAPI) -> None:
         training_batch_router,
         registry_router,
         ledger_router,
+        ledger_book_router,
     ):
         app.include_router(router)
 

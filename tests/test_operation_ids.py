@@ -60,6 +60,7 @@ OPERATIONS = {
     ("DELETE", "/v1/models/{name}/aliases/{alias}"): "delete_alias",
     ("POST", "/v1/models/{name}/aliases/{alias}/promote"): "promote_alias",
     ("GET", "/v1/models/{name}/accuracy"): "get_accuracy",
+    ("GET", "/v1/accuracy"): "list_alias_accuracy",
     ("GET", "/v1/models/{name}/accuracy.png"): "get_accuracy_png",
     ("GET", "/v1/models/{name}/accuracy.svg"): "get_accuracy_svg",
     ("GET", "/v1/models/{name}/policy"): "get_policy",

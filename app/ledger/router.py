@@ -15,20 +15,56 @@ from app.db.column_records import RetrainPolicy
 from app.db.orm import ModelPolicy, ModelVersion
 from app.deps import IMAGE_MEDIA_TYPES, ImageEndpoint, SessionDep, SettingsDep, add_image_routes
 from app.errors import AliasNotFound, InvalidRequest, PolicyNotFound
-from app.ledger import adaptation, adaptation_store, service
+from app.ledger import adaptation, adaptation_store, book, service
 from app.ledger.accuracy import grouped, summarize
 from app.ledger.accuracy_plots import render_accuracy
 from app.ledger.schemas import (
     AccuracyReport,
+    AliasAccuracyRead,
     GroupBy,
     PolicyRead,
     VersionAdaptation,
     policy_read,
 )
+from app.pagination import Page, PageDep, sort_query
 from app.registry import service as registry
-from app.vocabulary import MAX_ID, AliasName, ImageFormat, IsoDateTime, NamePath, OutputFormat
+from app.vocabulary import (
+    COLLECTION_PATTERN,
+    MAX_ID,
+    AliasName,
+    FreeText,
+    ImageFormat,
+    IsoDateTime,
+    NamePath,
+    OutputFormat,
+)
 
 router = APIRouter(prefix="/v1/models", tags=["ledger"])
+book_router = APIRouter(prefix="/v1/accuracy", tags=["ledger"])
+
+
+@book_router.get(
+    "", response_model=Page[AliasAccuracyRead], summary="Every model × alias, worst first"
+)
+def list_alias_accuracy(
+    session: SessionDep,
+    paging: PageDep,
+    prefix: Annotated[
+        FreeText | None, Query(max_length=100, description="Only models whose name starts so.")
+    ] = None,
+    collection: Annotated[
+        str | None,
+        Query(pattern=COLLECTION_PATTERN, description="Only models of this collection's series."),
+    ] = None,
+    sort: Annotated[book.BookSort, sort_query("`skill`: the ones losing to naive first")] = "skill",
+) -> Page[AliasAccuracyRead]:
+    """The whole book in one list: for each alias of each model, the version it serves with
+    its realized one-step RMSE, skill against naive, realized ÷ promised and interval
+    coverage from the ledger. Unscored rows come last whatever the order."""
+    rows = book.accuracy(session, prefix=prefix, collection=collection, sort=sort)
+    return paging.page(rows[paging.offset : paging.offset + paging.limit], len(rows))
+
+
 _CSV_EXAMPLE = "group,forecasts,scored,missing,pending,rmse,…\nall,200,200,0,4,0.71,…\n"
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "Unknown model or alias."}}
 

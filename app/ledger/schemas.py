@@ -14,6 +14,25 @@ from app.db.rows import from_row
 GroupBy = Literal["none", "step", "week", "month", "version", "series"]
 
 
+class AliasAccuracyRead(BaseModel):
+    """How the version an alias serves is doing in the ledger (one-step forecasts)."""
+
+    model: str
+    alias: str
+    version: int = Field(description="The version the alias points at now.")
+    scored: int = Field(description="Its scored one-step points.")
+    rmse: float | None = Field(description="Realized one-step RMSE.")
+    naive_rmse: float | None = Field(description="The naive forecast's on the same dates.")
+    skill_vs_naive: float | None = Field(description="1 − rmse / naive_rmse: below 0 loses.")
+    promised_rmse: float | None = Field(description="The version's holdout one-step RMSE.")
+    realized_to_promised: float | None = Field(description="rmse / promised_rmse.")
+    coverage: dict[str, float] = Field(
+        description="Per interval level, the share of the latest scored one-step actuals (at "
+        "most 2,000) inside the served interval."
+    )
+    coverage_points: dict[str, int] = Field(description="The points each coverage is over.")
+
+
 class AccuracyGroup(BaseModel):
     group: str = Field(
         description="`all`, or the step, ISO week (`2017-W02`), month (`2017-01`), version or "

@@ -273,14 +273,15 @@ def squared_errors(points: Subquery) -> tuple[ColumnElement[Any], ...]:
     return func.count(points.c.value), func.sum(error * error), func.sum(naive * naive)
 
 
-def alias_accuracy(session: Session) -> list[AliasAccuracy]:
+def alias_accuracy(session: Session, *models: ColumnElement[bool]) -> list[AliasAccuracy]:
     """Per model and alias: realized one-step RMSE, naive's on the same dates and the
     version's holdout one-step RMSE (aggregated in SQL over the aliased versions' points only;
-    read at every metrics scrape)."""
+    read at every metrics scrape); ``models``: conditions on ``RegisteredModel`` to keep."""
     aliased = (
         select(RegisteredModel.name, ModelVersion.version)
         .join(ModelAlias, ModelAlias.model_id == RegisteredModel.id)
         .join(ModelVersion, ModelVersion.id == ModelAlias.version_id)
+        .where(*models)
     )
     points = scored_once(
         LedgerPoint.step == 1,
@@ -300,6 +301,7 @@ def alias_accuracy(session: Session) -> list[AliasAccuracy]:
             points,
             (points.c.model == RegisteredModel.name) & (points.c.version == ModelVersion.version),
         )
+        .where(*models)
         .group_by(RegisteredModel.name, ModelAlias.alias, ModelVersion.version, ModelVersion.id)
         .order_by(RegisteredModel.name, ModelAlias.alias)
     ).all()

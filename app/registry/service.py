@@ -9,7 +9,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import ColumnElement, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -90,6 +90,25 @@ MODEL_SORTS = {
 }
 
 
+def of_collection(collection: str) -> ColumnElement[bool]:
+    """A model with a version trained on a series of ``collection`` (or, a global model, on
+    the collection)."""
+    trained_on = (
+        select(ModelVersion.id)
+        .join(Series, Series.id == ModelVersion.series_id)
+        .join(Collection, Collection.id == Series.collection_id)
+        .where(ModelVersion.model_id == RegisteredModel.id, Collection.name == collection)
+    )
+    global_on = (
+        select(ModelVersion.id)
+        .join(TrainingJob, TrainingJob.id == ModelVersion.job_id)
+        .join(TrainingBatch, TrainingBatch.id == TrainingJob.batch_id)
+        .join(Collection, Collection.id == TrainingBatch.collection_id)
+        .where(ModelVersion.model_id == RegisteredModel.id, Collection.name == collection)
+    )
+    return or_(trained_on.exists(), global_on.exists())
+
+
 def list_models(
     session: Session,
     paging: PageParams,
@@ -104,20 +123,7 @@ def list_models(
     if prefix:
         stmt = stmt.where(starts_with(RegisteredModel.name, prefix))
     if collection is not None:
-        trained_on = (
-            select(ModelVersion.id)
-            .join(Series, Series.id == ModelVersion.series_id)
-            .join(Collection, Collection.id == Series.collection_id)
-            .where(ModelVersion.model_id == RegisteredModel.id, Collection.name == collection)
-        )
-        global_on = (
-            select(ModelVersion.id)
-            .join(TrainingJob, TrainingJob.id == ModelVersion.job_id)
-            .join(TrainingBatch, TrainingBatch.id == TrainingJob.batch_id)
-            .join(Collection, Collection.id == TrainingBatch.collection_id)
-            .where(ModelVersion.model_id == RegisteredModel.id, Collection.name == collection)
-        )
-        stmt = stmt.where(or_(trained_on.exists(), global_on.exists()))
+        stmt = stmt.where(of_collection(collection))
     models, total = fetch_page(
         session, stmt, paging, ordering(sort, MODEL_SORTS, RegisteredModel.id)
     )
