@@ -131,9 +131,16 @@ def upload_collection(
 
 
 @router.get("", response_model=Page[CollectionRead], summary="List collections")
-def list_collections(session: SessionDep, paging: PageDep) -> Page[CollectionRead]:
-    """By name. A collection's series are listed by `GET /v1/series?collection=<name>`."""
-    items, total = collection_service.list_collections(session, paging)
+def list_collections(
+    session: SessionDep,
+    paging: PageDep,
+    prefix: Annotated[
+        FreeText | None,
+        Query(max_length=80, description="Only collections whose name starts with this."),
+    ] = None,
+) -> Page[CollectionRead]:
+    """By name. A collection's series are listed by `GET /v1/collections/{name}/series`."""
+    items, total = collection_service.list_collections(session, paging, prefix)
     counts = collection_service.series_counts(session, items)
     return paging.page([collection_read(c, counts[c.id]) for c in items], total)
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from app.db.orm import Collection, Series
 from app.db.types import utcnow
 from app.errors import AppError, CollectionNotFound, CollectionTooLarge, ErrorItem, found
-from app.pagination import PageParams, fetch_page
+from app.pagination import PageParams, fetch_page, starts_with
 from app.series import service
 from app.series.parsing import ParsedFrame
 
@@ -54,8 +54,14 @@ def series_counts(session: Session, collections: list[Collection]) -> dict[int, 
     return {i: counts.get(i, 0) for i in ids}
 
 
-def list_collections(session: Session, paging: PageParams) -> tuple[list[Collection], int]:
-    return fetch_page(session, select(Collection), paging, [Collection.name])
+def list_collections(
+    session: Session, paging: PageParams, prefix: str | None = None
+) -> tuple[list[Collection], int]:
+    """A page of collections by name, optionally those whose name starts with ``prefix``."""
+    stmt = select(Collection)
+    if prefix:
+        stmt = stmt.where(starts_with(Collection.name, prefix))
+    return fetch_page(session, stmt, paging, [Collection.name])
 
 
 def members(session: Session, collection: Collection, *, for_update: bool = False) -> list[Series]:

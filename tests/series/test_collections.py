@@ -132,6 +132,8 @@ def test_lists_filter_sort_and_page_the_members(client: httpx.Client) -> None:
         ("idx", 3),
         ("other", 1),
     ]
+    named = client.get("/v1/collections", params={"prefix": "ot"}).json()
+    assert [c["name"] for c in named["items"]] == ["other"]
     members = client.get("/v1/collections/idx/series").json()
     assert [m["symbol"] for m in members["items"]] == ["AAA", "AAB", "BBB"]
     assert (members["total"], members["limit"], members["offset"]) == (3, 50, 0)
