@@ -21,7 +21,11 @@ WAIT = click.option("--wait/--no-wait", default=False, help="Follow with a progr
 
 @click.command()
 @click.argument("series_id", type=int)
-@click.option("--target", help="Field to forecast (default: close, else the only field).")
+@click.option(
+    "--target",
+    help="Field to forecast (default: the first of adj_close, close, price, value, y, else the "
+    "only field).",
+)
 @click.option("--model-name", help="Registered model name (default: <series>-<architecture>).")
 @SPEC
 @SETTINGS
