@@ -324,9 +324,10 @@ def test_a_running_batch_is_cancelled(page: Page, server: LiveServer, trio: str)
 
 @pytest.fixture(scope="module")
 def scored(api: httpx.Client) -> None:
-    """Two drift models on one rising line; after their forecasts were served, one line keeps
-    rising (drift beats naive: rise-drift, the champion) and the other falls (drift loses to
-    naive: turn-drift, no alias, after rise-drift by name). The ledger scores both."""
+    """Two drift models on one rising line, each `champion`; after their forecasts were served,
+    one line keeps rising (drift beats naive: rise-drift) and the other falls (drift loses to
+    naive: turn-drift, after rise-drift by name). The ledger scores both. A third drift model
+    on the rising line, solo-drift, has no alias."""
     days = pd.bdate_range("2020-01-02", periods=60)
     line = 50 + 0.5 * np.arange(60) + 0.05 * (-1) ** np.arange(60)
     after = pd.bdate_range(days[-1], periods=4)[1:].strftime("%Y-%m-%d")
@@ -348,34 +349,61 @@ def scored(api: httpx.Client) -> None:
             lambda n=name: api.get(f"/v1/models/{n}-drift/accuracy").json()["total"]["scored"],
             lambda count: count == 3,
         )
-    response = api.put("/v1/models/rise-drift/aliases/champion", json={"version": 1})
-    assert response.status_code == 200, response.text
+        response = api.put(f"/v1/models/{name}-drift/aliases/champion", json={"version": 1})
+        assert response.status_code == 200, response.text
+    plain = {**spec, "model_name": "solo-drift"}
+    finished(api, api.post("/v1/training-jobs", json=plain).json())
 
 
 @pytest.mark.usefixtures("scored")
-def test_the_accuracy_overview_puts_the_ones_losing_to_naive_first(
-    page: Page, server: LiveServer, walk: str
+def test_the_accuracy_overview_ranks_the_whole_book_losing_to_naive_first(
+    page: Page, server: LiveServer, api: httpx.Client, walk: str
 ) -> None:
-    page.goto(server.base_url + "/ui/#accuracy")
+    ui = server.base_url + "/ui/"
+    # One row a page: turn-drift is on a later page of models (by name), yet it comes first:
+    # the service ranks the whole book, not the page.
+    models = [m["name"] for m in api.get("/v1/models", params={"limit": 50}).json()["items"]]
+    assert models.index("turn-drift") > 0
+    page.goto(ui + "#accuracy?limit=1")
     rows = page.locator("#accuracy-table tbody tr")
+    expect(rows).to_have_count(1)
     expect(rows.first).to_have_attribute("data-model", "turn-drift")
-    expect(rows.first).to_contain_text("latest (v1)")
+    expect(rows.first).to_contain_text("champion (v1)")
     expect(rows.first).to_contain_text("loses to naive")
-    rise = page.locator('#accuracy-table tr[data-model="rise-drift"]')
-    expect(rise).to_contain_text("champion (v1)")
-    expect(rise.locator("td.ok")).to_have_count(1)  # beats naive
+    pager = page.locator("#accuracy-pager")
+    pager.get_by_role("link", name="Next ›").click()
+    expect(page).to_have_url(re.compile(r"#accuracy\?limit=1&offset=1$"))
+    expect(rows.first).to_have_attribute("data-model", "rise-drift")
+    expect(rows.first.locator("td.ok")).to_have_count(1)  # beats naive
+    # The whole list: the unscored after every scored one; no alias, not listed (the note says).
+    page.goto(ui + "#accuracy")
+    expect(rows.first).to_have_attribute("data-model", "turn-drift")
     expect(page.locator(f'#accuracy-table tr[data-model="{walk}"]')).to_contain_text("–")
-    # Unscored versions come after every scored one.
-    models = [row.get_attribute("data-model") for row in rows.all()]
-    assert models.index("rise-drift") < models.index(walk)
+    listed = [row.get_attribute("data-model") for row in rows.all()]
+    assert listed.index("rise-drift") < listed.index(walk)
+    assert "solo-drift" not in listed
+    expect(page.locator("#accuracy-unaliased")).to_contain_text("no alias")
     expect(page.locator("#accuracy-summary")).to_contain_text("1 losing to naive")
     screenshot(page, "accuracy")
-    # Searched on the server; each row links to the version's forecast and its ledger.
+    # Sorted on the service by a heading; again: the other way; the URL keeps it.
+    heading = page.locator("#accuracy-table th", has_text="Model")
+    heading.get_by_role("link").click()
+    expect(page).to_have_url(re.compile(r"#accuracy\?sort=model$"))
+    expect(heading).to_have_attribute("aria-sort", "ascending")
+    expect(rows.first).not_to_have_attribute("data-model", "turn-drift")
+    by_name = [row.get_attribute("data-model") or "" for row in rows.all()]
+    assert by_name == sorted(by_name)
+    heading.get_by_role("link").click()
+    expect(heading).to_have_attribute("aria-sort", "descending")
+    expect(rows.first).to_have_attribute("data-model", max(by_name))
+    # Searched on the service, keeping the order; each row links to its alias's forecast and
+    # its ledger.
     page.get_by_label("Model name starts with").fill("turn")
     page.get_by_role("button", name="Show").click()
+    expect(page).to_have_url(re.compile(r"#accuracy\?prefix=turn&sort=-model$"))
     expect(rows).to_have_count(1)
     rows.first.get_by_role("link", name="Detail").click()
-    expect(page).to_have_url(re.compile(r"#forecast\?model=turn-drift&version=1$"))
+    expect(page).to_have_url(re.compile(r"#forecast\?model=turn-drift&alias=champion$"))
     for step in (1, 2, 3):  # scored (drawing it served another forecast: pending)
         scored_cell = page.locator(f'#realized-table tr[data-step="{step}"] td').nth(1)
         expect(scored_cell).to_have_text("1")
