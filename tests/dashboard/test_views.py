@@ -475,3 +475,10 @@ def test_lists_and_pickers_page_and_search_on_the_server(
     page.get_by_role("button", name="Forecast").click()
     expect(page).to_have_url(re.compile(r"#forecast\?model=rise-drift&alias=champion&horizon=10$"))
     expect(page.locator("#forecast-table tbody tr")).to_have_count(10)
+    # Another model searched after a numbered version was shown: its first alias is picked,
+    # not the version number left over (both models have a version 1).
+    page.goto(ui + "#forecast?model=solo-drift&version=1")
+    expect(page.locator("#forecast-form [name=pick]")).to_have_value("version:1")
+    page.locator("#forecast-form").get_by_label("Find a model").fill("turn")
+    expect(page.locator("#forecast-form [name=model] option")).to_have_count(1)
+    expect(page.locator("#forecast-form [name=pick]")).to_have_value("alias:champion")

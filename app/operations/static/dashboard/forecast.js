@@ -31,7 +31,10 @@ async function picks(model, selected, seriesId, shown = shownNow()) {
   if (selected && !aliases.concat(numbered).some(([value]) => value === selected)) {
     numbered.push([selected, selected.replace("version:", "v").replace("alias:", "")]);
   }
-  options(form().elements.pick, [...aliases, ...numbered], selected);
+  // Nothing asked for: the model's first alias, else its latest version (never the pick
+  // left over from the model shown before, which may name a version this one also has).
+  const choices = [...aliases, ...numbered];
+  options(form().elements.pick, choices, selected ?? choices[0]?.[0]);
   // A model's versions are all of one scope.
   const global = page.items.some((v) => v.scope === "global");
   $("#forecast-series").hidden = !global;
