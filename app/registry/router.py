@@ -30,6 +30,7 @@ from app.registry.schemas import (
 from app.registry.store import bundle_key
 from app.vocabulary import (
     COLLECTION_PATTERN,
+    MAX_ID,
     AliasPath,
     FreeText,
     Id,
@@ -99,19 +100,32 @@ def get_version(name: NamePath, version: VersionPath, session: SessionDep) -> Mo
     summary="A global version on each member series, next to naive and its own model",
     responses={422: {"description": "The version is not a global model's."}},
 )
-def get_version_members(name: NamePath, version: VersionPath, session: SessionDep) -> MembersRead:
+def get_version_members(
+    name: NamePath,
+    version: VersionPath,
+    session: SessionDep,
+    limit: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="Members per page (default: all).")
+    ] = None,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID, description="Members to skip.")] = 0,
+) -> MembersRead:
     """Per member: the global model's one-step holdout RMSE, naive's on the same points, skill,
     and the RMSE of the series' own model (the latest trained on it alone, on data before this
-    holdout) on the same points; a member it did not train on says why."""
+    holdout) on the same points; a member it did not train on says why. The counts are over
+    every member; `members` is the page `limit` and `offset` ask for."""
     found = service.get_version(session, name, version)
     if found.scope != "global" or found.members is None:
         raise InvalidRequest(f"Version {version} of '{name}' is a single series' model.")
     members = sorted(found.members, key=lambda m: -m.skill if m.skill is not None else float("inf"))
     own = [m for m in members if m.own is not None and m.own.skill_vs_own is not None]
+    end = None if limit is None else offset + limit
     return MembersRead(
         name=name,
         version=version,
-        members=members,
+        members=members[offset:end],
+        total=len(members),
+        limit=limit,
+        offset=offset,
         beats_naive=sum(1 for m in members if m.skill is not None and m.skill > 0),
         beats_own=sum(1 for m in own if m.own and (m.own.skill_vs_own or 0) > 0),
         compared_with_own=len(own),

@@ -50,9 +50,13 @@ class MembersRead(BaseModel):
     name: str
     version: int
     members: list[MemberMetrics] = Field(
-        description="Per member series, best skill first; the RMSE of the version's `metrics` "
-        "pools every member's points (in price units, so high-priced members weigh most)."
+        description="Per member series, best skill first (the page asked for); the RMSE of the "
+        "version's `metrics` pools every member's points (in price units, so high-priced "
+        "members weigh most)."
     )
+    total: int = Field(description="Members in all.")
+    limit: int | None = Field(description="Members per page; null: all of them.")
+    offset: int
     beats_naive: int = Field(description="Members where the global model's skill is > 0.")
     beats_own: int = Field(description="Members where it beats the series' own model.")
     compared_with_own: int = Field(description="Members with an own model to compare with.")

@@ -100,6 +100,10 @@ def test_one_network_for_a_collection_reported_per_series(client: httpx.Client) 
     assert by_symbol["BBB"]["own"] is None
     assert "no model of its own" in by_symbol["BBB"]["detail"]
     assert report["compared_with_own"] == 1
+    assert (report["total"], report["limit"], report["offset"]) == (3, None, 0)
+    page = client.get(version["members_url"], params={"limit": 1, "offset": 2}).json()
+    assert page["members"] == report["members"][2:]  # the last one, best skill first
+    assert (page["total"], page["beats_naive"]) == (3, report["beats_naive"])  # counts: all
 
     board = client.get(f"/v1/training-batches/{batch['id']}/leaderboard").json()
     assert [r["symbol"] for r in board["rows"]] == [m["symbol"] for m in report["members"]]
