@@ -109,10 +109,8 @@ def _ledger_reading(db: Database) -> LedgerReading:
                 model=r.model,
                 alias=r.alias,
                 scored=r.scored,
-                to_naive=r.rmse / r.naive_rmse if r.rmse is not None and r.naive_rmse else None,
-                to_promised=r.rmse / r.promised_rmse
-                if r.rmse is not None and r.promised_rmse
-                else None,
+                to_naive=r.to_naive,
+                to_promised=r.to_promised,
             )
             for r in rows
         ],

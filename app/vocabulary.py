@@ -153,3 +153,16 @@ class VersionStatus(StrEnum):
     PENDING = "pending"
     READY = "ready"
     FAILED = "failed"
+
+
+# Query filters the lists of models share (models, their accuracy, training jobs).
+ModelPrefixQuery = Annotated[
+    FreeText | None, Query(max_length=100, description="Only models whose name starts so.")
+]
+ModelCollectionQuery = Annotated[
+    str | None,
+    Query(
+        pattern=COLLECTION_PATTERN,
+        description="Only models with a version trained on a series of this collection.",
+    ),
+]

@@ -52,13 +52,9 @@ def _rows(session: Session, prefix: str | None, collection: str | None) -> list[
             scored=r.scored,
             rmse=r.rmse,
             naive_rmse=r.naive_rmse,
-            skill_vs_naive=1 - r.rmse / r.naive_rmse
-            if r.rmse is not None and r.naive_rmse
-            else None,
+            skill_vs_naive=None if r.to_naive is None else 1 - r.to_naive,
             promised_rmse=r.promised_rmse,
-            realized_to_promised=r.rmse / r.promised_rmse
-            if r.rmse is not None and r.promised_rmse
-            else None,
+            realized_to_promised=r.to_promised,
             coverage={lv: c / n for lv, (n, c) in coverage.get((r.model, r.alias), {}).items()},
             coverage_points={lv: n for lv, (n, _) in coverage.get((r.model, r.alias), {}).items()},
         )

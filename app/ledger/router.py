@@ -29,12 +29,12 @@ from app.ledger.schemas import (
 from app.pagination import Page, PageDep, sort_query
 from app.registry import service as registry
 from app.vocabulary import (
-    COLLECTION_PATTERN,
     MAX_ID,
     AliasName,
-    FreeText,
     ImageFormat,
     IsoDateTime,
+    ModelCollectionQuery,
+    ModelPrefixQuery,
     NamePath,
     OutputFormat,
 )
@@ -49,13 +49,8 @@ book_router = APIRouter(prefix="/v1/accuracy", tags=["ledger"])
 def list_alias_accuracy(
     session: SessionDep,
     paging: PageDep,
-    prefix: Annotated[
-        FreeText | None, Query(max_length=100, description="Only models whose name starts so.")
-    ] = None,
-    collection: Annotated[
-        str | None,
-        Query(pattern=COLLECTION_PATTERN, description="Only models of this collection's series."),
-    ] = None,
+    prefix: ModelPrefixQuery = None,
+    collection: ModelCollectionQuery = None,
     sort: Annotated[book.BookSort, sort_query("`skill`: the ones losing to naive first")] = "skill",
 ) -> Page[AliasAccuracyRead]:
     """The whole book in one list: for each alias of each model, the version it serves with

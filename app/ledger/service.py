@@ -240,6 +240,18 @@ class AliasAccuracy:
     naive_rmse: float | None
     promised_rmse: float | None
 
+    @property
+    def to_naive(self) -> float | None:
+        """rmse / naive_rmse (None until something is scored)."""
+        return self.rmse / self.naive_rmse if self.rmse is not None and self.naive_rmse else None
+
+    @property
+    def to_promised(self) -> float | None:
+        """rmse / promised_rmse."""
+        if self.rmse is None or not self.promised_rmse:
+            return None
+        return self.rmse / self.promised_rmse
+
 
 def scored_once(*where: ColumnElement[bool]) -> Subquery:
     """Scored points, each counted once: the same origin (version, series, field, as-of date)

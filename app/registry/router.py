@@ -29,12 +29,12 @@ from app.registry.schemas import (
 )
 from app.registry.store import bundle_key
 from app.vocabulary import (
-    COLLECTION_PATTERN,
     MAX_ID,
     AliasPath,
-    FreeText,
     Id,
     IdPath,
+    ModelCollectionQuery,
+    ModelPrefixQuery,
     NamePath,
     VersionPath,
 )
@@ -50,16 +50,8 @@ VersionSort = Literal["version", "-version"]
 def list_models(
     session: SessionDep,
     paging: PageDep,
-    prefix: Annotated[
-        FreeText | None, Query(max_length=100, description="Only models whose name starts so.")
-    ] = None,
-    collection: Annotated[
-        str | None,
-        Query(
-            pattern=COLLECTION_PATTERN,
-            description="Only models with a version trained on a series of this collection.",
-        ),
-    ] = None,
+    prefix: ModelPrefixQuery = None,
+    collection: ModelCollectionQuery = None,
     sort: Annotated[ModelSort, sort_query("`name`")] = "name",
 ) -> Page[RegisteredModelRead]:
     models, total = service.list_models(

@@ -19,10 +19,10 @@ from app.training.schemas import TrainingJobCreate, TrainingJobRead, job_read
 from app.vocabulary import (
     COLLECTION_PATTERN,
     MAX_ID,
-    FreeText,
     IdPath,
     JobKind,
     JobStatus,
+    ModelPrefixQuery,
     NamePath,
     VersionPath,
 )
@@ -95,9 +95,7 @@ def list_training_jobs(
         str | None,
         Query(pattern=COLLECTION_PATTERN, description="Only jobs on this collection's series."),
     ] = None,
-    model_prefix: Annotated[
-        FreeText | None, Query(max_length=100, description="Only models whose name starts so.")
-    ] = None,
+    model_prefix: ModelPrefixQuery = None,
     sort: Annotated[JobSort, sort_query("newest first")] = "-id",
 ) -> Page[TrainingJobRead]:
     views, total = service.list_jobs(

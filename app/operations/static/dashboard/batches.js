@@ -4,7 +4,7 @@
 
 import { api, query } from "./api.js";
 import { attempt } from "./attempt.js";
-import { $, fill, h, number, percent, seconds, showProblem } from "./dom.js";
+import { $, fill, h, number, percent, seconds, specOf } from "./dom.js";
 import { go, link, shownNow, stillShown } from "./nav.js";
 import { pageParams, pager } from "./pager.js";
 
@@ -166,14 +166,8 @@ export function initBatches() {
     event.preventDefault();
     const problem = $(".problem", form());
     const fields = form().elements;
-    let spec = {};
-    try {
-      spec = fields.spec.value.trim() ? JSON.parse(fields.spec.value) : {};
-      if (typeof spec !== "object" || Array.isArray(spec) || spec === null) throw new Error("not an object");
-    } catch (error) {
-      showProblem(problem, { title: "Spec is not a JSON object", status: "not sent", detail: error.message });
-      return;
-    }
+    const spec = specOf(fields.spec, problem);
+    if (spec === null) return;
     const body = { ...spec };
     for (const name of ["collection", "architecture", "scope", "target", "model_prefix", "model_name", "promote_to"]) {
       if (fields[name].value.trim()) body[name] = fields[name].value.trim();

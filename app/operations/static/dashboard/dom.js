@@ -107,3 +107,16 @@ export function showProblem(box, problem) {
   box.replaceChildren(...parts.filter((p) => p !== null));
   box.hidden = false;
 }
+
+// A form's JSON spec field as an object (empty: {}); null, with the problem shown in `box`,
+// when it is not a JSON object (nothing is sent then).
+export function specOf(field, box) {
+  try {
+    const spec = field.value.trim() ? JSON.parse(field.value) : {};
+    if (typeof spec !== "object" || Array.isArray(spec) || spec === null) throw new Error("not an object");
+    return spec;
+  } catch (error) {
+    showProblem(box, { title: "Spec is not a JSON object", status: "not sent", detail: error.message });
+    return null;
+  }
+}

@@ -2,7 +2,7 @@
 
 import { api, query } from "./api.js";
 import { attempt } from "./attempt.js";
-import { $, fill, h, number, options, seconds, showProblem } from "./dom.js";
+import { $, fill, h, number, options, seconds, specOf } from "./dom.js";
 import { link, shownNow, stillShown } from "./nav.js";
 import { pageParams, pager } from "./pager.js";
 import { searchPicker } from "./picker.js";
@@ -86,14 +86,8 @@ export function initJobs() {
     event.preventDefault();
     const problem = $(".problem", form());
     const fields = form().elements;
-    let spec = {};
-    try {
-      spec = fields.spec.value.trim() ? JSON.parse(fields.spec.value) : {};
-      if (typeof spec !== "object" || Array.isArray(spec) || spec === null) throw new Error("not an object");
-    } catch (error) {
-      showProblem(problem, { title: "Spec is not a JSON object", status: "not sent", detail: error.message });
-      return;
-    }
+    const spec = specOf(fields.spec, problem);
+    if (spec === null) return;
     const body = { ...spec, series_id: Number(fields.series_id.value) };
     for (const name of ["target", "model_name", "promote_to"]) {
       if (fields[name].value.trim()) body[name] = fields[name].value.trim();
