@@ -253,7 +253,13 @@ def hold_fold(
     default = resolve(before, TrainingSpec(), frequency)
     season = default.spec.season_length or 1
     started = time.perf_counter()
-    fitted = fit_forecaster(default.plan, default.spec, horizon=FOLDS.horizon, season_length=season)
+    fitted = fit_forecaster(
+        default.plan,
+        default.spec,
+        horizon=FOLDS.horizon,
+        season_length=season,
+        seasons=seasons_for(frequency),
+    )
     default_seconds = time.perf_counter() - started
     default_errors = _scored_errors(fitted, prices, fold)
 
@@ -277,6 +283,8 @@ def hold_fold(
         for k, c in default.choices.items()
         if k in ("architecture", "target_transform", "window", "network_window", "ensemble")
     )
+    if fitted.combination is not None:
+        choices += f", combination {fitted.combination.value}"
     row = HoldFold(
         fold=fold.index + 1,
         cutoff=f"{dates[fold.cutoff]:%Y-%m-%d}",

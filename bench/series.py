@@ -38,7 +38,7 @@ from app.ml.calendar import infer_frequency, seasons_for
 from app.ml.dataset import DatasetPlan
 from app.ml.defaults import Resolved, resolve
 from app.ml.evaluate import evaluate, forecast_origins
-from app.ml.inference import PointForecaster
+from app.ml.inference import CombinedForecaster, PointForecaster
 from app.ml.metrics import rmse
 from app.ml.references import fit_references
 from app.ml.results import Tournament
@@ -76,7 +76,8 @@ def fit_network(plan: DatasetPlan, spec: TrainingSpec) -> tuple[PointForecaster,
     from app.ml.train import fit_forecaster
 
     started = time.perf_counter()
-    fitted = fit_forecaster(plan, spec, season_length=spec.season_length or 1)
+    seasons = seasons_for(infer_frequency(plan.dates))
+    fitted = fit_forecaster(plan, spec, season_length=spec.season_length or 1, seasons=seasons)
     return fitted.forecaster, time.perf_counter() - started
 
 
@@ -131,9 +132,12 @@ def bench_series(name: str, series: pd.Series, seeds: tuple[int, ...], with_auto
     )
     ref_seconds = time.perf_counter() - started
     lstm_scores, lstm_seconds = [], []
+    combined: list[str] = []  # the seeds whose default was served combined with ar
     evaluation = None
     for seed in seeds:
         forecaster, seconds = fit_network(plan, spec.model_copy(update={"seed": seed}))
+        if isinstance(forecaster, CombinedForecaster):
+            combined.append(f"{seed} ({forecaster.weights[0]:.2f}/{forecaster.weights[1]:.2f})")
         if evaluation is None:
             evaluation = evaluate(forecaster, plan, 1, season, refs)
         lstm_scores.append(one_step(forecaster, plan))
@@ -163,7 +167,8 @@ def bench_series(name: str, series: pd.Series, seeds: tuple[int, ...], with_auto
         "GRU": gru_seconds,
     }
     notes = "; ".join(
-        f"{m} {fit.status}" for m, fit in evaluation.references.items() if fit.status != "fitted"
+        [f"{m} {fit.status}" for m, fit in evaluation.references.items() if fit.status != "fitted"]
+        + ([f"default LSTM combined with ar for seeds {', '.join(combined)}"] if combined else [])
     )
     if with_auto:
         auto = resolved_default(series, architecture="auto")

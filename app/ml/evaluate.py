@@ -33,6 +33,7 @@ from app.ml.intervals import (
 )
 from app.ml.metrics import naive_scale, point_metrics, rmse, skill
 from app.ml.results import (
+    Choice,
     Coverage,
     Evaluation,
     HoldoutSeries,
@@ -73,6 +74,8 @@ class FittedForecaster:
     train_seconds: float = 0.0
     epochs_run: int = 0
     cancelled: bool = False
+    # A network's gate with ``ar`` (:func:`app.ml.train.ar_gate`): combined or not, and why.
+    combination: Choice | None = None
 
 
 def histories_at(prices: np.ndarray, origins: np.ndarray, need: int) -> np.ndarray:

@@ -325,7 +325,10 @@ class CombinationChoice(Record):
     cross_fitted_rmse: float = Field(
         description="Weights fitted on one half of the validation span, scored on the other."
     )
-    best_single_rmse: float = Field(description="The best member alone, on the same points.")
+    best_single_rmse: float = Field(
+        description="The first member alone (the best candidate; for the default, the "
+        "network), on the same points."
+    )
     reason: str
 
 

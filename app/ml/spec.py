@@ -212,6 +212,15 @@ class TrainingSpec(BaseModel):
         "early stopping this trains a second network on all but the validation span. false: "
         "the network as trained. Ignored for target_transform 'level'.",
     )
+    combine_with_ar: StrictBool = Field(
+        default=True,
+        description="Serve the network combined with `ar` (the ridge autoregression the "
+        "report lists) when, on the validation span the leaning is fitted on, the two weighted "
+        "by inverse MSE forecast more than 1 % better than the network alone, cross-fitted on "
+        "the span's two halves (`ar` fitted on what precedes the span). The version's "
+        "`bundle.choices.combination` says whether and why; the weights are the bundle "
+        "manifest's. false: the network alone. Ignored for target_transform 'level'.",
+    )
     shuffle: StrictBool = Field(
         default=False,
         description="Shuffle the training windows every epoch (what Keras does by default). "

@@ -64,7 +64,9 @@ def candidates(spec: TrainingSpec) -> list[Entry]:
     """Every candidate from the simplest to the most complex: the baselines, the statistical
     models, then the networks (the LSTM and GRU defaults and the LSTM with direct multi-step
     outputs); ``spec`` is resolved: window and transform chosen."""
-    base = spec.model_copy(update={"backtest": None})
+    # A network candidate is the network alone: ``ar`` is a candidate of its own, and the
+    # tournament's combination gate (below) pairs candidates.
+    base = spec.model_copy(update={"backtest": None, "combine_with_ar": False})
     entries = [Entry("naive", base.model_copy(update={"architecture": "naive"}))]
     entries.append(Entry("drift", base.model_copy(update={"architecture": "drift"})))
     if (spec.season_length or 1) > 1:

@@ -14,17 +14,18 @@ import numpy as np
 import tensorflow as tf
 
 from app.ml.baselines import drift_slope
+from app.ml.combination import ArGate, SpanForecasts, gate_with_ar
 from app.ml.dataset import DatasetError, DatasetPlan, training_samples
 from app.ml.evaluate import FittedForecaster, fitted_baseline, fitted_reference, holdout_intervals
 from app.ml.export import sample_windows, save_network
-from app.ml.inference import CombinedForecaster, Forecaster
+from app.ml.inference import CombinedForecaster, Forecaster, PointForecaster
 from app.ml.networks import fit_autoregression, forget_networks, networks_for
 from app.ml.progress import EpochHook, EpochProgress
 from app.ml.results import Shrinkage, Tournament
 from app.ml.scaling import AffineScaler, fit_scaler
 from app.ml.shrinkage import MIN_POINTS, fit_shrinkage
 from app.ml.spec import TrainingSpec
-from app.ml.transforms import Supervised, supervised, window_scale
+from app.ml.transforms import Supervised, supervised, to_price, window_scale
 
 # Global models: a window whose scale is under this share of its series' median is flat (left
 # out of training); normalised targets are clipped at this many window scales.
@@ -47,6 +48,8 @@ class TrainResult:
     cancelled: bool
     train_seconds: float
     shrinkage: Shrinkage | None = None
+    # One-step forecasts, as served (leaned), of the span the leaning was fitted on.
+    validation: SpanForecasts | None = None
 
 
 def configure_tensorflow(threads: int | None) -> None:
@@ -95,7 +98,8 @@ def train(plan: DatasetPlan, spec: TrainingSpec, on_epoch: EpochHook | None = No
     n_in = training_samples(data, plan, spec.outputs)
     n_val = min(plan.validation_samples, n_in // 2)
     leaning = spec.lean_toward_naive and spec.transform != "level"
-    held_out = 0 if n_val or not leaning else math.floor(spec.validation_fraction * n_in)
+    probing = leaning or (spec.combine_with_ar and spec.transform != "level")
+    held_out = 0 if n_val or not probing else math.floor(spec.validation_fraction * n_in)
     probe = None
     if held_out >= MIN_POINTS:  # first: the full fit below may retrain the same graph in place
         before = replace(plan, holdout_start=int(data.target_index[n_in - held_out]))
@@ -103,17 +107,25 @@ def train(plan: DatasetPlan, spec: TrainingSpec, on_epoch: EpochHook | None = No
         probe = _moves(early, data.x[n_in - held_out : n_in])
         on_epoch = _second_of_two(on_epoch, early.result.epochs_run, spec.epochs)
     fitted = _train_part(data, plan, spec, n_in, n_val, on_epoch)
-    if leaning and not fitted.result.cancelled:
+    if probing and not fitted.result.cancelled:
         if probe is not None:
             span = f"the last {held_out:,} training windows, by a network trained before them"
         else:
             held_out, span = n_val, f"the {n_val:,} early-stopping windows"
             probe = _moves(fitted, data.x[n_in - n_val : n_in]) if n_val else np.empty((0, 1))
-        actual = data.y[n_in - held_out : n_in]
+        on_span = slice(n_in - held_out, n_in)
+        actual = data.y[on_span]
         first_step = actual if actual.ndim == 1 else actual[:, 0]
-        shrinkage = fit_shrinkage(first_step, probe[:, 0], span)
-        fitted.lean(shrinkage.weight)
-        fitted.result.shrinkage = shrinkage
+        weight = 1.0
+        if leaning:
+            shrinkage = fit_shrinkage(first_step, probe[:, 0], span)
+            fitted.lean(shrinkage.weight)
+            fitted.result.shrinkage = shrinkage
+            weight = shrinkage.weight
+        fitted.result.validation = SpanForecasts(
+            data.target_index[on_span],
+            to_price(weight * probe[:, 0], data.anchor[on_span], spec.transform),
+        )
     return fitted.result
 
 
@@ -366,10 +378,13 @@ def fit_forecaster(
     *,
     horizon: int = DEFAULT_CALIBRATION_HORIZON,
     season_length: int = 1,
+    seasons: tuple[int, ...] = (),
     on_epoch: EpochHook | None = None,
 ) -> FittedForecaster:
-    """Train on the plan, export to ONNX and wrap it as served, with intervals calibrated on the
-    plan's holdout: the ``fit`` callback of a backtest. Baseline specs are fitted instantly."""
+    """Train on the plan, export to ONNX and wrap it as served (combined with ``ar`` where
+    :func:`ar_gate` lets it), with intervals calibrated on the plan's holdout: the ``fit``
+    callback of a backtest. Baseline specs are fitted instantly. ``seasons``: those the
+    frequency implies, for ``ar``'s lags."""
     if spec.is_reference:
         return fitted_reference(plan, spec, season_length, horizon)
     if not spec.is_network:
@@ -378,14 +393,37 @@ def fit_forecaster(
     with tempfile.TemporaryDirectory(prefix="fit-") as tmp:
         directory = Path(tmp)
         save_network(result.network, directory, sample_windows(plan, spec, result.scaler))
-        forecaster = Forecaster.from_spec(directory / "network.onnx", spec, result.scaler)
+        forecaster: PointForecaster = Forecaster.from_spec(
+            directory / "network.onnx", spec, result.scaler
+        )
+    gate = ar_gate(plan, spec, result, season_length, seasons)
+    if gate is not None and gate.ar is not None and gate.combination is not None:
+        forecaster = CombinedForecaster([forecaster, gate.ar], gate.combination.weights)
     return FittedForecaster(
         forecaster=forecaster,
         intervals=holdout_intervals(forecaster, plan, horizon),
         train_seconds=result.train_seconds,
         epochs_run=result.epochs_run,
         cancelled=result.cancelled,
+        combination=gate.choice if gate is not None else None,
     )
+
+
+def ar_gate(
+    plan: DatasetPlan,
+    spec: TrainingSpec,
+    result: TrainResult,
+    season_length: int,
+    seasons: tuple[int, ...] = (),
+) -> ArGate | None:
+    """Whether the trained network is served combined with ``ar``
+    (:func:`app.ml.combination.gate_with_ar`, on the span its leaning was fitted on); None
+    where the spec does not ask (``combine_with_ar`` false, ``level`` targets) or the run was
+    cancelled."""
+    if not spec.combine_with_ar or result.validation is None or result.cancelled:
+        return None
+    name = spec.architecture or "network"
+    return gate_with_ar(plan, name, result.validation, season_length, seasons)
 
 
 def fit_tournament_winner(
