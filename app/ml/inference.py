@@ -19,7 +19,14 @@ from app.ml.baselines import BaselineForecaster
 from app.ml.manifest import ForecasterManifest
 from app.ml.scaling import AffineScaler
 from app.ml.spec import TrainingSpec
-from app.ml.transforms import TargetTransform, features, history_length, to_price, window_scale
+from app.ml.transforms import (
+    TargetTransform,
+    features,
+    history_length,
+    needs_positive,
+    to_price,
+    window_scale,
+)
 
 # File name of the exported network inside a bundle (app.registry.bundle.ONNX).
 ONNX_FILE = "network.onnx"
@@ -145,8 +152,12 @@ class CombinedForecaster:
 
     members: Sequence[PointForecaster]
     weights: Sequence[float]
-    # Forecasts are levels, whatever each member models.
-    transform: TargetTransform = "level"
+
+    @property
+    def transform(self) -> TargetTransform:
+        """A member's relative transform where one has one (its histories must be positive),
+        else ``level``: the combination forecasts levels."""
+        return next((m.transform for m in self.members if needs_positive(m.transform)), "level")
 
     @property
     def history_needed(self) -> int:

@@ -1,17 +1,23 @@
-"""Combinations in ``auto``: two candidates' forecasts averaged by inverse validation MSE, served
-only when the cross-fitted combination beats the best one by more than 1 %."""
+"""Combinations: in ``auto`` two candidates' forecasts averaged by inverse validation MSE,
+served only when the cross-fitted combination beats the best one by more than 1 %; for a
+network, ``ar`` as its partner when the combination beats the network alone."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
+from app.ml.autoregression import LinearAutoregression, fit_linear_autoregression
 from app.ml.baselines import BaselineForecaster
-from app.ml.combination import MIN_POINTS, choose_combination
+from app.ml.combination import MIN_POINTS, SpanForecasts, choose_combination, gate_with_ar
+from app.ml.dataset import DatasetPlan
+from app.ml.evaluate import forecast_origins
 from app.ml.inference import CombinedForecaster, load_forecaster
 from app.ml.manifest import ForecasterManifest
+from app.ml.references import fit_reference
 
 
 def two_views(n: int = 400, seed: int = 0) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -81,3 +87,64 @@ def test_a_combination_bundle_loads_as_the_weighted_sum_of_its_members(tmp_path:
     history = np.array([[10.0, 11.0, 12.0]])
     expected = 0.25 * naive.recursive(history, 3) + 0.75 * drift.recursive(history, 3)
     np.testing.assert_allclose(loaded.recursive(history, 3), expected)
+
+
+def seasonal_plan(n: int = 1200, seed: int = 0) -> DatasetPlan:
+    """Hourly values with a daily cycle: what ``ar`` on 25 lags forecasts well."""
+    rng = np.random.default_rng(seed)
+    hours = np.arange(n)
+    prices = 100 + 10 * np.sin(2 * np.pi * hours / 24) + rng.normal(scale=0.5, size=n)
+    dates = pd.date_range("2026-01-01", periods=n, freq="h")
+    return DatasetPlan(dates=dates, prices=prices, holdout_start=n - 200, validation_samples=0)
+
+
+def span_of(plan: DatasetPlan, points: int, noise: float, seed: int = 1) -> SpanForecasts:
+    """Forecasts of the last ``points`` training targets: the truth plus noise of that size."""
+    rng = np.random.default_rng(seed)
+    targets = np.arange(plan.holdout_start - points, plan.holdout_start)
+    return SpanForecasts(targets, plan.prices[targets] + rng.normal(scale=noise, size=points))
+
+
+def test_a_network_that_ar_improves_is_served_combined_with_it() -> None:
+    plan = seasonal_plan()
+    gate = gate_with_ar(plan, "lstm", span_of(plan, 300, noise=2.0), 24, (24,))
+    assert gate.choice.value == "lstm+ar"
+    assert gate.combination is not None
+    assert gate.ar is not None
+    assert gate.combination.members == ["lstm", "ar"]
+    assert sum(gate.combination.weights) == pytest.approx(1.0)
+    assert gate.combination.weights[1] > gate.combination.weights[0]  # ar is far better here
+    assert gate.combination.cross_fitted_rmse < gate.combination.best_single_rmse
+    assert "better than lstm alone" in gate.choice.reason
+    # ar is refitted on the whole training part, and forecasts the holdout's first target
+    history = plan.prices[None, : plan.holdout_start]
+    assert abs(gate.ar.recursive(history, 1)[0, 0] - plan.prices[plan.holdout_start]) < 2.0
+
+
+def test_a_network_ar_cannot_improve_is_served_alone() -> None:
+    """A network whose errors are ar's own, a third as large: mixing in ar only adds error."""
+    plan = seasonal_plan()
+    targets = np.arange(plan.holdout_start - 300, plan.holdout_start)
+    ar = fit_reference("ar", plan.prices[: targets[0]], 24, (24,))
+    ar_forecasts, actual = forecast_origins(ar, plan.prices, targets, 1)
+    network = actual[:, 0] + (ar_forecasts[:, 0] - actual[:, 0]) / 3
+    gate = gate_with_ar(plan, "gru", SpanForecasts(targets, network), 24, (24,))
+    assert (gate.choice.value, gate.combination, gate.ar) == ("none", None, None)
+    assert gate.choice.reason.endswith("the network alone")
+    assert "worse than gru alone" in gate.choice.reason
+
+
+def test_too_few_validation_forecasts_keep_the_network_alone() -> None:
+    plan = seasonal_plan()
+    gate = gate_with_ar(plan, "lstm", span_of(plan, MIN_POINTS - 1, noise=2.0), 24, (24,))
+    assert (gate.choice.value, gate.ar) == ("none", None)
+    assert f"under {MIN_POINTS}" in gate.choice.reason
+
+
+def test_a_combination_with_a_relative_member_needs_positive_histories() -> None:
+    ar = LinearAutoregression.from_json(
+        fit_linear_autoregression(np.linspace(1.0, 2.0, 200), "log_return", 3).to_json()
+    )
+    combined = CombinedForecaster([BaselineForecaster("naive"), ar], [0.5, 0.5])
+    assert combined.transform == "log_return"
+    assert CombinedForecaster([BaselineForecaster("naive")], [1.0]).transform == "level"

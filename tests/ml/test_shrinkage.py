@@ -54,6 +54,7 @@ def test_the_served_network_moves_by_the_weight(patience: int) -> None:
     one-step moves are the other's times the weight (folded into its weights)."""
     pytest.importorskip("tensorflow")
     from app.ml.dataset import plan_dataset
+    from app.ml.evaluate import forecast_origins
     from app.ml.train import configure_tensorflow, fit_forecaster, train
     from tests.ml.helpers import random_walk
 
@@ -61,7 +62,7 @@ def test_the_served_network_moves_by_the_weight(patience: int) -> None:
     prices = random_walk(n=700, seed=6)  # a walk whose weight comes out strictly inside (0, 1)
     fields = {
         "units": 4, "epochs": 2, "window": 10, "batch_size": 64, "ensemble": 2,
-        "patience": patience, "references": [],
+        "patience": patience, "references": [], "combine_with_ar": False,
     }  # fmt: skip
     from app.ml.spec import TrainingSpec
 
@@ -78,3 +79,12 @@ def test_the_served_network_moves_by_the_weight(patience: int) -> None:
     last = history[0, -1]
     moves = [np.log(f.recursive(history, 1)[0, 0] / last) for f in (leaned, plain)]
     np.testing.assert_allclose(moves[0], shrinkage.weight * moves[1], rtol=1e-3, atol=1e-7)
+    # the validation forecasts kept for the gate with ar are the leaned network's, where the
+    # network that made them is the served one (early stopping: the same training)
+    validation = train(plan, leaned_spec).validation
+    assert validation is not None
+    assert len(validation.targets) == shrinkage.points
+    assert validation.targets[-1] < plan.holdout_start
+    if patience:
+        served, _ = forecast_origins(leaned, plan.prices, validation.targets, 1)
+        np.testing.assert_allclose(validation.predicted, served[:, 0], rtol=1e-5)

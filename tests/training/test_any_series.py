@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import numpy as np
+import pandas as pd
 import pytest
 
 from tests.series.helpers import assert_problem, upload_csv
@@ -151,3 +153,47 @@ def test_a_series_too_short_for_a_network_trains_naive_and_says_so(client: httpx
     version = trained_version(client, series_id=response.json()["id"], references=[])
     assert version["spec"]["architecture"] == "naive"
     assert "too short for a network" in version["bundle"]["choices"]["architecture"]["reason"]
+
+
+def daily_cycle_csv(hours: int = 2000) -> bytes:
+    """Hourly values with a daily cycle and a little noise: what ``ar`` on a day of lags
+    forecasts well and a one-epoch network of two units does not."""
+    rng = np.random.default_rng(0)
+    t = np.arange(hours)
+    values = 100 + 10 * np.sin(2 * np.pi * t / 24) + rng.normal(scale=0.5, size=hours)
+    dates = pd.date_range("2026-01-01", periods=hours, freq="h")
+    rows = "".join(f"{d:%Y-%m-%dT%H:%M:%S},{v:.4f}\n" for d, v in zip(dates, values, strict=True))
+    return ("date,value\n" + rows).encode()
+
+
+def test_a_network_that_ar_improves_is_served_combined_with_it(client: httpx.Client) -> None:
+    response = upload_csv(client, "cycle", daily_cycle_csv(), "cycle.csv")
+    assert response.status_code == 201, response.text
+    weak = {"units": 2, "epochs": 1, "ensemble": 1, "autoregression": False, "references": []}
+    series_id = response.json()["id"]
+    version = trained_version(client, series_id=series_id, model_name="cycle-combined", **weak)
+    bundle = version["bundle"]
+    assert bundle["kind"] == "combination"
+    assert [member["kind"] for member in bundle["members"]] == ["network", "autoregression"]
+    assert sum(bundle["weights"]) == pytest.approx(1.0)
+    assert bundle["weights"][1] > bundle["weights"][0]  # ar is far better than this network
+    choice = bundle["choices"]["combination"]
+    assert choice["value"] == "lstm+ar"
+    assert "better than lstm alone" in choice["reason"]
+    assert bundle["shrinkage"] == bundle["members"][0]["shrinkage"]
+    result = client.get("/v1/forecast", params={"model": "cycle-combined", "horizon": 24}).json()
+    assert len(result["points"]) == 24
+    assert all(p["lo_95"] < p["value"] < p["hi_95"] for p in result["points"])
+
+    alone = trained_version(
+        client, series_id=series_id, model_name="cycle-alone", combine_with_ar=False, **weak
+    )
+    assert alone["bundle"]["kind"] == "network"
+    assert "combination" not in alone["bundle"]["choices"]
+
+    def holdout_rmse(model: str) -> float:
+        report = client.get(f"/v1/models/{model}/versions/1/report").json()
+        rmse: float = next(r["rmse"] for r in report["one_step"] if r["forecaster"] == "model")
+        return rmse
+
+    assert holdout_rmse("cycle-combined") < 0.9 * holdout_rmse("cycle-alone")

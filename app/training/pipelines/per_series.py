@@ -26,12 +26,13 @@ from app.ml.autoregression import LinearAutoregression
 from app.ml.backtest import run_backtest
 from app.ml.baselines import fit_baseline
 from app.ml.calendar import seasons_for
+from app.ml.combination import ArGate
 from app.ml.dataset import DatasetError, DatasetPlan
 from app.ml.defaults import resolve
 from app.ml.evaluate import FittedForecaster, evaluate
 from app.ml.inference import REFERENCE_FILE, PointForecaster, load_forecaster
 from app.ml.manifest import ForecasterManifest
-from app.ml.references import fit_references, fit_statistical
+from app.ml.references import FittedReference, fit_references, fit_statistical
 from app.ml.results import BacktestResult, Choice, Tournament
 from app.ml.spec import BacktestSpec, TrainingSpec
 from app.ml.tournament import run_tournament
@@ -149,17 +150,27 @@ def train_and_register(
         started = time.perf_counter()
         fitted = [_fit(staged, settings, replace(job, spec=member), control) for member in members]
         train_seconds = time.perf_counter() - started
-        epochs_run = sum(epochs for _, epochs in fitted)
+        epochs_run = sum(f.epochs for f in fitted)
+        gate = fitted[0].ar_gate
+        if gate is not None:
+            choices["combination"] = gate.choice
         if tournament is not None and tournament.combination is not None:
-            parts = [_manifest(job, m, f) for m, (f, _) in zip(members, fitted, strict=True)]
-            forecaster_fields: dict[str, object] = {
-                "kind": "combination",
-                "members": parts,
-                "weights": tournament.combination.weights,
-                "window": max(part.window for part in parts),
+            parts = [_manifest(job, m, f.fields) for m, f in zip(members, fitted, strict=True)]
+            forecaster_fields = _combination(parts, tournament.combination.weights)
+        elif gate is not None and gate.ar is not None and gate.combination is not None:
+            ar_spec = spec.model_copy(
+                update={"target_transform": gate.ar.transform, "window": gate.ar.window}
+            )
+            parts = [
+                _manifest(job, spec, fitted[0].fields),
+                _manifest(job, ar_spec, _reference_fields(gate.ar)),
+            ]
+            forecaster_fields = {
+                **_combination(parts, gate.combination.weights),
+                "shrinkage": parts[0].shrinkage,
             }
         else:
-            forecaster_fields = fitted[0][0]
+            forecaster_fields = fitted[0].fields
         manifest = _manifest(
             job, spec, {**forecaster_fields, "choices": choices, "tournament": tournament}
         )
@@ -198,21 +209,43 @@ def _manifest(
     )
 
 
-def _fit(
-    staged: Path, settings: Settings, job: JobInput, control: JobControl
-) -> tuple[dict[str, object], int]:
-    """Fit what the spec asks for into ``staged``; its part of the manifest and the epochs run."""
+def _combination(parts: list[ForecasterManifest], weights: list[float]) -> dict[str, object]:
+    """The manifest fields of members served as one convex combination."""
+    return {
+        "kind": "combination",
+        "members": parts,
+        "weights": weights,
+        "window": max(part.window for part in parts),
+    }
+
+
+@dataclass(frozen=True)
+class _FitOutcome:
+    """What fitting one spec gave: its part of the manifest, the epochs run and, for a
+    network, whether it is served combined with ``ar`` (:func:`app.ml.train.ar_gate`)."""
+
+    fields: dict[str, object]
+    epochs: int = 0
+    ar_gate: ArGate | None = None
+
+
+def _fit(staged: Path, settings: Settings, job: JobInput, control: JobControl) -> _FitOutcome:
+    """Fit what the spec asks for into ``staged``."""
     spec, plan = job.spec, job.plan
     if spec.is_baseline:
         baseline = fit_baseline(plan, spec, job.season_length)
-        return {"kind": "baseline", "baseline": baseline.to_json()}, 0
+        return _FitOutcome({"kind": "baseline", "baseline": baseline.to_json()})
     if spec.is_reference:
         train_part = plan.prices[: plan.holdout_start]
-        return _fit_reference(staged, job, train_part), 0
+        return _FitOutcome(_fit_reference(staged, job, train_part))
+    from app.ml.train import ar_gate
+
     result = _fit_network(settings, spec, plan, control)
     if result.cancelled:
         raise Cancelled
-    return save_network(staged, spec, plan, result), result.epochs_run
+    fields = save_network(staged, spec, plan, result)
+    gate = ar_gate(plan, spec, result, job.season_length, seasons_for(job.frequency))
+    return _FitOutcome(fields, result.epochs_run, gate)
 
 
 def _require_series(db: Database, series_id: int) -> None:
@@ -262,10 +295,17 @@ def _fit_reference(staged: Path, job: JobInput, train_part: np.ndarray) -> dict[
         reference = fit_statistical(spec, train_part, job.season_length)
     except Exception as exc:
         raise JobFailed(f"{spec.architecture} could not be fitted: {exc}") from exc
+    if not isinstance(reference, LinearAutoregression):
+        (staged / REFERENCE_FILE).write_bytes(reference.to_bytes())
+    return _reference_fields(reference)
+
+
+def _reference_fields(reference: FittedReference) -> dict[str, object]:
+    """A statistical model's part of the manifest: the ridge autoregression's parameters
+    (``ar`` needs no file), or what the pickle in the bundle holds."""
     fields = {"reference": reference.config, "window": reference.window}
     if isinstance(reference, LinearAutoregression):
         return {**fields, "kind": "autoregression", "autoregression": reference.to_json()}
-    (staged / REFERENCE_FILE).write_bytes(reference.to_bytes())
     return {**fields, "kind": "reference"}
 
 
@@ -322,6 +362,7 @@ def _backtest(
             spec,
             horizon=backtest_spec.horizon,
             season_length=job.season_length,
+            seasons=seasons_for(job.frequency),
             on_epoch=lambda _: control.still_ours(),  # cancel within a fold
         )
 
