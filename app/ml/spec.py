@@ -219,7 +219,9 @@ class TrainingSpec(BaseModel):
         "by inverse MSE forecast more than 1 % better than the network alone, cross-fitted on "
         "the span's two halves (`ar` fitted on what precedes the span). The version's "
         "`bundle.choices.combination` says whether and why; the weights are the bundle "
-        "manifest's. false: the network alone. Ignored for target_transform 'level'.",
+        "manifest's. Without early stopping and with lean_toward_naive false, this trains the "
+        "second network the leaning would. false: the network alone. Ignored for "
+        "target_transform 'level'.",
     )
     shuffle: StrictBool = Field(
         default=False,
