@@ -8,6 +8,7 @@
     python -m bench.series --api      # the default spec on each series through the API
     python -m bench.series --msft-folds 3   # auto vs naive on MSFT yearly walk-forward folds
     python -m bench.series --windows  # the window the proxy picks vs the network's best
+    python -m bench.series --combined-cost   # a default combined with ar vs its network alone
 
 Series (``tests/data``, see its README): MSFT ``High`` (a price), monthly sunspots (zeros, an
 ~11-year cycle), half-hourly electricity demand (daily and weekly seasons), monthly El Niño
@@ -429,6 +430,36 @@ def bench_msft_folds(folds: int) -> None:
     print(f"\nmean auto ÷ naive over {len(ratios)} folds: {np.mean(ratios):.4f}")
 
 
+def bench_combined_cost(rounds: int = 20, calls: int = 200) -> None:
+    """What serving the default combined with ``ar`` costs: SF freeway occupancy's default
+    (seed 42), where the gate combines them, forecast in process from its last history by the
+    combination and by its network alone, alternating ``rounds`` times ``calls`` calls."""
+    from app.ml.train import configure_tensorflow
+
+    configure_tensorflow(None)
+    default = resolved_default(load(*SERIES["SF freeway occupancy (hourly)"]))
+    combined, _ = fit_network(default.plan, default.spec)
+    if not isinstance(combined, CombinedForecaster):
+        print("the gate did not combine the default with ar on this series: nothing to time")
+        return
+    network = combined.members[0]
+    history = default.plan.prices[None, -combined.history_needed :]
+    print(
+        f"\n{machine()}\n\n| in process, median µs per forecast | network alone | "
+        "combined with ar | combined ÷ alone |\n|---|---|---|---|"
+    )
+    for horizon in (1, 30):
+        medians: dict[str, list[float]] = {"network": [], "combined": []}
+        for _ in range(rounds):
+            for name, forecaster in (("network", network), ("combined", combined)):
+                started = time.perf_counter()
+                for _ in range(calls):
+                    forecaster.recursive(history[:, -forecaster.history_needed :], horizon)
+                medians[name].append((time.perf_counter() - started) / calls * 1e6)
+        alone, both = (float(np.median(medians[k])) for k in ("network", "combined"))
+        print(f"| horizon {horizon} | {alone:.0f} | {both:.0f} | {both / alone:.2f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true")
@@ -436,6 +467,7 @@ def main() -> None:
     parser.add_argument("--timing", action="store_true")
     parser.add_argument("--api", action="store_true")
     parser.add_argument("--msft-folds", type=int, default=0)
+    parser.add_argument("--combined-cost", action="store_true")
     parser.add_argument(
         "--windows", action="store_true", help="the proxy's window vs the network's"
     )
@@ -454,6 +486,9 @@ def main() -> None:
         return
     if args.msft_folds:
         bench_msft_folds(args.msft_folds)
+        return
+    if args.combined_cost:
+        bench_combined_cost()
         return
     if args.windows:
         bench_windows(args.only)
