@@ -7,9 +7,9 @@ candidate's score is the mean over the two spans of its RMSE ÷ naive's (one spa
 leave no room for the earlier one). Candidates run from the simplest to the most complex
 (:func:`candidates`); one is served only if its score is more than MARGIN below that of every
 simpler candidate and it beat naive by more than MARGIN on each span (on a random walk nothing
-beats naive so: naive is then served, said plainly). A network is skipped when the budget would not cover it. The two best candidates
-are then served together instead when their combination beats the best of them on validation
-(:mod:`app.ml.combination`).
+beats naive so: naive is then served, said plainly). A network is skipped when the budget
+would not cover it. The two best candidates are then served together instead when their
+combination beats the best of them on validation (:mod:`app.ml.combination`).
 
 Why two spans (BENCHMARKS.md, "Which rule should auto serve by?"): one span of validation
 reversed by the holdout on four of seven series (the real interest rate's 34 validation
