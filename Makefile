@@ -8,7 +8,7 @@ PORT ?= 8000
 # extra) and development (+ the dev extra). `make lock` writes them from pyproject.toml.
 LOCK_FLAGS := --universal --generate-hashes --quiet
 
-.PHONY: run test lint format services browser promtool bench lock clean
+.PHONY: run test lint format services browser promtool busybox bench lock clean
 
 # The venv is rebuilt when the lock changes: the pinned, hashed dependencies of the train extra
 # (TensorFlow, Keras, ONNX export: `make run` trains in local worker processes) and the dev extra
@@ -25,9 +25,10 @@ $(BIN)/.installed: requirements/dev.txt pyproject.toml
 run: $(BIN)/.installed
 	$(BIN)/python -m app.serve --host $(HOST) --port $(PORT)
 
-## test: install, start PostgreSQL and Redis if needed, install chromium (for the browser tests)
-## and promtool (for the alert rules' tests) as root, lint, run the whole suite
-test: $(BIN)/.installed services browser promtool lint
+## test: install, start PostgreSQL and Redis if needed, install chromium (for the browser tests),
+## promtool (for the alert rules' tests) and busybox (its sh runs the object store's entrypoint,
+## as in its Alpine image) as root, lint, run the whole suite
+test: $(BIN)/.installed services browser promtool busybox lint
 	$(BIN)/python -m pytest
 
 lint: $(BIN)/.installed
@@ -48,6 +49,9 @@ browser:
 
 promtool:
 	./.ci/promtool
+
+busybox:
+	./.ci/busybox
 
 ## lock: re-resolve the dependencies of pyproject.toml into requirements/*.txt (needs PyPI);
 ## the three locks agree: api and worker are constrained to the versions of dev
