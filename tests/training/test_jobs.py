@@ -23,6 +23,7 @@ from tests.training.helpers import (
     wait_for,
     wait_for_attempt,
     wait_for_progress,
+    wait_until,
 )
 
 
@@ -193,13 +194,15 @@ def test_kill_9_mid_job_retries_then_fails_for_good(
     os.kill(_job_pid(first), signal.SIGKILL)
     second = wait_for_attempt(client, job["id"], 2)
     assert _job_pid(second) != _job_pid(first)
+    # Killed once it has staged (a new attempt first clears what dead ones left there).
+    staging = live_server.settings.model_dir / ".staging"
+    wait_until(lambda: staging.exists() and list(staging.iterdir()))
     os.kill(_job_pid(second), signal.SIGKILL)
     done = wait_for(client, job["id"], timeout=30)
     assert done["status"] == "failed"
     assert done["error"].startswith("worker lost (killed by signal 9) after 2 attempt(s)")
     assert client.get("/v1/models").json()["total"] == 0
-    # The killed processes could not remove their staging directories; the next job does.
-    staging = live_server.settings.model_dir / ".staging"
+    # The killed process could not remove its staging directory; the next job does.
     assert list(staging.iterdir())
     wait_for(client, start_job(client, series_id=series_id, architecture="naive")["id"])
     assert not list(staging.iterdir())
