@@ -124,14 +124,21 @@ class SpanForecasts:
 
 
 @dataclass(frozen=True)
+class WithAr:
+    """A network's partner: ``ar`` fitted on the whole training part, and how the two combine
+    (members network, ar)."""
+
+    ar: LinearAutoregression
+    combination: CombinationChoice
+
+
+@dataclass(frozen=True)
 class ArGate:
     """Whether a network is served combined with ``ar``: the choice as the version shows it,
-    and, where the gate let it through, the combination and ``ar`` fitted on the whole
-    training part."""
+    and, where the gate let it through, its partner."""
 
     choice: Choice
-    combination: CombinationChoice | None = None
-    ar: LinearAutoregression | None = None
+    combined: WithAr | None = None
 
 
 def gate_with_ar(
@@ -163,4 +170,4 @@ def gate_with_ar(
         return ArGate(Choice(value="none", reason=f"{weighed.reason}: the network alone"))
     ar = fit_reference("ar", prices[: plan.holdout_start], season_length, seasons)
     assert isinstance(ar, LinearAutoregression)
-    return ArGate(Choice(value=f"{name}+ar", reason=weighed.reason), weighed, ar)
+    return ArGate(Choice(value=f"{name}+ar", reason=weighed.reason), WithAr(ar, weighed))

@@ -397,8 +397,9 @@ def fit_forecaster(
             directory / "network.onnx", spec, result.scaler
         )
     gate = ar_gate(plan, spec, result, season_length, seasons)
-    if gate is not None and gate.ar is not None and gate.combination is not None:
-        forecaster = CombinedForecaster([forecaster, gate.ar], gate.combination.weights)
+    if gate is not None and gate.combined is not None:
+        with_ar = gate.combined
+        forecaster = CombinedForecaster([forecaster, with_ar.ar], with_ar.combination.weights)
     return FittedForecaster(
         forecaster=forecaster,
         intervals=holdout_intervals(forecaster, plan, horizon),

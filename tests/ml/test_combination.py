@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app.ml.autoregression import LinearAutoregression, fit_linear_autoregression
+from app.ml.autoregression import fit_linear_autoregression
 from app.ml.baselines import BaselineForecaster
 from app.ml.combination import MIN_POINTS, SpanForecasts, choose_combination, gate_with_ar
 from app.ml.dataset import DatasetPlan
@@ -109,16 +109,16 @@ def test_a_network_that_ar_improves_is_served_combined_with_it() -> None:
     plan = seasonal_plan()
     gate = gate_with_ar(plan, "lstm", span_of(plan, 300, noise=2.0), 24, (24,))
     assert gate.choice.value == "lstm+ar"
-    assert gate.combination is not None
-    assert gate.ar is not None
-    assert gate.combination.members == ["lstm", "ar"]
-    assert sum(gate.combination.weights) == pytest.approx(1.0)
-    assert gate.combination.weights[1] > gate.combination.weights[0]  # ar is far better here
-    assert gate.combination.cross_fitted_rmse < gate.combination.best_single_rmse
+    assert gate.combined is not None
+    combination, ar = gate.combined.combination, gate.combined.ar
+    assert combination.members == ["lstm", "ar"]
+    assert sum(combination.weights) == pytest.approx(1.0)
+    assert combination.weights[1] > combination.weights[0]  # ar is far better here
+    assert combination.cross_fitted_rmse < combination.best_single_rmse
     assert "better than lstm alone" in gate.choice.reason
     # ar is refitted on the whole training part, and forecasts the holdout's first target
     history = plan.prices[None, : plan.holdout_start]
-    assert abs(gate.ar.recursive(history, 1)[0, 0] - plan.prices[plan.holdout_start]) < 2.0
+    assert abs(ar.recursive(history, 1)[0, 0] - plan.prices[plan.holdout_start]) < 2.0
 
 
 def test_a_network_ar_cannot_improve_is_served_alone() -> None:
@@ -129,7 +129,7 @@ def test_a_network_ar_cannot_improve_is_served_alone() -> None:
     ar_forecasts, actual = forecast_origins(ar, plan.prices, targets, 1)
     network = actual[:, 0] + (ar_forecasts[:, 0] - actual[:, 0]) / 3
     gate = gate_with_ar(plan, "gru", SpanForecasts(targets, network), 24, (24,))
-    assert (gate.choice.value, gate.combination, gate.ar) == ("none", None, None)
+    assert (gate.choice.value, gate.combined) == ("none", None)
     assert gate.choice.reason.endswith("the network alone")
     assert "worse than gru alone" in gate.choice.reason
 
@@ -137,14 +137,12 @@ def test_a_network_ar_cannot_improve_is_served_alone() -> None:
 def test_too_few_validation_forecasts_keep_the_network_alone() -> None:
     plan = seasonal_plan()
     gate = gate_with_ar(plan, "lstm", span_of(plan, MIN_POINTS - 1, noise=2.0), 24, (24,))
-    assert (gate.choice.value, gate.ar) == ("none", None)
+    assert (gate.choice.value, gate.combined) == ("none", None)
     assert f"under {MIN_POINTS}" in gate.choice.reason
 
 
 def test_a_combination_with_a_relative_member_needs_positive_histories() -> None:
-    ar = LinearAutoregression.from_json(
-        fit_linear_autoregression(np.linspace(1.0, 2.0, 200), "log_return", 3).to_json()
-    )
+    ar = fit_linear_autoregression(np.linspace(1.0, 2.0, 200), "log_return", 3)
     combined = CombinedForecaster([BaselineForecaster("naive"), ar], [0.5, 0.5])
     assert combined.transform == "log_return"
     assert CombinedForecaster([BaselineForecaster("naive")], [1.0]).transform == "level"

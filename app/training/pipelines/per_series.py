@@ -157,16 +157,17 @@ def train_and_register(
         if tournament is not None and tournament.combination is not None:
             parts = [_manifest(job, m, f.fields) for m, f in zip(members, fitted, strict=True)]
             forecaster_fields = _combination(parts, tournament.combination.weights)
-        elif gate is not None and gate.ar is not None and gate.combination is not None:
+        elif gate is not None and gate.combined is not None:
+            ar = gate.combined.ar
             ar_spec = spec.model_copy(
-                update={"target_transform": gate.ar.transform, "window": gate.ar.window}
+                update={"target_transform": ar.transform, "window": ar.window}
             )
             parts = [
                 _manifest(job, spec, fitted[0].fields),
-                _manifest(job, ar_spec, _reference_fields(gate.ar)),
+                _manifest(job, ar_spec, _reference_fields(ar)),
             ]
             forecaster_fields = {
-                **_combination(parts, gate.combination.weights),
+                **_combination(parts, gate.combined.combination.weights),
                 "shrinkage": parts[0].shrinkage,
             }
         else:
