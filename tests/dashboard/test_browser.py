@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pandas as pd
@@ -15,6 +17,7 @@ from tests.dashboard.conftest import screenshot
 from tests.training.helpers import TINY, eventually, flat_tail_csv
 
 pytestmark = pytest.mark.slow
+API_KEY = "s3cret"
 
 DROP_FILE = """([name, text]) => {
   const data = new DataTransfer();
@@ -128,37 +131,72 @@ def test_a_lost_connection_offers_a_retry(page: Page, server: LiveServer) -> Non
     expect(page.locator("#series-table")).to_be_visible()
 
 
-def test_the_api_key_is_typed_once_and_kept_for_the_tab(
-    browser: Browser, tmp_path_factory: pytest.TempPathFactory
-) -> None:
+@pytest.fixture(scope="module")
+def locked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A server whose reads need the API key too (``FORECAST_PROTECT_READS``)."""
     tmp = tmp_path_factory.mktemp("locked")
     with empty_database("sqlite", tmp) as url:
-        locked = start_server(
-            server_settings(url, tmp / "models", api_key="s3cret", protect_reads=True)
+        live = start_server(
+            server_settings(url, tmp / "models", api_key=API_KEY, protect_reads=True)
         )
-        try:
-            context = browser.new_context()
-            page = context.new_page()
-            page.goto(locked.base_url + "/ui/#series")  # the page itself needs no key
-            banner = page.locator("#connection")
-            expect(banner).to_contain_text("Unauthorized (401)")
-            expect(banner).to_contain_text("Type the API key")
-            page.get_by_label("API key").fill("s3cret")
-            page.get_by_role("button", name="Use").click()
-            expect(banner).to_be_hidden()
-            expect(page.locator("#key-state")).to_have_text("key set for this tab")
-            page.reload()
-            expect(page.locator("#key-state")).to_have_text("key set for this tab")
-            expect(page.locator("#series-table")).to_be_visible()
-            expect(banner).to_be_hidden()
-            # Another tab (here: another browser context) starts without it.
-            other = browser.new_context().new_page()
-            other.goto(locked.base_url + "/ui/#series")
-            expect(other.locator("#connection")).to_contain_text("Unauthorized (401)")
-            context.close()
-            other.context.close()
-        finally:
-            locked.stop()
+        yield live
+        live.stop()
+
+
+def use_key(page: Page) -> None:
+    page.get_by_label("API key").fill(API_KEY)
+    page.get_by_role("button", name="Use").click()
+    expect(page.locator("#key-state")).to_have_text("key set for this tab")
+
+
+def test_the_api_key_is_typed_once_and_kept_for_the_tab(
+    browser: Browser, locked: LiveServer
+) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(locked.base_url + "/ui/#series")  # the page itself needs no key
+    banner = page.locator("#connection")
+    expect(banner).to_contain_text("Unauthorized (401)")
+    expect(banner).to_contain_text("Type the API key")
+    use_key(page)
+    expect(banner).to_be_hidden()
+    page.reload()
+    expect(page.locator("#key-state")).to_have_text("key set for this tab")
+    expect(page.locator("#series-table")).to_be_visible()
+    expect(banner).to_be_hidden()
+    # Another tab (here: another browser context) starts without it.
+    other = browser.new_context().new_page()
+    other.goto(locked.base_url + "/ui/#series")
+    expect(other.locator("#connection")).to_contain_text("Unauthorized (401)")
+    context.close()
+    other.context.close()
+
+
+def test_a_download_sends_the_key(page: Page, locked: LiveServer) -> None:
+    """The leaderboard's CSV is fetched with the key: a plain link could not send it."""
+    days = pd.bdate_range("2020-01-02", periods=80)
+    rows = "".join(f"AAA,{day.date()},{10 + i % 7}\n" for i, day in enumerate(days))
+    with httpx.Client(base_url=locked.base_url, headers={"X-API-Key": API_KEY}) as api:
+        response = api.post(
+            "/v1/collections/desk/series",
+            files={"file": ("desk.csv", "symbol,date,close\n" + rows)},
+        )
+        assert response.status_code == 201, response.text
+        batch = api.post("/v1/training-batches", json={"collection": "desk", **TINY}).json()
+        api.post(f"/v1/training-batches/{batch['id']}/cancel").raise_for_status()
+        eventually(
+            lambda: api.get(f"/v1/training-batches/{batch['id']}").json()["status"],
+            lambda status: status == "done",
+        )
+        expected = api.get(f"/v1/training-batches/{batch['id']}/leaderboard?format=csv").content
+    page.goto(locked.base_url + f"/ui/#batch?id={batch['id']}")
+    use_key(page)
+    page.reload()
+    expect(page.locator("#leaderboard-summary")).to_contain_text("beat naive")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download as CSV").click()
+    assert download.value.suggested_filename == f"batch-{batch['id']}-leaderboard.csv"
+    assert Path(download.value.path()).read_bytes() == expected
 
 
 def test_the_series_list_shows_one_collection_at_a_time(page: Page, server: LiveServer) -> None:

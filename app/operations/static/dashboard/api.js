@@ -48,6 +48,17 @@ export async function apiImage(path) {
   return URL.createObjectURL(await response.blob());
 }
 
+// A file the service answers with, saved under `filename`: fetched with the key (a plain
+// link could not send X-API-Key, so under FORECAST_PROTECT_READS it would save a 401).
+export async function apiDownload(path, filename) {
+  const response = await send(path);
+  if (!response.ok) throw await refusal(response);
+  const url = URL.createObjectURL(await response.blob());
+  const anchor = Object.assign(document.createElement("a"), { href: url, download: filename });
+  anchor.click();
+  setTimeout(() => URL.revokeObjectURL(url), 0);
+}
+
 export async function api(path, { method = "GET", json, form, headers: extra = {} } = {}) {
   const headers = { Accept: "application/json", ...extra };
   let body;

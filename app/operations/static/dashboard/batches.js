@@ -2,7 +2,7 @@
 // (paged on the server), and one batch: live progress and ETA (polled while it runs), cancel,
 // the leaderboard sortable by any column and downloadable as CSV, a global batch's members.
 
-import { api, query } from "./api.js";
+import { api, apiDownload, query } from "./api.js";
 import { attempt } from "./attempt.js";
 import { $, fill, h, number, percent, seconds, specOf } from "./dom.js";
 import { go, link, shownNow, stillShown } from "./nav.js";
@@ -132,7 +132,12 @@ export async function showBatch(params) {
   $("#batch-skipped-box").hidden = batch.skipped.length === 0;
   $("#leaderboard-summary").textContent = `${leaderboard.beats_naive} version(s) beat naive; median skill ` +
     `${percent(leaderboard.median_skill)}.`;
-  $("#leaderboard-csv").href = `${base}/leaderboard?format=csv`;
+  const csv = $("#leaderboard-csv");
+  csv.href = `${base}/leaderboard?format=csv`;
+  csv.onclick = (event) => {
+    event.preventDefault();
+    attempt(() => apiDownload(csv.href, `batch-${id}-leaderboard.csv`));
+  };
   board = { ...board, rows: leaderboard.rows };
   drawLeaderboard();
   const global = batch.scope === "global" ? leaderboard.rows.find((r) => r.version) : null;
