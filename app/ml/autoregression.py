@@ -23,7 +23,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from app.ml.transforms import TargetTransform, features, history_length, supervised, to_price
+from app.ml.transforms import TargetTransform, history_length, supervised, to_price
 
 # Penalties tried (on standardised targets), as the network's autoregression always did.
 ALPHAS = np.logspace(-3, 3, 7)
@@ -143,18 +143,36 @@ class LinearAutoregression:
         return f"ridge autoregression on {self.window} lags of {self.transform}"
 
     def recursive(self, histories: np.ndarray, horizon: int) -> np.ndarray:
+        """Each step's forecast fed back as history: one dot product per step on a buffer of
+        what the inputs are built from (log returns for ``log_return``, else prices), not the
+        inputs rebuilt from prices at every step."""
         need = self.history_needed
         rows = np.atleast_2d(np.asarray(histories, dtype=np.float64))
         if rows.shape[1] < need:
             raise ValueError(f"need at least {need} values, got {rows.shape[1]}")
-        buffer = np.empty((rows.shape[0], need + horizon))
-        buffer[:, :need] = rows[:, -need:]
+        history, w, kernel = rows[:, -need:], self.window, self.kernel
+        # the move = inputs @ kernel + constant (the standardisation folded into the constant);
+        # the inputs are linear in the buffer, so the next entry = window @ kernel + carry ×
+        # the last entry + add: for differences (prices − the last) the last price comes back
+        # with 1 − Σkernel, for relative moves (prices ÷ the last − 1) with 1 − Σkernel + the
+        # constant.
+        total = float(kernel.sum())
+        constant = (self.offset * total + self.bias - self.offset) / self.scale
+        carry, add = {
+            "difference": (1.0 - total, constant),
+            "relative": (1.0 - total + constant, 0.0),
+        }.get(self.transform, (0.0, constant))  # log_return: the next log return; level: price
+        log_returns = self.transform == "log_return"
+        buffer = np.empty((rows.shape[0], w + horizon))
+        buffer[:, :w] = np.diff(np.log(history), axis=1) if log_returns else history
         for step in range(horizon):
-            history = buffer[:, step : step + need]
-            x = features(history, self.window, self.transform) * self.scale + self.offset
-            move = (x @ self.kernel + self.bias - self.offset) / self.scale
-            buffer[:, need + step] = to_price(move, history[:, -1], self.transform)
-        return buffer[:, need:]
+            following = buffer[:, step : step + w] @ kernel + add
+            if carry:
+                following += carry * buffer[:, w + step - 1]
+            buffer[:, w + step] = following
+        if log_returns:
+            return np.asarray(history[:, -1:] * np.exp(np.cumsum(buffer[:, w:], axis=1)))
+        return buffer[:, w:]
 
     def to_json(self) -> dict[str, Any]:
         return {
