@@ -8,7 +8,7 @@
     python -m bench.series --api      # the default spec on each series through the API
     python -m bench.series --msft-folds 3   # auto vs naive on MSFT yearly walk-forward folds
     python -m bench.series --windows  # the window the proxy picks vs the network's best
-    python -m bench.series --combined-cost   # a default combined with ar vs its network alone
+    python -m bench.series --combined-cost   # HTTP cost of a default combined with ar vs alone
 
 Series (``tests/data``, see its README): MSFT ``High`` (a price), monthly sunspots (zeros, an
 ~11-year cycle), half-hourly electricity demand (daily and weekly seasons), monthly El Niño
@@ -430,34 +430,83 @@ def bench_msft_folds(folds: int) -> None:
     print(f"\nmean auto ÷ naive over {len(ratios)} folds: {np.mean(ratios):.4f}")
 
 
-def bench_combined_cost(rounds: int = 20, calls: int = 200) -> None:
-    """What serving the default combined with ``ar`` costs: SF freeway occupancy's default
-    (seed 42), where the gate combines them, forecast in process from its last history by the
-    combination and by its network alone, alternating ``rounds`` times ``calls`` calls."""
-    from app.ml.train import configure_tensorflow
+def bench_combined_cost(rounds: int = 30) -> None:
+    """What serving the default combined with ``ar`` costs over HTTP: SF freeway occupancy
+    uploaded as its CSV and trained twice with seed 42, by the default spec (the gate combines
+    the network with ``ar`` on this series) and with ``combine_with_ar: false`` (the same
+    network alone: the default before the combination). One server then serves both, with no
+    response cache and no job process competing (jobs go to a broker nobody consumes), one
+    request to each model in turn (each first half the time), so that both see the same
+    moments of a noisy machine: the median of each model's requests."""
+    import http.client
+    import json
 
-    configure_tensorflow(None)
-    default = resolved_default(load(*SERIES["SF freeway occupancy (hourly)"]))
-    combined, _ = fit_network(default.plan, default.spec)
-    if not isinstance(combined, CombinedForecaster):
-        print("the gate did not combine the default with ar on this series: nothing to time")
-        return
-    network = combined.members[0]
-    history = default.plan.prices[None, -combined.history_needed :]
+    import httpx
+
+    from bench.common import database, server
+    from bench.serving_ab import BATCH, BROKER, call
+    from bench.training import run_job
+
+    filename, column = SERIES["SF freeway occupancy (hourly)"]
+    with database("sqlite") as url:
+        with server(url) as srv, httpx.Client(base_url=srv.base_url, timeout=120) as client:
+            upload = client.post(
+                "/v1/series",
+                files={"file": (filename, (DATA / filename).read_bytes(), "text/csv")},
+                data={"name": "sf"},
+            )
+            upload.raise_for_status()
+            series_id = upload.json()["id"]
+            for model, extra in (("combined", {}), ("alone", {"combine_with_ar": False})):
+                spec = {"series_id": series_id, "target": column.lower(), "seed": 42}
+                job = run_job(client, {**spec, "model_name": model, **extra})
+                assert job["status"] == "succeeded", job
+            combination = client.get("/v1/models/combined/versions/1/report").json()["choices"][
+                "combination"
+            ]
+            rows = client.get(f"/v1/series/{series_id}/observations").json()["observations"]
+        if not combination["value"].endswith("+ar"):
+            print(f"the gate did not combine the default with ar: {combination}")
+            return
+        values = [float(r[column.lower()]) for r in rows[-200:]]  # ar's 170 and a margin
+        targets = {
+            "`GET /v1/forecast` horizon 1": ("GET", "/v1/forecast?model={}&horizon=1", None),
+            "`GET /v1/forecast` horizon 30": ("GET", "/v1/forecast?model={}&horizon=30", None),
+            f"`POST /v1/forecast`, {len(values)} values": ("POST", "/v1/forecast", values),
+        }
+        times: dict[tuple[str, str], list[float]] = {}
+        with server(url, forecast_cache_s="0", broker_url=BROKER) as srv:
+            host, port = srv.base_url.removeprefix("http://").split(":")
+            conn = http.client.HTTPConnection(host, int(port))
+            requests = {
+                (model, target): (
+                    method,
+                    path.format(model),
+                    json.dumps({"model": model, "values": body}) if body else None,
+                )
+                for model in ("alone", "combined")
+                for target, (method, path, body) in targets.items()
+            }
+            for method, path, body in requests.values():  # load the bundles
+                for _ in range(30):
+                    call(conn, method, path, body)
+            for _ in range(rounds):
+                for target in targets:
+                    for turn in range(2 * BATCH):  # one request each in turn, either first
+                        model = ("alone", "combined")[(turn + turn // 2) % 2]
+                        method, path, body = requests[(model, target)]
+                        started = time.perf_counter()
+                        call(conn, method, path, body)
+                        elapsed = (time.perf_counter() - started) * 1000
+                        times.setdefault((model, target), []).append(elapsed)
     print(
-        f"\n{machine()}\n\n| in process, median µs per forecast | network alone | "
-        "combined with ar | combined ÷ alone |\n|---|---|---|---|"
+        f"\n{machine()}\n\nThe gate: {combination['value']} ({combination['reason']})\n\n"
+        f"| median ms per request ({rounds * BATCH} each, in turn, concurrency 1) | network alone "
+        "| combined with ar | combined ÷ alone |\n|---|---|---|---|"
     )
-    for horizon in (1, 30):
-        medians: dict[str, list[float]] = {"network": [], "combined": []}
-        for _ in range(rounds):
-            for name, forecaster in (("network", network), ("combined", combined)):
-                started = time.perf_counter()
-                for _ in range(calls):
-                    forecaster.recursive(history[:, -forecaster.history_needed :], horizon)
-                medians[name].append((time.perf_counter() - started) / calls * 1e6)
-        alone, both = (float(np.median(medians[k])) for k in ("network", "combined"))
-        print(f"| horizon {horizon} | {alone:.0f} | {both:.0f} | {both / alone:.2f} |")
+    for target in targets:
+        alone, both = (float(np.median(times[(m, target)])) for m in ("alone", "combined"))
+        print(f"| {target} | {alone:.3f} | {both:.3f} | {both / alone:.2f} |")
 
 
 def main() -> None:

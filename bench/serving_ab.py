@@ -35,7 +35,7 @@ BATCH = 50
 BROKER = "redis://127.0.0.1:6379/15"  # nothing consumes it: no job runs during the bench
 
 
-def _call(conn: http.client.HTTPConnection, method: str, path: str, body: str | None) -> None:
+def call(conn: http.client.HTTPConnection, method: str, path: str, body: str | None) -> None:
     headers = {"Content-Type": "application/json"} if body else {}
     conn.request(method, path, body=body, headers=headers)
     response = conn.getresponse()
@@ -88,7 +88,7 @@ def main() -> None:
             for conn in conns.values():  # load the bundle, build the calendars
                 for method, path, body in targets.values():
                     for _ in range(30):
-                        _call(conn, method, path, body)
+                        call(conn, method, path, body)
             if args.wrk:
                 _throughput(urls, targets, values, args.rounds, args.wrk)
                 return
@@ -99,7 +99,7 @@ def main() -> None:
                     for name in order:
                         started = time.perf_counter()
                         for _ in range(BATCH):
-                            _call(conns[name], method, path, body)
+                            call(conns[name], method, path, body)
                         elapsed = (time.perf_counter() - started) / BATCH * 1000
                         times.setdefault((name, target), []).append(elapsed)
     print(f"\n| median ms per request ({args.rounds} rounds of {BATCH}, concurrency 1) "
