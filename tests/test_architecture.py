@@ -40,3 +40,17 @@ def test_tests_never_import_the_benchmarks() -> None:
             if any(n == "bench" or n.startswith("bench.") for n in names):
                 offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert offenders == []
+
+
+def test_savepoints_go_through_the_helper_that_nests_them_on_sqlite() -> None:
+    """``db.session.savepoint`` (docs/architecture.md, "Savepoints"), never ``begin_nested``
+    directly: on SQLite that one could commit on its own."""
+    helper = ROOT / "app" / "db" / "session.py"
+    offenders = [
+        f"{path.relative_to(ROOT)}:{node.lineno}"
+        for path in sorted((ROOT / "app").rglob("*.py"))
+        if path != helper
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Attribute) and node.attr == "begin_nested"
+    ]
+    assert offenders == []

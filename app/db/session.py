@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 from tenacity import Retrying as _Retrying
 from tenacity import (
     before_sleep_log,
@@ -78,6 +78,20 @@ def make_engine(url: str) -> Engine:
         cursor.close()
 
     return engine
+
+
+@contextmanager
+def savepoint(session: Session) -> Iterator[SessionTransaction]:
+    """``session.begin_nested()``, nested on SQLite too. pysqlite sends BEGIN only before the
+    first INSERT, UPDATE or DELETE, so a SAVEPOINT before any write opened a transaction of its
+    own and releasing it committed at once: a rollback of the session afterwards kept what the
+    savepoint wrote. A BEGIN first (where none is open) makes it nest as on PostgreSQL."""
+    connection = session.connection()
+    driver = connection.connection.dbapi_connection
+    if connection.dialect.name == "sqlite" and not getattr(driver, "in_transaction", True):
+        connection.exec_driver_sql("BEGIN")
+    with session.begin_nested() as nested:
+        yield nested
 
 
 class Database:

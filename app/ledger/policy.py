@@ -31,6 +31,7 @@ from app.db.orm import (
     ServedForecast,
     TrainingJob,
 )
+from app.db.session import savepoint
 from app.db.types import utcnow
 from app.errors import AppError
 from app.ledger.service import scored_once, squared_errors
@@ -139,7 +140,7 @@ def evaluate(session: Session, settings: Settings, series_id: int) -> list[int]:
     ).all()
     for policy, model in rows:
         try:
-            with session.begin_nested():
+            with savepoint(session):
                 job_id = _fire(session, settings, policy, model, series_id)
         except Exception:
             log.exception("retrain policy of %s could not be evaluated; skipped", model.name)
@@ -189,7 +190,7 @@ def _start(
         else None
     )
     try:
-        with session.begin_nested():
+        with savepoint(session):
             job = training.create_job(
                 session,
                 settings,

@@ -24,6 +24,7 @@ from app.db.orm import (
     SeriesField,
     ServedForecast,
 )
+from app.db.session import savepoint
 from app.db.types import utcnow
 from app.forecasting.served_forecast import ForecastServed
 from app.ledger import points
@@ -82,7 +83,7 @@ def write(session: Session, servings: Iterable[Serving]) -> list[int]:
             if field_id is None:  # the series was deleted since: nothing to score against
                 continue
             try:
-                with session.begin_nested():
+                with savepoint(session):
                     row = ServedForecast(
                         **_key(served),
                         base_value=served.base_value,

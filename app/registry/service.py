@@ -24,6 +24,7 @@ from app.db.orm import (
     TrainingJob,
 )
 from app.db.rows import from_row
+from app.db.session import savepoint
 from app.errors import (
     AliasNotFound,
     BacktestNotFound,
@@ -248,7 +249,7 @@ def set_alias(session: Session, name: str, alias: str, version: int) -> ModelAli
     existing = session.get(ModelAlias, (target.model_id, alias))
     if existing is None:
         try:
-            with session.begin_nested():
+            with savepoint(session):
                 existing = ModelAlias(model_id=target.model_id, alias=alias, version_id=target.id)
                 session.add(existing)
         except IntegrityError:  # created by a concurrent request: move it instead

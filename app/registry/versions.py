@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.db.orm import ModelVersion, RegisteredModel
+from app.db.session import savepoint
 from app.registry import service
 from app.registry.store import bundle_key
 from app.vocabulary import VersionStatus
@@ -25,7 +26,7 @@ def _get_or_create_model(session: Session, name: str) -> RegisteredModel:
     if model is not None:
         return model
     try:
-        with session.begin_nested():
+        with savepoint(session):
             model = RegisteredModel(name=name)
             session.add(model)
     except IntegrityError:  # created by a concurrent job
