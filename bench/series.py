@@ -9,6 +9,7 @@
     python -m bench.series --msft-folds 3   # auto vs naive on MSFT yearly walk-forward folds
     python -m bench.series --windows  # the window the proxy picks vs the network's best
     python -m bench.series --combined-cost   # HTTP cost of a default combined with ar vs alone
+    python -m bench.series --odd      # the default through the API on 18 odd but valid series
 
 Series (``tests/data``, see its README): MSFT ``High`` (a price), monthly sunspots (zeros, an
 ~11-year cycle), half-hourly electricity demand (daily and weekly seasons), monthly El Niño
@@ -509,6 +510,103 @@ def bench_combined_cost(rounds: int = 30) -> None:
         print(f"| {target} | {alone:.3f} | {both:.3f} | {both / alone:.2f} |")
 
 
+def odd_series() -> dict[str, pd.Series]:
+    """Valid series a user may well send that none of the seven resemble: flat, stepped,
+    smooth, tiny or huge, sparse counts, irregular dates, short."""
+    rng = np.random.default_rng(11)
+
+    def walk(n: int, sd: float = 1.0) -> np.ndarray:
+        return np.cumsum(rng.normal(0, sd, n))
+
+    days = lambda n: pd.bdate_range("2000-01-03", periods=n)  # noqa: E731
+    hours = lambda n: pd.date_range("2020-01-01", periods=n, freq="h")  # noqa: E731
+    irregular = pd.DatetimeIndex(
+        sorted(pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.choice(5000, 400, False), "h"))
+    )
+    cases = {
+        "constant": (days(300), np.full(300, 5.0)),
+        "one spike in a constant": (days(300), np.where(np.arange(300) == 150, 50.0, 5.0)),
+        "zeros, then a reflected walk": (days(300), np.r_[np.zeros(150), 1 + abs(walk(150))]),
+        "negative random walk": (days(400), -100 + walk(400)),
+        "random walk at 1e12": (days(400), 1e12 * np.exp(walk(400, 0.01))),
+        "random walk at 1e-9": (days(400), 1e-9 * np.exp(walk(400, 0.01))),
+        "sparse counts (Poisson 0.3)": (days(400), rng.poisson(0.3, 400).astype(float)),
+        "one step": (days(400), np.r_[np.full(200, 10.0), np.full(200, 20.0)]
+                     + rng.normal(0, 0.01, 400)),
+        "80 days of a random walk": (days(80), 50 + walk(80)),
+        "pure daily sine (hourly)": (hours(1000), 10 + np.sin(2 * np.pi * np.arange(1000) / 24)),
+        "straight line": (days(400), np.arange(400) * 0.5 + 10),
+        "exponential growth": (days(500), 10 * np.exp(np.arange(500) * 0.01)),
+        "alternating ±1": (days(300), 10 + (-1.0) ** np.arange(300)),
+        "random walk with rare huge outliers": (
+            days(500), 100 + walk(500) + np.where(rng.random(500) < 0.01, 1e4, 0)),
+        "50 quarters of a random walk": (
+            pd.date_range("1970-03-31", periods=50, freq="QE"), walk(50)),
+        "irregular dates": (irregular, 10 + walk(400)),
+        "white noise, 10,000 hours": (hours(10_000), rng.normal(0, 1, 10_000)),
+        "zero every night (hourly)": (
+            hours(2000), np.where(np.arange(2000) % 24 < 12, 0.0, 1 + rng.random(2000))),
+    }  # fmt: skip
+    return {name: pd.Series(values, index=index) for name, (index, values) in cases.items()}
+
+
+def bench_odd() -> None:
+    """The default spec through the API on :func:`odd_series`: does every job succeed (or get a
+    422 that says why), what was served, and its holdout RMSE ÷ naive next to ``ar``'s."""
+    import httpx
+
+    from bench.common import database, server
+    from bench.training import run_job
+
+    print(
+        f"\n{machine()}\n\n| series | points | outcome | served | default ÷ naive "
+        "| ar ÷ naive | combined with ar |\n|---|---|---|---|---|---|---|"
+    )
+    with (
+        database("sqlite") as url,
+        server(url) as srv,
+        httpx.Client(base_url=srv.base_url, timeout=120) as client,
+    ):
+        for number, (name, series) in enumerate(odd_series().items()):
+            csv = series.rename("value").rename_axis("date").to_csv(date_format="%Y-%m-%dT%H:%M:%S")
+            upload = client.post(
+                "/v1/series",
+                files={"file": ("odd.csv", csv.encode(), "text/csv")},
+                data={"name": f"odd-{number}"},
+            )
+            row = f"| {name} | {len(series):,} |"
+            if upload.status_code != 201:
+                print(f"{row} upload {upload.status_code}: {_problem(upload)} | | | | |")
+                continue
+            try:
+                done = run_job(client, {"series_id": upload.json()["id"], "target": "value"})
+            except httpx.HTTPStatusError as refused:
+                print(f"{row} job {refused.response.status_code}: {_problem(refused.response)} "
+                      "| | | | |")  # fmt: skip
+                continue
+            if done["status"] != "succeeded":
+                print(f"{row} {done['status']}: {done.get('error')} | | | | |", flush=True)
+                continue
+            version = client.get(done["model_version"]["url"]).json()
+            metrics = version["metrics"]
+            ar = (metrics.get("references") or {}).get("ar")
+            model, naive = metrics["model"]["rmse"], metrics["naive"]["rmse"]
+            shown = [f"{r / naive:.3f}" if naive and r is not None else "–"
+                     for r in (model, ar["rmse"] if ar else None)]  # fmt: skip
+            combination = version["bundle"]["choices"].get("combination", {}).get("value", "–")
+            print(
+                f"{row} succeeded | {version['spec']['architecture']} | {shown[0]} | "
+                f"{shown[1]} | {combination} |",
+                flush=True,
+            )
+
+
+def _problem(response: Any) -> str:
+    body = response.json()
+    items = "; ".join(e.get("message", "") for e in body.get("errors", [])[:2])
+    return f"{body.get('detail')} {items}".strip()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true")
@@ -517,6 +615,7 @@ def main() -> None:
     parser.add_argument("--api", action="store_true")
     parser.add_argument("--msft-folds", type=int, default=0)
     parser.add_argument("--combined-cost", action="store_true")
+    parser.add_argument("--odd", action="store_true", help="the default on odd valid series")
     parser.add_argument(
         "--windows", action="store_true", help="the proxy's window vs the network's"
     )
@@ -538,6 +637,9 @@ def main() -> None:
         return
     if args.combined_cost:
         bench_combined_cost()
+        return
+    if args.odd:
+        bench_odd()
         return
     if args.windows:
         bench_windows(args.only)

@@ -54,3 +54,16 @@ def skill(model_rmse: float, baseline_rmse: float) -> float | None:
     if baseline_rmse == 0 or not math.isfinite(baseline_rmse):
         return None
     return 1.0 - model_rmse / baseline_rmse
+
+
+# A loss differential this many standard errors below 0 is a significant gain (5 %, two-sided).
+SIGNIFICANT_T = -1.96
+
+
+def diebold_mariano_t(loss: np.ndarray) -> float | None:
+    """The Diebold–Mariano statistic of a loss differential between two one-step forecasts
+    (e.g. ``(y − a)² − (y − b)²``: < 0 where ``a`` forecast better): its mean over its
+    standard error. None where it does not vary."""
+    d = np.asarray(loss, dtype=np.float64)
+    spread = float(np.std(d, ddof=1)) if len(d) > 1 else 0.0
+    return float(np.mean(d) / (spread / math.sqrt(len(d)))) if spread > 0 else None

@@ -17,12 +17,11 @@ import math
 
 import numpy as np
 
+from app.ml.metrics import SIGNIFICANT_T, diebold_mariano_t
 from app.ml.results import Shrinkage
 
 # Fewest validation forecasts a weight is fitted on; fewer keep the network as it is.
 MIN_POINTS = 30
-# A network this much better than naive on validation (Diebold–Mariano t) keeps every move.
-SIGNIFICANT_T = -1.96
 
 
 def _ratio(actual: np.ndarray, predicted: np.ndarray) -> float | None:
@@ -44,9 +43,7 @@ def fit_shrinkage(actual: np.ndarray, predicted: np.ndarray, span: str) -> Shrin
             validation_ratio=None, served_ratio=None,
             reason=f"{n} validation forecasts (under {MIN_POINTS}): the network as trained",
         )  # fmt: skip
-    loss = (a - m) ** 2 - a**2
-    spread = float(np.std(loss, ddof=1))
-    t = float(np.mean(loss) / (spread / math.sqrt(n))) if spread > 0 else None
+    t = diebold_mariano_t((a - m) ** 2 - a**2)  # < SIGNIFICANT_T: the network keeps every move
     energy = float(np.sum(m**2))
     fitted = float(np.sum(a * m) / energy) if energy > 0 else 0.0
     residual = a - fitted * m

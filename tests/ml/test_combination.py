@@ -1,6 +1,7 @@
 """Combinations: in ``auto`` two candidates' forecasts averaged by inverse validation MSE,
 served only when the cross-fitted combination beats the best one by more than 1 %; for a
-network, ``ar`` as its partner when the combination beats the network alone."""
+network, ``ar`` as its partner when the combination beats the network alone (significantly, on
+a short span)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,13 @@ import pytest
 
 from app.ml.autoregression import fit_linear_autoregression
 from app.ml.baselines import BaselineForecaster
-from app.ml.combination import MIN_POINTS, SpanForecasts, choose_combination, gate_with_ar
+from app.ml.combination import (
+    MIN_POINTS,
+    MIN_SIGNIFICANT_POINTS,
+    SpanForecasts,
+    choose_combination,
+    gate_with_ar,
+)
 from app.ml.dataset import DatasetPlan
 from app.ml.evaluate import forecast_origins
 from app.ml.inference import CombinedForecaster, load_forecaster
@@ -136,9 +143,32 @@ def test_a_network_ar_cannot_improve_is_served_alone() -> None:
 
 def test_too_few_validation_forecasts_keep_the_network_alone() -> None:
     plan = seasonal_plan()
-    gate = gate_with_ar(plan, "lstm", span_of(plan, MIN_POINTS - 1, noise=2.0), 24, (24,))
+    points = MIN_SIGNIFICANT_POINTS - 1
+    gate = gate_with_ar(plan, "lstm", span_of(plan, points, noise=2.0), 24, (24,))
     assert (gate.choice.value, gate.combined) == ("none", None)
-    assert f"under {MIN_POINTS}" in gate.choice.reason
+    assert f"under {MIN_SIGNIFICANT_POINTS}" in gate.choice.reason
+
+
+def test_on_a_short_span_only_a_significant_gain_combines() -> None:
+    """Under MIN_POINTS forecasts a gain must be significant (Diebold–Mariano): a network four
+    times worse than ar gets it; one whose errors, independent of ar's, are a quarter as large
+    gains a little from ar on this span, but not significantly, and stays alone."""
+    plan = seasonal_plan()
+    points = 60
+    assert MIN_SIGNIFICANT_POINTS <= points < MIN_POINTS
+    clear = gate_with_ar(plan, "lstm", span_of(plan, points, noise=2.0), 24, (24,))
+    assert clear.choice.value == "lstm+ar"
+    assert clear.combined is not None
+    assert "significant (t = " in clear.choice.reason
+    targets = np.arange(plan.holdout_start - points, plan.holdout_start)
+    ar = fit_reference("ar", plan.prices[: targets[0]], 24, (24,))
+    ar_forecasts, actual = forecast_origins(ar, plan.prices, targets, 1)
+    spread = float(np.std(ar_forecasts[:, 0] - actual[:, 0]))
+    network = actual[:, 0] + np.random.default_rng(1).normal(scale=spread / 4, size=points)
+    slight = gate_with_ar(plan, "lstm", SpanForecasts(targets, network), 24, (24,))
+    assert (slight.choice.value, slight.combined) == ("none", None)
+    assert "better than lstm alone" in slight.choice.reason
+    assert f"not significant on under {MIN_POINTS}" in slight.choice.reason
 
 
 def test_a_combination_with_a_relative_member_needs_positive_histories() -> None:

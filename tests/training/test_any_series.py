@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -197,3 +198,27 @@ def test_a_network_that_ar_improves_is_served_combined_with_it(client: httpx.Cli
         return rmse
 
     assert holdout_rmse("cycle-combined") < 0.9 * holdout_rmse("cycle-alone")
+
+
+def test_a_short_smooth_series_is_served_combined_with_ar_on_significance(
+    client: httpx.Client,
+) -> None:
+    """500 business days of a smooth curve: some 35 validation forecasts, under the 100 on which
+    any gain combines, so the gain must be significant; `ar` forecasts the curve almost exactly
+    and a one-epoch network of two units does not, so it is."""
+    days = pd.bdate_range("2024-01-01", periods=500)
+    t = np.arange(len(days))
+    values = 50 + 5 * np.sin(2 * np.pi * t / 60) + 0.02 * t
+    rows = "".join(f"{d:%Y-%m-%d},{v:.6f}\n" for d, v in zip(days, values, strict=True))
+    response = upload_csv(client, "smooth", ("date,value\n" + rows).encode(), "smooth.csv")
+    assert response.status_code == 201, response.text
+    weak = {"units": 2, "epochs": 1, "ensemble": 1, "autoregression": False, "references": []}
+    version = trained_version(client, series_id=response.json()["id"], model_name="smooth", **weak)
+    choice = version["bundle"]["choices"]["combination"]
+    assert choice["value"] == "lstm+ar", choice
+    points = re.search(r"the (\d+) validation points; significant \(t = ", choice["reason"])
+    assert points is not None, choice
+    assert 30 <= int(points.group(1)) < 100
+    report = client.get("/v1/models/smooth/versions/1/report").json()
+    rmse = {r["forecaster"]: r["rmse"] for r in report["one_step"]}
+    assert rmse["model"] < 0.1 * rmse["naive"]
