@@ -3,6 +3,8 @@ the test sessions' recipe): what a savepoint wrote goes with the unit of work ar
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -13,10 +15,11 @@ from app.db.session import Database, savepoint
 
 
 @pytest.fixture
-def database(empty_database_url: str) -> Database:
+def database(empty_database_url: str) -> Iterator[Database]:
     db = Database(empty_database_url)
     upgrade_to_head(db.engine)
-    return db
+    yield db
+    db.dispose()
 
 
 def names(db: Database) -> list[str]:

@@ -85,11 +85,13 @@ def savepoint(session: Session) -> Iterator[SessionTransaction]:
     """``session.begin_nested()``, nested on SQLite too. pysqlite sends BEGIN only before the
     first INSERT, UPDATE or DELETE, so a SAVEPOINT before any write opened a transaction of its
     own and releasing it committed at once: a rollback of the session afterwards kept what the
-    savepoint wrote. A BEGIN first (where none is open) makes it nest as on PostgreSQL."""
+    savepoint wrote. A BEGIN first (where none is open) makes it nest as on PostgreSQL;
+    IMMEDIATE takes the write lock now (waiting out the busy timeout), so a savepoint that reads
+    before it writes cannot fail at once on a snapshot another writer moved meanwhile."""
     connection = session.connection()
     driver = connection.connection.dbapi_connection
     if connection.dialect.name == "sqlite" and not getattr(driver, "in_transaction", True):
-        connection.exec_driver_sql("BEGIN")
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
     with session.begin_nested() as nested:
         yield nested
 

@@ -186,12 +186,17 @@ def gate_with_ar(
         return ArGate(Choice(value="none", reason=f"{weighed.reason}: the network alone"))
     if points < MIN_POINTS:
         a, members = actual[:, 0], [network.predicted, partner[:, 0]]
-        t = diebold_mariano_t((a - _cross_fitted(a, members)) ** 2 - (a - members[0]) ** 2)
+        loss = (a - _cross_fitted(a, members)) ** 2 - (a - members[0]) ** 2
+        t = diebold_mariano_t(loss, lags=int(points ** (1 / 3)))  # errors correlate in time
         shown = "t not defined" if t is None else f"t = {t:.1f}"
         if t is None or t >= SIGNIFICANT_T:
             reason = f"{weighed.reason}; not significant on under {MIN_POINTS} ({shown})"
             return ArGate(Choice(value="none", reason=f"{reason}: the network alone"))
         weighed = weighed.model_copy(update={"reason": f"{weighed.reason}; significant ({shown})"})
-    ar = fit_reference("ar", prices[: plan.holdout_start], season_length, seasons)
+    try:
+        ar = fit_reference("ar", prices[: plan.holdout_start], season_length, seasons)
+    except ValueError as exc:  # fitted before the span, so unexpected; never a failed job
+        return ArGate(Choice(value="none", reason=f"ar could not be fitted on the training "
+                             f"part ({exc}): the network alone"))  # fmt: skip
     assert isinstance(ar, LinearAutoregression)
     return ArGate(Choice(value=f"{name}+ar", reason=weighed.reason), WithAr(ar, weighed))

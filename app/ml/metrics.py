@@ -60,10 +60,18 @@ def skill(model_rmse: float, baseline_rmse: float) -> float | None:
 SIGNIFICANT_T = -1.96
 
 
-def diebold_mariano_t(loss: np.ndarray) -> float | None:
+def diebold_mariano_t(loss: np.ndarray, lags: int = 0) -> float | None:
     """The Diebold–Mariano statistic of a loss differential between two one-step forecasts
     (e.g. ``(y − a)² − (y − b)²``: < 0 where ``a`` forecast better): its mean over its
-    standard error. None where it does not vary."""
+    standard error. ``lags``: autocovariances counted with Newey–West (Bartlett) weights, for
+    losses correlated in time (a weak model's errors on a smooth series). None where it does
+    not vary."""
     d = np.asarray(loss, dtype=np.float64)
-    spread = float(np.std(d, ddof=1)) if len(d) > 1 else 0.0
-    return float(np.mean(d) / (spread / math.sqrt(len(d)))) if spread > 0 else None
+    n = len(d)
+    if n < 2:
+        return None
+    centred = d - d.mean()
+    variance = float(centred @ centred) / (n - 1)
+    for k in range(1, min(lags, n - 1) + 1):
+        variance += 2 * (1 - k / (lags + 1)) * float(centred[k:] @ centred[:-k]) / (n - 1)
+    return float(d.mean() / math.sqrt(variance / n)) if variance > 0 else None

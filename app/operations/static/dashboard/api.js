@@ -56,7 +56,7 @@ export async function apiDownload(path, filename) {
   const url = URL.createObjectURL(await response.blob());
   const anchor = Object.assign(document.createElement("a"), { href: url, download: filename });
   anchor.click();
-  setTimeout(() => URL.revokeObjectURL(url), 0);
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);  // some browsers read it late
 }
 
 export async function api(path, { method = "GET", json, form, headers: extra = {} } = {}) {
