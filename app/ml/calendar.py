@@ -143,6 +143,8 @@ def next_periods(
     """
     if frequency == IRREGULAR:
         return None
+    if not is_intraday(frequency):  # periods are dates: a clock time (sent with as_of) dates none
+        last = last.normalize()
     if exchange and frequency in ("B", "D"):
         cal = _calendar(exchange, last.year)
         horizon_end = last + pd.Timedelta(days=2 * count + 14)
@@ -152,6 +154,9 @@ def next_periods(
             return sessions[:count]
     if frequency == "B":
         return pd.bdate_range(last + pd.offsets.BDay(1), periods=count)
+    offset = pd.tseries.frequencies.to_offset(frequency)
+    if type(offset).__name__.endswith("Begin"):  # MS, QS, YS: a period is dated by its first day
+        last = offset.rollback(last)  # (date_range rolls forward, which suits the others)
     return pd.date_range(last, periods=count + 1, freq=frequency)[1:]
 
 
@@ -205,12 +210,16 @@ def seasons_for(frequency: str | None) -> tuple[int, ...]:
     natural = season_length_for(frequency)
     if natural <= 1:
         return ()
+    return (natural, 7 * natural) if is_intraday(frequency) else (natural,)
+
+
+def is_intraday(frequency: str) -> bool:
+    """Whether the frequency's step is shorter than a day (hours, minutes …)."""
     try:
         offset = pd.tseries.frequencies.to_offset(frequency)
     except ValueError:
-        return (natural,)
-    intraday = isinstance(offset, pd.offsets.Tick) and int(offset.nanos) < 86_400 * 10**9
-    return (natural, 7 * natural) if intraday else (natural,)
+        return False
+    return isinstance(offset, pd.offsets.Tick) and int(offset.nanos) < 86_400 * 10**9
 
 
 def resolve_season_length(spec: TrainingSpec, frequency: str | None) -> int:

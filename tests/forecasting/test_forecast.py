@@ -360,3 +360,25 @@ def test_report_plots_are_valid_images(client: httpx.Client) -> None:
     text = svg.text
     for label in ("actual (holdout)", "one-step prediction", "forecast", "95% interval"):
         assert label in text
+
+
+def test_an_as_of_with_a_clock_time_dates_the_next_sessions(
+    client: httpx.Client, trained: int
+) -> None:
+    """A dashboard sends the moment it read the values; on a series of NYSE sessions the
+    forecast is for the sessions after that day (it was a 500 from the calendar)."""
+    rows = client.get(f"/v1/series/{trained}/observations").json()["observations"]
+    history = [r["close"] for r in rows][-11:]
+    for as_of in ("2016-12-30T15:30:00", "2016-12-30T15:30:00+09:00"):
+        dated = forecast(client, values=history, horizon=2, as_of=as_of)
+        assert [p["date"] for p in dated["points"]] == ["2017-01-03", "2017-01-04"]
+        csv = client.post(
+            "/v1/forecast", params={"format": "csv"},
+            json={"model": MODEL, "values": history, "as_of": as_of},
+        )  # fmt: skip
+        assert csv.status_code == 200, csv.text
+        assert "2017-01-03" in csv.text
+    item = {"model": MODEL, "values": history, "as_of": "2016-12-30T15:30:00"}
+    batch = client.post("/v1/forecast/batch", json={"items": [item, {"model": MODEL}]})
+    assert batch.status_code == 200, batch.text
+    assert batch.json()["succeeded"] == 2
