@@ -10,7 +10,7 @@ from enum import StrEnum
 from typing import Annotated, Literal
 
 from fastapi import Path, Query
-from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field, Strict
 
 # The largest value of a 32-bit signed integer column (SQLite would fail with OverflowError
 # beyond 2**63, PostgreSQL beyond 2**31 on INTEGER columns).
@@ -27,7 +27,10 @@ def no_nul(value: str) -> str:
 
 # Free text a client sends (a search prefix, a column name): anything but NUL.
 FreeText = Annotated[str, AfterValidator(no_nul)]
-Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+# Numbers in a JSON body: true and false are none (pydantic's lax mode reads true as 1, which
+# started a job on series 1); an integer is still a float. Query strings keep the lax types.
+Id = Annotated[int, Strict(), Field(ge=1, le=MAX_ID)]
+Number = Annotated[float, Strict()]
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 MAX_MODEL_NAME = 100

@@ -19,7 +19,7 @@ from app.ml.results import (
     Tournament,
 )
 from app.ml.spec import Strategy
-from app.vocabulary import FIRST_YEAR, LAST_YEAR, MAX_ID, AliasName, ModelName
+from app.vocabulary import FIRST_YEAR, LAST_YEAR, MAX_ID, AliasName, Id, ModelName, Number
 
 DEFAULT_LEVELS: list[IntervalLevel] = [80, 95]
 
@@ -53,18 +53,14 @@ class ForecastRequest(BaseModel):
     )
 
     model: ModelName
-    version: int | None = Field(
-        default=None, ge=1, le=MAX_ID, description="Default: alias champion, else latest."
-    )
+    version: Id | None = Field(default=None, description="Default: alias champion, else latest.")
     alias: AliasName | None = None
-    series_id: int | None = Field(
+    series_id: Id | None = Field(
         default=None,
-        ge=1,
-        le=MAX_ID,
         description="Forecast from this series' latest data (it must have the version's target "
         "field). Default: the series the version was trained on, as it is now.",
     )
-    values: list[float] | None = Field(
+    values: list[Number] | None = Field(
         default=None,
         min_length=1,
         description="Your own recent history instead of a stored series; the last `window` "
@@ -73,10 +69,8 @@ class ForecastRequest(BaseModel):
     as_of: datetime | None = Field(
         default=None, description="With `values`: the date of the last value, to date the points."
     )
-    record_for_series: int | None = Field(
+    record_for_series: Id | None = Field(
         default=None,
-        ge=1,
-        le=MAX_ID,
         description="With `values` and `as_of`: the stored series these values are from. The "
         "forecast is then kept in the ledger and scored once that series' dates are observed "
         "(forecasts from a stored series always are).",

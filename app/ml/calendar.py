@@ -213,8 +213,10 @@ def seasons_for(frequency: str | None) -> tuple[int, ...]:
     return (natural, 7 * natural) if is_intraday(frequency) else (natural,)
 
 
-def is_intraday(frequency: str) -> bool:
+def is_intraday(frequency: str | None) -> bool:
     """Whether the frequency's step is shorter than a day (hours, minutes …)."""
+    if not frequency or frequency == IRREGULAR:
+        return False
     try:
         offset = pd.tseries.frequencies.to_offset(frequency)
     except ValueError:

@@ -31,7 +31,6 @@ from app.registry.store import bundle_key
 from app.vocabulary import (
     MAX_ID,
     AliasPath,
-    Id,
     IdPath,
     ModelCollectionQuery,
     ModelPrefixQuery,
@@ -250,8 +249,12 @@ async def import_version(
     db: DatabaseDep,
     store: StoreDep,
     series_id: Annotated[
-        Id | None,
-        Query(description="A series of this deployment the version forecasts by default."),
+        int | None,
+        Query(
+            ge=1,
+            le=MAX_ID,
+            description="A series of this deployment the version forecasts by default.",
+        ),
     ] = None,
 ) -> ModelVersionRead:
     """The body is the zip that `GET …/versions/{version}/artifact` gave on the other side. Every

@@ -16,7 +16,7 @@ from app.ml.calendar import format_period, is_known_exchange
 from app.series.collection_service import MemberAction
 from app.series.parsing import RESAMPLE_PATTERN, FillMethod, ParseOptions
 from app.series.service import OnConflict
-from app.vocabulary import FreeText
+from app.vocabulary import FreeText, Number
 
 SeriesName = Annotated[
     str,
@@ -57,7 +57,7 @@ Fill = Annotated[
     FillMethod | None,
     Field(description="`ffill` carries the last value forward into empty cells."),
 ]
-ObservationRecord = dict[str, float | str | None]
+ObservationRecord = dict[str, Number | str | None]
 OnConflictQuery = Annotated[
     OnConflict,
     Query(description="What to do with dates already stored with different values."),

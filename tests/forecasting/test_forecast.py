@@ -281,6 +281,10 @@ def test_bad_forecast_requests(client: httpx.Client) -> None:
         ({"model": MODEL, "level": [42]}, 422, ""),
         ({"model": MODEL, "version": 1, "alias": "champion"}, 422, ""),
         ({"model": MODEL, "series_id": 999}, 404, "No series with id 999"),
+        # JSON's true is neither an id nor a value
+        ({"model": MODEL, "series_id": True}, 422, ""),
+        ({"model": MODEL, "version": True}, 422, ""),
+        ({"model": MODEL, "values": [1.0] * 10 + [True]}, 422, ""),
     ]
     for body, status, detail in cases:
         problem = assert_problem(client.post("/v1/forecast", json=body), status)

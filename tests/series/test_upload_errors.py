@@ -231,3 +231,11 @@ def test_unknown_series_is_404(client: httpx.Client) -> None:
     assert_problem(client.get("/v1/series/12345"), 404)
     assert_problem(client.delete("/v1/series/12345"), 404)
     assert_problem(client.get("/v1/series/abc"), 422)
+
+
+def test_a_boolean_is_not_a_value(client: httpx.Client) -> None:
+    """JSON's true would otherwise be stored as 1.0."""
+    rows = [{"date": "2024-01-01", "close": 1.5}, {"date": "2024-01-02", "close": True}]
+    body = assert_problem(client.post("/v1/series", json={"name": "b", "observations": rows}), 422)
+    assert any(e["loc"].startswith("body.observations.1.close") for e in body["errors"]), body
+    assert_nothing_stored(client)

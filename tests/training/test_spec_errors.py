@@ -55,6 +55,8 @@ def test_spec_impossible_for_the_data(
         ),
         pytest.param({"test_fraction": 0}, "body.test_fraction", id="zero-test-fraction"),
         pytest.param({"window": 1}, "body.window", id="window-1"),
+        # true is no series id (read as 1 it trained on series 1)
+        pytest.param({"series_id": True}, "body.series_id", id="boolean-id"),
     ],
 )
 def test_spec_shape_errors(client: httpx.Client, spec: dict[str, Any], loc: str) -> None:
