@@ -10,7 +10,7 @@ from enum import StrEnum
 from typing import Annotated, Literal
 
 from fastapi import Path, Query
-from pydantic import AfterValidator, BeforeValidator, Field, Strict
+from pydantic import AfterValidator, BeforeValidator, Field
 
 # The largest value of a 32-bit signed integer column (SQLite would fail with OverflowError
 # beyond 2**63, PostgreSQL beyond 2**31 on INTEGER columns).
@@ -25,12 +25,19 @@ def no_nul(value: str) -> str:
     return value
 
 
+def not_a_boolean(value: object) -> object:
+    """JSON numbers as JSON Schema reads them: 237.0 is an integer, but true is no number
+    (pydantic's lax mode takes it as 1, which trained a job on series 1; its strict mode
+    refuses 237.0)."""
+    if isinstance(value, bool):
+        raise ValueError("a number is needed, not true or false")
+    return value
+
+
 # Free text a client sends (a search prefix, a column name): anything but NUL.
 FreeText = Annotated[str, AfterValidator(no_nul)]
-# Numbers in a JSON body: true and false are none (pydantic's lax mode reads true as 1, which
-# started a job on series 1); an integer is still a float. Query strings keep the lax types.
-Id = Annotated[int, Strict(), Field(ge=1, le=MAX_ID)]
-Number = Annotated[float, Strict()]
+Id = Annotated[int, BeforeValidator(not_a_boolean), Field(ge=1, le=MAX_ID)]
+Number = Annotated[float, BeforeValidator(not_a_boolean)]
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 MAX_MODEL_NAME = 100

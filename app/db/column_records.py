@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
 from app.ml.manifest import ForecasterManifest
-from app.vocabulary import AliasName
+from app.vocabulary import AliasName, not_a_boolean
 
 Metric = Literal["rmse", "mae", "mase"]
 
@@ -106,14 +106,6 @@ class PromotionOutcome(BaseModel):
     checks: list[PromotionCheck] = Field(default_factory=list)
 
 
-def _not_a_boolean(value: object) -> object:
-    """JSON numbers as JSON Schema reads them: 237.0 is an integer, but true is no number
-    (pydantic's lax mode takes it as 1, its strict mode refuses 237.0)."""
-    if isinstance(value, bool):
-        raise ValueError("a number is needed, not true or false")
-    return value
-
-
 class RealizedSkillRule(BaseModel):
     """Retrain when the served version's realized skill against naive falls below a bar."""
 
@@ -128,9 +120,7 @@ class RealizedSkillRule(BaseModel):
         default=20, ge=1, le=1_000_000, description="Only once this many points are scored."
     )
 
-    _numbers = field_validator("realized_skill_below", "min_scored", mode="before")(
-        lambda value: _not_a_boolean(value)
-    )
+    _numbers = field_validator("realized_skill_below", "min_scored", mode="before")(not_a_boolean)
 
 
 class RetrainPolicy(BaseModel):
@@ -172,9 +162,7 @@ class RetrainPolicy(BaseModel):
     )
     require: PromotionRule = Field(default_factory=PromotionRule)
 
-    _numbers = field_validator("retrain_every_new_observations", mode="before")(
-        lambda value: _not_a_boolean(value)
-    )
+    _numbers = field_validator("retrain_every_new_observations", mode="before")(not_a_boolean)
 
     @model_validator(mode="after")
     def _some_rule(self) -> RetrainPolicy:
