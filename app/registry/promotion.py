@@ -142,6 +142,15 @@ def promote(
     )
     pointer = session.get(ModelAlias, (candidate.model_id, alias), populate_existing=True)
     current = session.get(ModelVersion, pointer.version_id) if pointer is not None else None
+    if current is not None and current.target != candidate.target:
+        raise PromotionRefused(
+            f"Alias '{alias}' of '{name}' stays at version {current.version}: version {version} "
+            f"forecasts '{candidate.target}' and version {current.version} '{current.target}', "
+            "so the alias' clients would silently get another quantity (no metric compares "
+            f"the two). Set it explicitly (PUT /v1/models/{name}/aliases/{alias}) if that is "
+            "meant, or train under another model name.",
+            extra={"checks": []},
+        )
     checks = check(session, candidate, current, rule)
     failed = [c for c in checks if not c.holds]
     if failed:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pandas as pd
 import pytest
 
 from tests.series.helpers import assert_problem
@@ -154,3 +155,28 @@ def test_promotion_errors(client: httpx.Client) -> None:
         assert_problem(response, 422)
     response = client.post(f"/v1/models/{MODEL}/aliases/1bad/promote", json={"version": 1})
     assert_problem(response, 422)
+
+
+def test_a_version_of_another_target_is_not_promoted_over_the_alias(client: httpx.Client) -> None:
+    """Trained on close, then on high under the same name: comparing each against naive on its
+    own data would let the champion silently switch to forecasting another quantity."""
+    rows = [
+        {"date": d.strftime("%Y-%m-%d"), "close": 50.0 + 0.1 * i + (i % 3), "high": 51.0 + 0.1 * i}
+        for i, d in enumerate(pd.bdate_range("2015-01-02", periods=200))
+    ]
+    series_id = client.post("/v1/series", json={"name": "two", "observations": rows}).json()["id"]
+    lenient = {"beats_naive": False, "beats_current": False}
+    train(client, series_id, architecture="drift", target="close")
+    assert promote(client, 1, **lenient).status_code == 200
+    job = train(
+        client, series_id, architecture="drift", target="high",
+        promote_to="champion", promote_require=lenient,
+    )  # fmt: skip
+    assert job["promotion"]["promoted"] is False
+    assert "forecasts 'high'" in job["promotion"]["detail"]
+    problem = assert_problem(promote(client, 2, **lenient), 409, "promotion-refused")
+    assert "version 1 'close'" in problem["detail"]
+    assert champion(client) == 1
+    moved = client.put(f"/v1/models/{MODEL}/aliases/champion", json={"version": 2})
+    assert moved.status_code == 200, moved.text  # the explicit override
+    assert champion(client) == 2
