@@ -19,7 +19,14 @@ from app.db.column_records import BundleRecord, VersionOrigin
 from app.db.orm import ModelVersion, Series
 from app.db.session import Database
 from app.db.types import utcnow
-from app.errors import BundleCorrupt, ErrorItem, InvalidBundle, ModelNotFound, SeriesNotFound
+from app.errors import (
+    BundleCorrupt,
+    ErrorItem,
+    InvalidBundle,
+    InvalidRequest,
+    ModelNotFound,
+    SeriesNotFound,
+)
 from app.errors import VersionAlreadyImported as AlreadyImported
 from app.ml.inference import load_forecaster
 from app.ml.intervals import Intervals
@@ -49,8 +56,8 @@ def import_version(
         _check_loads(staged, manifest)
         with db.session_scope() as session:
             service.require_scope(session, name, "series")
-            if series_id is not None and session.get(Series, series_id) is None:
-                raise SeriesNotFound(f"No series with id {series_id}.")
+            if series_id is not None:
+                _require_target(session.get(Series, series_id), series_id, exported.target)
             _refuse_duplicate(session, name, forecaster_files[MANIFEST].sha256)
         lineage = {"model", "version", "job_id", "series_id", "created_at", "origin"}
         origin = VersionOrigin(
@@ -80,6 +87,20 @@ def import_version(
         )
     with db.session_scope() as session:
         return versions.mark_ready(session, version_id).version
+
+
+def _require_target(series: Series | None, series_id: int, target: str) -> None:
+    """The series the version will forecast by default must hold the field it forecasts (else
+    its first forecast, not the import, would fail)."""
+    if series is None:
+        raise SeriesNotFound(f"No series with id {series_id}.")
+    fields = sorted(f.name for f in series.fields)
+    if target not in fields:
+        raise InvalidRequest(
+            f"Series {series_id} has no field '{target}', which this version forecasts (its "
+            f"fields: {', '.join(fields)}): import it with a series that has one, or none.",
+            errors=[ErrorItem(loc="query.series_id", message=f"no field '{target}'")],
+        )
 
 
 def _unpack(archive: bytes, staged: Path) -> tuple[BundleManifest, ExportedVersion]:

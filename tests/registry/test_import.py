@@ -179,4 +179,10 @@ def test_requests_that_are_not_archives(client: httpx.Client, archive: bytes) ->
     refused = client.post("/v1/models/target/versions:import", json={"zip": "no"})
     assert_problem(refused, 415)
     assert_problem(import_archive(client, "target", archive, series_id=999_999), 404)
+    # a series without the field the version forecasts: refused now, not at its first forecast
+    rows = [{"date": f"2024-01-{d:02d}", "value": float(d)} for d in range(1, 20)]
+    other = client.post("/v1/series", json={"name": "other", "observations": rows}).json()["id"]
+    problem = assert_problem(import_archive(client, "target", archive, series_id=other), 422)
+    assert "no field 'close'" in problem["detail"]
+    assert problem["errors"][0]["loc"] == "query.series_id"
     assert_problem(client.get("/v1/models/target"), 404)
