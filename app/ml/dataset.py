@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from app.ml.calendar import infer_frequency, resolve_season_length
+from app.ml.calendar import format_period, infer_frequency, resolve_season_length
 from app.ml.spec import TrainingSpec
 from app.ml.transforms import Supervised, history_length, needs_positive
 
@@ -81,9 +81,16 @@ def plan_dataset(
     first = first_target(spec, season_length)
     what = f"window {spec.window}" if spec.is_network else f"season_length {season_length}"
     if first + 2 > n:
+        span = (
+            f" (the series runs from {format_period(series.index[0])} to "
+            f"{format_period(series.index[-1])})"
+            if (spec.start is not None or spec.end is not None) and len(series)
+            else ""
+        )
         raise DatasetError(
             f"{what} needs at least {first + 2} observations "
-            f"(a window, a training target and a holdout target); the selected range has {n}."
+            f"(a window, a training target and a holdout target); the selected range has {n}"
+            f"{span}."
         )
     if spec.is_network and needs_positive(spec.transform) and (prices <= 0).any():
         raise NeedsPositive(

@@ -23,6 +23,9 @@ from tests.training.helpers import random_walk_series
         pytest.param(
             {"start": "2016-02-20", "window": 10}, "window 10 needs", id="range-too-short"
         ),
+        pytest.param(
+            {"start": "2030-01-01"}, "the series runs from 2015-01-02 to", id="range-after-data"
+        ),
     ],
 )
 def test_spec_impossible_for_the_data(
