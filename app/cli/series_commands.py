@@ -93,8 +93,8 @@ def _only_field(api: Api, series_id: int) -> str:
     fields: list[str] = api.json("GET", f"/v1/series/{series_id}")["fields"]
     if len(fields) != 1:
         raise click.UsageError(
-            f"series {series_id} has fields {', '.join(fields)}: name one with --field, or "
-            "append a file that has every one of them"
+            f"series {series_id} has fields {', '.join(fields)}, and an appended row carries "
+            "every one of them: append a file (--file) that has them all"
         )
     return fields[0]
 

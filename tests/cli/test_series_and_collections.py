@@ -58,6 +58,12 @@ def test_append_values_or_a_file_and_the_refusals(
                   ["append", str(series_id), "2015-02-19=abc"]):  # fmt: skip
         refused = forecast(url, *usage)
         assert refused.exit_code == EXIT_USAGE, refused.output
+    rows_of_two = [{"date": "2015-01-02", "close": 1.0, "high": 1.5}]
+    two = client.post("/v1/series", json={"name": "two", "observations": rows_of_two}).json()
+    several = forecast(url, "append", str(two["id"]), "2015-01-05=2")
+    assert several.exit_code == EXIT_USAGE, several.output
+    assert "fields close, high" in several.output
+    assert "--file" in several.output
 
 
 def test_a_collection_uploaded_listed_paged_and_deleted(
