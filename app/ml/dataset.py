@@ -98,6 +98,12 @@ def plan_dataset(
             f"{int((prices <= 0).sum())} value(s) ≤ 0. Leave target_transform unset to let the "
             "service choose from the data, or ask for 'difference' or 'level'."
         )
+    if n < first + 1 + MIN_HOLDOUT:  # no split can work: say what the data lacks, not the split
+        raise DatasetError(
+            f"the selected range has {n} observations and at least {first + 1 + MIN_HOLDOUT} are "
+            f"needed: {first} before the first target, one to train on and {MIN_HOLDOUT} held "
+            "out to measure accuracy and calibrate intervals."
+        )
     if spec.test_start is not None:
         holdout_start = int(dates.searchsorted(pd.Timestamp(spec.test_start)))
     else:

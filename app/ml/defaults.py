@@ -343,14 +343,18 @@ def resolve(series: pd.Series, spec: TrainingSpec, frequency: str | None) -> Res
     resolved, choices = choose(values, dates, spec, frequency)
     if spec.architecture is not None:
         choices["architecture"] = Choice(value=spec.architecture, reason="set in the spec")
-        planned = (
-            resolved.model_copy(update={"architecture": None})
-            if spec.architecture == "auto"
-            else resolved
-        )
-        return Resolved(
-            resolved, choices, plan_dataset(series, planned, season_length=resolved.season_length)
-        )
+        auto = spec.architecture == "auto"
+        planned = resolved.model_copy(update={"architecture": None}) if auto else resolved
+        try:
+            plan = plan_dataset(series, planned, season_length=resolved.season_length)
+        except DatasetError as exc:
+            if not auto or spec.window is not None or isinstance(exc, NeedsPositive):
+                raise
+            raise DatasetError(
+                f"auto splits the series as the default network would, with the window chosen "
+                f"here ({resolved.window}): {exc}"
+            ) from exc
+        return Resolved(resolved, choices, plan)
     try:
         plan = plan_dataset(series, resolved, season_length=resolved.season_length)
     except NeedsPositive:

@@ -94,3 +94,18 @@ def test_an_unknown_series_is_not_found(client: httpx.Client) -> None:
     body = assert_problem(client.post("/v1/training-jobs", json={"series_id": 9999}), 404)
     assert "No series with id 9999" in body["detail"]
     assert body["errors"] == [{"message": "unknown series", "loc": "body.series_id"}]
+
+
+def test_a_series_too_short_for_any_version_says_how_many_are_needed(
+    client: httpx.Client,
+) -> None:
+    series_id = random_walk_series(client, n=10)
+    for spec in ({}, {"architecture": "naive"}, {"test_fraction": 0.9}):
+        body = assert_problem(
+            client.post("/v1/training-jobs", json={"series_id": series_id, **spec}), 422
+        )
+        assert "has 10 observations and at least 12 are needed" in body["detail"], (spec, body)
+    auto = {"series_id": series_id, "architecture": "auto"}
+    body = assert_problem(client.post("/v1/training-jobs", json=auto), 422)
+    assert "auto splits the series as the default network would" in body["detail"]
+    assert client.get("/v1/training-jobs").json()["total"] == 0
