@@ -7,6 +7,7 @@ their dependencies in their own package's ``deps.py``.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -14,6 +15,8 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.db.session import Database
+from app.db.types import to_unix_seconds
+from app.errors import ErrorItem, InvalidRequest
 from app.vocabulary import ImageFormat
 
 
@@ -34,6 +37,16 @@ def get_session(db: Annotated[Database, Depends(get_database)]) -> Iterator[Sess
     """The request's unit of work: committed when the endpoint returns, before the response."""
     with db.session_scope() as session:
         yield session
+
+
+def require_ordered(start: datetime | None, end: datetime | None) -> None:
+    """A ``start``/``end`` query whose start is after its end: a 422, not a silently empty
+    answer (naive times are UTC, as stored)."""
+    if start is not None and end is not None and to_unix_seconds(start) > to_unix_seconds(end):
+        raise InvalidRequest(
+            f"start {start.isoformat()} is after end {end.isoformat()}.",
+            errors=[ErrorItem(loc="query.end", message="before start")],
+        )
 
 
 SettingsDep = Annotated[Settings, Depends(app_state("settings"))]

@@ -13,7 +13,14 @@ from sqlalchemy.orm import Session
 
 from app.db.column_records import RetrainPolicy
 from app.db.orm import ModelPolicy, ModelVersion
-from app.deps import IMAGE_MEDIA_TYPES, ImageEndpoint, SessionDep, SettingsDep, add_image_routes
+from app.deps import (
+    IMAGE_MEDIA_TYPES,
+    ImageEndpoint,
+    SessionDep,
+    SettingsDep,
+    add_image_routes,
+    require_ordered,
+)
 from app.errors import AliasNotFound, InvalidRequest, PolicyNotFound
 from app.ledger import adaptation, adaptation_store, book, service
 from app.ledger.accuracy import grouped, summarize
@@ -113,6 +120,7 @@ def get_accuracy(
     step by step; versions deleted since keep their realized figures but promise nothing.
     `interval_adaptation` (JSON only): how each version's intervals are adapted to their
     realized coverage, per step and level."""
+    require_ordered(start, end)
     chosen = _versions(session, name, version, alias)
     points = service.read_points(
         session, name, versions=chosen, series_id=series_id, start=start, end=end

@@ -9,7 +9,7 @@ import pandas as pd
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
-from app.deps import SessionDep
+from app.deps import SessionDep, require_ordered
 from app.pagination import Page, PageDep, sort_query
 from app.series import service
 from app.series.deps import ObservationsAddedDep, SeriesDeletedDep
@@ -166,6 +166,7 @@ def list_observations(
     ] = None,
     format: Annotated[OutputFormat, Query()] = "json",  # noqa: A002
 ) -> Response:
+    require_ordered(start, end)
     series = service.get_series(session, series_id)
     names = [n.strip() for f in field or [] for n in f.split(",") if n.strip()] or None
     frame = service.read_frame(session, series, fields=names, start=start, end=end, tail=tail)

@@ -16,6 +16,7 @@ from app.db.column_records import DataQuality
 from app.db.orm import Collection, Observation, Series, SeriesField
 from app.errors import (
     ErrorItem,
+    InvalidRequest,
     InvalidUpload,
     ObservationConflict,
     SeriesNameTaken,
@@ -181,10 +182,10 @@ def field_ids(series: Series, names: list[str] | None = None) -> dict[str, int]:
     if not names:
         return known
     unknown = [n for n in names if n not in known]
-    if unknown:
-        raise InvalidUpload(
+    if unknown:  # names a client reads by (?field=): a bad request, not a bad upload
+        raise InvalidRequest(
             f"Unknown field(s) {unknown}; this series has {list(known)}.",
-            errors=[ErrorItem(column=n, message="unknown field") for n in unknown],
+            errors=[ErrorItem(loc="query.field", message=f"unknown field '{n}'") for n in unknown],
         )
     return {n: known[n] for n in names}
 

@@ -130,6 +130,10 @@ def test_a_daily_loop_is_scored_exactly(client: httpx.Client) -> None:
     assert kept["total"]["scored"] == expected
     assert kept["total"]["pending"] == 0  # its dates can never be observed now
     assert kept["total"]["missing"] == LOOP_DAYS * HORIZON - expected
+    backwards = {"start": "2024-02-01", "end": "2024-01-01"}
+    response = client.get("/v1/models/loop-drift/accuracy", params=backwards)
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["loc"] == "query.end"
 
 
 @pytest.mark.sqlite_only

@@ -66,14 +66,19 @@ def test_tail_reads_only_the_last_dates(client: httpx.Client) -> None:
 def test_unknown_field_is_422(client: httpx.Client) -> None:
     series_id = make_series(client)
     response = client.get(f"/v1/series/{series_id}/observations", params={"field": "nope"})
-    body = assert_problem(response, 422)
+    body = assert_problem(response, 422, "invalid-request")  # a bad read, not a bad upload
     assert "close" in body["detail"]
+    assert body["errors"][0]["loc"] == "query.field"
 
 
 def test_bad_query_values_are_422(client: httpx.Client) -> None:
     series_id = make_series(client)
     for params in ({"start": "yesterday"}, {"format": "xml"}):
         assert_problem(client.get(f"/v1/series/{series_id}/observations", params=params), 422)
+    # start after end selects nothing: said, not answered with an empty list
+    backwards = {"start": "2024-01-05", "end": "2024-01-01T12:00:00+01:00"}
+    body = assert_problem(client.get(f"/v1/series/{series_id}/observations", params=backwards), 422)
+    assert "is after end" in body["detail"]
 
 
 def test_append_json_then_csv(client: httpx.Client) -> None:
