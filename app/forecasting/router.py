@@ -172,11 +172,15 @@ async def get_forecast(
     etag, content, served = cached
     if served is not None:
         forecasting.record(served)
-    if format == "csv":
-        return _one_csv(json.loads(content))
+    if format == "csv":  # another representation of the same forecast: its own tag
+        etag = f'{etag[:-1]}-csv"'
     headers = {"ETag": etag, "Cache-Control": "private, max-age=60"}
     if etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
+    if format == "csv":
+        csv = _one_csv(json.loads(content))
+        csv.headers.update(headers)
+        return csv
     return Response(content, media_type="application/json", headers=headers)
 
 

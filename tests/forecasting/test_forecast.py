@@ -192,6 +192,16 @@ def test_etag_and_304(client: httpx.Client, trained: int) -> None:
     assert again.content == b""
     other_horizon = client.get("/v1/forecast", params={**params, "horizon": 4})
     assert other_horizon.headers["etag"] != etag
+    # the CSV of the same forecast: its own tag, the same 304
+    csv = client.get("/v1/forecast", params={**params, "format": "csv"})
+    assert csv.headers["content-type"].startswith("text/csv")
+    assert csv.headers["etag"] not in ("", etag)
+    csv_etag = {"If-None-Match": csv.headers["etag"]}
+    assert (
+        client.get("/v1/forecast", params={**params, "format": "csv"}, headers=csv_etag).status_code
+        == 304
+    )
+    assert client.get("/v1/forecast", params=params, headers=csv_etag).status_code == 200
     client.post(
         f"/v1/series/{trained}/observations",
         json={"observations": [{"date": "2017-01-03", "close": 50.0}]},
