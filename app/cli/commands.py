@@ -16,7 +16,7 @@ from app.cli.forecast_commands import predict, report
 from app.cli.job_commands import cancel, jobs, train
 from app.cli.ledger_commands import accuracy, policy
 from app.cli.model_commands import aliases, models, promote, versions
-from app.cli.problems import EXIT_CODES, EXIT_UNEXPECTED, fail
+from app.cli.problems import EXIT_CODES, EXIT_INTERRUPTED, EXIT_UNEXPECTED, fail
 from app.cli.series_commands import append, list_series, upload
 
 
@@ -27,7 +27,9 @@ class ForecastGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (click.ClickException, click.exceptions.Exit, click.Abort):
+        except click.Abort:  # a confirmation answered no, or Ctrl-C at a prompt
+            fail(EXIT_INTERRUPTED, "aborted: nothing was done")
+        except (click.ClickException, click.exceptions.Exit):
             raise
         except OSError as error:
             fail(EXIT_UNEXPECTED, str(error))

@@ -31,7 +31,11 @@ EXIT_CODE_MEANINGS = (
     (EXIT_GATE_REFUSED, "the promotion gate refused (409 promotion-refused; checks on stderr)"),
     (EXIT_UNAVAILABLE, "service unavailable: 502/503/504, or unreachable after the retries"),
     (EXIT_UNSUCCESSFUL, "a followed job or batch finished, but not every job succeeded"),
-    (EXIT_INTERRUPTED, "interrupted (Ctrl-C while following: the job or batch goes on)"),
+    (
+        EXIT_INTERRUPTED,
+        "interrupted (Ctrl-C while following: the job or batch goes on), or "
+        "a confirmation answered no",
+    ),
 )
 # "\b": click keeps these lines as they are.
 EXIT_CODES = "\b\nExit codes:\n" + "\n".join(

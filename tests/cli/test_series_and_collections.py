@@ -10,7 +10,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.cli.problems import EXIT_BAD_REQUEST, EXIT_CONFLICT, EXIT_NOT_FOUND, EXIT_USAGE
+from app.cli.problems import (
+    EXIT_BAD_REQUEST,
+    EXIT_CONFLICT,
+    EXIT_INTERRUPTED,
+    EXIT_NOT_FOUND,
+    EXIT_USAGE,
+)
 from tests.cli.helpers import forecast, long_csv
 from tests.conftest import LiveServer
 from tests.training.helpers import random_walk_series
@@ -119,7 +125,8 @@ def test_a_collection_uploaded_listed_paged_and_deleted(
     assert [line.split()[1] for line in members_of_series.stdout.splitlines()[1:]] == ["desk:BBB"]
 
     kept = forecast(url, "collections", "delete", "desk", stdin="n\n")
-    assert kept.exit_code != 0
+    assert kept.exit_code == EXIT_INTERRUPTED, kept.output
+    assert "nothing was done" in kept.stderr
     assert client.get("/v1/collections/desk").status_code == 200
     deleted = forecast(url, "collections", "delete", "desk", "--yes")
     assert deleted.exit_code == 0, deleted.output
