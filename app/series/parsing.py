@@ -295,7 +295,7 @@ def _bad_date(cell: Any) -> str:
     try:
         when = datetime.fromisoformat(str(cell).strip())
     except ValueError:
-        return f"unparseable date '{cell}'"
+        return f"unparseable date '{cell}' (expected ISO 8601, e.g. 2024-01-13, or Unix seconds)"
     return f"date {when.replace(tzinfo=None)} out of range"
 
 

@@ -33,7 +33,12 @@ def test_unparseable_dates_are_listed_by_row(client: httpx.Client) -> None:
     content = b"date,close\n2024-01-01,1\nnot-a-date,2\n2024-01-03,3\n,4\n"
     body = assert_problem(upload_csv(client, "x", content), 422)
     assert body["errors"] == [
-        {"row": 3, "column": "date", "message": "unparseable date 'not-a-date'"},
+        {
+            "row": 3,
+            "column": "date",
+            "message": "unparseable date 'not-a-date' (expected ISO "
+            "8601, e.g. 2024-01-13, or Unix seconds)",
+        },
         {"row": 5, "column": "date", "message": "empty date"},
     ]
     assert_nothing_stored(client)
