@@ -36,7 +36,8 @@ def not_a_boolean(value: object) -> object:
 
 # Free text a client sends (a search prefix, a column name): anything but NUL.
 FreeText = Annotated[str, AfterValidator(no_nul)]
-Id = Annotated[int, BeforeValidator(not_a_boolean), Field(ge=1, le=MAX_ID)]
+# Field first: after a validator its bounds would reach the OpenAPI document as 'ge'/'le'.
+Id = Annotated[int, Field(ge=1, le=MAX_ID), BeforeValidator(not_a_boolean)]
 Number = Annotated[float, BeforeValidator(not_a_boolean)]
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 

@@ -90,3 +90,23 @@ def test_every_v1_operation_declares_503(client: httpx.Client) -> None:
         if path.startswith("/v1/") and "503" not in operation["responses"]
     ]
     assert not missing
+
+
+def test_bounds_reach_the_document_as_json_schema(client: httpx.Client) -> None:
+    """pydantic writes a bound placed after a validator as "ge"/"le", which no client reads:
+    an id's maximum went missing that way (schemathesis then sent 2**63 as a version)."""
+    spec = client.get("/openapi.json").json()
+    keys: set[str] = set()
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            keys.update(node)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(spec["components"]["schemas"])
+    walk(spec["paths"])
+    assert not keys & {"ge", "le", "gt", "lt"}
