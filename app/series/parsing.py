@@ -103,6 +103,15 @@ def read_csv_table(
         header = next(csv.reader(text, skipinitialspace=True), None)
         if not header or not any(h.strip() for h in header):
             raise InvalidUpload("The file is empty: expected a header row and data rows.")
+        names = [h.strip() for h in header]
+        repeated = sorted({n for n in names if n and names.count(n) > 1})
+        if repeated:  # pandas would rename the second 'close' to 'close.1' and store both
+            raise InvalidUpload(
+                f"The header repeats {repeated}: each column needs a name of its own.",
+                errors=[
+                    ErrorItem(row=1, column=n, message="duplicate column name") for n in repeated
+                ],
+            )
         date_column = find_date_column(header, options.date_column)
         converters = {text_column(header, date_column): str} if text_column else None
         text.seek(0)

@@ -244,3 +244,11 @@ def test_a_boolean_is_not_a_value(client: httpx.Client) -> None:
     body = assert_problem(client.post("/v1/series", json={"name": "b", "observations": rows}), 422)
     assert any(e["loc"].startswith("body.observations.1.close") for e in body["errors"]), body
     assert_nothing_stored(client)
+
+
+@pytest.mark.parametrize("header", ["date,close,close", "date,close,date"])
+def test_a_repeated_column_name_is_refused(client: httpx.Client, header: str) -> None:
+    """pandas renames the second one (close.1), which would be stored or ignored silently."""
+    body = assert_problem(upload_csv(client, "x", f"{header}\n2024-01-01,1,2\n".encode()), 422)
+    assert body["errors"][0]["message"] == "duplicate column name"
+    assert_nothing_stored(client)
