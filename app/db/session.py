@@ -85,15 +85,22 @@ def savepoint(session: Session) -> Iterator[SessionTransaction]:
     """``session.begin_nested()``, nested on SQLite too. pysqlite sends BEGIN only before the
     first INSERT, UPDATE or DELETE, so a SAVEPOINT before any write opened a transaction of its
     own and releasing it committed at once: a rollback of the session afterwards kept what the
-    savepoint wrote. A BEGIN first (where none is open) makes it nest as on PostgreSQL;
-    IMMEDIATE takes the write lock now (waiting out the busy timeout), so a savepoint that reads
-    before it writes cannot fail at once on a snapshot another writer moved meanwhile."""
+    savepoint wrote. A BEGIN first (:func:`lock_for_write`) makes it nest as on PostgreSQL."""
+    lock_for_write(session)
+    with session.begin_nested() as nested:
+        yield nested
+
+
+def lock_for_write(session: Session) -> None:
+    """On SQLite, the database's write lock from now to the end of the transaction (BEGIN
+    IMMEDIATE, waiting out the busy timeout) where none is open yet: what ``SELECT … FOR
+    UPDATE`` does for a row on PostgreSQL (a no-op there). pysqlite begins a transaction only
+    at the first write, so two requests that read, decide and then write interleaved: both
+    appended the same date, the second failing on the unique key."""
     connection = session.connection()
     driver = connection.connection.dbapi_connection
     if connection.dialect.name == "sqlite" and not getattr(driver, "in_transaction", True):
         connection.exec_driver_sql("BEGIN IMMEDIATE")
-    with session.begin_nested() as nested:
-        yield nested
 
 
 class Database:

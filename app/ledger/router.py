@@ -206,7 +206,7 @@ def set_policy(name: NamePath, body: RetrainPolicy, session: SessionDep) -> Poli
     starts on the latest data (its `trigger` says which rule fired, with the numbers) and its
     version is promoted to `promote_to` through the gate (`require`). Replacing a policy keeps
     the record of its last firing."""
-    model = registry.get_model(session, name)
+    model = registry.get_model(session, name, for_update=True)  # one first PUT creates the row
     if session.scalar(
         select(ModelVersion.id)
         .where(ModelVersion.model_id == model.id, ModelVersion.scope == "global")

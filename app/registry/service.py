@@ -24,7 +24,7 @@ from app.db.orm import (
     TrainingJob,
 )
 from app.db.rows import from_row
-from app.db.session import savepoint
+from app.db.session import lock_for_write, savepoint
 from app.errors import (
     AliasNotFound,
     BacktestNotFound,
@@ -55,8 +55,12 @@ class ModelSummary:
     updated_at: datetime
 
 
-def get_model(session: Session, name: str) -> RegisteredModel:
+def get_model(session: Session, name: str, *, for_update: bool = False) -> RegisteredModel:
+    """The model; ``for_update``: locked until the transaction ends (on SQLite the database)."""
     stmt = select(RegisteredModel).where(RegisteredModel.name == name)
+    if for_update:
+        lock_for_write(session)
+        stmt = stmt.with_for_update()
     return found(session.scalar(stmt), ModelNotFound(f"No model named '{name}'."))
 
 

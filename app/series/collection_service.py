@@ -12,6 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.db.orm import Collection, Series
+from app.db.session import lock_for_write
 from app.db.types import utcnow
 from app.errors import AppError, CollectionNotFound, CollectionTooLarge, ErrorItem, found
 from app.pagination import PageParams, fetch_page, starts_with
@@ -39,6 +40,7 @@ def member_name(collection: str, symbol: str) -> str:
 def get_collection(session: Session, name: str, *, for_update: bool = False) -> Collection:
     stmt = select(Collection).where(Collection.name == name)
     if for_update:
+        lock_for_write(session)
         stmt = stmt.with_for_update()
     return found(session.scalar(stmt), CollectionNotFound(f"No collection named '{name}'."))
 

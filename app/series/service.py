@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.db.column_records import DataQuality
 from app.db.orm import Collection, Observation, Series, SeriesField
+from app.db.session import lock_for_write
 from app.errors import (
     ErrorItem,
     InvalidRequest,
@@ -129,8 +130,10 @@ def _quality(
 
 
 def get_series(session: Session, series_id: int, *, for_update: bool = False) -> Series:
+    """The series; ``for_update``: locked until the transaction ends (on SQLite the database)."""
     stmt = select(Series).where(Series.id == series_id)
     if for_update:
+        lock_for_write(session)
         stmt = stmt.with_for_update(of=Series)
     return found(session.scalar(stmt), SeriesNotFound(f"No series with id {series_id}."))
 
@@ -171,7 +174,7 @@ def list_series(
 
 def delete_series(session: Session, series_id: int) -> None:
     """Delete a series, its observations and (by ON DELETE CASCADE) its fields."""
-    get_series(session, series_id)
+    get_series(session, series_id, for_update=True)  # a concurrent delete then finds none
     session.execute(delete(Observation).where(Observation.series_id == series_id))
     session.execute(delete(Series).where(Series.id == series_id))
 

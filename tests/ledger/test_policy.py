@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -95,3 +96,19 @@ def test_impossible_policies_are_refused_naming_the_field(client: httpx.Client) 
     assert client.put("/v1/models/nope/policy",
                       json={"retrain_every_new_observations": 5}).status_code == 404  # fmt: skip
     assert client.delete("/v1/models/refuse-drift/policy").status_code == 404
+
+
+def test_concurrent_first_puts_of_a_policy_all_succeed(client: httpx.Client) -> None:
+    """Each found no policy and inserted one: the later ones failed on the key (a 500)."""
+    series_id = upload(client, "race", pd.bdate_range("2020-01-02", periods=60),
+                       np.linspace(10, 12, 60))  # fmt: skip
+    train_drift(client, series_id, "race-drift")
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(
+            lambda n: client.put("/v1/models/race-drift/policy",
+                                 json={"retrain_every_new_observations": 10 + n}),
+            range(8),
+        ))  # fmt: skip
+    assert [a.status_code for a in answers] == [200] * 8, [a.text for a in answers]
+    kept = client.get("/v1/models/race-drift/policy").json()
+    assert kept["policy"]["retrain_every_new_observations"] in range(10, 18)

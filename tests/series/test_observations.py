@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pandas as pd
@@ -156,3 +157,26 @@ def test_append_bad_rows_and_unknown_series(client: httpx.Client) -> None:
         json={"observations": [{"date": "2024-01-05", "close": 13, "volume": 1}]},
     )
     assert_problem(response, 422)
+
+
+def test_concurrent_appends_and_deletes_of_one_series(client: httpx.Client) -> None:
+    """Each reads, decides, then writes: on SQLite two appends of one date interleaved and the
+    second failed on the unique key (a 500), and two deletes both answered 204."""
+    series_id = make_series(client)
+
+    def send(date: str, close: float) -> httpx.Response:
+        rows = [{"date": date, "close": close, "volume": 130.0}]
+        return client.post(f"/v1/series/{series_id}/observations", json={"observations": rows})
+
+    with ThreadPoolExecutor(8) as pool:
+        same = list(pool.map(lambda _: send("2024-01-05", 13.0), range(8)))
+        different = list(pool.map(lambda i: send("2024-01-08", 14.0 + i), range(8)))
+    assert [r.status_code for r in same] == [200] * 8, [r.text for r in same]
+    assert sum(r.json()["inserted"] for r in same) == 1
+    assert sorted(r.status_code for r in different) == [200] + [409] * 7, [
+        r.text for r in different
+    ]
+    assert len(observations(client, series_id)) == 5
+    with ThreadPoolExecutor(4) as pool:
+        deleted = list(pool.map(lambda _: client.delete(f"/v1/series/{series_id}"), range(4)))
+    assert sorted(r.status_code for r in deleted) == [204, 404, 404, 404]
