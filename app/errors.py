@@ -47,7 +47,9 @@ class AppError(Exception):
     status: ClassVar[int] = 400
     slug: ClassVar[str] = "bad-request"
     title: ClassVar[str] = "Bad request"
-    retry_after_s: ClassVar[int | None] = None  # a 503 the client should retry after that
+    retry_after_s: ClassVar[int | None] = (
+        None  # when the client should retry (a 503, a 409 in flight)
+    )
 
     def __init__(
         self,

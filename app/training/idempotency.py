@@ -44,6 +44,15 @@ class IdempotencyKeyReused(Conflict):
     title = "Idempotency key reused with another request"
 
 
+class IdempotentRequestInFlight(Conflict):
+    """The same key and body while the first request is still running: not a misuse, a retry
+    too early (Retry-After says when to send it again)."""
+
+    slug = "idempotent-request-in-flight"
+    title = "A request with this idempotency key is still running"
+    retry_after_s = 1
+
+
 def _sha256(body: BaseModel) -> str:
     canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
@@ -75,7 +84,7 @@ def create_once(
     try:
         session.flush()  # the key's row first: a concurrent request with it waits here
     except IntegrityError as exc:
-        raise IdempotencyKeyReused(
+        raise IdempotentRequestInFlight(
             f"Idempotency-Key '{key}' came with a request that is still running; send this "
             "one again to get what it created."
         ) from exc
