@@ -116,6 +116,10 @@ def test_series_ids_and_default_model_names(client: httpx.Client) -> None:
     # A collection member's model is named after it, with what a model name cannot hold as _.
     assert {r["model_name"] for r in board["rows"]} == {"ids.X_Y-drift", "solo-drift"}
     assert all(r["status"] == "succeeded" for r in board["rows"])
+    # nothing left to cancel: a no-op, and the batch is not shown as cancelled
+    late = client.post(f"/v1/training-batches/{batch['id']}/cancel")
+    assert late.status_code == 200, late.text
+    assert late.json()["cancel_requested"] is False
     jobs = client.get("/v1/training-jobs", params={"batch_id": batch["id"], "sort": "id"}).json()
     assert [j["target"] for j in jobs["items"]] == ["y", "close"]
 

@@ -258,13 +258,16 @@ def cancel(session: Session, job: TrainingJob) -> None:
 def cancel_batch(session: Session, batch_id: int) -> None:
     """:func:`cancel` for every job of a batch at once, as conditional UPDATEs: a job that
     finishes or is claimed meanwhile is never overwritten (a claimed one stops at its next
-    epoch, since it is asked to)."""
-    session.execute(
+    epoch, since it is asked to). A batch with nothing left to cancel stays as it is (not
+    marked cancelled: every job of it finished on its own)."""
+    asked = session.execute(
         update(TrainingJob)
         .where(TrainingJob.batch_id == batch_id, TrainingJob.status.in_(ACTIVE))
         .values(cancel_requested=True)
         .execution_options(synchronize_session=False)
     )
+    if not asked.rowcount:  # type: ignore[attr-defined]
+        return
     session.execute(
         update(TrainingJob)
         .where(TrainingJob.batch_id == batch_id, TrainingJob.status == JobStatus.QUEUED)
