@@ -79,8 +79,14 @@ def plan_dataset(
         season_length = resolve_season_length(spec, infer_frequency(pd.DatetimeIndex(series.index)))
     n = len(prices)
     first = first_target(spec, season_length)
-    what = f"window {spec.window}" if spec.is_network else f"season_length {season_length}"
-    if first + 2 > n:
+    if spec.is_network:
+        what = f"window {spec.window}"
+    elif spec.architecture == "seasonal_naive":
+        what = f"season_length {season_length}"
+    else:
+        what = str(spec.architecture)
+    needed = first + 1 + MIN_HOLDOUT
+    if n < needed:  # no split can work: say what the data lacks, not how to split it
         span = (
             f" (the series runs from {format_period(series.index[0])} to "
             f"{format_period(series.index[-1])})"
@@ -88,21 +94,15 @@ def plan_dataset(
             else ""
         )
         raise DatasetError(
-            f"{what} needs at least {first + 2} observations "
-            f"(a window, a training target and a holdout target); the selected range has {n}"
-            f"{span}."
+            f"{what} needs at least {needed} observations ({first} before the first target, "
+            f"one to train on and {MIN_HOLDOUT} held out to measure accuracy and calibrate "
+            f"intervals); the selected range has {n}{span}."
         )
     if spec.is_network and needs_positive(spec.transform) and (prices <= 0).any():
         raise NeedsPositive(
             f"target_transform '{spec.transform}' needs positive values; the target has "
             f"{int((prices <= 0).sum())} value(s) ≤ 0. Leave target_transform unset to let the "
             "service choose from the data, or ask for 'difference' or 'level'."
-        )
-    if n < first + 1 + MIN_HOLDOUT:  # no split can work: say what the data lacks, not the split
-        raise DatasetError(
-            f"the selected range has {n} observations and at least {first + 1 + MIN_HOLDOUT} are "
-            f"needed: {first} before the first target, one to train on and {MIN_HOLDOUT} held "
-            "out to measure accuracy and calibrate intervals."
         )
     if spec.test_start is not None:
         holdout_start = int(dates.searchsorted(pd.Timestamp(spec.test_start)))

@@ -76,5 +76,5 @@ def test_baseline_plans_ignore_network_fields() -> None:
     plan = plan_dataset(values, TrainingSpec(architecture="seasonal_naive"))
     assert plan.validation_samples == 0
     assert plan.holdout_start == 60 - int(np.ceil(0.2 * (60 - 7)))  # daily: season 7
-    with pytest.raises(DatasetError, match="season_length 59 needs at least 61"):
+    with pytest.raises(DatasetError, match="season_length 59 needs at least 70"):
         plan_dataset(values, TrainingSpec(architecture="seasonal_naive", season_length=59))

@@ -104,7 +104,8 @@ def test_a_series_too_short_for_any_version_says_how_many_are_needed(
         body = assert_problem(
             client.post("/v1/training-jobs", json={"series_id": series_id, **spec}), 422
         )
-        assert "has 10 observations and at least 12 are needed" in body["detail"], (spec, body)
+        assert "naive needs at least 12 observations" in body["detail"], (spec, body)
+        assert "the selected range has 10" in body["detail"]
     auto = {"series_id": series_id, "architecture": "auto"}
     body = assert_problem(client.post("/v1/training-jobs", json=auto), 422)
     assert "auto splits the series as the default network would" in body["detail"]
