@@ -38,7 +38,23 @@ class ErrorItem:
     symbol: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if v is not None}
+        return {
+            k: clip(v) if isinstance(v, str) else v
+            for k, v in self.__dict__.items()
+            if v is not None
+        }
+
+
+# Longest text a problem document repeats: a message quotes what the client sent (a column
+# name, a date), which may be a megabyte.
+MAX_ECHOED_CHARS = 500
+
+
+def clip(text: str) -> str:
+    """``text``, cut to MAX_ECHOED_CHARS with a note of how much was left out."""
+    if len(text) <= MAX_ECHOED_CHARS:
+        return text
+    return f"{text[:MAX_ECHOED_CHARS]}… ({len(text) - MAX_ECHOED_CHARS} more characters)"
 
 
 class AppError(Exception):
@@ -47,9 +63,8 @@ class AppError(Exception):
     status: ClassVar[int] = 400
     slug: ClassVar[str] = "bad-request"
     title: ClassVar[str] = "Bad request"
-    retry_after_s: ClassVar[int | None] = (
-        None  # when the client should retry (a 503, a 409 in flight)
-    )
+    # When the client should retry (a 503, or a 409 for a request still in flight).
+    retry_after_s: ClassVar[int | None] = None
 
     def __init__(
         self,
@@ -265,7 +280,7 @@ def problem_body(
         "type": f"/problems/{slug}",
         "title": title,
         "status": status,
-        "detail": detail,
+        "detail": clip(detail),
     }
     if errors:
         body["errors"] = [e.as_dict() for e in errors[:MAX_LISTED_ERRORS]]

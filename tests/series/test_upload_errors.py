@@ -252,3 +252,14 @@ def test_a_repeated_column_name_is_refused(client: httpx.Client, header: str) ->
     body = assert_problem(upload_csv(client, "x", f"{header}\n2024-01-01,1,2\n".encode()), 422)
     assert body["errors"][0]["message"] == "duplicate column name"
     assert_nothing_stored(client)
+
+
+def test_a_problem_repeats_at_most_a_little_of_what_was_sent(client: httpx.Client) -> None:
+    """A 1 MB date_column came back twice (in detail and in errors): 2 MB of 422."""
+    huge = "d" * 1_000_000
+    response = upload_csv(client, "x", b"date,close\n2024-01-01,1\n", date_column=huge)
+    body = assert_problem(response, 422)
+    assert len(response.content) < 5_000
+    assert "more characters" in response.text
+    assert body["detail"]
+    assert_nothing_stored(client)
