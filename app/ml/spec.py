@@ -52,10 +52,10 @@ MAX_BACKTEST_FORECASTS = 2_000_000
 class BacktestSpec(BaseModel):
     """Rolling-origin (walk-forward) folds at the end of the data.
 
-    Fold ``k`` (1 = oldest, as the results number them) has a cutoff; its test origins are the ``step`` observations from
-    the cutoff on, each forecast ``horizon`` steps ahead from the data before it. The folds
-    are laid out backwards from the end of the data so that the last origin's horizon ends on
-    the last observation: every origin is scored at every step.
+    Fold ``k`` (1 = oldest, as the results number them) has a cutoff; its test origins are the
+    ``step`` observations from the cutoff on, each forecast ``horizon`` steps ahead from the data
+    before it. The folds are laid out backwards from the end of the data so that the last
+    origin's horizon ends on the last observation: every origin is scored at every step.
     """
 
     model_config = ConfigDict(
