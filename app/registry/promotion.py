@@ -13,11 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db.column_records import Metric, PromotionCheck, PromotionOutcome, PromotionRule
-from app.db.orm import ModelAlias, ModelVersion, RegisteredModel
+from app.db.orm import ModelAlias, ModelVersion
 from app.errors import PromotionRefused
 from app.ml.results import PointMetrics
 from app.registry import service
@@ -133,13 +132,11 @@ def promote(
     """Move ``alias`` to ``version`` if the rule holds and return the version number it pointed
     at before, with the checks; else raise PromotionRefused (409).
 
-    The model row is locked (PostgreSQL) so concurrent promotions of one model are decided one
-    after the other, each against the alias as the previous one left it.
+    The model is locked (its row; on SQLite the database) so concurrent promotions of one
+    model are decided one after the other, each against the alias as the previous one left it.
     """
     candidate = service.get_ready_version(session, name, version)
-    session.scalar(
-        select(RegisteredModel.id).where(RegisteredModel.id == candidate.model_id).with_for_update()
-    )
+    service.get_model(session, name, for_update=True)
     pointer = session.get(ModelAlias, (candidate.model_id, alias), populate_existing=True)
     current = session.get(ModelVersion, pointer.version_id) if pointer is not None else None
     if current is not None and current.target != candidate.target:

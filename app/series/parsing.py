@@ -12,6 +12,7 @@ import hashlib
 import io
 import re
 import warnings
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -103,8 +104,8 @@ def read_csv_table(
         header = next(csv.reader(text, skipinitialspace=True), None)
         if not header or not any(h.strip() for h in header):
             raise InvalidUpload("The file is empty: expected a header row and data rows.")
-        names = [h.strip() for h in header]
-        repeated = sorted({n for n in names if n and names.count(n) > 1})
+        counts = Counter(h.strip() for h in header)
+        repeated = sorted(n for n, times in counts.items() if n and times > 1)
         if repeated:  # pandas would rename the second 'close' to 'close.1' and store both
             raise InvalidUpload(
                 f"The header repeats {repeated}: each column needs a name of its own.",
