@@ -353,6 +353,8 @@ def allowed_methods(request: Request) -> list[str]:
         match, _ = route.matches({**request.scope, "method": "GET"})
         if match != Match.NONE:
             methods |= route.methods or set()
+    if "GET" in methods:
+        methods.add("HEAD")  # answered by HeadAsGet
     return sorted(methods)
 
 

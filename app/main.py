@@ -49,6 +49,7 @@ from app.operations.health import Readiness
 from app.operations.middleware import (
     REQUEST_ID_HEADER,
     BodySizeLimitMiddleware,
+    HeadAsGet,
     RequestContextMiddleware,
     request_ids,
 )
@@ -181,7 +182,8 @@ def _add_middleware(
     app: FastAPI, settings: Settings, forecasts: ResponseCache, metrics: Metrics
 ) -> None:
     """The last added runs first: request id → access log/metrics → CORS → API key → response
-    cache invalidation → size limit."""
+    cache invalidation → size limit → HEAD as GET."""
+    app.add_middleware(HeadAsGet)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_upload_bytes)
     app.add_middleware(InvalidateOnWrite, cache=forecasts)
     if settings.api_key is not None:

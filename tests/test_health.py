@@ -14,6 +14,17 @@ def test_healthz(client: httpx.Client) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
 
 
+def test_head_over_a_real_connection(client: httpx.Client) -> None:
+    """uvicorn sends no body after a HEAD's headers, and the connection stays usable."""
+    for path in ("/healthz", "/readyz", "/openapi.json", "/ui/"):
+        got, head = client.get(path), client.head(path)
+        assert head.status_code == got.status_code == 200, path
+        assert (head.content, head.headers["content-length"]) == (
+            b"",
+            got.headers["content-length"],
+        ), path
+
+
 def test_readyz_when_migrated(client: httpx.Client) -> None:
     body = client.get("/readyz").json()
     assert body == {

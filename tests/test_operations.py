@@ -496,6 +496,27 @@ def test_a_405_allows_every_method_of_the_path(make_client: MakeClient) -> None:
     assert "GET" in response.json()["detail"]
 
 
+def test_head_answers_as_get_without_a_body(make_client: MakeClient) -> None:
+    client = make_client(api_key=KEY, protect_reads=True)
+    for path in ("/healthz", "/v1/series?limit=1", "/openapi.json"):
+        headers = {"X-API-Key": KEY}
+        got, head = client.get(path, headers=headers), client.head(path, headers=headers)
+        assert (head.status_code, got.status_code) == (200, 200), path
+        assert head.content == b""
+        assert head.headers["content-length"] == got.headers["content-length"], path
+        assert head.headers["content-type"] == got.headers["content-type"]
+    assert client.head("/v1/series").status_code == 401  # a read: protected like GET
+    assert client.head("/v1/series/12345", headers={"X-API-Key": KEY}).status_code == 404
+    allowed = client.patch("/healthz", headers={"X-API-Key": KEY}).headers["allow"]
+    assert {m.strip() for m in allowed.split(",")} == {"GET", "HEAD"}
+    operations = client.get("/openapi.json").json()["paths"].values()
+    assert not any("head" in methods for methods in operations)
+    client.headers["X-API-Key"] = KEY  # for /metrics
+    families = scrape(client)
+    labels = {"method": "HEAD", "route": "/healthz", "status": "200"}
+    assert value(families["http_requests"], "http_requests_total", **labels) == 1
+
+
 def test_the_document_declares_problems_and_examples(make_client: MakeClient) -> None:
     spec = make_client(api_key=KEY, migrate=False, max_horizon=7).get("/openapi.json").json()
     assert "HTTPValidationError" not in spec["components"]["schemas"]

@@ -1,4 +1,5 @@
-"""ASGI middleware: request ids, access log and HTTP metrics; request body size limit."""
+"""ASGI middleware: request ids, access log and HTTP metrics; request body size limit; HEAD
+answered as GET."""
 
 from __future__ import annotations
 
@@ -139,6 +140,32 @@ class RequestContextMiddleware:
                         "duration_ms": round(seconds * 1000, 2),
                     },
                 )
+
+
+class HeadAsGet:
+    """Innermost: a ``HEAD`` is routed as the ``GET`` of its path and answered with that GET's
+    status and headers (``Content-Length`` and ``ETag`` included) and no body (RFC 9110 §9.3.2).
+    FastAPI routes declared with ``GET`` answer 405 to ``HEAD`` otherwise, and adding ``HEAD`` to
+    their methods would put it in the OpenAPI document as an operation of its own. The
+    middleware outside it still see ``HEAD``: the API key treats it as a read, the access log
+    and metrics name it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b""}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, headers_only)
 
 
 class _BodyTooLarge(Exception):
