@@ -23,9 +23,16 @@ ON_CONFLICT = click.option(
 
 
 def reading_options(function: Any) -> Any:
-    """How the service reads a CSV: ``--date-column``, ``--resample``, ``--fill``."""
+    """How the service reads a CSV: ``--date-column``, ``--date-order``, ``--resample``,
+    ``--fill``."""
     for option in (
         click.option("--fill", type=click.Choice(["ffill"]), help="Carry values into empty cells."),
+        click.option(
+            "--date-order",
+            type=click.Choice(["day_first", "month_first"]),
+            help="Dates like 01/02/2020: 1 February (day_first) or 2 January (month_first); "
+            "by default read from the dates, refused if they never tell.",
+        ),
         click.option("--resample", help="Aggregate to this period first, e.g. 1D."),
         click.option("--date-column", help="Column holding the dates (default: found by name)."),
     ):

@@ -139,7 +139,11 @@ def _split(
 ) -> dict[str, ParsedFrame]:
     codes, names = _symbols(raw[symbol_column], rows, symbol_column)
     cells = clean_cells(
-        raw.drop(columns=[symbol_column]), date_column, rows, text_columns=text_columns
+        raw.drop(columns=[symbol_column]),
+        date_column,
+        rows,
+        text_columns=text_columns,
+        date_order=options.date_order,
     )
     if cells.errors:
         symbol_of_row = dict(zip(rows.tolist(), (names[c] for c in codes), strict=True))

@@ -24,6 +24,7 @@ import pandas as pd
 from app.errors import ErrorItem, InvalidUpload
 
 FillMethod = Literal["ffill"]
+DateOrder = Literal["day_first", "month_first"]
 # What an upload does with a text column that is not its date column.
 TextColumns = Literal["ignore", "reject"]
 MAX_FIELD_NAME = 64
@@ -39,6 +40,8 @@ EARLIEST_DATE = pd.Timestamp("1678-01-01")
 LATEST_DATE = pd.Timestamp("2261-12-31")
 _HASH_CHUNK = 1 << 20
 RESAMPLE_PATTERN = r"^[1-9]\d{0,3}(min|h|D|W)$"
+# 31/12/2016, 12.31.16, 31-12-2016 13:45: day and month in either order, then the year.
+_DAY_MONTH_YEAR = r"^\s*(?P<a>\d{1,2})(?P<sep>[/.-])(?P<b>\d{1,2})(?P=sep)(?:\d{4}|\d{2})(?!\d)"
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,7 @@ class ParseOptions:
     date_column: str | None = None
     resample: str | None = None
     fill: FillMethod | None = None
+    date_order: DateOrder | None = None
 
 
 @dataclass
@@ -145,7 +149,10 @@ def csv_line_numbers(raw: pd.DataFrame) -> np.ndarray:
 def parse_csv(file: IO[bytes], options: ParseOptions) -> ParsedFrame:
     """Validate a CSV upload (UTF-8, header row, one date column, numeric fields)."""
     raw, date_column, sha256 = read_csv_table(file, options)
-    cells = clean_cells(raw, date_column, csv_line_numbers(raw), text_columns="ignore")
+    rows = csv_line_numbers(raw)
+    cells = clean_cells(
+        raw, date_column, rows, text_columns="ignore", date_order=options.date_order
+    )
     return finish(cells, options, sha256)
 
 
@@ -157,7 +164,9 @@ def parse_records(
         raise InvalidUpload("No observations were sent.")
     raw = records_frame(records)
     date_column = find_date_column(list(raw.columns), options.date_column)
-    cells = clean_cells(raw, date_column, np.arange(len(raw)), text_columns="reject")
+    cells = clean_cells(
+        raw, date_column, np.arange(len(raw)), text_columns="reject", date_order=options.date_order
+    )
     return finish(cells, options, sha256)
 
 
@@ -247,9 +256,10 @@ def clean_cells(
     rows: np.ndarray,
     *,
     text_columns: TextColumns,
+    date_order: DateOrder | None = None,
 ) -> Cells:
     errors: list[ErrorItem] = []
-    dates = _parse_dates(raw[date_column], rows, date_column, errors)
+    dates = _parse_dates(raw[date_column], rows, date_column, errors, date_order)
     values, ignored = _numeric_fields(
         raw.drop(columns=[date_column]), rows, errors, ignore_text=text_columns == "ignore"
     )
@@ -310,7 +320,11 @@ def _bad_date(cell: Any) -> str:
 
 
 def _parse_dates(
-    column: pd.Series, rows: np.ndarray, name: str, errors: list[ErrorItem]
+    column: pd.Series,
+    rows: np.ndarray,
+    name: str,
+    errors: list[ErrorItem],
+    date_order: DateOrder | None = None,
 ) -> pd.DatetimeIndex:
     if _is_unix_time(column):
         unit: Literal["s", "ms"] = "ms" if float(column.max()) >= _UNIX_MS_THRESHOLD else "s"
@@ -318,9 +332,13 @@ def _parse_dates(
     else:
         if pd.api.types.is_numeric_dtype(column):  # e.g. 20161230
             column = column.map(_number_as_text)
-        parsed = pd.to_datetime(column, errors="coerce", utc=True).dt.tz_localize(None)
+        day_first = _day_first(column, rows, name, errors, date_order)
+        parsed = pd.to_datetime(
+            column, errors="coerce", utc=True, dayfirst=day_first
+        ).dt.tz_localize(None)
     bad = parsed.isna().to_numpy()
-    for i in np.flatnonzero(bad)[:50]:
+    told = {e.row for e in errors}  # the order of day and month, said already
+    for i in [i for i in np.flatnonzero(bad) if rows[i] not in told][:50]:
         errors.append(ErrorItem(row=int(rows[i]), column=name, message=_bad_date(column.iloc[i])))
     index = pd.DatetimeIndex(parsed).as_unit("us")
     out_of_range = ~bad & ((index < EARLIEST_DATE) | (index > LATEST_DATE))
@@ -332,6 +350,54 @@ def _parse_dates(
     for i in np.flatnonzero(sub_second)[:20]:
         errors.append(ErrorItem(row=int(rows[i]), column=name, message="timestamps finer than 1 s"))
     return index.as_unit("s")
+
+
+def _day_first(
+    column: pd.Series,
+    rows: np.ndarray,
+    name: str,
+    errors: list[ErrorItem],
+    date_order: DateOrder | None,
+) -> bool:
+    """Whether dates written ``dd/mm/yyyy`` or ``mm/dd/yyyy`` (``/``, ``.`` or ``-``) put the day
+    first: as ``date_order`` says, else as the column shows (a first number above 12 is a day, a
+    second one above 12 is a day). A column where neither shows is refused rather than guessed
+    (pandas would read 01/02/2020 as 2 January and a European 1 February silently wrong); so is
+    a date that contradicts the order. Any other way of writing dates is left to pandas."""
+    present = column.notna().to_numpy()
+    if not present.any() or re.match(_DAY_MONTH_YEAR, str(column.iloc[present.argmax()])) is None:
+        return False  # ISO dates and the like: no need to look at every cell
+    text = column[present].astype(str).to_numpy()
+    parts = pd.Series(text, dtype=object).str.extract(_DAY_MONTH_YEAR)
+    if parts["a"].isna().any():
+        return False
+    first, second = parts["a"].astype(int).to_numpy(), parts["b"].astype(int).to_numpy()
+    row_of = rows[present]
+
+    def refuse(at: int, message: str) -> None:
+        errors.append(ErrorItem(row=int(row_of[at]), column=name, message=message))
+
+    if date_order is None:
+        days_first, days_second = np.flatnonzero(first > 12), np.flatnonzero(second > 12)
+        if len(days_first) and len(days_second):
+            day, month = text[days_first[0]], text[days_second[0]]
+            refuse(days_second[0], f"dates written in both orders: '{day}' puts the day first, "
+                                   f"'{month}' the month")  # fmt: skip
+            return False
+        if len(days_first) or len(days_second):
+            return bool(len(days_first))
+        unclear = np.flatnonzero(first != second)
+        if len(unclear):
+            refuse(unclear[0], f"ambiguous date '{text[unclear[0]]}': no date of the column has a "
+                               "day above 12 to tell whether the day or the month comes first; "
+                               "send date_order (day_first or month_first), or write dates as "
+                               "ISO 8601 (2020-02-01)")  # fmt: skip
+        return False
+    day_first = date_order == "day_first"
+    month = second if day_first else first
+    for at in np.flatnonzero(month > 12)[:20]:
+        refuse(at, f"'{text[at]}' has no month {month[at]} ({date_order} was sent)")
+    return day_first
 
 
 def _is_unix_time(column: pd.Series) -> bool:

@@ -14,7 +14,7 @@ from app.db.orm import Collection, Series
 from app.db.rows import from_row
 from app.ml.calendar import format_period, is_known_exchange
 from app.series.collection_service import MemberAction
-from app.series.parsing import RESAMPLE_PATTERN, FillMethod, ParseOptions
+from app.series.parsing import RESAMPLE_PATTERN, DateOrder, FillMethod, ParseOptions
 from app.series.service import OnConflict
 from app.vocabulary import FreeText, Number
 
@@ -81,9 +81,20 @@ class UploadOptions(BaseModel):
     )
     resample: Resample = None
     fill: Fill = None
+    date_order: DateOrder | None = Field(
+        default=None,
+        description="Dates written with the day and month as numbers (31/12/2016, 12.31.2016): "
+        "`day_first` or `month_first`. Unset: read from the dates, where a number above 12 "
+        "settles it; dates that never settle it (01/02/2020 … 12/01/2020) are refused (422).",
+    )
 
     def parse_options(self) -> ParseOptions:
-        return ParseOptions(date_column=self.date_column, resample=self.resample, fill=self.fill)
+        return ParseOptions(
+            date_column=self.date_column,
+            resample=self.resample,
+            fill=self.fill,
+            date_order=self.date_order,
+        )
 
 
 class JsonObservations(UploadOptions):

@@ -54,6 +54,14 @@ def test_append_values_or_a_file_and_the_refusals(
     replaced = forecast(url, "append", str(series_id), "2015-02-18=60", "--on-conflict", "replace")
     assert "0 inserted, 1 replaced" in replaced.output
 
+    eu = tmp_path / "eu.csv"
+    eu.write_text("date,close\n02/03/2015,54\n")
+    unclear = forecast(url, "append", str(series_id), "--file", str(eu))
+    assert unclear.exit_code == EXIT_BAD_REQUEST, unclear.output
+    assert "ambiguous date '02/03/2015'" in unclear.stderr
+    read = forecast(url, "append", str(series_id), "--file", str(eu), "--date-order", "day_first")
+    assert "1 inserted, 0 replaced, 0 unchanged; now 35 rows to 2015-03-02" in read.output
+
     bad_date = forecast(url, "append", str(series_id), "someday=60")
     assert bad_date.exit_code == EXIT_BAD_REQUEST
     assert "(422)" in bad_date.stderr

@@ -117,6 +117,16 @@ def test_problems_are_shown_next_to_the_form(page: Page, server: LiveServer) -> 
     expect(problem).to_contain_text("Invalid upload (422)")
     expect(problem.locator("li")).to_contain_text(["row 3, column close"])
     screenshot(page, "upload-refused")
+    # Monthly dates written day first: refused until the form says which comes first.
+    page.locator("#upload-file").set_input_files(
+        files=[{"name": "eu.csv", "mimeType": "text/csv",
+                "buffer": b"date,close\n01/02/2020,10\n01/03/2020,11\n01/04/2020,12\n"}]
+    )  # fmt: skip
+    page.get_by_role("button", name="Upload").click()
+    expect(problem).to_contain_text("ambiguous date '01/02/2020'")
+    page.locator("#upload-form").get_by_label("Dates like 01/02/2020").select_option("day_first")
+    page.get_by_role("button", name="Upload").click()
+    expect(page.locator("#upload-result")).to_contain_text("2020-02-01 → 2020-04-01, frequency MS")
 
 
 def test_a_lost_connection_offers_a_retry(page: Page, server: LiveServer) -> None:

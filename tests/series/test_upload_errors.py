@@ -44,6 +44,32 @@ def test_unparseable_dates_are_listed_by_row(client: httpx.Client) -> None:
     assert_nothing_stored(client)
 
 
+def test_day_first_dates_are_refused_until_their_order_is_sent(client: httpx.Client) -> None:
+    """Through each upload: a CSV series, JSON, a collection's file, an append."""
+    content = b"date,close\n01/02/2020,1\n01/03/2020,2\n01/04/2020,3\n"
+    body = assert_problem(upload_csv(client, "x", content), 422)
+    assert body["errors"][0]["row"] == 2
+    assert "date_order" in body["errors"][0]["message"]
+    assert_nothing_stored(client)
+    series = upload_csv(client, "x", content, date_order="day_first").json()
+    assert (series["first_date"], series["last_date"], series["frequency"]) == (
+        "2020-02-01",
+        "2020-04-01",
+        "MS",
+    )
+    rows = [{"date": "01/05/2020", "close": 4.0}]
+    appended = f"/v1/series/{series['id']}/observations"
+    assert_problem(client.post(appended, json={"observations": rows}), 422)
+    done = client.post(appended, json={"observations": rows, "date_order": "day_first"})
+    assert done.json()["series"]["last_date"] == "2020-05-01"
+    long = b"symbol,date,close\nA,01/02/2020,1\nA,01/03/2020,2\n"
+    path = "/v1/collections/eu/series"
+    assert_problem(client.post(path, files={"file": ("eu.csv", long)}), 422)
+    made = client.post(path, files={"file": ("eu.csv", long)}, data={"date_order": "day_first"})
+    assert made.status_code == 201, made.text
+    assert_problem(upload_csv(client, "y", content, date_order="dd/mm"), 422)
+
+
 def test_non_numeric_cells_are_listed_by_row_and_column(client: httpx.Client) -> None:
     content = b"date,close,volume\n2024-01-01,1,10\n2024-01-02,abc,11\n2024-01-03,3,1e\n"
     body = assert_problem(upload_csv(client, "x", content), 422)

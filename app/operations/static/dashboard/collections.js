@@ -47,7 +47,7 @@ function installUpload(form, after) {
     const name = String(body.get("collection") || "").trim();
     const onConflict = body.get("on_conflict");
     for (const field of ["collection", "on_conflict"]) body.delete(field);
-    if (!body.get("exchange")) body.delete("exchange");
+    for (const option of ["exchange", "date_order"]) if (!body.get(option)) body.delete(option);
     const box = $(".result", form);
     box.hidden = true;
     attempt(async () => {

@@ -65,7 +65,7 @@ export function initSeries() {
   form().addEventListener("submit", (event) => {
     event.preventDefault();
     const body = new FormData(form());
-    if (!body.get("exchange")) body.delete("exchange");
+    for (const option of ["exchange", "date_order"]) if (!body.get(option)) body.delete(option);
     $("#upload-result").hidden = true;
     attempt(async () => {
       uploaded(await api("/v1/series", { method: "POST", form: body }));
