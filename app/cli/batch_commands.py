@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from app.cli.client import Api
+from app.cli.client import Api, endpoint
 from app.cli.follow import Progress, follow
 from app.cli.options import FORMAT, SETTINGS, SPEC, paging, query, spec_body
 from app.cli.output import emit, emit_json, emit_page
@@ -62,7 +62,7 @@ def train_batch(
 def follow_batch(api: Api, batch_id: int) -> dict[str, Any]:
     return follow(
         f"batch {batch_id}",
-        lambda: api.json("GET", f"/v1/training-batches/{batch_id}"),
+        lambda: api.json("GET", endpoint("v1", "training-batches", batch_id)),
         _counts,
         lambda batch: batch["status"] == "done",
         f"forecast batches cancel {batch_id}",
@@ -107,7 +107,7 @@ def batch_status(api: Api, batch_id: int, wait: bool, output: str) -> None:
     if wait:
         _finish(follow_batch(api, batch_id))
         return
-    batch = api.json("GET", f"/v1/training-batches/{batch_id}")
+    batch = api.json("GET", endpoint("v1", "training-batches", batch_id))
     if output == "json":
         emit_json(batch)
     elif output == "csv":
@@ -139,7 +139,7 @@ def list_batches(api: Api, /, output: str, **params: Any) -> None:
 @click.pass_obj
 def leaderboard(api: Api, batch_id: int, output: str) -> None:
     """Per series: the version, its holdout RMSE next to naive's, the skill; best first."""
-    path = f"/v1/training-batches/{batch_id}/leaderboard"
+    path = endpoint("v1", "training-batches", batch_id, "leaderboard")
     if output == "csv":  # the service's own CSV: every column
         click.echo(api.call("GET", path, params={"format": "csv"}).text, nl=False)
         return
@@ -159,4 +159,4 @@ def leaderboard(api: Api, batch_id: int, output: str) -> None:
 @click.pass_obj
 def cancel_batch(api: Api, batch_id: int) -> None:
     """Cancel a batch: queued jobs at once, running ones at the end of their epoch."""
-    report_batch(api.json("POST", f"/v1/training-batches/{batch_id}/cancel"))
+    report_batch(api.json("POST", endpoint("v1", "training-batches", batch_id, "cancel")))

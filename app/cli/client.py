@@ -8,6 +8,7 @@ import time
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import quote
 
 import click
 import httpx
@@ -28,6 +29,13 @@ from app.cli.problems import EXIT_UNAVAILABLE, EXIT_UNEXPECTED, exit_code, fail,
 # the resource the first one created).
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 BACKOFF = wait_exponential(multiplier=0.5, max=8) + wait_random(0, 0.5)
+
+
+def endpoint(*segments: object) -> str:
+    """An API path from its segments, each percent-encoded: a name typed with ``?``, ``#`` or
+    ``/`` reaches the service as that name (which refuses it), never as another path or a query
+    (``collections delete 'victim?typo'`` deleted ``victim``)."""
+    return "/" + "/".join(quote(str(segment), safe=":") for segment in segments)
 
 
 class Unavailable(Exception):
@@ -91,6 +99,12 @@ class Api:
             fail(EXIT_UNAVAILABLE, f"{error.reason}{tried}")
         if response.status_code >= 400:
             fail(exit_code(response), problem_text(response))
+        if response.is_redirect:  # `name/`: the service's own redirect drops the slash
+            fail(
+                EXIT_UNEXPECTED,
+                f"{method} {path} was redirected ({response.status_code}) to "
+                f"{response.headers.get('location')}; not followed",
+            )
         return response
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from app.cli.client import Api
+from app.cli.client import Api, endpoint
 from app.cli.options import FORMAT, paging, query, sort_option
 from app.cli.output import emit, emit_json, emit_page
 from app.cli.series_commands import ON_CONFLICT, SERIES_COLUMNS, reading_options
@@ -36,7 +36,7 @@ def list_collections(api: Api, /, output: str, **params: Any) -> None:
 @click.pass_obj
 def show_collection(api: Api, name: str, output: str) -> None:
     """One collection: how many series it holds, when it changed."""
-    emit([api.json("GET", f"/v1/collections/{name}")], COLLECTION_COLUMNS, output)
+    emit([api.json("GET", endpoint("v1", "collections", name))], COLLECTION_COLUMNS, output)
 
 
 @collections.command("members")
@@ -48,7 +48,7 @@ def show_collection(api: Api, name: str, output: str) -> None:
 @click.pass_obj
 def members(api: Api, /, name: str, output: str, **params: Any) -> None:
     """A page of a collection's series (by symbol unless --sort says otherwise)."""
-    page = api.json("GET", f"/v1/collections/{name}/series", params=query(**params))
+    page = api.json("GET", endpoint("v1", "collections", name, "series"), params=query(**params))
     emit_page(page, ["id", "symbol", *SERIES_COLUMNS[1:]], output)
 
 
@@ -69,7 +69,7 @@ def upload_collection(
     with file.open("rb") as handle:
         result = api.json(
             "POST",
-            f"/v1/collections/{name}/series",
+            endpoint("v1", "collections", name, "series"),
             params={"on_conflict": on_conflict},
             data={k: v for k, v in form.items() if v},
             files={"file": (file.name, handle)},
@@ -95,5 +95,5 @@ def upload_collection(
 def delete_collection(api: Api, name: str) -> None:
     """Delete a collection with all its series and their observations (versions trained on them
     and what the ledger scored stay)."""
-    api.call("DELETE", f"/v1/collections/{name}")
+    api.call("DELETE", endpoint("v1", "collections", name))
     click.echo(f"collection {name} deleted")

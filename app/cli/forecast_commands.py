@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from app.cli.client import Api
+from app.cli.client import Api, endpoint
 from app.cli.options import FORMAT, query
 from app.cli.output import emit, emit_json, table
 
@@ -66,7 +66,7 @@ def predict(
 @click.pass_obj
 def report(api: Api, model: str, version: int, output: str, output_file: Path | None) -> None:
     """A version's holdout report next to the baselines, or its plot."""
-    path = f"/v1/models/{model}/versions/{version}/report"
+    path = endpoint("v1", "models", model, "versions", version, "report")
     if output in ("png", "svg"):
         _plot(api, f"{path}.{output}", output, output_file)
         return

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from app.cli.client import Api
+from app.cli.client import Api, endpoint
 from app.cli.follow import Progress, follow
 from app.cli.options import FORMAT, SETTINGS, SPEC, paging, query, sort_option, spec_body
 from app.cli.output import emit_page
@@ -50,7 +50,7 @@ def train(
 def follow_job(api: Api, job_id: int) -> dict[str, Any]:
     return follow(
         f"job {job_id}",
-        lambda: api.json("GET", f"/v1/training-jobs/{job_id}"),
+        lambda: api.json("GET", endpoint("v1", "training-jobs", job_id)),
         _epochs,
         lambda job: job["status"] in FINISHED,
         f"forecast cancel {job_id}",
@@ -115,7 +115,7 @@ def jobs(api: Api, /, job_id: int | None, wait: bool, output: str, **params: Any
     elif wait:
         _finish(follow_job(api, job_id))
     else:
-        report_job(api.json("GET", f"/v1/training-jobs/{job_id}"))
+        report_job(api.json("GET", endpoint("v1", "training-jobs", job_id)))
 
 
 @click.command()
@@ -123,5 +123,5 @@ def jobs(api: Api, /, job_id: int | None, wait: bool, output: str, **params: Any
 @click.pass_obj
 def cancel(api: Api, job_id: int) -> None:
     """Ask a queued or running job to stop."""
-    job = api.json("POST", f"/v1/training-jobs/{job_id}/cancel")
+    job = api.json("POST", endpoint("v1", "training-jobs", job_id, "cancel"))
     click.echo(f"job {job['id']} {job['status']} (cancel requested)")

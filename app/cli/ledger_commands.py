@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from app.cli.client import Api
+from app.cli.client import Api, endpoint
 from app.cli.options import FORMAT, json_argument, query
 from app.cli.output import emit, emit_json
 
@@ -36,7 +36,9 @@ def accuracy(api: Api, /, model: str, version: Sequence[int], output: str, **par
     """Realized accuracy of the forecasts the service served (the ledger), next to naive, to
     what the holdout promised, and the intervals' coverage."""
     body = api.json(
-        "GET", f"/v1/models/{model}/accuracy", params=query(version=list(version), **params)
+        "GET",
+        endpoint("v1", "models", model, "accuracy"),
+        params=query(version=list(version), **params),
     )
     if output == "json":
         emit_json(body)
@@ -62,7 +64,7 @@ def policy() -> None:
 @click.pass_obj
 def get_policy(api: Api, model: str, output: str) -> None:
     """The policy and when it last fired."""
-    found = api.json("GET", f"/v1/models/{model}/policy")
+    found = api.json("GET", endpoint("v1", "models", model, "policy"))
     if output == "json":
         emit_json(found)
         return
@@ -98,7 +100,7 @@ def _policy_row(found: dict[str, Any]) -> dict[str, Any]:
 def set_policy(api: Api, /, model: str, whole: str | None, **fields: Any) -> None:
     """Set (replace) a model's retrain policy."""
     body = json_argument(whole, "--policy") if whole else _policy_body(**fields)
-    found = api.json("PUT", f"/v1/models/{model}/policy", json=body)
+    found = api.json("PUT", endpoint("v1", "models", model, "policy"), json=body)
     row = _policy_row(found)
     click.echo(f"{model}: retrain on {row['rule']}"
                + (f", promote to {row['promote_to']}" if row["promote_to"] else ""))  # fmt: skip
@@ -125,5 +127,5 @@ def _policy_body(
 @click.pass_obj
 def delete_policy(api: Api, model: str) -> None:
     """Remove a model's retrain policy."""
-    api.call("DELETE", f"/v1/models/{model}/policy")
+    api.call("DELETE", endpoint("v1", "models", model, "policy"))
     click.echo(f"{model}: retrain policy removed")

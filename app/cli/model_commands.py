@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from app.cli.client import Api
+from app.cli.client import Api, endpoint
 from app.cli.options import FORMAT, paging, query, sort_option
 from app.cli.output import emit, emit_json, emit_page
 from app.cli.problems import check_text
@@ -41,7 +41,7 @@ def list_models(api: Api, /, output: str, **params: Any) -> None:
 @click.pass_obj
 def show_model(api: Api, name: str, output: str) -> None:
     """One model: its latest version and its aliases."""
-    emit([api.json("GET", f"/v1/models/{name}")], MODEL_COLUMNS, output)
+    emit([api.json("GET", endpoint("v1", "models", name))], MODEL_COLUMNS, output)
 
 
 @click.group()
@@ -67,7 +67,7 @@ def _version_row(version: dict[str, Any]) -> dict[str, Any]:
 @click.pass_obj
 def list_versions(api: Api, /, name: str, output: str, **params: Any) -> None:
     """A page of a model's versions."""
-    page = api.json("GET", f"/v1/models/{name}/versions", params=query(**params))
+    page = api.json("GET", endpoint("v1", "models", name, "versions"), params=query(**params))
     if output != "json":
         page["items"] = [_version_row(v) for v in page["items"]]
     emit_page(page, VERSION_COLUMNS, output)
@@ -80,7 +80,7 @@ def list_versions(api: Api, /, name: str, output: str, **params: Any) -> None:
 @click.pass_obj
 def show_version(api: Api, name: str, version: int, output: str) -> None:
     """One version: its status, aliases, spec and holdout numbers (all of it with --format json)."""
-    found = api.json("GET", f"/v1/models/{name}/versions/{version}")
+    found = api.json("GET", endpoint("v1", "models", name, "versions", version))
     if output == "json":
         emit_json(found)
     else:
@@ -95,7 +95,9 @@ def show_version(api: Api, name: str, version: int, output: str) -> None:
 @click.pass_obj
 def download(api: Api, name: str, version: int, output_file: Path | None) -> None:
     """Download a version's bundle (a zip: networks, scaler, bundle.json with every sha256)."""
-    content = api.call("GET", f"/v1/models/{name}/versions/{version}/artifact").content
+    content = api.call(
+        "GET", endpoint("v1", "models", name, "versions", version, "artifact")
+    ).content
     target = output_file or Path(f"{name}-v{version}.zip")
     target.write_bytes(content)
     click.echo(f"wrote {target} ({len(content)} bytes)")
@@ -109,7 +111,8 @@ def download(api: Api, name: str, version: int, output_file: Path | None) -> Non
 def import_version(api: Api, name: str, file: Path, series_id: int | None) -> None:
     """Import a bundle downloaded from another deployment as NAME's next version."""
     imported = api.json(
-        "POST", f"/v1/models/{name}/versions:import", params=query(series_id=series_id),
+        "POST", endpoint("v1", "models", name, "versions:import"),
+        params=query(series_id=series_id),
         content=file.read_bytes(), headers={"Content-Type": "application/zip"},
     )  # fmt: skip
     origin = imported.get("origin") or {}
@@ -128,7 +131,7 @@ def aliases() -> None:
 @click.pass_obj
 def list_aliases(api: Api, name: str, output: str) -> None:
     """A model's aliases and the versions they point at."""
-    pointed = api.json("GET", f"/v1/models/{name}")["aliases"]
+    pointed = api.json("GET", endpoint("v1", "models", name))["aliases"]
     emit([{"alias": a, "version": v} for a, v in sorted(pointed.items())], ["alias", "version"],
          output)  # fmt: skip
 
@@ -139,7 +142,7 @@ def list_aliases(api: Api, name: str, output: str) -> None:
 @click.pass_obj
 def get_alias(api: Api, name: str, alias: str) -> None:
     """The version an alias points at (the number alone on stdout)."""
-    click.echo(api.json("GET", f"/v1/models/{name}/aliases/{alias}")["version"])
+    click.echo(api.json("GET", endpoint("v1", "models", name, "aliases", alias))["version"])
 
 
 @aliases.command("set")
@@ -149,7 +152,7 @@ def get_alias(api: Api, name: str, alias: str) -> None:
 @click.pass_obj
 def set_alias(api: Api, name: str, alias: str, version: int) -> None:
     """Point an alias at a version, whatever its numbers (`forecast promote` checks them)."""
-    api.json("PUT", f"/v1/models/{name}/aliases/{alias}", json={"version": version})
+    api.json("PUT", endpoint("v1", "models", name, "aliases", alias), json={"version": version})
     click.echo(f"{alias} → version {version}")
 
 
@@ -159,7 +162,7 @@ def set_alias(api: Api, name: str, alias: str, version: int) -> None:
 @click.pass_obj
 def delete_alias(api: Api, name: str, alias: str) -> None:
     """Remove an alias (the version stays)."""
-    api.call("DELETE", f"/v1/models/{name}/aliases/{alias}")
+    api.call("DELETE", endpoint("v1", "models", name, "aliases", alias))
     click.echo(f"{alias} deleted")
 
 
@@ -178,7 +181,7 @@ def promote(
     """Point an alias at a version if it passes the gate (exit 6 with the numbers if not)."""
     moved = api.json(
         "POST",
-        f"/v1/models/{model}/aliases/{alias}/promote",
+        endpoint("v1", "models", model, "aliases", alias, "promote"),
         json={
             "version": version,
             "require": {"beats_naive": beats_naive, "beats_current": beats_current},

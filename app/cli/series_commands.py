@@ -8,7 +8,7 @@ from typing import IO, Any
 
 import click
 
-from app.cli.client import Api
+from app.cli.client import Api, endpoint
 from app.cli.options import FORMAT, paging, query, sort_option
 from app.cli.output import emit_page
 
@@ -97,7 +97,7 @@ def _pairs(values: Sequence[str]) -> list[tuple[str, float]]:
 
 
 def _only_field(api: Api, series_id: int) -> str:
-    fields: list[str] = api.json("GET", f"/v1/series/{series_id}")["fields"]
+    fields: list[str] = api.json("GET", endpoint("v1", "series", series_id))["fields"]
     if len(fields) != 1:
         raise click.UsageError(
             f"series {series_id} has fields {', '.join(fields)}, and an appended row carries "
@@ -124,7 +124,7 @@ def append(
     forecasts of those dates are scored as they arrive (see `forecast accuracy`)."""
     if (csv_file is None) == (not values):
         raise click.UsageError("give either --file FILE or DATE=NUMBER values")
-    path = f"/v1/series/{series_id}/observations"
+    path = endpoint("v1", "series", series_id, "observations")
     params = {"on_conflict": on_conflict}
     options = {k: v for k, v in reading.items() if v}
     if csv_file is not None:

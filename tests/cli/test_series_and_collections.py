@@ -15,6 +15,7 @@ from app.cli.problems import (
     EXIT_CONFLICT,
     EXIT_INTERRUPTED,
     EXIT_NOT_FOUND,
+    EXIT_UNEXPECTED,
     EXIT_USAGE,
 )
 from tests.cli.helpers import forecast, long_csv
@@ -135,6 +136,14 @@ def test_a_collection_uploaded_listed_paged_and_deleted(
     kept = forecast(url, "collections", "delete", "desk", stdin="n\n")
     assert kept.exit_code == EXIT_INTERRUPTED, kept.output
     assert "nothing was done" in kept.stderr
+    assert client.get("/v1/collections/desk").status_code == 200
+    # A name is sent as typed: never another collection's path, nor a query.
+    for typo in ("desk?typo", "desk#1", "x/../desk"):
+        missed = forecast(url, "collections", "delete", typo, "--yes")
+        assert missed.exit_code in (EXIT_BAD_REQUEST, EXIT_NOT_FOUND), (typo, missed.output)
+    redirected = forecast(url, "collections", "delete", "desk/", "--yes")  # to desk: not followed
+    assert redirected.exit_code == EXIT_UNEXPECTED, redirected.output
+    assert "not followed" in redirected.stderr
     assert client.get("/v1/collections/desk").status_code == 200
     deleted = forecast(url, "collections", "delete", "desk", "--yes")
     assert deleted.exit_code == 0, deleted.output
