@@ -30,9 +30,13 @@ def accuracy(
     (nothing scored yet) last, ties by model and alias."""
     field = _FIELDS[sort.removeprefix("-")]
     rows = sorted(_rows(session, prefix, collection), key=lambda r: (r.model, r.alias))
-    known = [r for r in rows if getattr(r, field) is not None]
-    known.sort(key=lambda r: getattr(r, field), reverse=sort.startswith("-"))
-    return known + [r for r in rows if getattr(r, field) is None]
+    scored = {id(r) for r in rows if r.scored and getattr(r, field) is not None}
+    known = sorted(
+        (r for r in rows if id(r) in scored),
+        key=lambda r: getattr(r, field),
+        reverse=sort.startswith("-"),
+    )
+    return known + [r for r in rows if id(r) not in scored]
 
 
 def _rows(session: Session, prefix: str | None, collection: str | None) -> list[AliasAccuracyRead]:
