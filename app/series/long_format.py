@@ -15,7 +15,7 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 
-from app.errors import ErrorItem, InvalidUpload
+from app.errors import MAX_LISTED_ERRORS, ErrorItem, InvalidUpload
 from app.series.parsing import (
     Cells,
     ParsedFrame,
@@ -34,7 +34,6 @@ from app.series.parsing import (
 SYMBOL_COLUMN_NAMES = ("symbol", "ticker", "name", "unique_id")
 SYMBOL_PATTERN = r"^[A-Za-z0-9^][A-Za-z0-9._^=-]{0,39}$"
 _SYMBOL = re.compile(SYMBOL_PATTERN)
-_MAX_LISTED = 50
 
 
 def parse_long_csv(
@@ -98,26 +97,40 @@ def _symbols(column: pd.Series, rows: np.ndarray, name: str) -> tuple[np.ndarray
     symbols, merged = np.unique(np.array([*cleaned, ""], dtype=object), return_inverse=True)
     codes = merged[codes]  # -1 (no value) picks the "" appended last
     names = [str(v) for v in symbols]
-    errors = []
-    if "" in names:
-        for i in np.flatnonzero(codes == names.index(""))[:_MAX_LISTED]:
-            errors.append(ErrorItem(row=int(rows[i]), column=name, message="empty symbol"))
-    invalid = [k for k, v in enumerate(names) if v and not _SYMBOL.match(v)]
-    for i in np.flatnonzero(np.isin(codes, invalid))[:_MAX_LISTED]:
-        errors.append(
-            ErrorItem(
-                row=int(rows[i]),
-                column=name,
-                symbol=names[codes[i]][:40],
-                message="a symbol is 1 to 40 letters, digits or . _ ^ = - (not . _ = - first)",
-            )
-        )
-    if errors:
-        errors.sort(key=lambda e: e.row or 0)
-        raise InvalidUpload(
-            f"{len(errors)} row(s) without a valid symbol; see errors.", errors=errors
-        )
+    bad = np.array([not _SYMBOL.match(v) for v in names], dtype=bool)  # "" included
+    bad_rows = np.flatnonzero(bad[codes])
+    if len(bad_rows):
+        _refuse_symbols(bad_rows, codes, names, rows, name)
     return codes, names
+
+
+def _refuse_symbols(
+    bad_rows: np.ndarray, codes: np.ndarray, names: list[str], rows: np.ndarray, column: str
+) -> None:
+    """A 422 that names every distinct bad symbol once (up to the problem's list), then more
+    rows of them, and counts every row: one upload shows all there is to fix."""
+    _, first = np.unique(codes[bad_rows], return_index=True)
+    firsts = bad_rows[np.sort(first)]
+    others = np.setdiff1d(bad_rows, firsts)
+    listed = np.sort(np.concatenate([firsts, others])[:MAX_LISTED_ERRORS])
+    errors = [
+        ErrorItem(row=int(rows[i]), column=column, message="empty symbol")
+        if not names[codes[i]]
+        else ErrorItem(
+            row=int(rows[i]), column=column, symbol=names[codes[i]][:40],
+            message="a symbol is 1 to 40 letters, digits or . _ ^ = - (not . _ = - first)",
+        )
+        for i in listed
+    ]  # fmt: skip
+    distinct = [names[c][:40] for c in np.unique(codes[bad_rows])]
+    shown = ", ".join(repr(d) if d else "empty" for d in distinct[:10])
+    shown += " …" if len(distinct) > 10 else ""
+    raise InvalidUpload(
+        f"{len(bad_rows)} row(s) without a valid symbol ({len(distinct)} distinct: {shown}); "
+        "see errors.",
+        errors=errors,
+        extra={"errors_total": len(bad_rows)} if len(bad_rows) > len(errors) else None,
+    )
 
 
 def _text(value: object) -> str:

@@ -196,6 +196,21 @@ def test_a_bad_row_names_its_symbol_and_stores_nothing(
     nothing_stored(client)
 
 
+def test_every_bad_symbol_is_named_and_every_bad_row_counted(client: httpx.Client) -> None:
+    many = [f"Ünï Cöde,2020-01-{d:02d},1" for d in range(1, 29)] * 3
+    text = "\n".join(["symbol,date,price", *many, "a/b,2020-01-02,1", "d e,2020-01-02,1",
+                      "OK,2020-01-02,1", ",2020-01-03,1"])  # fmt: skip
+    problem = assert_problem(upload(client, "bad", text), 422, "invalid-upload")
+    assert problem["errors_total"] == 3 * 28 + 3
+    assert len(problem["errors"]) == 20
+    assert {e.get("symbol") for e in problem["errors"]} == {"Ünï Cöde", "a/b", "d e", None}
+    assert (
+        "87 row(s) without a valid symbol (4 distinct: empty, 'a/b', 'd e', 'Ünï Cöde')"
+        in (problem["detail"])
+    )
+    nothing_stored(client)
+
+
 def test_an_append_conflict_in_one_symbol_stores_nothing_of_any(client: httpx.Client) -> None:
     assert upload(client, "c", long_csv(["A", "B"], days=3, layout="plain")).status_code == 201
     changed = long_csv(["A", "B"], days=4, layout="plain").replace(
