@@ -26,11 +26,13 @@ _FIELDS = {
 def accuracy(
     session: Session, *, prefix: str | None, collection: str | None, sort: BookSort = "skill"
 ) -> list[AliasAccuracyRead]:
-    """Every alias's row in ``sort``'s order (``-`` first: descending), rows without the value
-    (nothing scored yet) last, ties by model and alias."""
+    """Every alias's row in ``sort``'s order (``-`` first: descending), ties by model and alias;
+    by a measure (not by model), rows with nothing scored yet last."""
     field = _FIELDS[sort.removeprefix("-")]
     rows = sorted(_rows(session, prefix, collection), key=lambda r: (r.model, r.alias))
-    scored = {id(r) for r in rows if r.scored and getattr(r, field) is not None}
+    scored = {
+        id(r) for r in rows if (r.scored or field == "model") and getattr(r, field) is not None
+    }
     known = sorted(
         (r for r in rows if id(r) in scored),
         key=lambda r: getattr(r, field),

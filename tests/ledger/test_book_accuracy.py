@@ -70,7 +70,7 @@ def test_the_book_lists_every_alias_worst_first(client: httpx.Client) -> None:
 
     best_first = _book(client, sort="-skill", limit=1, offset=0)
     assert [r["model"] for r in best_first["items"]] == ["book.trend"]
-    for order in ("scored", "-scored", "model", "-model"):  # the idle alias last in either way
+    for order in ("scored", "-scored", "skill", "-realized_to_promised"):  # the idle one last
         assert _book(client, sort=order)["items"][-1]["model"] == "book.idle", order
     assert [r["model"] for r in _book(client, prefix="book.t")["items"]] == ["book.trend"]
     assert _book(client, collection="nothing-here")["total"] == 0
