@@ -122,6 +122,15 @@ def test_the_forecast_chart_has_a_time_axis_round_ticks_a_legend_and_values_on_h
     screenshot(page, "forecast-chart")
 
 
+def press_twice(page: Page, button: str) -> None:
+    """Two clicks in one task, as a quick double click gives: the second finds the first's
+    request in flight (Playwright's own clicks wait for the button to be enabled again)."""
+    page.evaluate(
+        "(b) => { const button = document.querySelector(b); button.click(); button.click(); }",
+        button,
+    )
+
+
 def test_a_problem_is_announced_and_shown_next_to_its_field(
     page: Page, server: LiveServer, walk: str
 ) -> None:
@@ -143,11 +152,15 @@ def test_a_problem_is_announced_and_shown_next_to_its_field(
     expect(spec_note).to_contain_text("epochs")
     expect(page.get_by_role("alert")).to_contain_text("(422)")
     screenshot(page, "field-problem")
-    # Fixing it clears the notes.
+    # Fixing it clears the notes; a double click starts one job.
+    jobs_before = httpx.get(f"{server.base_url}/v1/training-jobs").json()["total"]
     page.locator("#train-form [name=spec]").fill('{"architecture": "drift", "references": []}')
-    page.get_by_role("button", name="Start training").click()
+    press_twice(page, "#train-form button[type=submit]")
     expect(spec_note).to_have_count(0)
     expect(page.locator("#jobs-table tbody tr")).not_to_have_count(0)
+    expect(page.get_by_role("button", name="Start training")).to_be_enabled()
+    page.wait_for_load_state("networkidle")  # a second POST would have been answered
+    assert httpx.get(f"{server.base_url}/v1/training-jobs").json()["total"] == jobs_before + 1
 
 
 BOOK_SIZE = 2000
@@ -308,8 +321,11 @@ def test_a_running_batch_is_cancelled(page: Page, server: LiveServer, trio: str)
     # Too many epochs: refused, under the spec box that held them.
     expect(form.locator(".field-problem")).to_contain_text("epochs")
     form.locator("[name=spec]").fill(json.dumps({**TINY, "epochs": 50}))
-    form.get_by_role("button", name="Start the batch").click()
+    batches_before = httpx.get(f"{server.base_url}/v1/training-batches").json()["total"]
+    press_twice(page, "#batch-form button[type=submit]")  # one batch
     expect(page).to_have_url(re.compile(r"#batch\?id=\d+$"))
+    page.wait_for_timeout(1000)  # the batch page polls: no network idle to wait for
+    assert httpx.get(f"{server.base_url}/v1/training-batches").json()["total"] == batches_before + 1
     expect(page.locator("#batch-status progress")).to_have_attribute(
         "aria-label", re.compile(r"of 3 jobs finished")
     )

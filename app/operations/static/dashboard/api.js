@@ -83,3 +83,11 @@ export const query = (params) => {
   }
   return search.toString();
 };
+
+// A new Idempotency-Key per press of a button that creates something: a retry after a lost
+// answer gets the first one's resource back. crypto.randomUUID needs a secure context (https or
+// localhost); getRandomValues does not.
+export function idempotencyKey() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+}

@@ -26,9 +26,24 @@ export function installRetry() {
   });
 }
 
+// The submit buttons of the form a problem box is in, disabled until the action is over: a
+// double click starts one job, not two. Returns what re-enables them.
+function holdForm(problemBox) {
+  const form = problemBox?.closest("form");
+  if (!form) return () => {};
+  const buttons = [...form.querySelectorAll("button:not([type=button])")].filter((b) => !b.disabled);
+  for (const button of buttons) button.disabled = true;
+  form.setAttribute("aria-busy", "true");
+  return () => {
+    for (const button of buttons) button.disabled = false;
+    form.removeAttribute("aria-busy");
+  };
+}
+
 // problemBox: where a problem document goes; without one it goes to the banner.
 export async function attempt(action, problemBox = null) {
   if (problemBox) showProblem(problemBox, null);
+  const release = holdForm(problemBox);
   try {
     const result = await action();
     if (retry !== null || !$("#connection").hidden) clearBanner();
@@ -48,5 +63,7 @@ export async function attempt(action, problemBox = null) {
       return undefined;
     }
     throw error;
+  } finally {
+    release();
   }
 }

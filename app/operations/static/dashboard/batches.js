@@ -2,7 +2,7 @@
 // (paged on the server), and one batch: live progress and ETA (polled while it runs), cancel,
 // the leaderboard sortable by any column and downloadable as CSV, a global batch's members.
 
-import { api, apiDownload, query } from "./api.js";
+import { api, apiDownload, idempotencyKey, query } from "./api.js";
 import { attempt } from "./attempt.js";
 import { $, fill, h, number, percent, seconds, specOf } from "./dom.js";
 import { go, link, shownNow, stillShown } from "./nav.js";
@@ -149,12 +149,6 @@ export async function showBatch(params) {
   if (batch.status !== "done" && stillShown(shown)) {
     timer = setTimeout(() => stillShown(shown) && showBatch(params), 1000);
   }
-}
-
-// crypto.randomUUID needs a secure context (https or localhost); getRandomValues does not.
-function idempotencyKey() {
-  if (crypto.randomUUID) return crypto.randomUUID();
-  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 export function hideBatches() {

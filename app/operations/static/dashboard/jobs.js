@@ -1,6 +1,6 @@
 // Training jobs: start one (any spec the API accepts), watch live progress, cancel.
 
-import { api, query } from "./api.js";
+import { api, idempotencyKey, query } from "./api.js";
 import { attempt } from "./attempt.js";
 import { $, fill, h, number, options, seconds, specOf } from "./dom.js";
 import { link, shownNow, stillShown } from "./nav.js";
@@ -92,8 +92,9 @@ export function initJobs() {
     for (const name of ["target", "model_name", "promote_to"]) {
       if (fields[name].value.trim()) body[name] = fields[name].value.trim();
     }
+    const key = idempotencyKey();  // one per press: the Retry of a lost answer starts no second job
     attempt(async () => {
-      await api("/v1/training-jobs", { method: "POST", json: body });
+      await api("/v1/training-jobs", { method: "POST", json: body, headers: { "Idempotency-Key": key } });
       await refresh();
     }, problem);
   });
