@@ -267,6 +267,28 @@ def trio(api: httpx.Client) -> str:
     return "trio"
 
 
+def test_a_missing_thing_is_said_and_nothing_stale_is_shown(
+    page: Page, server: LiveServer, trio: str
+) -> None:
+    ui = server.base_url + "/ui/"
+    banner = page.locator("#connection")
+    page.goto(ui + f"#collection?name={trio}")
+    members = page.locator("#members-table tbody tr")
+    expect(members).to_have_count(3)
+    page.goto(ui + "#collection?name=gone")
+    expect(banner).to_contain_text("(404)")
+    expect(members).to_have_count(0)  # not trio's members under the title "Collection gone"
+    expect(page.locator("#collection-summary")).to_have_text("")
+    # A series that does not exist: said, and stays said while the rest of the view loads.
+    page.goto(ui + "#jobs?series=99999")
+    expect(banner).to_contain_text("(404)")
+    expect(page.locator("#train-form [name=series_id] option")).not_to_have_count(0)
+    page.wait_for_load_state("networkidle")
+    expect(banner).to_contain_text("(404)")
+    page.goto(ui + "#jobs")  # another URL: its own state
+    expect(banner).to_be_hidden()
+
+
 def test_a_batch_is_started_watched_and_its_leaderboard_sorted(
     page: Page, server: LiveServer, trio: str
 ) -> None:
@@ -293,7 +315,7 @@ def test_a_batch_is_started_watched_and_its_leaderboard_sorted(
     header.get_by_role("button").click()
     expect(header).to_have_attribute("aria-sort", "descending")
     assert skills() == sorted(skills(), reverse=True)
-    header.get_by_role("button").click()
+    page.keyboard.press("Enter")  # the keyboard stays on the heading: again, the other way
     expect(header).to_have_attribute("aria-sort", "ascending")
     assert skills() == sorted(skills())
     page.locator("#leaderboard-table th", has_text="Series").get_by_role("button").click()
@@ -309,6 +331,11 @@ def test_a_batch_is_started_watched_and_its_leaderboard_sorted(
     page.get_by_role("link", name="Its jobs").click()
     expect(page.locator("#jobs-table tbody tr")).to_have_count(3)
     expect(page.locator("#jobs-filter")).to_contain_text("Jobs of batch")
+    # A batch that does not exist: said, and none of the last one's leaderboard under its title.
+    page.goto(server.base_url + "/ui/#batch?id=999999")
+    expect(page.locator("#connection")).to_contain_text("(404)")
+    expect(page.locator("#batch-title")).to_have_text("Batch 999999")
+    expect(rows).to_have_count(0)
 
 
 def test_a_running_batch_is_cancelled(page: Page, server: LiveServer, trio: str) -> None:

@@ -4,7 +4,7 @@
 
 import { initAccuracy, showAccuracy } from "./accuracy.js";
 import { apiKey } from "./api.js";
-import { installRetry } from "./attempt.js";
+import { clearBanner, installRetry } from "./attempt.js";
 import { hideBatches, initBatches, showBatch, showBatches } from "./batches.js";
 import { initCollections, showCollection, showCollections } from "./collections.js";
 import { $ } from "./dom.js";
@@ -43,6 +43,7 @@ function route() {
   }
   if (shown && shown !== view && VIEWS[shown][1]) VIEWS[shown][1]();
   shown = view;
+  clearBanner();  // a new URL: what the last one met is not this one's problem
   nextShown();
   VIEWS[view][0](new URLSearchParams(search || ""));
 }

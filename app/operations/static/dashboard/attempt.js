@@ -5,9 +5,11 @@ import { ApiProblem, ConnectionLost } from "./api.js";
 import { $, showProblem } from "./dom.js";
 
 let retry = null;
+let lostConnection = false;
 
-function banner(text, action) {
+function banner(text, action, connection = false) {
   retry = action;
+  lostConnection = connection;
   $("#connection-text").textContent = text;
   $("#retry").hidden = action === null;
   $("#connection").hidden = false;
@@ -15,6 +17,7 @@ function banner(text, action) {
 
 export function clearBanner() {
   retry = null;
+  lostConnection = false;
   $("#connection").hidden = true;
 }
 
@@ -46,11 +49,13 @@ export async function attempt(action, problemBox = null) {
   const release = holdForm(problemBox);
   try {
     const result = await action();
-    if (retry !== null || !$("#connection").hidden) clearBanner();
+    // Answered: a lost connection is back. A problem another step met stays shown until the
+    // URL changes (a view's next request succeeding does not make that one right).
+    if (lostConnection) clearBanner();
     return result;
   } catch (error) {
     if (error instanceof ConnectionLost) {
-      banner(`The service cannot be reached (${error.message}).`, () => attempt(action, problemBox));
+      banner(`The service cannot be reached (${error.message}).`, () => attempt(action, problemBox), true);
       return undefined;
     }
     if (error instanceof ApiProblem) {

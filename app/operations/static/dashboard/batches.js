@@ -94,6 +94,7 @@ function drawLeaderboard() {
 function sortBy(name) {
   board = { ...board, descending: board.key === name ? !board.descending : name === "skill", key: name };
   drawLeaderboard();
+  $(`#leaderboard-table button[data-key="${name}"]`).focus();  // the heading was drawn anew
 }
 
 function drawMembers(report, offset = 0) {
@@ -113,13 +114,32 @@ function drawMembers(report, offset = 0) {
 }
 
 // #batch?id=N
+let drawnBatch = null;
+
+// Nothing of another batch under this one's title.
+function blankBatch(id) {
+  drawnBatch = null;
+  $("#batch-title").textContent = `Batch ${id}`;
+  for (const part of ["#batch-status", "#batch-spec", "#leaderboard-summary"]) $(part).replaceChildren();
+  $("#batch-cancel").hidden = true;
+  $("#batch-skipped-box").hidden = true;
+  $("#batch-members").hidden = true;
+  board = { ...board, rows: [] };
+  drawLeaderboard();
+}
+
 export async function showBatch(params) {
   clearTimeout(timer);
   const id = params.get("id");
   const shown = shownNow();
   const base = `/v1/training-batches/${encodeURIComponent(id)}`;
   const [batch, leaderboard] = await attempt(() => Promise.all([api(base), api(`${base}/leaderboard`)])) || [];
-  if (!batch || !stillShown(shown)) return;
+  if (!stillShown(shown)) return;
+  if (!batch) {
+    if (drawnBatch !== id) blankBatch(id);  // a lost poll keeps what it showed
+    return;
+  }
+  drawnBatch = id;
   const c = batch.counts;
   $("#batch-title").textContent = `Batch ${batch.id}: ${batch.scope} on ${target(batch)}`;
   $("#batch-status").replaceChildren(statusBadge(batch), " ", progressBar(batch),

@@ -88,7 +88,14 @@ export async function showCollection(params) {
   const [collection, page] = await attempt(() => Promise.all([
     api(path), api(`${path}/series?${query({ prefix, sort, limit, offset })}`),
   ])) || [];
-  if (!page || !stillShown(shown)) return;
+  if (!stillShown(shown)) return;
+  if (!page) {  // not another collection's members under this one's title
+    $("#collection-summary").textContent = "";
+    $("#collection-links").replaceChildren(h("a", { href: link("collections") }, "All collections"));
+    fill($("#members-table tbody"), []);
+    $("#members-pager").replaceChildren();
+    return;
+  }
   $("#collection-summary").textContent = `${collection.series_count} series; updated ${when(collection.updated_at)}. ` +
     (prefix ? `${page.total} match “${prefix}”.` : "");
   $("#collection-links").replaceChildren(

@@ -105,13 +105,15 @@ export function initJobs() {
 export async function showJobs(params) {
   const series = params.get("series") || "";
   listed = { ...pageParams(params, 25), batch: params.get("batch") || "", series };
-  await attempt(async () => {
-    if (series && !seriesById.has(Number(series))) {
+  if (series && !seriesById.has(Number(series))) {  // a 404 goes to the banner
+    await attempt(async () => {
       const one = await api(`/v1/series/${encodeURIComponent(series)}`);
       seriesById.set(one.id, one);
-    }
-    const picked = seriesById.get(Number(series));
-    await seriesPicker(series || null, picked ? `${picked.name} (${picked.id})` : null);
+    });
+  }
+  const picked = seriesById.get(Number(series));
+  await attempt(async () => {
+    await seriesPicker(picked ? series : null, picked ? `${picked.name} (${picked.id})` : null);
     targets(form().elements.series_id.value);
   });
   await refresh();

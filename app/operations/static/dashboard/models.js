@@ -36,7 +36,13 @@ async function versions(name, shown = shownNow()) {
   current = name;
   const { offset, limit } = versionsPage;
   const page = await attempt(() => api(`/v1/models/${encodeURIComponent(name)}/versions?${query({ sort: "-version", limit, offset })}`));
-  if (!page || !stillShown(shown)) return;
+  if (!stillShown(shown)) return;
+  if (!page) {  // not another model's versions under this one's name
+    fill($("#versions-table tbody"), []);
+    options(form().elements.version, []);
+    $("#versions-pager").replaceChildren();
+    return;
+  }
   fill($("#versions-table tbody"), page.items.map((v) => h("tr", { "data-version": v.version },
     h("td", {}, String(v.version)), h("td", {}, v.aliases.join(", ")),
     h("td", {}, v.spec.architecture || "–"),
