@@ -204,8 +204,8 @@ def _place(total: int, limit: int, offset: int) -> dict[str, int]:
         **CSV_CONTENT,
         404: {"description": "No collection of that name (an item's own 404 is in the item)."},
         422: {
-            "description": "Neither or both of `items` and `collection`, or a collection of "
-            f"over {MAX_ITEMS} series."
+            "description": "Neither or both of `items` and `collection`, over "
+            f"{MAX_ITEMS} items, or a collection page (`limit`) of over {MAX_ITEMS}."
         },  # fmt: skip
     },
 )

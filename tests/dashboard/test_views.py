@@ -218,6 +218,16 @@ def test_the_last_member_of_a_2000_series_collection_is_reached(
 def test_a_long_format_upload_shows_each_symbols_result(page: Page, server: LiveServer) -> None:
     page.goto(server.base_url + "/ui/#collections")
     form = page.locator("#collection-upload-new")
+    # A name the service would refuse is stopped in the page, its rule shown.
+    form.get_by_label("Collection").fill("my book/ü")
+    refused = form.get_by_label("Collection").evaluate("(box) => box.validity.patternMismatch")
+    assert refused is True
+    typed = (
+        "(box) => { box.value = 'a b/ü'; const wrong = box.validity.patternMismatch; "
+        "box.value = ''; return wrong; }"
+    )
+    for field in ("model_name", "model_prefix", "promote_to"):  # every name the batch form sends
+        assert page.locator(f"#batch-form [name={field}]").evaluate(typed) is True, field
     form.get_by_label("Collection").fill("desk")
     first = "symbol,date,close\nAAA,2024-01-02,1\nAAA,2024-01-03,2\nBBB,2024-01-02,3\n"
     form.locator("[name=file]").set_input_files(
