@@ -297,6 +297,18 @@ def test_a_missing_thing_is_said_and_nothing_stale_is_shown(
     expect(banner).to_contain_text("(404)")
     page.goto(ui + "#jobs")  # another URL: its own state
     expect(banner).to_be_hidden()
+    # A refused URL says what in it was wrong, not only "see errors".
+    page.goto(ui + "#batch?id=abc")
+    expect(banner).to_contain_text("(422)")
+    expect(banner).to_contain_text("path.batch_id")
+    # A skill level with naive at the decimal shown is neither ahead nor behind.
+    shown = page.evaluate(
+        """async () => { const dom = await import("./dom.js");
+        return [-6e-9, 0, 0.0004, -0.0006, 0.25]
+          .map((s) => [dom.percent(s), dom.skillClass(s)]); }"""
+    )
+    assert shown == [["0.0 %", "num"], ["0.0 %", "num"], ["0.0 %", "num"],
+                     ["-0.1 %", "num warn"], ["25.0 %", "num ok"]]  # fmt: skip
 
 
 def test_a_batch_is_started_watched_and_its_leaderboard_sorted(

@@ -8,7 +8,7 @@
 
 import { api, query } from "./api.js";
 import { attempt } from "./attempt.js";
-import { $, fill, h, number, percent } from "./dom.js";
+import { $, fill, h, number, percent, skillClass } from "./dom.js";
 import { current, go, link, shownNow, stillShown } from "./nav.js";
 import { pageParams, pager } from "./pager.js";
 
@@ -36,13 +36,13 @@ function coverageCell(r) {
 
 function row(r) {
   const skill = r.skill_vs_naive;
-  const losing = skill !== null && skill < 0;
+  const losing = skillClass(skill) === "num warn";
   return h("tr", { "data-model": r.model, "data-alias": r.alias, class: losing ? "losing" : "" },
     h("td", {}, h("a", { href: link("models", { model: r.model }) }, r.model)),
     h("td", {}, `${r.alias} (v${r.version})`),
     h("td", { class: "num" }, String(r.scored)),
     h("td", { class: "num" }, number(r.rmse)), h("td", { class: "num" }, number(r.naive_rmse)),
-    h("td", { class: losing ? "num warn" : skill > 0 ? "num ok" : "num" },
+    h("td", { class: skillClass(skill) },
       losing ? `${percent(skill)} (loses to naive)` : percent(skill)),
     h("td", { class: r.realized_to_promised > 1.5 ? "num warn" : "num" }, number(r.realized_to_promised, 3)),
     coverageCell(r),

@@ -2,7 +2,7 @@
 // to the form that caused it; a lost connection raises a banner whose Retry repeats the action.
 
 import { ApiProblem, ConnectionLost } from "./api.js";
-import { $, showProblem } from "./dom.js";
+import { $, describeError, showProblem } from "./dom.js";
 
 let retry = null;
 let lostConnection = false;
@@ -61,9 +61,12 @@ export async function attempt(action, problemBox = null) {
     if (error instanceof ApiProblem) {
       if (problemBox) showProblem(problemBox, error.problem);
       else {
-        const { title, detail, status } = error.problem;
+        const { title, detail, status, errors = [] } = error.problem;
         const hint = status === 401 ? " Type the API key above, then retry." : "";
-        banner(`${title} (${status}): ${detail || ""}${hint}`, () => attempt(action, problemBox));
+        const listed = errors.slice(0, 5).map((e) => describeError(e).filter(Boolean).join(": "));
+        const more = errors.length > 5 ? ` … (${errors.length} in all)` : "";
+        const what = listed.length ? ` (${listed.join("; ")}${more})` : "";
+        banner(`${title} (${status}): ${detail || ""}${what}${hint}`, () => attempt(action, problemBox));
       }
       return undefined;
     }

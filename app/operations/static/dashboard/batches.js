@@ -4,7 +4,7 @@
 
 import { api, apiDownload, idempotencyKey, query } from "./api.js";
 import { attempt } from "./attempt.js";
-import { $, fill, h, number, percent, seconds, specOf } from "./dom.js";
+import { $, fill, h, number, percent, seconds, skillClass, specOf } from "./dom.js";
 import { go, link, shownNow, stillShown } from "./nav.js";
 import { pageParams, pager } from "./pager.js";
 
@@ -72,7 +72,7 @@ function leaderboardRow(r) {
   return h("tr", { "data-job": r.job_id, "data-symbol": r.symbol || r.series || "" },
     h("td", {}, r.symbol || r.series || "–"), h("td", {}, r.status), h("td", {}, model),
     h("td", { class: "num" }, number(r.rmse)), h("td", { class: "num" }, number(r.naive_rmse)),
-    h("td", { class: r.skill > 0 ? "num ok" : "num warn" }, percent(r.skill)),
+    h("td", { class: skillClass(r.skill) }, percent(r.skill)),
     h("td", {}, r.best_reference ? `${r.best_reference} ${number(r.best_reference_rmse)}` : "–"),
     h("td", { class: "num" }, r.own_model ? `${number(r.own_rmse)} (${r.own_model} v${r.own_version})` : "–"),
     h("td", { class: r.error ? "warn" : "" }, r.error || ""));
@@ -104,7 +104,7 @@ function drawMembers(report, offset = 0) {
   fill($("#batch-members-table tbody"), report.members.slice(offset, offset + MEMBER_PAGE).map((m) => h("tr", { "data-series": m.series_id },
     h("td", {}, h("a", { href: link("forecast", { model: report.name, version: report.version, series: m.series_id }) }, m.series)),
     h("td", { class: "num" }, number(m.rmse)), h("td", { class: "num" }, number(m.naive_rmse)),
-    h("td", { class: m.skill > 0 ? "num ok" : "num warn" }, percent(m.skill)),
+    h("td", { class: skillClass(m.skill) }, percent(m.skill)),
     h("td", { class: "num" }, m.own ? `${number(m.own.rmse)} (${m.own.model} v${m.own.version})` : "–"),
     h("td", { class: "num" }, m.own ? percent(m.own.skill_vs_own) : "–"),
     h("td", {}, m.detail || ""))));

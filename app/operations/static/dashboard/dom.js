@@ -28,8 +28,17 @@ export function options(select, items, selected) {
 export const number = (value, digits = 4) =>
   value === null || value === undefined ? "–" : Number(value).toPrecision(digits);
 
+// A share in percent at the one decimal shown (0, never -0.0, for -6e-9).
+const inPercent = (value) => Math.round(1000 * value) / 10 || 0;
+
 export const percent = (value) =>
-  value === null || value === undefined ? "–" : `${(100 * value).toFixed(1)} %`;
+  value === null || value === undefined ? "–" : `${inPercent(value).toFixed(1)} %`;
+
+// A skill against naive as it is shown: ahead (ok), behind (warn) or level with naive.
+export function skillClass(skill) {
+  if (skill === null || skill === undefined || inPercent(skill) === 0) return "num";
+  return inPercent(skill) > 0 ? "num ok" : "num warn";
+}
 
 export function seconds(value) {
   if (value === null || value === undefined) return "–";
@@ -70,6 +79,17 @@ const formOf = (box) => box.closest("form") || (box.dataset.form ? document.getE
 // field errors as the service sent them; an error that names a field of the form is also
 // written under that field (aria-invalid, aria-describedby). The box is a role="alert"
 // region, so screen readers announce it when it appears.
+// One item of a problem's `errors`: where it is (symbol, row, column or field), what is wrong.
+export function describeError(e) {
+  const where = [
+    e.symbol ? `symbol ${e.symbol}` : null,
+    e.row !== undefined && e.row !== null ? `row ${e.row}` : null,
+    e.column ? `column ${e.column}` : null,
+    e.loc ? [].concat(e.loc).join(".") : null,
+  ].filter(Boolean).join(", ");
+  return [where, e.message || e.msg || JSON.stringify(e)];
+}
+
 export function showProblem(box, problem) {
   const form = formOf(box);
   clearFieldProblems(form);
@@ -80,13 +100,7 @@ export function showProblem(box, problem) {
   }
   box.setAttribute("role", "alert");
   const items = (problem.errors || []).map((e) => {
-    const where = [
-      e.symbol ? `symbol ${e.symbol}` : null,
-      e.row !== undefined && e.row !== null ? `row ${e.row}` : null,
-      e.column ? `column ${e.column}` : null,
-      e.loc ? [].concat(e.loc).join(".") : null,
-    ].filter(Boolean).join(", ");
-    const message = e.message || e.msg || JSON.stringify(e);
+    const [where, message] = describeError(e);
     const field = fieldFor(form, e.loc);
     if (field) {
       fieldProblems += 1;

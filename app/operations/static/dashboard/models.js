@@ -3,7 +3,7 @@
 
 import { api, ApiProblem, query } from "./api.js";
 import { attempt } from "./attempt.js";
-import { $, fill, h, number, options, percent, showProblem } from "./dom.js";
+import { $, fill, h, number, options, percent, showProblem, skillClass } from "./dom.js";
 import { go, link, shownNow, stillShown } from "./nav.js";
 import { pageParams, pager } from "./pager.js";
 import { searchPicker } from "./picker.js";
@@ -48,7 +48,7 @@ async function versions(name, shown = shownNow()) {
     h("td", {}, v.spec.architecture || "–"),
     h("td", { class: "num" }, number(v.metrics.model.rmse)),
     h("td", { class: "num" }, number(v.metrics.naive.rmse)),
-    h("td", { class: v.metrics.skill > 0 ? "num ok" : "num warn" }, percent(v.metrics.skill)),
+    h("td", { class: skillClass(v.metrics.skill) }, percent(v.metrics.skill)),
     h("td", {}, bestReference(v.metrics)),
     h("td", {}, v.created_at.slice(0, 16).replace("T", " ")),
     h("td", {}, h("a", { href: `#forecast?model=${encodeURIComponent(name)}&version=${v.version}` }, "Forecast")))));
