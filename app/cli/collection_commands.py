@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +11,8 @@ import click
 
 from app.cli.client import Api, endpoint
 from app.cli.options import FORMAT, paging, query, sort_option
-from app.cli.output import emit, emit_json, emit_page
+from app.cli.output import emit, emit_json, emit_page, place_in_list
+from app.cli.problems import EXIT_UNSUCCESSFUL
 from app.cli.series_commands import ON_CONFLICT, SERIES_COLUMNS, reading_options
 
 COLLECTION_COLUMNS = ["name", "series_count", "created_at", "updated_at"]
@@ -86,6 +89,71 @@ def upload_collection(
         f"{result['appended']} appended; {result['series_count']} series",
         err=output == "csv",
     )
+
+
+@collections.command("predict")
+@click.argument("name")
+@click.option("--model-prefix", help="Each series' model is PREFIX.<symbol> (a batch's names).")
+@click.option("--model", help="Or one model forecasts every series.")
+@click.option("--version", type=int, help="Version number (default: each model's latest).")
+@click.option("--alias", help="Alias, e.g. champion (instead of --version).")
+@click.option("--horizon", type=int, default=1, show_default=True, help="Steps ahead.")
+@click.option("--level", type=int, multiple=True, help="Interval level(s); default 80 and 95.")
+@paging
+@FORMAT
+@click.pass_obj
+def predict_collection(
+    api: Api, /, name: str, model_prefix: str | None, model: str | None, version: int | None,
+    alias: str | None, horizon: int, level: Sequence[int], limit: int, offset: int, output: str,
+) -> None:  # fmt: skip
+    """Forecast a page of a collection's series (by symbol) in one request, each with its own
+    model: a row per series and step. A series that cannot be forecast is said on stderr, and
+    the exit code is then 8; the others are printed."""
+    if (model_prefix is None) == (model is None):
+        raise click.UsageError("give --model-prefix or --model (not both)")
+    each = query(horizon=horizon, level=list(level), version=version, alias=alias)
+    body = query(collection=name, model_prefix=model_prefix, model=model, each=each,
+                 limit=limit, offset=offset)  # fmt: skip
+    if output == "csv":  # the service's own long format (unique_id, ds, …), ready for Nixtla
+        response = api.call("POST", "/v1/forecast/batch", params={"format": "csv"}, json=body)
+        click.echo(response.text, nl=False)
+        failed = int(response.headers.get("x-failed-items", "0"))
+        total, shown = int(response.headers["x-total"]), int(response.headers["x-limit"])
+        place_in_list(max(0, min(shown, total - offset)), offset, total)
+        if failed:
+            click.echo(f"{failed} series could not be forecast (--format json says why)", err=True)
+    else:
+        answer = api.json("POST", "/v1/forecast/batch", json=body)
+        failed = answer["failed"]
+        if output == "json":
+            emit_json(answer)
+        else:
+            _forecast_table(answer)
+            place_in_list(len(answer["items"]), answer["offset"], answer["total"])
+    if failed:
+        sys.exit(EXIT_UNSUCCESSFUL)
+
+
+def _forecast_table(answer: dict[str, Any]) -> None:
+    rows: list[dict[str, Any]] = []
+    levels: list[int] = []
+    for item in answer["items"]:
+        forecast = item.get("forecast")
+        if forecast is None:
+            error = item["error"]
+            click.echo(f"{item['symbol']}: {error['title']} ({error['status']}): "
+                       f"{error.get('detail', '')}", err=True)  # fmt: skip
+            continue
+        levels = levels or forecast["levels"]
+        base = {
+            "symbol": item["symbol"],
+            "model": forecast["model"],
+            "version": forecast["version"],
+        }
+        rows += [base | point for point in forecast["points"]]
+    bounds = [f"{side}_{lv}" for lv in levels for side in ("lo", "hi")]
+    emit(rows, ["symbol", "model", "version", "step", "date", "value", *bounds], "table")
+    click.echo(f"{answer['succeeded']} forecast, {answer['failed']} failed", err=True)
 
 
 @collections.command("delete")

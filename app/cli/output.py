@@ -56,7 +56,12 @@ def emit_page(page: dict[str, Any], columns: Sequence[str], output: str) -> None
         click.echo(json.dumps(page, indent=2))
         return
     emit(page["items"], columns, output)
-    shown, offset, total = len(page["items"]), page["offset"], page["total"]
+    place_in_list(len(page["items"]), page["offset"], page["total"])
+
+
+def place_in_list(shown: int, offset: int, total: int) -> None:
+    """Where a page of ``shown`` items from ``offset`` stands in its list, on stderr, when the
+    list has more than that page."""
     if offset or shown < total:
         following = f"; next: --offset {offset + shown}" if offset + shown < total else ""
         first = offset + 1 if shown else offset

@@ -30,7 +30,11 @@ EXIT_CODE_MEANINGS = (
     (EXIT_CONFLICT, "conflict (409): a name taken, a version in use, stored values differ …"),
     (EXIT_GATE_REFUSED, "the promotion gate refused (409 promotion-refused; checks on stderr)"),
     (EXIT_UNAVAILABLE, "service unavailable: 502/503/504, or unreachable after the retries"),
-    (EXIT_UNSUCCESSFUL, "a followed job or batch finished, but not every job succeeded"),
+    (
+        EXIT_UNSUCCESSFUL,
+        "a followed job or batch finished, but not every job succeeded; or "
+        "some series of a collection could not be forecast",
+    ),
     (
         EXIT_INTERRUPTED,
         "interrupted (Ctrl-C while following: the job or batch goes on), or "

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.cli.problems import EXIT_BAD_REQUEST, EXIT_NOT_FOUND, EXIT_UNSUCCESSFUL
+from app.cli.problems import EXIT_BAD_REQUEST, EXIT_NOT_FOUND, EXIT_UNSUCCESSFUL, EXIT_USAGE
 from tests.cli.gateway import gateway
 from tests.cli.helpers import SCRIPT, forecast, long_csv
 from tests.conftest import LiveServer
@@ -96,6 +96,30 @@ def test_a_batch_trained_with_a_progress_bar_then_read_every_way(
     as_csv = forecast(url, "batches", "leaderboard", str(batch_id), "--format", "csv")
     served = list(csv.DictReader(io.StringIO(as_csv.output)))
     assert {r["model_name"] for r in served} == {"desk.AAA", "desk.BBB"}
+
+    # The book forecast in one request: a row per series and step; TINY has no model (skipped).
+    book = forecast(url, "collections", "predict", "desk", "--model-prefix", "desk",
+                    "--horizon", "2", "--level", "80")  # fmt: skip
+    assert book.exit_code == EXIT_UNSUCCESSFUL, book.output
+    header, *points = book.stdout.splitlines()
+    assert header.split() == ["symbol", "model", "version", "step", "date", "value", "lo_80",
+                              "hi_80"]  # fmt: skip
+    assert [p.split()[:4] for p in points] == [["AAA", "desk.AAA", "1", "1"],
+                                              ["AAA", "desk.AAA", "1", "2"],
+                                              ["BBB", "desk.BBB", "1", "1"],
+                                              ["BBB", "desk.BBB", "1", "2"]]  # fmt: skip
+    single = json.loads(forecast(url, "predict", "desk.BBB", "--horizon", "2", "--format",
+                                 "json").output)  # fmt: skip
+    assert float(points[3].split()[5]) == pytest.approx(single["points"][1]["value"], rel=1e-5)
+    assert "TINY: Model not found (404)" in book.stderr
+    assert "2 forecast, 1 failed" in book.stderr
+    page = forecast(url, "collections", "predict", "desk", "--model-prefix", "desk",
+                    "--limit", "1", "--format", "csv")  # fmt: skip
+    assert page.exit_code == 0, page.output
+    assert page.stdout.splitlines()[0].startswith("unique_id,ds,desk")
+    assert "1–1 of 3; next: --offset 1" in page.stderr
+    both = forecast(url, "collections", "predict", "desk", "--model-prefix", "d", "--model", "m")
+    assert both.exit_code == EXIT_USAGE
 
     listed = json.loads(forecast(url, "batches", "list", "--format", "json").output)
     assert [b["id"] for b in listed["items"]] == [batch_id]
