@@ -52,11 +52,15 @@ def train_batch(
     )  # one key for this invocation: a retry after a lost answer finds the same batch
     click.echo(f"batch {batch['id']} {batch['status']}: {batch['counts']['total']} jobs, "
                f"{len(batch['skipped'])} series skipped")  # fmt: skip
+    _report_skipped(batch)
+    if wait:
+        _finish(follow_batch(api, batch["id"]))
+
+
+def _report_skipped(batch: dict[str, Any]) -> None:
     for skipped in batch["skipped"]:
         click.echo(f"  skipped {skipped['name']} (series {skipped['series_id']}): "
                    f"{skipped['detail']}")  # fmt: skip
-    if wait:
-        _finish(follow_batch(api, batch["id"]))
 
 
 def follow_batch(api: Api, batch_id: int) -> dict[str, Any]:
@@ -114,6 +118,7 @@ def batch_status(api: Api, batch_id: int, wait: bool, output: str) -> None:
         emit([_row(batch)], BATCH_COLUMNS, output)
     else:
         report_batch(batch)
+        _report_skipped(batch)
 
 
 def _row(batch: dict[str, Any]) -> dict[str, Any]:

@@ -82,6 +82,7 @@ def test_a_batch_trained_with_a_progress_bar_then_read_every_way(
 
     status = forecast(url, "batches", "status", str(batch_id))
     assert status.output.startswith(f"batch {batch_id} done: 2/2 finished (2 succeeded")
+    assert "  skipped desk:TINY (series " in status.output
     as_json = json.loads(forecast(url, "batches", "status", str(batch_id), "--format", "json")
                          .output)  # fmt: skip
     assert as_json["counts"]["succeeded"] == 2
