@@ -50,8 +50,9 @@ def train_batch(
     batch = api.json(
         "POST", "/v1/training-batches", json=body, idempotency_key=str(uuid.uuid4())
     )  # one key for this invocation: a retry after a lost answer finds the same batch
+    model = f"; model {batch['model_name']}" if batch.get("model_name") else ""
     click.echo(f"batch {batch['id']} {batch['status']}: {batch['counts']['total']} jobs, "
-               f"{len(batch['skipped'])} series skipped")  # fmt: skip
+               f"{len(batch['skipped'])} series skipped{model}")  # fmt: skip
     _report_skipped(batch)
     if wait:
         _finish(follow_batch(api, batch["id"]))

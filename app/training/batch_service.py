@@ -35,6 +35,7 @@ class BatchView:
     counts: dict[JobStatus, int]
     started_at: datetime | None
     last_finished_at: datetime | None
+    global_model: str | None = None  # scope global: the one model its one job registers
 
     @property
     def total(self) -> int:
@@ -232,6 +233,7 @@ def views(session: Session, batches: list[TrainingBatch]) -> list[BatchView]:
     counts: dict[int, dict[JobStatus, int]] = {i: dict.fromkeys(JobStatus, 0) for i in ids}
     started: dict[int, datetime | None] = {}
     finished: dict[int, datetime | None] = {}
+    named: dict[int, str] = {}
     rows = session.execute(
         select(
             TrainingJob.batch_id,
@@ -239,17 +241,23 @@ def views(session: Session, batches: list[TrainingBatch]) -> list[BatchView]:
             func.count(),
             func.min(TrainingJob.started_at),
             func.max(TrainingJob.finished_at),
+            func.min(TrainingJob.model_name),
         )
         .where(TrainingJob.batch_id.in_(ids))
         .group_by(TrainingJob.batch_id, TrainingJob.status)
     )
-    for batch_id, status, count, first_start, last_finish in rows:
+    for batch_id, status, count, first_start, last_finish, model_name in rows:
         if batch_id is None:  # not selected; for the type checker
             continue
         counts[batch_id][status] = count
         started[batch_id] = _earliest(started.get(batch_id), first_start)
         finished[batch_id] = _latest(finished.get(batch_id), last_finish)
-    return [BatchView(b, counts[b.id], started.get(b.id), finished.get(b.id)) for b in batches]
+        named[batch_id] = model_name
+    return [
+        BatchView(b, counts[b.id], started.get(b.id), finished.get(b.id),
+                  named.get(b.id) if b.scope == "global" else None)
+        for b in batches
+    ]  # fmt: skip
 
 
 def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:

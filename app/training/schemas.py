@@ -250,6 +250,10 @@ class TrainingBatchRead(BaseModel):
     scope: Scope
     target: str | None
     model_prefix: str | None
+    model_name: str | None = Field(
+        description="Global batches: the model its one network is registered as (per-series "
+        "batches name theirs `<model_prefix>.<symbol>`: see the leaderboard)."
+    )
     spec: TrainingSpec
     counts: BatchCounts
     progress: float = Field(description="Share of the jobs finished, 0 to 1.", examples=[0.42])
@@ -317,6 +321,7 @@ def batch_read(view: BatchView) -> TrainingBatchRead:
         TrainingBatchRead,
         batch,
         collection=batch.collection_name,
+        model_name=view.global_model,
         counts=BatchCounts(total=view.total, **{s.value: counts[s] for s in JobStatus}),
         progress=view.finished / view.total if view.total else 1.0,
         eta_s=view.eta_s(utcnow()),

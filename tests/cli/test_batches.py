@@ -151,6 +151,11 @@ def test_a_cancelled_batch_ends_unsuccessful(live_server: LiveServer, tmp_path: 
     assert f"batch {batch_id} done: 3/3 finished (0 succeeded, 0 failed, 3 cancelled)" in (
         followed.output
     )
+    # A global batch says the one model it registers.
+    one = forecast(url, "batches", "train", "--collection", "big", "--scope", "global",
+                   "--spec", ONE_EPOCH, "--set", "epochs=200", "--set", "patience=0")  # fmt: skip
+    assert one.output.endswith("1 jobs, 0 series skipped; model big-global-lstm\n"), one.output
+    assert forecast(url, "batches", "cancel", one.output.split()[1]).exit_code == 0
 
 
 def test_batch_refusals(live_server: LiveServer) -> None:

@@ -56,7 +56,7 @@ def wait_done(client: httpx.Client, batch_id: int, timeout: float = 120) -> dict
 def test_a_collection_trains_in_one_call_and_ranks_on_a_leaderboard(client: httpx.Client) -> None:
     upload_collection(client, "desk", {"AAA": 160, "BBB": 160, "TINY": 12})
     batch = start_batch(client, collection="desk", model_prefix="desk-lstm", **TINY)
-    assert batch["collection"] == "desk"
+    assert (batch["collection"], batch["model_name"]) == ("desk", None)  # one per series
     assert batch["counts"]["total"] == 2
     # The 12-day series cannot hold a window of 10 plus a holdout: skipped, with the reason.
     assert [s["name"] for s in batch["skipped"]] == ["desk:TINY"]

@@ -62,6 +62,7 @@ def test_one_network_for_a_collection_reported_per_series(client: httpx.Client) 
 
     batch = start_batch(client, collection="desk", **GLOBAL)
     assert (batch["scope"], batch["counts"]["total"]) == ("global", 1)
+    assert batch["model_name"] == "desk-global-lstm"  # what to forecast with, said at once
     assert [s["name"] for s in batch["skipped"]] == ["desk:TINY"]
     done = wait_done(client, batch["id"])
     assert done["counts"]["succeeded"] == 1, client.get("/v1/training-jobs").json()
@@ -189,6 +190,7 @@ def test_bad_global_batches_get_problems_and_start_nothing(client: httpx.Client)
     problem(client.post("/v1/training-batches", json={
         **GLOBAL, "collection": "fine", "model_name": "mixed"}), 422, "scope")  # fmt: skip
     batch = start_batch(client, collection="fine", model_name="fine-g", **GLOBAL)
+    assert batch["model_name"] == "fine-g"
     wait_done(client, batch["id"])
     response = client.post("/v1/training-jobs", json={
         "series_id": member, "model_name": "fine-g", **TINY})  # fmt: skip
