@@ -149,3 +149,13 @@ def test_shell_completion_as_documented() -> None:
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert words.stdout.split() == ["plain,status"]
+
+
+def test_the_progress_bar_says_what_it_counts() -> None:
+    from app.cli.job_commands import _epochs
+
+    epochs = {"epoch": 3, "epochs": 10, "loss": 0.25, "eta_s": 7.0, "stage": None}
+    assert _epochs({"id": 4, "progress": epochs}) == (3, 10, "job 4 epoch 3/10 loss 0.25 eta 7s")
+    auto = {"epoch": 2, "epochs": 12, "loss": None, "eta_s": 30.0, "stage": "auto: arima"}
+    assert _epochs({"id": 5, "progress": auto}) == (2, 12, "job 5 auto: arima (2/12) eta 30s")
+    assert _epochs({"id": 6, "progress": None, "status": "queued"}) == (0, 1, "job 6 queued")

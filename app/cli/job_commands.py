@@ -61,14 +61,11 @@ def _epochs(job: dict[str, Any]) -> Progress:
     progress = job.get("progress")
     if not progress:
         return 0, 1, f"job {job['id']} {job['status']}"
-    return (
-        progress["epoch"],
-        progress["epochs"],
-        (
-            f"job {job['id']} epoch {progress['epoch']}/{progress['epochs']} "
-            f"loss {progress['loss']:.4g} eta {progress['eta_s']:.0f}s"
-        ),
-    )
+    done, total, eta = progress["epoch"], progress["epochs"], progress["eta_s"]
+    if progress.get("stage"):  # auto scoring its candidates
+        return done, total, f"job {job['id']} {progress['stage']} ({done}/{total}) eta {eta:.0f}s"
+    loss = f" loss {progress['loss']:.4g}" if progress["loss"] is not None else ""
+    return done, total, f"job {job['id']} epoch {done}/{total}{loss} eta {eta:.0f}s"
 
 
 def _finish(job: dict[str, Any]) -> None:

@@ -116,6 +116,8 @@ class _NotFitted:
 
 
 Span = Literal["validation", "earlier"]
+# (candidate about to be scored, candidates scored so far, candidates in all) → go on?
+OnCandidate = Callable[[str, int, int], bool]
 
 
 @dataclass
@@ -223,17 +225,19 @@ def run_tournament(
     budget_s: float,
     fit_network: FitNetwork,
     seasons: tuple[int, ...] = (),
-    still_ours: Callable[[], bool] = lambda: True,
+    on_candidate: OnCandidate = lambda *_: True,
 ) -> tuple[list[TrainingSpec], Tournament]:
     """The spec of the winning candidate (or of the two in a winning combination, in the order
     of the table's ``combination.members``) and the tournament table (``seasons``: every season
-    the frequency implies, for the autoregression's lags)."""
+    the frequency implies, for the autoregression's lags). ``on_candidate`` hears of each
+    candidate before it is scored; False stops the tournament (a cancelled job)."""
     fitter = _Fitter(budget_s, fit_network, spec.season_length or 1, seasons)
     rows: list[Candidate] = []
     specs: dict[str, TrainingSpec] = {}
     scored: dict[str, _Scored] = {}
-    for entry in candidates(spec):
-        if not still_ours():
+    entries = candidates(spec)
+    for done, entry in enumerate(entries):
+        if not on_candidate(entry.name, done, len(entries)):
             break
         specs[entry.name] = entry.spec
         splits = _splits(plan, entry.spec)

@@ -100,3 +100,21 @@ def test_a_candidate_that_beats_naive_on_both_spans_is_served() -> None:
     assert table.winner in ("ar", "arima")
     assert "below naive on the validation span and the span before it" in table.reason
     assert table.folds == 2
+
+
+def test_each_candidate_is_announced_and_a_no_stops_the_tournament() -> None:
+    series = _prices(np.random.default_rng(8).normal(size=600))
+    auto = resolve(series, TrainingSpec(architecture="auto", references=["ar"]), "B")
+    heard: list[tuple[str, int, int]] = []
+
+    def listen(name: str, done: int, total: int) -> bool:
+        heard.append((name, done, total))
+        return True
+
+    _, table = run_tournament(auto.plan, auto.spec, budget_s=30, fit_network=_no_networks,
+                              on_candidate=listen)  # fmt: skip
+    names = [row.candidate for row in table.candidates]
+    assert heard == [(name, i, len(names)) for i, name in enumerate(names)]
+    _, stopped = run_tournament(auto.plan, auto.spec, budget_s=30, fit_network=_no_networks,
+                                on_candidate=lambda _, done, __: done < 2)  # fmt: skip
+    assert [row.candidate for row in stopped.candidates] == names[:2]

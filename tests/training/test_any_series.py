@@ -116,7 +116,18 @@ def test_auto_serves_the_winner_of_its_tournament(client: httpx.Client) -> None:
         served = "lstm" if winner.startswith("lstm") else winner
         assert version["spec"]["architecture"] == served
     assert version["bundle"]["choices"]["architecture"]["reason"].startswith("auto tournament")
-    model = client.get(f"/v1/training-jobs/{version['job_id']}").json()["model_name"]
+    job = client.get(f"/v1/training-jobs/{version['job_id']}").json()
+    progress, candidates = job["progress"], len(tournament["candidates"])
+    if progress["stage"] is not None:  # a statistical winner: the tournament's last word
+        assert progress["stage"] == f"auto: {winner} chosen, fitting it"
+        assert (progress["epoch"], progress["epochs"], progress["loss"]) == (
+            candidates,
+            candidates,
+            None,
+        )
+    else:  # a network winner, fitted with its epochs after the tournament
+        assert progress["loss"] is not None
+    model = job["model_name"]
     result = client.get("/v1/forecast", params={"model": model, "horizon": 3}).json()
     assert len(result["points"]) == 3
 

@@ -32,6 +32,7 @@ from app.ml.defaults import resolve
 from app.ml.evaluate import FittedForecaster, evaluate
 from app.ml.inference import REFERENCE_FILE, PointForecaster, load_forecaster
 from app.ml.manifest import ForecasterManifest
+from app.ml.progress import EpochProgress
 from app.ml.references import FittedReference, fit_references, fit_statistical
 from app.ml.results import BacktestResult, Choice, Tournament
 from app.ml.spec import BacktestSpec, TrainingSpec
@@ -274,15 +275,28 @@ def _tournament(
             raise Cancelled
         return fitted.forecaster
 
+    started = time.perf_counter()
+
+    def on_candidate(name: str, done: int, total: int) -> bool:
+        """The job's progress: candidates scored, and at most the budget's seconds left."""
+        elapsed = time.perf_counter() - started
+        pace = elapsed / done * (total - done) if done else settings.auto_budget_s
+        return control.on_epoch(EpochProgress(
+            epoch=done, epochs=total, loss=None, val_loss=None, elapsed_s=round(elapsed, 3),
+            eta_s=round(min(pace, max(settings.auto_budget_s - elapsed, 0.0)), 1),
+            stage=f"auto: {name}",
+        ))  # fmt: skip
+
     members, table = run_tournament(
         job.plan,
         job.spec,
         budget_s=settings.auto_budget_s,
         fit_network=fit_network,
         seasons=seasons_for(job.frequency),
-        still_ours=control.still_ours,
+        on_candidate=on_candidate,
     )
-    if not control.still_ours():
+    scored = len(table.candidates)
+    if not on_candidate(f"{table.winner} chosen, fitting it", scored, scored):
         raise Cancelled
     log.info("job %s: auto tournament chose %s (%s)", job.job_id, table.winner, table.reason)
     return members, table
