@@ -324,9 +324,11 @@ class S3ArtifactStore:
         return "/".join(part for part in (self.prefix, key, name) if part)
 
     def _list(self, key: str) -> dict[str, int]:
+        """The bundle's objects: under ``<key>/`` (a bare ``<key>`` prefix would take version
+        10's for version 1's)."""
         found: dict[str, int] = {}
         pages = self._client.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=self._object(key, "")
+            Bucket=self.bucket, Prefix=self._object(key, "") + "/"
         )
         for page in pages:
             found.update({o["Key"]: o["Size"] for o in page.get("Contents", [])})

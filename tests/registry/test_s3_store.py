@@ -113,8 +113,12 @@ def test_bundles_live_in_the_bucket_and_serve_any_host(
         other.stop()
     assert (tmp_path / "other-host" / CACHE_SUBDIR / "s3-walk" / "1" / "network.onnx").is_file()
 
+    # Version 10's objects share version 1's key as a prefix: deleting 1 must leave them.
+    tenth = f"{PREFIX}/s3-walk/10/bundle.json"
+    s3_server.client().put_object(Bucket=bucket, Key=tenth, Body=b"{}")
     assert s3_client.delete("/v1/models/s3-walk/versions/1").status_code == 204
-    eventually(lambda: s3_server.keys(bucket, f"{PREFIX}/s3-walk/"), lambda found: not found)
+    eventually(lambda: s3_server.keys(bucket, f"{PREFIX}/s3-walk/1/"), lambda found: not found)
+    assert s3_server.keys(bucket, f"{PREFIX}/s3-walk/") == [tenth]
     assert not (s3_live_server.settings.model_dir / CACHE_SUBDIR / "s3-walk" / "1").exists()
 
 
