@@ -300,8 +300,14 @@ class S3ArtifactStore:
             total -= size
 
     def delete(self, key: str) -> None:
+        from botocore.exceptions import ClientError
+
         with self._errors("delete"):
-            self._delete_objects(key)
+            try:
+                self._delete_objects(key)
+            except ClientError as exc:  # no bucket: nothing of the key's left to remove
+                if exc.response.get("Error", {}).get("Code") != "NoSuchBucket":
+                    raise
         with self._lock(key):
             self._cache.delete(key)
 

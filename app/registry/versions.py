@@ -3,7 +3,9 @@ Nothing else writes ``model_version.status``.
 
 ``pending`` (:func:`reserve`: a number is given and the bundle's files are being published) →
 ``ready`` (:func:`mark_ready`: in the transaction that marks its job succeeded, or at once for
-an import) | ``failed`` (:func:`fail_pending`: the job did not complete; its files are removed).
+an import) | ``failed`` (:func:`fail_pending`: the job did not complete, and its files are gone:
+the caller removes them first, so a version whose files could not be removed stays ``pending``
+for the reconciler to try again).
 """
 
 from __future__ import annotations
@@ -57,15 +59,20 @@ def reserve(session: Session, name: str, **fields: Any) -> ModelVersion:
     return version
 
 
-def fail_pending(session: Session, version_id: int) -> str | None:
-    """A pending version whose job did not complete is marked failed; returns the bundle key
-    whose files the caller removes once this is committed (None if there is nothing to do)."""
+def pending_key(session: Session, version_id: int) -> str | None:
+    """The bundle key of a version still ``pending`` (None: nothing to discard)."""
     version = session.get(ModelVersion, version_id)
     if version is None or version.status != VersionStatus.PENDING:
         return None
-    version.status = VersionStatus.FAILED
-    session.flush()
     return bundle_key(version.model.name, version.version)
+
+
+def fail_pending(session: Session, version_id: int) -> None:
+    """A pending version whose job did not complete, its files removed: ``failed``."""
+    version = session.get(ModelVersion, version_id, populate_existing=True)
+    if version is not None and version.status == VersionStatus.PENDING:
+        version.status = VersionStatus.FAILED
+        session.flush()
 
 
 def mark_ready(session: Session, version_id: int) -> ModelVersion:

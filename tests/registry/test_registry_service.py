@@ -53,11 +53,14 @@ def test_a_model_keeps_one_scope_even_against_a_job_queued_before(session: Sessi
     assert factories.version(session, "retried").version == failed.version + 1  # failed: no say
 
 
-def test_a_pending_version_is_failed_once_and_names_its_files(session: Session) -> None:
+def test_a_pending_version_names_its_files_then_is_failed_once(session: Session) -> None:
     pending = factories.version(session, "a", status=VersionStatus.PENDING)
-    assert versions.fail_pending(session, pending.id) == "a/1"
+    assert versions.pending_key(session, pending.id) == "a/1"
+    versions.fail_pending(session, pending.id)
     assert pending.status == VersionStatus.FAILED
-    assert versions.fail_pending(session, pending.id) is None
+    assert versions.pending_key(session, pending.id) is None  # nothing left to discard
+    versions.fail_pending(session, pending.id)
+    assert pending.status == VersionStatus.FAILED
 
 
 def test_a_version_in_use_is_not_deleted(session: Session) -> None:

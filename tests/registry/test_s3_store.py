@@ -19,10 +19,18 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 from filelock import FileLock
+from sqlalchemy import select
 
+from app.db.column_records import BundleFile
 from app.db.migrate import upgrade_to_head
+from app.db.orm import ModelVersion
+from app.db.session import Database
+from app.errors import ArtifactStoreUnavailable
 from app.main import create_app
-from app.registry.store import CACHE_SUBDIR
+from app.ml.spec import TrainingSpec
+from app.registry.publishing import discard_version, register_bundle
+from app.registry.store import CACHE_SUBDIR, make_store
+from app.vocabulary import VersionStatus
 from tests.conftest import (
     BACKENDS,
     LiveServer,
@@ -31,6 +39,7 @@ from tests.conftest import (
     start_server,
     truncate_all,
 )
+from tests.factories import BUNDLE, metrics
 from tests.objectstore import S3Server, sha256
 from tests.outage import OutageProxy
 from tests.series.helpers import assert_problem
@@ -321,3 +330,51 @@ def test_the_download_cache_keeps_to_its_limit_least_recently_loaded_first(
     for version in (1, 2, 3):
         tiny.fetch(f"m/{version}", files[version])
     assert cached("tiny") == ["1", "2", "3"]
+
+
+def test_an_upload_that_fails_says_so_and_its_files_go_once_the_store_is_back(
+    tmp_path: Path, s3_server: S3Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store goes away in the middle of a publish: the job hears of the upload (not of the
+    clean-up that failed too), and the version stays pending, never served, until the files it
+    left are gone; then it is failed."""
+    bucket = f"cut-{uuid.uuid4().hex[:8]}"
+    s3_server.client().create_bucket(Bucket=bucket)
+    proxy = OutageProxy("127.0.0.1", int(s3_server.endpoint.rsplit(":", 1)[1]))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{proxy.port}")
+    settings = server_settings(
+        f"sqlite:///{tmp_path / 'api.db'}", tmp_path / "cache", artifact_store=f"s3://{bucket}"
+    )
+    db = Database(settings.database_url)
+    upgrade_to_head(db.engine)
+    store = make_store(settings)
+    staged = tmp_path / "staged"
+    staged.mkdir()
+    (staged / "network.onnx").write_bytes(b"weights")
+    files = {"network.onnx": BundleFile(sha256=sha256(b"weights"), size=7)}
+    fields = {"job_id": None, "series_id": None, "training_rows_sha256": "a" * 64,
+              "target": "close", "spec": TrainingSpec(architecture="naive"), "bundle": BUNDLE,
+              "metrics": metrics(1.0, 1.0), "train_seconds": 0.1, "epochs_run": 0}  # fmt: skip
+    try:
+        with proxy.down(), pytest.raises(ArtifactStoreUnavailable, match="upload failed"):
+            register_bundle(db, store, staged, files, "cut", **fields)
+        # What a publish cut after its first file leaves: an object, and a pending version.
+        version_id = register_bundle(db, store, staged, files, "cut", **fields)
+        left = s3_server.keys(bucket, "cut/2/")
+        assert left == ["cut/2/network.onnx"]
+        with proxy.down():
+            assert discard_version(db, store, version_id) is False
+        with db.session_scope() as session:
+            statuses = [v.status for v in session.scalars(select(ModelVersion).order_by("id"))]
+        assert statuses == [VersionStatus.PENDING, VersionStatus.PENDING]
+        assert s3_server.keys(bucket, "cut/") == left
+        # The store is back: the reconciler's next round removes the files, then fails the row.
+        for pending in (1, version_id):
+            assert discard_version(db, store, pending) is True
+        assert s3_server.keys(bucket, "cut/") == []
+        with db.session_scope() as session:
+            statuses = [v.status for v in session.scalars(select(ModelVersion).order_by("id"))]
+        assert statuses == [VersionStatus.FAILED, VersionStatus.FAILED]
+    finally:
+        db.dispose()
+        proxy.close()
