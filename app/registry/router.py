@@ -3,6 +3,7 @@ backtests stored with a version (starting one is a training job: see the trainin
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
@@ -10,7 +11,7 @@ from fastapi import status as http_status
 from fastapi.concurrency import run_in_threadpool
 
 from app.deps import DatabaseDep, SessionDep
-from app.errors import InvalidRequest, UnsupportedMediaType
+from app.errors import ArtifactStoreUnavailable, InvalidRequest, UnsupportedMediaType
 from app.pagination import Page, PageDep, sort_query
 from app.registry import importing, promotion, service
 from app.registry.bundle import zip_bundle
@@ -27,7 +28,7 @@ from app.registry.schemas import (
     backtest_read,
     version_read,
 )
-from app.registry.store import bundle_key
+from app.registry.store import ArtifactStore, bundle_key
 from app.vocabulary import (
     MAX_ID,
     AliasPath,
@@ -38,6 +39,7 @@ from app.vocabulary import (
     VersionPath,
 )
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/models", tags=["registry"])
 
 
@@ -128,7 +130,8 @@ def get_version_members(
     status_code=http_status.HTTP_204_NO_CONTENT,
     summary="Delete a version (refused while an alias points to it)",
     responses={409: {"description": "An alias points to this version, or a backtest of it is "
-                     "queued or running, or its job is still writing it."}},
+                     "queued or running, or its job is still writing it."},
+               503: {"description": "The artifact store cannot be reached: nothing deleted."}},
 )  # fmt: skip
 def delete_version(
     name: NamePath,
@@ -138,9 +141,25 @@ def delete_version(
     deleted: VersionDeletedDep,
     background: BackgroundTasks,
 ) -> Response:
-    deleted(service.delete_version(session, name, version).id)  # a cached bundle: unload it
-    background.add_task(store.delete, bundle_key(name, version))  # the files: after the commit
+    row = service.delete_version(session, name, version)
+    # Its files go after the commit; a store that cannot take that now refuses the delete
+    # rather than leave them behind a version nobody can name any more.
+    problem = store.problem()
+    if problem is not None:  # rolled back: the version stays, and serves from memory
+        raise ArtifactStoreUnavailable(
+            f"Version {version} of '{name}' is kept: its files cannot be removed now "
+            f"({problem}). Try again once the artifact store is back."
+        )
+    deleted(row.id)  # a cached bundle: unload it
+    background.add_task(_delete_files, store, bundle_key(name, version))
     return Response(status_code=http_status.HTTP_204_NO_CONTENT)
+
+
+def _delete_files(store: ArtifactStore, key: str) -> None:
+    try:
+        store.delete(key)
+    except ArtifactStoreUnavailable as exc:  # the store went away since it was checked
+        log.error("the files of deleted version %s are left in the store: %s", key, exc.detail)
 
 
 @router.get(

@@ -264,6 +264,11 @@ def test_an_object_store_outage_costs_only_what_is_not_loaded_yet(
                 ready = assert_problem(client.get("/readyz"), 503)
                 assert ready["checks"]["artifact_store"].startswith("cannot reach")
                 assert ready["checks"]["database"] == "ok"
+                # A delete that could not remove the files is refused: nothing is left behind.
+                body = assert_problem(client.delete("/v1/models/loaded/versions/1"), 503)
+                assert "is kept" in body["detail"]
+                params = {"model": "loaded", "horizon": 4}
+                assert client.get("/v1/forecast", params=params).status_code == 200
             returned = time.monotonic()
             eventually(
                 lambda: client.get("/v1/forecast", params={"model": "not-loaded"}).status_code,
@@ -272,6 +277,8 @@ def test_an_object_store_outage_costs_only_what_is_not_loaded_yet(
             )
             assert client.get("/readyz").status_code == 200
             assert time.monotonic() - returned < 5
+            assert client.delete("/v1/models/loaded/versions/1").status_code == 204
+            eventually(lambda: s3_server.keys(bucket, "loaded/"), lambda found: not found)
     finally:
         server.stop()
         proxy.close()
