@@ -111,7 +111,10 @@ class Settings(BaseSettings):
         "it; a job whose lease lapsed lost its worker and is retried or failed.",
     )
     reconcile_interval_s: float = Field(
-        default=10, gt=0, description="How often the API looks for lost or unsent jobs."
+        default=10,
+        gt=0,
+        description="How often the API looks for lost or unsent jobs (a queued job sent more "
+        "than six of these ago is sent again if the broker holds no message).",
     )
     max_horizon: int = Field(
         default=30,

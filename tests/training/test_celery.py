@@ -27,6 +27,7 @@ from tests.conftest import (
 from tests.training.helpers import (
     TINY,
     cancel_and_wait,
+    eventually,
     random_walk_series,
     start_job,
     wait_for,
@@ -185,4 +186,30 @@ def test_sigterm_lets_a_worker_finish_its_running_job(
         "succeeded", 1, running["worker"]
     )  # fmt: skip
     assert done["progress"]["epoch"] == 100
+    celery_stack.start_worker()
+
+
+def test_a_job_whose_message_the_broker_lost_is_sent_again(
+    celery_client: httpx.Client, celery_stack: CeleryStack
+) -> None:
+    """No worker takes the message, then the broker loses it (a Redis restarted without its
+    data): the job is queued in the database and nothing waits in the broker, so the reconciler
+    sends it again and a worker runs it once."""
+    for worker in celery_stack.workers:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=30)
+    series_id = random_walk_series(celery_client, name="celery-lost-message")
+    job = start_job(celery_client, series_id=series_id, model_name="celery-resent", **TINY)
+    queue = celery_stack.env["FORECAST_QUEUE"]
+    broker = redis.Redis.from_url(REDIS_URL)
+    eventually(lambda: broker.llen(queue), lambda waiting: waiting >= 1, timeout=10)
+    broker.delete(queue)
+    # Six reconcile rounds (0.5 s each) after it was sent: sent again, before any worker runs.
+    eventually(lambda: broker.llen(queue), lambda waiting: waiting >= 1, timeout=15)
+    celery_stack.start_worker()
+    done = wait_for(celery_client, job["id"], timeout=120)
+    assert (done["status"], done["attempts"]) == ("succeeded", 1), done
+    versions = celery_client.get("/v1/models/celery-resent/versions").json()["items"]
+    assert [v["version"] for v in versions] == [1]
     celery_stack.start_worker()

@@ -132,6 +132,9 @@ class EmbeddedQueue:
             return
         self._thread.start()
 
+    def waiting(self) -> int | None:
+        return None  # no broker: the pool's own queue is never lost while the API runs
+
     def enqueue(self, job_id: int) -> None:
         if self.leading:  # else the leading process finds it in the database
             self._pending.put(job_id)

@@ -424,6 +424,16 @@ def unsent_jobs(session: Session, older_than: datetime) -> list[int]:
     return list(session.scalars(stmt))
 
 
+def stranded_jobs(session: Session, sent_before: datetime) -> list[int]:
+    """Queued jobs sent to the queue before ``sent_before``: while the broker still holds
+    messages they are waiting their turn; once it holds none, their messages were lost."""
+    stmt = select(TrainingJob.id).where(
+        TrainingJob.status == JobStatus.QUEUED,
+        TrainingJob.enqueued_at < sent_before,
+    )
+    return list(session.scalars(stmt.order_by(TrainingJob.id)))
+
+
 def queued_jobs(session: Session) -> list[int]:
     stmt = select(TrainingJob.id).where(TrainingJob.status == JobStatus.QUEUED)
     return list(session.scalars(stmt.order_by(TrainingJob.id)))

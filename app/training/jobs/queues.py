@@ -16,6 +16,10 @@ class JobQueue(Protocol):
 
     def start(self) -> None: ...
     def enqueue(self, job_id: int) -> None: ...
+    def waiting(self) -> int | None:
+        """Messages the broker holds for workers to take (None: unknown, or no broker)."""
+        ...
+
     def stop(self) -> None: ...
 
 
@@ -34,6 +38,7 @@ class CeleryQueue:
         from app.training.jobs.celery_app import make_celery
 
         self.celery = make_celery(settings)
+        self.queue = settings.queue
 
     def start(self) -> None:
         pass
@@ -42,6 +47,18 @@ class CeleryQueue:
         from app.training.jobs.celery_app import TRAIN_TASK
 
         self.celery.send_task(TRAIN_TASK, args=[job_id])
+
+    def waiting(self) -> int | None:
+        try:
+            with self.celery.connection_for_read() as connection:
+                connection.ensure_connection(max_retries=1)
+                channel = connection.default_channel
+                try:
+                    return int(channel.queue_declare(queue=self.queue, passive=True).message_count)
+                except Exception:  # the broker answers and has no such queue: nothing waits
+                    return 0
+        except Exception:  # unreachable: nobody can say
+            return None
 
     def stop(self) -> None:
         self.celery.close()

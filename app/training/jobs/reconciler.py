@@ -3,7 +3,10 @@
 The reconciler runs in every API process, every ``reconcile_interval_s``:
 - a running job whose worker is gone (lease lapsed, or its local process died) is requeued if
   attempts remain, else failed with "worker lost";
-- a queued job that never reached the queue is sent (again);
+- a queued job that never reached the queue is sent (again), and so is one sent more than six
+  rounds ago while the broker holds no message at all (lost: a broker restarted without its
+  data, or failed over); a message sent twice finds its job running or finished the second
+  time, so it never runs twice;
 - a pending version whose job is no longer running is marked failed and its files removed.
 All three are idempotent, so several API processes may run them at once.
 """
@@ -71,6 +74,14 @@ class Dispatcher:
             unsent = lifecycle.unsent_jobs(session, utcnow() - _UNSENT_GRACE)
         for job_id in unsent:
             self.submit(job_id)
+        sent_before = utcnow() - timedelta(seconds=6 * self.settings.reconcile_interval_s)
+        with self.db.session_scope() as session:
+            stranded = lifecycle.stranded_jobs(session, sent_before)
+        if stranded and self.queue.waiting() == 0:
+            log.warning("jobs %s are queued but the broker holds no message: sent again",
+                        stranded)  # fmt: skip
+            for job_id in stranded:
+                self.submit(job_id)
         with self.db.session_scope() as session:
             orphans = lifecycle.orphan_pending_versions(session, utcnow() - _PENDING_GRACE)
         for version_id in orphans:
