@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
 from app.config import Settings
 from app.db import orm  # noqa: F401  (registers the tables on Base.metadata)
 from app.db.base import Base
+from app.db.migrate import PG_MIGRATION_LOCK_KEY
 from app.db.session import make_engine
 
 config = context.config
@@ -32,6 +33,12 @@ def _run(connection: Connection) -> None:
         compare_type=True,
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # `alembic upgrade head` run twice at once (two deploy jobs): the second waits, then
+            # finds nothing to do. The API's own upgrade holds this lock already (it is
+            # re-entrant within a session).
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                               {"key": PG_MIGRATION_LOCK_KEY})  # fmt: skip
         context.run_migrations()
         if sqlite:
             broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
