@@ -1,4 +1,4 @@
-# Two images from one file (see "Deploy with docker compose" in README.md):
+# Two images from one file (see docs/deploy.md):
 #   docker build --target api    -t forecast-api .     # FastAPI + onnxruntime, no TensorFlow
 #   docker build --target worker -t forecast-worker .  # Celery worker with CPU TensorFlow
 # The API serves forecasts from ONNX and never imports TensorFlow, so its image is built from
@@ -59,5 +59,5 @@ USER 10001:10001
 # The worker answers a broadcast ping from the broker (its node name is celery@<container id>).
 HEALTHCHECK --interval=60s --timeout=20s --start-period=60s --retries=3 \
     CMD ["sh", "-c", "celery -A app.training.jobs.celery_app:celery inspect ping --destination celery@$HOSTNAME --timeout 10"]
-# Docker's SIGTERM is Celery's warm shutdown: the running job is finished first (see README).
+# Docker's SIGTERM is Celery's warm shutdown: the running job is finished first (docs/workers.md).
 CMD ["celery", "-A", "app.training.jobs.celery_app:celery", "worker", "--loglevel=INFO", "--concurrency=1"]

@@ -99,7 +99,9 @@ class Settings(BaseSettings):
     )
     max_epochs: int = Field(default=500, ge=1, description="Largest `epochs` a job may ask for.")
     job_time_limit_s: int = Field(
-        default=3600, ge=10, description="A job running longer is stopped and marked failed."
+        default=3600,
+        ge=10,
+        description="A job running longer is stopped and marked failed (at least 10).",
     )
     job_max_attempts: int = Field(
         default=2, ge=1, le=10, description="Runs of a job before a lost worker fails it for good."

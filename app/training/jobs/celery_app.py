@@ -16,6 +16,8 @@ finds the job running or finished, so it never runs twice at once.
 
 from __future__ import annotations
 
+import logging
+
 from celery import Celery, Task
 from celery.signals import setup_logging, worker_init
 
@@ -23,6 +25,7 @@ from app.config import Settings
 from app.logs import configure_logging
 
 TRAIN_TASK = "forecast.train"
+log = logging.getLogger(__name__)
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -64,8 +67,14 @@ def _preload_training_code(**_: object) -> None:
 
     Importing is fork-safe; running a TF op in the parent is not, and nothing here does.
     """
+    from app.registry.store import make_store
     from app.training.pipelines.runtime import preload_training_code
 
+    # Bundles go where the API looks only if both have the same FORECAST_ARTIFACT_STORE: said
+    # once at start, where a mismatch is found when forecasts answer 503 bundle-corrupt.
+    log.info(
+        "worker for queue %s stores bundles in %s", settings.queue, make_store(settings).location
+    )
     preload_training_code()
 
 
