@@ -3,6 +3,9 @@ each database, no server, no worker process (the end-to-end tests run those)."""
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
@@ -451,3 +454,17 @@ def test_a_cancelled_batch_is_done_once_its_running_job_stops(session: Session) 
     assert session.get(TrainingBatch, batch.id).cancel_requested  # type: ignore[union-attr]
     assert lifecycle.finish(session, job.id, WORKER, Outcome(JobStatus.CANCELLED))
     assert batch_status(session, batch) == BatchStatus.DONE
+
+
+def test_a_process_is_gone_only_where_its_ids_are_ours() -> None:
+    """A worker on another PID namespace of the same host name (host networking, a pod) is
+    never judged by this one's process table: only its lease says it is lost."""
+    exited = subprocess.Popen([sys.executable, "-c", "pass"])
+    exited.wait()
+    here = lifecycle.worker_id().rpartition(":")[0]
+    assert here.startswith(f"{socket.gethostname()}/pidns-")
+    assert lifecycle._local_process_gone(f"{here}:{exited.pid}")
+    assert not lifecycle._local_process_gone(lifecycle.worker_id())  # alive: this process
+    elsewhere = f"{socket.gethostname()}/pidns-1:{exited.pid}"
+    assert not lifecycle._local_process_gone(elsewhere)
+    assert not lifecycle._local_process_gone(f"{socket.gethostname()}:{exited.pid}")

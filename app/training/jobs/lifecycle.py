@@ -45,9 +45,18 @@ log = logging.getLogger(__name__)
 FinalStatus = Literal[JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED]
 
 
+def _this_host() -> str:
+    """The host name, and on Linux the process' PID namespace (``host/pidns-4026531836``):
+    containers that share a host name (host networking, pods) do not share process ids."""
+    try:
+        return f"{socket.gethostname()}/pidns-{os.stat('/proc/self/ns/pid').st_ino}"
+    except OSError:
+        return socket.gethostname()
+
+
 def worker_id() -> str:
-    """This process as a job's ``worker``: ``host:pid``."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """This process as a job's ``worker``: ``host:pid`` (the host with its PID namespace)."""
+    return f"{_this_host()}:{os.getpid()}"
 
 
 @dataclass(frozen=True)
@@ -382,11 +391,12 @@ def _settle_batch(session: Session, batch_id: int | None) -> TrainingBatch | Non
 
 
 def _local_process_gone(worker: str | None) -> bool:
-    """True for a worker on this host whose process no longer exists."""
+    """True for a worker whose process ids are this process' (same host, same PID namespace)
+    and whose process no longer exists."""
     if not worker or ":" not in worker:
         return False
     host, _, pid = worker.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
+    if host != _this_host() or not pid.isdigit():
         return False
     try:
         os.kill(int(pid), 0)
