@@ -46,7 +46,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     keep, drop = [], []
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
-        backend = params.get("live_server", params.get("celery_stack"))
+        stacks = ("live_server", "celery_stack", "s3_live_server")
+        backend = next((params[name] for name in stacks if name in params), None)
         marked = item.get_closest_marker("sqlite_only") is not None
         (drop if marked and backend == "postgres" else keep).append(item)
     if drop:

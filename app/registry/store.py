@@ -207,6 +207,10 @@ class S3ArtifactStore:
         self._cache_bytes = cache_bytes
         self._locks = self._cache.root / ".locks"
         self._client = _s3_client(attempts=3, read_timeout_s=30)
+        # Downloads serve a forecast request: a store that hangs is a 503 in seconds, not
+        # minutes (a proxy in front would answer 504 first, and every such request holds a
+        # server thread meanwhile).
+        self._download_client = _s3_client(attempts=2, read_timeout_s=5)
         # /readyz asks once with a short deadline rather than retrying past its own.
         self._probe_client = _s3_client(attempts=1, read_timeout_s=3)
 
@@ -352,7 +356,7 @@ class S3ArtifactStore:
         from botocore.exceptions import ClientError
 
         try:
-            body = self._client.get_object(Bucket=self.bucket, Key=name)["Body"]
+            body = self._download_client.get_object(Bucket=self.bucket, Key=name)["Body"]
             with target.open("wb") as out:
                 shutil.copyfileobj(body, out)
         except ClientError as exc:

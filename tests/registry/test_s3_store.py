@@ -8,6 +8,7 @@ import io
 import json
 import os
 import shutil
+import socket
 import threading
 import time
 import uuid
@@ -385,3 +386,28 @@ def test_an_upload_that_fails_says_so_and_its_files_go_once_the_store_is_back(
     finally:
         db.dispose()
         proxy.close()
+
+
+@pytest.mark.sqlite_only
+def test_a_store_that_hangs_costs_a_cold_forecast_seconds_not_minutes(
+    s3_client: httpx.Client, s3_live_server: LiveServer, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """The object store accepts connections and never answers (a stopped process, a wedged
+    load balancer): a host that has not loaded the bundle answers 503 within seconds."""
+    train(s3_client, "s3-hang")
+    silent = socket.create_server(("127.0.0.1", 0))
+    silent.listen(16)  # accepted by the kernel, never read nor answered
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{silent.getsockname()[1]}")
+    other = another_host(s3_live_server, tmp_path)
+    try:
+        with httpx.Client(base_url=other.base_url, timeout=60) as elsewhere:
+            started = time.monotonic()
+            answer = elsewhere.get("/v1/forecast", params={"model": "s3-hang"})
+            waited = time.monotonic() - started
+        body = assert_problem(answer, 503)
+        assert body["type"].endswith("/artifact-store-unavailable")
+        assert waited < 20, waited
+    finally:
+        other.stop()
+        silent.close()
