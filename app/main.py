@@ -37,7 +37,7 @@ from app.forecasting.service import warm_calendars
 from app.ledger import adaptation_store, policy
 from app.ledger import points as ledger_points
 from app.ledger import service as ledger
-from app.ledger.recorder import LedgerRecorder
+from app.ledger.recorder import LedgerRecorder, RecorderGauges
 from app.ledger.router import book_router as ledger_book_router
 from app.ledger.router import router as ledger_router
 from app.logs import configure_logging
@@ -249,7 +249,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     recorder = (
         LedgerRecorder(db, flush_s=settings.ledger_flush_s,
-                       retention_days=settings.ledger_retention_days)
+                       retention_days=settings.ledger_retention_days,
+                       gauges=RecorderGauges(failed=metrics.ledger_write_failures.inc,
+                                             dropped=metrics.ledger_dropped.inc,
+                                             pending=metrics.ledger_pending.set))
         if settings.ledger
         else None
     )  # fmt: skip

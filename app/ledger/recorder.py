@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from app.db.session import UNREACHABLE, Database
@@ -23,6 +25,16 @@ log = logging.getLogger(__name__)
 MAX_PENDING = 100_000
 
 
+@dataclass(frozen=True)
+class RecorderGauges:
+    """What the writer tells the metrics: a write failed, a forecast was dropped, and how many
+    served forecasts wait in memory after each write."""
+
+    failed: Callable[[], None] = lambda: None
+    dropped: Callable[[], None] = lambda: None
+    pending: Callable[[int], None] = lambda _: None
+
+
 class LedgerRecorder:
     def __init__(
         self,
@@ -30,8 +42,10 @@ class LedgerRecorder:
         *,
         flush_s: float,
         retention_days: int | None = None,
+        gauges: RecorderGauges | None = None,
     ) -> None:
         self.db = db
+        self.gauges = gauges or RecorderGauges()
         self.flush_s = flush_s
         self.retention_days = retention_days
         self._batch: dict[Any, Serving] = {}
@@ -48,6 +62,7 @@ class LedgerRecorder:
             if serving is None:
                 if len(self._batch) >= MAX_PENDING:
                     self.dropped += 1
+                    self.gauges.dropped()
                     return
                 self._batch[served.key] = Serving(served, 1, now, now)
             else:
@@ -72,10 +87,14 @@ class LedgerRecorder:
                     log.exception("could not write %d served forecast(s) to the ledger",
                                   len(batch))  # fmt: skip
                 self._merge_back(batch)
+                self.gauges.failed()
                 if self.dropped:
                     log.warning("ledger full while writes fail: %d forecast(s) not kept so far",
                                 self.dropped)  # fmt: skip
                 return 0
+            finally:
+                with self._lock:
+                    self.gauges.pending(len(self._batch))
             return len(new_ids)
 
     def _merge_back(self, batch: dict[Any, Serving]) -> None:

@@ -153,6 +153,22 @@ class Metrics:
             registry=self.registry,
             multiprocess_mode="livesum",
         )
+        self.ledger_write_failures = Counter(
+            "forecast_ledger_write_failures_total",
+            "Writes of served forecasts to the ledger that failed (kept for the next write).",
+            registry=self.registry,
+        )
+        self.ledger_dropped = Counter(
+            "forecast_ledger_dropped_forecasts_total",
+            "Served forecasts the ledger did not keep: its memory was full while writes failed.",
+            registry=self.registry,
+        )
+        self.ledger_pending = Gauge(
+            "forecast_ledger_pending_forecasts",
+            "Served forecasts waiting in memory for the ledger's next write.",
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
         # Read at every scrape by whichever process answers it (never shared through files).
         self._at_scrape: list[Collector] = [BuildCollector(version), JobCollector(db)]
         if readiness is not None:

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from app.db.orm import ServedForecast
-from app.db.session import Database
+from app.db.session import Database, make_engine
 from tests.conftest import empty_database, server_settings, start_server
 from tests.ledger.helpers import accuracy, append, train_drift
 from tests.training.helpers import eventually
@@ -214,3 +214,47 @@ def test_a_clean_shutdown_writes_what_was_served(tmp_path: Path) -> None:
         with Database(url).session_scope() as session:
             rows = session.execute(select(ServedForecast.served_count)).scalars().all()
     assert rows == [3]
+
+
+def test_failing_ledger_writes_are_counted_and_what_waits_is_written_later(
+    tmp_path: Path,
+) -> None:
+    """Inserts refused (a trigger here; a full disk or a hand-made constraint in life): the
+    forecasts wait in memory, the metrics say so, and they are written once inserts work."""
+    with empty_database("sqlite", tmp_path) as url:
+        server = start_server(server_settings(url, tmp_path / "models", ledger_flush_s=0.2))
+        engine = make_engine(url)
+        try:
+            with httpx.Client(base_url=server.base_url, timeout=60) as client:
+                dates = pd.bdate_range("2019-01-02", periods=60)
+                series_id = upload(client, "refused", dates, np.linspace(5, 6, 60))
+                train_drift(client, series_id, "refused-drift")
+                with engine.begin() as conn:
+                    conn.exec_driver_sql(
+                        "CREATE TRIGGER refuse BEFORE INSERT ON served_forecast "
+                        "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+                    )
+                for horizon in (1, 2):
+                    served = client.get("/v1/forecast", params={"model": "refused-drift",
+                                                               "horizon": horizon})  # fmt: skip
+                    assert served.status_code == 200
+
+                def metric(name: str) -> float:
+                    return next(float(line.rsplit(" ", 1)[1])
+                                for line in client.get("/metrics").text.splitlines()
+                                if line.startswith(f"{name} "))  # fmt: skip
+
+                eventually(lambda: metric("forecast_ledger_write_failures_total"),
+                           lambda failures: failures >= 2, timeout=10)  # fmt: skip
+                assert metric("forecast_ledger_pending_forecasts") == 2
+                assert metric("forecast_ledger_dropped_forecasts_total") == 0
+                with engine.begin() as conn:
+                    conn.exec_driver_sql("DROP TRIGGER refuse")
+                eventually(lambda: metric("forecast_ledger_pending_forecasts"),
+                           lambda pending: pending == 0, timeout=10)  # fmt: skip
+        finally:
+            server.stop()
+            engine.dispose()
+        with Database(url).session_scope() as session:
+            kept = session.execute(select(ServedForecast.horizon)).scalars().all()
+    assert sorted(kept) == [1, 2]
