@@ -57,10 +57,14 @@ def test_two_processes_migrating_at_once(empty_database_url: str) -> None:
         subprocess.Popen([sys.executable, "-c", script, empty_database_url], stderr=subprocess.PIPE)
         for _ in range(3)
     ]
+    _all_succeed_and_reach_head(procs, empty_database_url)
+
+
+def _all_succeed_and_reach_head(procs: list[subprocess.Popen[bytes]], url: str) -> None:
     for proc in procs:
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err.decode()
-    engine = make_engine(empty_database_url)
+    engine = make_engine(url)
     try:
         assert current_revision(engine) == head_revision()
     finally:
@@ -80,14 +84,7 @@ def test_two_alembic_commands_at_once(empty_database_url: str) -> None:
         )  # fmt: skip
         for _ in range(2)
     ]
-    for proc in procs:
-        _, err = proc.communicate(timeout=120)
-        assert proc.returncode == 0, err.decode()
-    engine = make_engine(empty_database_url)
-    try:
-        assert current_revision(engine) == head_revision()
-    finally:
-        engine.dispose()
+    _all_succeed_and_reach_head(procs, empty_database_url)
 
 
 STATES_REVISION = "5c2e7d1a9f30"  # 2026_12_02_0004: CHECK constraints on the states
