@@ -59,11 +59,13 @@ def test_upload_train_promote_and_forecast(page: Page, server: LiveServer) -> No
     # The gate refuses (naive is exact on the holdout) and says why, with the numbers.
     page.locator("#jobs-table").get_by_role("link", name="flat-lstm v1").click()
     expect(page.locator("#versions-table tbody tr")).to_have_count(1)
+    page.locator("#promote-form").get_by_label("Compared by").select_option("mae")
     page.get_by_role("button", name="Promote").click()
     refusal = page.locator("#promote-form .problem")
     expect(refusal).to_contain_text("Promotion refused by its rule (409)")
     expect(refusal).to_contain_text("beats_naive")
     expect(refusal.locator("table.checks tr.warn")).to_have_count(1)
+    expect(refusal.locator("table.checks tr.warn td").nth(2)).to_have_text("mae")  # as chosen
     screenshot(page, "models-refused")
     # Without the naive rule it moves, and the table shows the alias.
     page.locator("#promote-form").get_by_label("must beat naive").uncheck()

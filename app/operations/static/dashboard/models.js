@@ -132,7 +132,8 @@ export function initModels() {
     const alias = fields.alias.value.trim();
     const body = {
       version: Number(fields.version.value),
-      require: { beats_naive: fields.beats_naive.checked, beats_current: fields.beats_current.checked },
+      require: { beats_naive: fields.beats_naive.checked, beats_current: fields.beats_current.checked,
+        metric: fields.metric.value },
     };
     attempt(async () => {
       try {
