@@ -19,6 +19,14 @@ from app.db.types import to_unix_seconds
 from app.errors import ErrorItem, InvalidRequest
 from app.vocabulary import ImageFormat
 
+# Set in the scope of a HEAD that app.operations.middleware.HeadAsGet answers as a GET: a route
+# may skip what only a real read should do (a forecast probed so is not a served forecast).
+HEAD_FLAG = "forecast.head"
+
+
+def is_head_probe(request: Request) -> bool:
+    return bool(request.scope.get(HEAD_FLAG))
+
 
 def app_state(name: str) -> Callable[[Request], Awaitable[Any]]:
     """A dependency that returns ``request.app.state.<name>``, the object main put there."""

@@ -32,9 +32,13 @@ BACKOFF = wait_exponential(multiplier=0.5, max=8) + wait_random(0, 0.5)
 
 
 def endpoint(*segments: object) -> str:
-    """An API path from its segments, each percent-encoded: a name typed with ``?``, ``#`` or
-    ``/`` reaches the service as that name (which refuses it), never as another path or a query
-    (``collections delete 'victim?typo'`` deleted ``victim``)."""
+    """An API path from its segments, each percent-encoded: a name typed with ``?`` or ``#``
+    reaches the service as that name (which refuses it), never as a query (``collections delete
+    'victim?typo'`` deleted ``victim``). No name holds ``/``, and servers decode ``%2F`` into
+    the path before routing (``desk/series`` would read another resource): refused here."""
+    for segment in segments:
+        if isinstance(segment, str) and "/" in segment:
+            raise click.UsageError(f"{segment!r}: a name cannot contain '/'")
     return "/" + "/".join(quote(str(segment), safe=":") for segment in segments)
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from app.config import Settings
-from app.deps import IMAGE_MEDIA_TYPES, ImageEndpoint, SessionDep, add_image_routes
+from app.deps import IMAGE_MEDIA_TYPES, ImageEndpoint, SessionDep, add_image_routes, is_head_probe
 from app.errors import InvalidRequest, SeriesGone
 from app.forecasting import service
 from app.forecasting.bundle_cache import BundleCache, NotLoaded
@@ -170,7 +170,7 @@ async def get_forecast(
         cached = await _computed(forecasting, partial(_cached_forecast, body, forecasting))
         responses.put(key, generation, cached)
     etag, content, served = cached
-    if served is not None:
+    if served is not None and not is_head_probe(request):  # a probe is not a forecast
         forecasting.record(served)
     if format == "csv":  # another representation of the same forecast: its own tag
         etag = f'{etag[:-1]}-csv"'

@@ -13,6 +13,7 @@ from fastapi.routing import iter_route_contexts
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.deps import HEAD_FLAG
 from app.errors import PayloadTooLarge, internal_error_response, problem_response
 from app.logs import ACCESS_LOGGER
 
@@ -148,7 +149,8 @@ class HeadAsGet:
     FastAPI routes declared with ``GET`` answer 405 to ``HEAD`` otherwise, and adding ``HEAD`` to
     their methods would put it in the OpenAPI document as an operation of its own. The
     middleware outside it still see ``HEAD``: the API key treats it as a read, the access log
-    and metrics name it."""
+    and metrics name it. The route can tell (``app.deps.is_head_probe``: a forecast probed so
+    is not recorded in the ledger)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -165,7 +167,7 @@ class HeadAsGet:
                 message = {"type": "http.response.body", "body": b""}
             await send(message)
 
-        await self.app({**scope, "method": "GET"}, receive, headers_only)
+        await self.app({**scope, "method": "GET", HEAD_FLAG: True}, receive, headers_only)
 
 
 class _BodyTooLarge(Exception):

@@ -141,15 +141,16 @@ def delete_version(
     deleted: VersionDeletedDep,
     background: BackgroundTasks,
 ) -> Response:
-    row = service.delete_version(session, name, version)
     # Its files go after the commit; a store that cannot take that now refuses the delete
-    # rather than leave them behind a version nobody can name any more.
+    # rather than leave them behind a version nobody can name any more. Asked before the row
+    # is touched: no write lock is held over the store's round trips.
     problem = store.problem()
-    if problem is not None:  # rolled back: the version stays, and serves from memory
+    if problem is not None:  # the version stays, and serves from memory
         raise ArtifactStoreUnavailable(
             f"Version {version} of '{name}' is kept: its files cannot be removed now "
             f"({problem}). Try again once the artifact store is back."
         )
+    row = service.delete_version(session, name, version)
     deleted(row.id)  # a cached bundle: unload it
     background.add_task(_delete_files, store, bundle_key(name, version))
     return Response(status_code=http_status.HTTP_204_NO_CONTENT)

@@ -222,8 +222,8 @@ def delete_version(session: Session, name: str, version: int) -> ModelVersion:
     found = get_version(session, name, version)
     if found.status == VersionStatus.PENDING:
         raise VersionNotReady(
-            f"Version {version} of '{name}' is still being written by its job; try again when "
-            "the job has finished."
+            f"Version {version} of '{name}' is pending: its job is still writing it, or its "
+            "files are being removed after the job failed; try again later."
         )
     backtesting = session.scalar(
         select(TrainingJob.id).where(

@@ -21,7 +21,6 @@ import logging
 import os
 import re
 import shutil
-import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -34,6 +33,7 @@ from filelock import FileLock, Timeout
 
 from app.db.column_records import BundleFile
 from app.errors import ArtifactStoreUnavailable, BundleCorrupt
+from app.hosts import this_host
 from app.registry.bundle import verify_bundle
 
 if TYPE_CHECKING:
@@ -148,8 +148,9 @@ class LocalArtifactStore:
         return None
 
 
-# Staging names start with the host name, made safe for a file name (no "-": it separates pid).
-_HOST = re.sub(r"[^A-Za-z0-9_.]", "_", socket.gethostname())
+# Staging names start with the host (and PID namespace: app.hosts), made safe for a file name
+# (no "-": it separates the pid).
+_HOST = re.sub(r"[^A-Za-z0-9_.]", "_", this_host())
 
 
 def _alive(pid: int) -> bool:

@@ -32,6 +32,7 @@ class Gateway:
     seen: list[Seen] = field(default_factory=list)
     unavailable: int = 0  # how many of the next requests get a 503
     retry_after: str | None = "1"
+    redirect_to: str | None = None  # answer every request with a 308 to this origin
 
 
 @contextmanager
@@ -45,6 +46,8 @@ def gateway(service_url: str) -> Iterator[Gateway]:
             if state.unavailable > 0:
                 state.unavailable -= 1
                 status, headers, content = self._unavailable()
+            elif state.redirect_to is not None:  # e.g. http:// moved to https://
+                status, headers, content = 308, {"Location": state.redirect_to + self.path}, b""
             else:
                 answer = upstream.request(
                     self.command, self.path, content=body,

@@ -18,6 +18,7 @@ from app.cli.problems import (
     EXIT_UNEXPECTED,
     EXIT_USAGE,
 )
+from tests.cli.gateway import gateway
 from tests.cli.helpers import forecast, long_csv
 from tests.conftest import LiveServer
 from tests.training.helpers import random_walk_series
@@ -138,10 +139,16 @@ def test_a_collection_uploaded_listed_paged_and_deleted(
     assert "nothing was done" in kept.stderr
     assert client.get("/v1/collections/desk").status_code == 200
     # A name is sent as typed: never another collection's path, nor a query.
-    for typo in ("desk?typo", "desk#1", "x/../desk"):
+    for typo in ("desk?typo", "desk#1"):
         missed = forecast(url, "collections", "delete", typo, "--yes")
         assert missed.exit_code in (EXIT_BAD_REQUEST, EXIT_NOT_FOUND), (typo, missed.output)
-    redirected = forecast(url, "collections", "delete", "desk/", "--yes")  # to desk: not followed
+    for slashed in ("x/../desk", "desk/", "desk/series"):  # a server decodes %2F into the path
+        refused = forecast(url, "collections", "show", slashed)
+        assert refused.exit_code == EXIT_USAGE, (slashed, refused.output)
+        assert "cannot contain '/'" in refused.output
+    with gateway(url) as front:  # a redirect (http → https, say) is not a success
+        front.redirect_to = "https://elsewhere.example"
+        redirected = forecast(front.url, "collections", "delete", "desk", "--yes")
     assert redirected.exit_code == EXIT_UNEXPECTED, redirected.output
     assert "not followed" in redirected.stderr
     assert client.get("/v1/collections/desk").status_code == 200

@@ -209,6 +209,9 @@ def test_a_clean_shutdown_writes_what_was_served(tmp_path: Path) -> None:
                 for _ in range(3):
                     response = client.get("/v1/forecast", params={"model": "stop-drift"})
                     assert response.status_code == 200
+                # A monitor's HEAD probe answers the same headers and is not a served forecast.
+                probe = client.head("/v1/forecast", params={"model": "stop-drift"})
+                assert (probe.status_code, probe.headers["etag"]) == (200, response.headers["etag"])
         finally:
             server.stop()
         with Database(url).session_scope() as session:
@@ -246,7 +249,8 @@ def test_failing_ledger_writes_are_counted_and_what_waits_is_written_later(
 
                 eventually(lambda: metric("forecast_ledger_write_failures_total"),
                            lambda failures: failures >= 2, timeout=10)  # fmt: skip
-                assert metric("forecast_ledger_pending_forecasts") == 2
+                eventually(lambda: metric("forecast_ledger_pending_forecasts"),
+                           lambda pending: pending == 2, timeout=10)  # fmt: skip
                 assert metric("forecast_ledger_dropped_forecasts_total") == 0
                 with engine.begin() as conn:
                     conn.exec_driver_sql("DROP TRIGGER refuse")

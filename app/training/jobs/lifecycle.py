@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal, Required, TypedDict, Unpack
@@ -33,6 +32,7 @@ from app.db.column_records import PromotionOutcome, SkippedSeries
 from app.db.orm import Backtest, ModelVersion, TrainingBatch, TrainingJob
 from app.db.types import utcnow
 from app.errors import JobNotCancellable
+from app.hosts import this_host
 from app.ml.progress import EpochProgress
 from app.ml.results import BacktestResult
 from app.ml.spec import BacktestSpec, Scope, TrainingSpec
@@ -45,18 +45,9 @@ log = logging.getLogger(__name__)
 FinalStatus = Literal[JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED]
 
 
-def _this_host() -> str:
-    """The host name, and on Linux the process' PID namespace (``host/pidns-4026531836``):
-    containers that share a host name (host networking, pods) do not share process ids."""
-    try:
-        return f"{socket.gethostname()}/pidns-{os.stat('/proc/self/ns/pid').st_ino}"
-    except OSError:
-        return socket.gethostname()
-
-
 def worker_id() -> str:
     """This process as a job's ``worker``: ``host:pid`` (the host with its PID namespace)."""
-    return f"{_this_host()}:{os.getpid()}"
+    return f"{this_host()}:{os.getpid()}"
 
 
 @dataclass(frozen=True)
@@ -396,7 +387,7 @@ def _local_process_gone(worker: str | None) -> bool:
     if not worker or ":" not in worker:
         return False
     host, _, pid = worker.rpartition(":")
-    if host != _this_host() or not pid.isdigit():
+    if host != this_host() or not pid.isdigit():
         return False
     try:
         os.kill(int(pid), 0)

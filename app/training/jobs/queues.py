@@ -55,7 +55,7 @@ class CeleryQueue:
                 channel = connection.default_channel
                 try:
                     return int(channel.queue_declare(queue=self.queue, passive=True).message_count)
-                except Exception:  # the broker answers and has no such queue: nothing waits
+                except connection.channel_errors:  # no such queue (NOT_FOUND): nothing waits
                     return 0
         except Exception:  # unreachable: nobody can say
             return None

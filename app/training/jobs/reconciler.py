@@ -84,6 +84,11 @@ class Dispatcher:
                 self.submit(job_id)
         with self.db.session_scope() as session:
             orphans = lifecycle.orphan_pending_versions(session, utcnow() - _PENDING_GRACE)
+        problem = self.store.problem() if orphans else None
+        if problem is not None:  # one short probe, not a delete per orphan that hangs
+            log.warning("%d pending version(s) wait for the artifact store: %s",
+                        len(orphans), problem)  # fmt: skip
+            return
         for version_id in orphans:
             discard_version(self.db, self.store, version_id)
 

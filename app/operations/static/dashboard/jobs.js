@@ -23,7 +23,8 @@ function targets(seriesId) {
 function progressCell(job) {
   const p = job.progress;
   if (!p) return h("td", {}, job.status === "queued" ? "waiting for a worker" : "–");
-  const what = p.stage ? `${p.stage}, candidate ${p.epoch + 1} of ${p.epochs}` : `epoch ${p.epoch} of ${p.epochs}`;
+  const candidate = p.epoch < p.epochs ? `, candidate ${p.epoch + 1} of ${p.epochs}` : "";
+  const what = p.stage ? `${p.stage}${candidate}` : `epoch ${p.epoch} of ${p.epochs}`;
   return h("td", {},
     h("progress", { max: p.epochs, value: p.epoch, "aria-label": what }),
     p.stage ? ` ${p.stage} (${p.epoch}/${p.epochs})` : ` ${p.epoch}/${p.epochs}`);
