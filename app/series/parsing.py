@@ -364,10 +364,13 @@ def _day_first(
     second one above 12 is a day). A column where neither shows is refused rather than guessed
     (pandas would read 01/02/2020 as 2 January and a European 1 February silently wrong); so is
     a date that contradicts the order. Any other way of writing dates is left to pandas."""
-    present = (column.notna() & (column.astype(str).str.strip() != "")).to_numpy()  # blanks
-    if not present.any() or re.match(_DAY_MONTH_YEAR, str(column.iloc[present.argmax()])) is None:
+    given = column.notna().to_numpy()
+    if not given.any() or re.match(_DAY_MONTH_YEAR, str(column.iloc[given.argmax()])) is None:
         return False  # ISO dates and the like: no need to look at every cell
-    text = column[present].astype(str).str.strip().to_numpy()
+    stripped = column[given].astype(str).str.strip()
+    text = stripped[stripped != ""].to_numpy()  # blank cells are "empty date" errors
+    present = given.copy()
+    present[given] = (stripped != "").to_numpy()
     parts = pd.Series(text, dtype=object).str.extract(_DAY_MONTH_YEAR)
     if parts["a"].isna().any():
         return False
