@@ -126,6 +126,11 @@ class Shrinkage(Record):
 
     weight: float = Field(ge=0.0, le=1.0)
     standard_error: float | None = Field(description="Of the least-squares weight.")
+    least_squares_weight: float | None = Field(
+        default=None,
+        description="The weight least squares fitted on the validation span, before it was "
+        "shrunk by its standard error and clipped to [0, 1] (None: too few forecasts).",
+    )
     points: int = Field(description="Validation one-step forecasts the weight was fitted on.")
     t_statistic: float | None = Field(
         description="Diebold–Mariano t of the network's squared one-step errors minus naive's "

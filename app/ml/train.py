@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import tempfile
 import time
 from collections.abc import Sequence
@@ -23,7 +22,7 @@ from app.ml.networks import fit_autoregression, forget_networks, networks_for
 from app.ml.progress import EpochHook, EpochProgress
 from app.ml.results import Shrinkage, Tournament
 from app.ml.scaling import AffineScaler, fit_scaler
-from app.ml.shrinkage import MIN_POINTS, fit_shrinkage
+from app.ml.shrinkage import fit_shrinkage, probe_windows
 from app.ml.spec import TrainingSpec
 from app.ml.transforms import Supervised, supervised, to_price, window_scale
 
@@ -91,17 +90,17 @@ def train(plan: DatasetPlan, spec: TrainingSpec, on_epoch: EpochHook | None = No
     For relative transforms the network's drift is then set as ``spec.drift`` asks (see
     :func:`drift_shift`), and its moves lean toward naive as ``spec.lean_toward_naive`` asks
     (:mod:`app.ml.shrinkage`): the weight is fitted on the early-stopping span, or, without
-    one, on the last ``validation_fraction`` of the training windows forecast by a network
-    trained before them.
+    one, on the last training windows (:func:`app.ml.shrinkage.probe_windows`) forecast by a
+    network trained before them.
     """
     data = supervised(plan.prices, spec.input_window, spec.transform, spec.outputs)
     n_in = training_samples(data, plan, spec.outputs)
     n_val = min(plan.validation_samples, n_in // 2)
     leaning = spec.lean_toward_naive and spec.transform != "level"
     probing = leaning or (spec.combine_with_ar and spec.transform != "level")
-    held_out = 0 if n_val or not probing else math.floor(spec.validation_fraction * n_in)
+    held_out = 0 if n_val or not probing else probe_windows(n_in, spec.validation_fraction)
     probe = None
-    if held_out >= MIN_POINTS:  # first: the full fit below may retrain the same graph in place
+    if held_out:  # first: the full fit below may retrain the same graph in place
         before = replace(plan, holdout_start=int(data.target_index[n_in - held_out]))
         early = _train_part(data, before, spec, n_in - held_out, 0, _first_of_two(on_epoch))
         probe = _moves(early, data.x[n_in - held_out : n_in])
