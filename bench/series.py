@@ -10,6 +10,7 @@
     python -m bench.series --windows  # the window the proxy picks vs the network's best
     python -m bench.series --combined-cost   # HTTP cost of a default combined with ar vs alone
     python -m bench.series --odd      # the default through the API on 18 odd but valid series
+    python -m bench.series --short    # the default vs the network as trained on short series
 
 Series (``tests/data``, see its README): MSFT ``High`` (a price), monthly sunspots (zeros, an
 ~11-year cycle), half-hourly electricity demand (daily and weekly seasons), monthly El Niño
@@ -307,6 +308,68 @@ def bench_windows(only: str | None) -> None:
         )
         print(lines[-1], flush=True)
     print("\n".join(lines))
+
+
+def short_series(kind: str, length: int, draw: int) -> pd.Series:
+    """One draw of a short series: a random walk of business days, an AR(1) of quarters (it
+    mean-reverts: there is something to learn) or a monthly season in noise."""
+    rng = np.random.default_rng(1000 + draw)
+    if kind == "random walk (daily)":
+        return pd.Series(
+            50 + np.cumsum(rng.normal(0, 1, length)),
+            index=pd.bdate_range("2000-01-03", periods=length),
+        )
+    if kind == "AR(1) 0.8 (quarterly)":
+        values = np.zeros(length)
+        for i in range(1, length):
+            values[i] = 0.8 * values[i - 1] + rng.normal()
+        return pd.Series(values, index=pd.date_range("1970-03-31", periods=length, freq="QE"))
+    months = np.arange(length)
+    return pd.Series(
+        20 + 5 * np.sin(2 * np.pi * months / 12) + rng.normal(0, 1, length),
+        index=pd.date_range("1970-01-31", periods=length, freq="ME"),
+    )
+
+
+SHORT_CASES = (
+    ("random walk (daily)", 120),
+    ("random walk (daily)", 250),
+    ("AR(1) 0.8 (quarterly)", 120),
+    ("AR(1) 0.8 (quarterly)", 250),
+    ("monthly season in noise", 120),
+)
+
+
+def bench_short(draws: int = 12) -> None:
+    """The default spec on short series, where 10 % of the training windows is under the 30
+    forecasts a leaning weight is fitted on, next to the same network served as trained (no
+    leaning, no gate with ``ar``: what the default served on such series before the probe asked
+    for 60 windows); holdout one-step RMSE ÷ naive over ``draws`` draws of each kind."""
+    from app.ml.train import configure_tensorflow
+
+    configure_tensorflow(None)
+    print(
+        f"\n{machine()}\n\n| series | points | draws | as trained: mean / median / max "
+        "| default: mean / median / max | draws the default served otherwise |"
+        "\n|---|---|---|---|---|---|"
+    )
+    for kind, length in SHORT_CASES:
+        trained, served, leaned = [], [], 0
+        for draw in range(draws):
+            default = resolved_default(short_series(kind, length, draw))
+            spec, plan = default.spec, default.plan
+            naive = one_step(fit_method("naive", plan.prices[: plan.holdout_start], 1), plan)
+            as_trained = spec.model_copy(
+                update={"lean_toward_naive": False, "combine_with_ar": False}
+            )
+            trained.append(one_step(fit_network(plan, as_trained)[0], plan) / naive)
+            forecaster = fit_network(plan, spec)[0]
+            served.append(one_step(forecaster, plan) / naive)
+            leaned += served[-1] != trained[-1]
+        cells = [
+            f"{np.mean(r):.3f} / {np.median(r):.3f} / {np.max(r):.3f}" for r in (trained, served)
+        ]
+        print(f"| {kind} | {length} | {draws} | {cells[0]} | {cells[1]} | {leaned} |", flush=True)
 
 
 # How long the timing bench lets a fresh service's worker import TensorFlow before its
@@ -616,6 +679,7 @@ def main() -> None:
     parser.add_argument("--msft-folds", type=int, default=0)
     parser.add_argument("--combined-cost", action="store_true")
     parser.add_argument("--odd", action="store_true", help="the default on odd valid series")
+    parser.add_argument("--short", action="store_true", help="the default on short series")
     parser.add_argument(
         "--windows", action="store_true", help="the proxy's window vs the network's"
     )
@@ -640,6 +704,9 @@ def main() -> None:
         return
     if args.odd:
         bench_odd()
+        return
+    if args.short:
+        bench_short()
         return
     if args.windows:
         bench_windows(args.only)
