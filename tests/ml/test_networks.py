@@ -159,7 +159,8 @@ def test_a_job_reuses_its_predecessors_networks_only_for_the_same_graph() -> Non
 def test_drift_modes_move_the_forecasts_by_the_chosen_mean_step() -> None:
     values = random_walk(300, seed=2)
     base = {"units": 4, "epochs": 2, "window": 10, "batch_size": 32, "seed": 1, "ensemble": 1}
-    base["target_transform"] = "log_return"
+    base |= {"target_transform": "log_return", "lean_toward_naive": False}  # the drift alone
+    base["combine_with_ar"] = False
     plan = plan_dataset(values, TrainingSpec(**base))
     history = values.to_numpy()[None, -11:]
     one = {

@@ -174,6 +174,7 @@ def test_sigterm_lets_a_worker_finish_its_running_job(
     job = start_job(
         celery_client, series_id=series_id, model_name="celery-term", epochs=100,
         patience=0, units=8, window=20, batch_size=16, ensemble=1, references=[],
+        lean_toward_naive=False, combine_with_ar=False,  # one training: no probe
     )  # fmt: skip
     running = wait_for_progress(celery_client, job["id"])
     child_pid = int(running["worker"].rpartition(":")[2])
