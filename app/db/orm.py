@@ -377,7 +377,9 @@ class ModelPolicy(Base):
         ForeignKey("registered_model.id", ondelete="CASCADE"), primary_key=True
     )
     policy: Mapped[RetrainPolicy] = mapped_column(JsonRecord(RetrainPolicy))
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        UtcDateTime, default=utcnow, doc="When a client last set the policy (not when it fired)."
+    )
     fired_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     fired_for_version: Mapped[int | None] = mapped_column(
         Integer, doc="The served version when the policy last fired."

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from app.db.column_records import RetrainPolicy
 from app.db.orm import ModelPolicy, ModelVersion
+from app.db.types import utcnow
 from app.deps import (
     IMAGE_MEDIA_TYPES,
     ImageEndpoint,
@@ -222,6 +223,7 @@ def set_policy(name: NamePath, body: RetrainPolicy, session: SessionDep) -> Poli
         session.add(row)
     else:
         row.policy = body
+        row.updated_at = utcnow()
     session.flush()
     return policy_read(name, row)
 

@@ -112,7 +112,7 @@ class AccuracyReport(BaseModel):
 class PolicyRead(BaseModel):
     model: str
     policy: RetrainPolicy
-    updated_at: datetime
+    updated_at: datetime = Field(description="When a client last set the policy.")
     fired_at: datetime | None = Field(description="When the policy last started a job.")
     fired_for_version: int | None = Field(description="The served version it fired for.")
     fired_job_id: int | None = Field(description="The job it started.")

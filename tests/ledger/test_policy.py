@@ -48,6 +48,10 @@ def test_new_observations_retrain_and_promote(client: httpx.Client) -> None:
     job = fired_job(client, "policy-drift")
     assert job["status"] == "succeeded", job
     assert job["trigger"].startswith("retrain_every_new_observations: 3 new observations")
+    fired = client.get("/v1/models/policy-drift/policy").json()
+    assert fired["fired_job_id"] == job["id"]
+    assert fired["updated_at"] == put.json()["updated_at"]  # when it was set, not when it fired
+    assert fired["fired_at"] > fired["updated_at"]
     assert job["model_version"]["version"] == 2
     assert job["promotion"]["promoted"] is True
     assert client.get("/v1/models/policy-drift").json()["aliases"] == {"champion": 2}
