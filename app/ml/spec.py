@@ -163,7 +163,9 @@ class TrainingSpec(BaseModel):
         default=0.1,
         ge=0.0,
         lt=0.5,
-        description="Tail of the training part used for early stopping (never the holdout).",
+        description="Tail of the training part used for early stopping (never the holdout); "
+        "without early stopping, the tail a probe network forecasts to fit the leaning toward "
+        "naive on (at least 60 windows where the training part has 120).",
     )
     patience: int | None = Field(
         default=None,
